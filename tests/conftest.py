@@ -1,0 +1,86 @@
+"""Shared fixtures. Tests never touch the user's data dir: every store lives in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from workbench.config import Settings
+from workbench.workspace import open_workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path_factory, monkeypatch):
+    # Anything that falls back to the environment lands in a temp dir.
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path_factory.mktemp("default-data")))
+    monkeypatch.delenv("WORKBENCH_DATABASE_URL", raising=False)
+    monkeypatch.delenv("WORKBENCH_TOKEN", raising=False)
+    monkeypatch.delenv("WORKBENCH_MODELS_FILE", raising=False)
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings.load(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def store(settings):
+    store = open_workspace(settings)
+    yield store
+    store.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def smollm2_path() -> Path:
+    from workbench.providers.local import bundled_model_path
+
+    return bundled_model_path()
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """llama-cpp-python's OpenAI-compatible server with the real SmolLM2 model, on loopback."""
+    port = free_port()
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"llama-server-{port}.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path()), "--n_threads", "1",
+         "--n_ctx", "4096", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/v1/models", timeout=120, proc=proc)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -1,0 +1,273 @@
+"""The `workbench` command. Thin: parses arguments, calls the store and domain, prints."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from workbench.config import DEFAULT_HOST, DEFAULT_PORT, Settings
+from workbench.domain.datasets import ImportRejected
+from workbench.domain.importers import FORMATS, UnreadableFile
+from workbench.domain.models import ModelConfigError, build_model, load_models_yaml
+from workbench.domain.records import DisplayFields
+from workbench.domain.tasks import Task, TaskError
+from workbench.providers.base import ProviderError
+from workbench.store import Store
+from workbench.store.datasets import DatasetNotFound, delete_dataset, import_dataset, iter_records, list_datasets
+from workbench.store.models import ModelNotFound, delete_model, get_model, list_models, save_model
+from workbench.store.tasks import TaskNotFound, get_task, list_tasks, save_task
+from workbench.workspace import ensure_demo, open_workspace
+
+console = Console()
+# Mistakes a user can make: shown as one line, never a traceback.
+USER_ERRORS = (UnreadableFile, ImportRejected, TaskError, ModelConfigError, DatasetNotFound,
+               ModelNotFound, TaskNotFound, ProviderError, OSError)
+
+
+class WorkbenchGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ImportRejected as exc:
+            click.echo(f"error: nothing imported: {len(exc.problems) + exc.more} problem(s):", err=True)
+            for problem in exc.problems:
+                click.echo(f"  {problem}", err=True)
+            if exc.more:
+                click.echo(f"  ... and {exc.more} more", err=True)
+            sys.exit(1)
+        except USER_ERRORS as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+def data_dir_option(fn: Callable) -> Callable:
+    return click.option(
+        "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+        help="Where the database and files live [env WORKBENCH_DATA_DIR; default: the per-user data dir].",
+    )(fn)
+
+
+def _store(data_dir: Path | None) -> Store:
+    return open_workspace(Settings.load(data_dir=data_dir))
+
+
+@click.group(cls=WorkbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dataset-workbench")
+def main() -> None:
+    """Dataset Workbench: run language models over your data, compare them, curate the results."""
+
+
+@main.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Interface to listen on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="Port to listen on.")
+@click.option("--demo", is_flag=True, help="Load the bundled sample dataset and the embedded model first.")
+@data_dir_option
+def serve(host: str, port: int, demo: bool, data_dir: Path | None) -> None:
+    """Serve the workbench page and API."""
+    import uvicorn
+
+    from workbench.web.app import create_app, refuse_unprotected_host
+
+    settings = Settings.load(data_dir=data_dir)
+    refuse_unprotected_host(host, settings)
+    store = open_workspace(settings)
+    if demo:
+        info = ensure_demo(store)
+        click.echo(f"demo: dataset {info.id!r} ({info.record_count} records), models smollm2 and baseline")
+    app = create_app(settings, store=store)
+    click.echo(f"Dataset Workbench on http://{host}:{port}  (data: {settings.data_dir})")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", help="Dataset name [default: the file name].")
+@click.option("--id-field", help="Field holding each record's unique id [default: 'id' when present].")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="File format [default: from the name/content].")
+@click.option("--title-field", help="Field shown as each record's title [default: inferred, e.g. name].")
+@click.option("--subtitle-field", multiple=True, help="Field(s) shown as the subtitle, joined by ' @ ' (repeatable).")
+@data_dir_option
+def import_(file: Path, name: str | None, id_field: str | None, fmt: str | None,
+            title_field: str | None, subtitle_field: tuple[str, ...], data_dir: Path | None) -> None:
+    """Import a JSONL, CSV or Parquet file as a dataset; prints the new dataset id."""
+    display = DisplayFields(title_field, tuple(subtitle_field)) if (title_field or subtitle_field) else None
+    info = import_dataset(_store(data_dir), file, name=name, id_field=id_field, fmt=fmt, display=display)
+    click.echo(f"imported {info.record_count} records as dataset:", err=True)
+    click.echo(info.id)
+
+
+@main.group(cls=WorkbenchGroup, invoke_without_command=True)
+@data_dir_option
+@click.pass_context
+def datasets(ctx: click.Context, data_dir: Path | None) -> None:
+    """List datasets (or manage them with a subcommand)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    table = Table("id", "name", "records", "format", "id field", "title / subtitle", "imported")
+    for info in list_datasets(_store(data_dir)):
+        shown = " / ".join(filter(None, [info.title_field or "(id)", " @ ".join(info.subtitle_fields)]))
+        table.add_row(info.id, info.name, str(info.record_count), info.format, info.id_field or "(generated)",
+                      shown, info.created_at[:19])
+    console.print(table)
+
+
+@datasets.command("show")
+@click.argument("dataset_id")
+@click.option("--limit", default=5, show_default=True, help="How many records to show.")
+@data_dir_option
+def datasets_show(dataset_id: str, limit: int, data_dir: Path | None) -> None:
+    """Show a dataset's first records."""
+    for record in iter_records(_store(data_dir), dataset_id, limit=limit):
+        click.echo(f"{record.record_id}\t{record.title}\t{record.subtitle}")
+
+
+@datasets.command("delete")
+@click.argument("dataset_id")
+@data_dir_option
+def datasets_delete(dataset_id: str, data_dir: Path | None) -> None:
+    """Delete a dataset and everything run on it."""
+    delete_dataset(_store(data_dir), dataset_id)
+    click.echo(f"deleted {dataset_id}")
+
+
+@main.group(cls=WorkbenchGroup)
+def models() -> None:
+    """Configure models: OpenAI-compatible servers, the embedded model, the baseline."""
+
+
+@models.command("add")
+@click.argument("model_id")
+@click.option("--provider", type=click.Choice(["openai", "local", "baseline"]), required=True)
+@click.option("--base-url", help="e.g. http://127.0.0.1:8000/v1 (openai provider).")
+@click.option("--model", "model_name", help="The server's model name, or a GGUF path for local (default: smollm2).")
+@click.option("--api-key-env", help="NAME of the environment variable holding the API key (never the key).")
+@click.option("--concurrency", type=int, default=4, show_default=True, help="Requests in flight at once.")
+@click.option("--rpm", type=int, help="Requests per minute limit.")
+@click.option("--name", help="Display name.")
+@click.option("--temperature", type=float, default=0.0, show_default=True)
+@click.option("--max-tokens", type=int, default=512, show_default=True)
+@click.option("--price-in", type=float, default=0.0, help="Price per 1M input tokens.")
+@click.option("--price-out", type=float, default=0.0, help="Price per 1M output tokens.")
+@click.option("--structured-output", type=click.Choice(["auto", "json_schema", "json_object", "prompt"]),
+              default="auto", show_default=True, help="How to ask for JSON; `models test` detects it.")
+@data_dir_option
+def models_add(model_id: str, provider: str, base_url: str | None, model_name: str | None, api_key_env: str | None,
+               concurrency: int, rpm: int | None, name: str | None, temperature: float, max_tokens: int,
+               price_in: float, price_out: float, structured_output: str, data_dir: Path | None) -> None:
+    """Add (or replace) a model configuration."""
+    config = build_model({
+        "id": model_id, "name": name or model_id, "provider": provider, "base_url": base_url,
+        "model": model_name or ("smollm2" if provider == "local" else None), "api_key_env": api_key_env,
+        "max_concurrency": concurrency, "requests_per_minute": rpm, "price_in": price_in, "price_out": price_out,
+        "params": {"temperature": temperature, "max_tokens": max_tokens}, "structured_output": structured_output,
+    })
+    save_model(_store(data_dir), config)
+    click.echo(f"saved model {config.id} ({config.provider})")
+
+
+@models.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@data_dir_option
+def models_import(file: Path, data_dir: Path | None) -> None:
+    """Add or replace the models listed in a models.yaml."""
+    configs = load_models_yaml(file)
+    store = _store(data_dir)
+    for config in configs:
+        save_model(store, config)
+    click.echo(f"saved {len(configs)} model(s): {', '.join(c.id for c in configs)}")
+
+
+@models.command("list")
+@data_dir_option
+def models_list(data_dir: Path | None) -> None:
+    """List configured models."""
+    table = Table("id", "name", "provider", "endpoint / model", "key env", "concurrency", "structured output")
+    for m in list_models(_store(data_dir)):
+        endpoint = " ".join(filter(None, [m.base_url, m.model]))
+        table.add_row(m.id, m.name, m.provider, endpoint, m.api_key_env or "", str(m.max_concurrency),
+                      m.structured_output)
+    console.print(table)
+
+
+@models.command("remove")
+@click.argument("model_id")
+@data_dir_option
+def models_remove(model_id: str, data_dir: Path | None) -> None:
+    """Remove a model configuration (its results stay)."""
+    delete_model(_store(data_dir), model_id)
+    click.echo(f"removed {model_id}")
+
+
+@models.command("test")
+@click.argument("model_id")
+@click.option("--task", "task_name", default="candidate-screening", show_default=True)
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for the answer.")
+@click.option("--save/--no-save", default=True, show_default=True,
+              help="Remember the structured-output form that worked.")
+@data_dir_option
+def models_test(model_id: str, task_name: str, timeout: float, save: bool, data_dir: Path | None) -> None:
+    """Send one sample record; show latency, the answer and the structured-output form that works."""
+    from workbench.providers.probe import test_connection
+    from workbench.workspace import sample_path
+    import orjson
+
+    store = _store(data_dir)
+    config = get_model(store, model_id)
+    task = get_task(store, task_name)
+    with open(sample_path(), "rb") as f:
+        record = orjson.loads(f.readline())
+    result = asyncio.run(test_connection(config, task, record, timeout_s=timeout))
+    for attempt in result.attempts:
+        mark = "ok" if attempt.ok else "no"
+        click.echo(f"  {attempt.mode:<12} {mark}" + (f"  ({attempt.problem[:150]})" if attempt.problem else ""))
+    if not result.ok:
+        raise click.ClickException(f"{model_id}: {result.error}")
+    click.echo(f"{model_id}: ok in {result.latency_ms:.0f} ms, structured output: {result.structured_output}, "
+               f"tokens {result.input_tokens} in / {result.output_tokens} out")
+    click.echo(orjson.dumps(result.output, option=orjson.OPT_INDENT_2).decode())
+    if save and config.provider == "openai" and config.structured_output == "auto":
+        save_model(store, config.model_copy(update={"structured_output": result.structured_output}))
+
+
+@main.group(cls=WorkbenchGroup)
+def tasks() -> None:
+    """Tasks: prompt templates and output schemas."""
+
+
+@tasks.command("list")
+@data_dir_option
+def tasks_list(data_dir: Path | None) -> None:
+    """List tasks (latest versions)."""
+    table = Table("name", "version", "verdict fields", "primary", "description")
+    for task in list_tasks(_store(data_dir)):
+        table.add_row(task.name, str(task.version), ", ".join(n for n, _ in task.verdict_fields),
+                      task.primary_verdict or "", task.description)
+    console.print(table)
+
+
+@tasks.command("add")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@data_dir_option
+def tasks_add(file: Path, data_dir: Path | None) -> None:
+    """Add a task from a YAML file (a changed task gets a new version)."""
+    task = save_task(_store(data_dir), Task.from_yaml(file))
+    click.echo(f"task {task.name} version {task.version}")
+
+
+@tasks.command("show")
+@click.argument("name")
+@click.option("--version", type=int, help="A specific version [default: latest].")
+@data_dir_option
+def tasks_show(name: str, version: int | None, data_dir: Path | None) -> None:
+    """Print a task as YAML."""
+    import yaml
+
+    task = get_task(_store(data_dir), name, version)
+    click.echo(yaml.safe_dump(task.to_dict(), sort_keys=False, allow_unicode=True))

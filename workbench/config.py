@@ -1,0 +1,49 @@
+"""Settings: where data lives and which database to use.
+
+Every setting can come from the environment (``WORKBENCH_*``) or be passed
+explicitly; tests always pass an explicit data dir so they never touch the
+user's own.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4080
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    models_file: Path | None = None
+    token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, data_dir: str | Path | None = None, database_url: str | None = None) -> "Settings":
+        """Explicit arguments win over environment variables, which win over defaults."""
+        env = os.environ
+        chosen_dir = Path(
+            data_dir or env.get("WORKBENCH_DATA_DIR") or platformdirs.user_data_dir("workbench")
+        ).expanduser()
+        url = database_url or env.get("WORKBENCH_DATABASE_URL") or f"sqlite:///{chosen_dir / 'workbench.db'}"
+        models_file = env.get("WORKBENCH_MODELS_FILE")
+        return cls(
+            data_dir=chosen_dir,
+            database_url=url,
+            models_file=Path(models_file) if models_file else None,
+            token=env.get("WORKBENCH_TOKEN") or None,
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir

@@ -1,0 +1,1 @@
+"""Pure logic: datasets, tasks, comparison, annotations, exports. No web, no SQL."""

@@ -1,0 +1,89 @@
+"""The one small async interface every provider implements.
+
+A provider turns a ``Request`` (chat messages + the task's output schema)
+into a ``Generation`` (the raw text and token counts) or raises
+``ProviderError`` with a kind the runner knows how to handle. Parsing and
+validating the answer is the caller's job, so every provider is judged alike.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from workbench.domain.models import ModelConfig
+
+# Error kinds recorded on results (the parse errors live in domain.outputs).
+HTTP = "http"  # includes refused and dropped connections
+TIMEOUT = "timeout"
+CONFIG = "config"  # e.g. the API key's environment variable is not set
+UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True)
+class Request:
+    messages: list[dict[str, str]]
+    schema: dict[str, Any] | None = None
+    record: dict[str, Any] = field(default_factory=dict)  # for providers that read fields, not prompts
+    timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latency_s: float = 0.0
+    structured_output: str = "prompt"  # how the answer was constrained
+
+
+class ProviderError(Exception):
+    """A failed call. ``retryable`` says whether trying again may help."""
+
+    def __init__(self, kind: str, message: str, *, status: int | None = None,
+                 retry_after_s: float | None = None, retryable: bool = False, format_rejected: bool = False):
+        super().__init__(message)
+        self.format_rejected = format_rejected  # the server refused the structured-output form
+        self.kind = kind
+        self.status = status
+        self.retry_after_s = retry_after_s
+        self.retryable = retryable
+
+
+class Provider(ABC):
+    name: ClassVar[str]
+    # The ways this provider can constrain answers to the schema, best first.
+    structured_modes: ClassVar[tuple[str, ...]] = ("prompt",)
+
+    def __init__(self, config: ModelConfig):
+        self.config = config
+
+    @abstractmethod
+    async def generate(self, request: Request, mode: str | None = None) -> Generation:
+        """One answer. ``mode`` forces a structured-output form (used by "test connection")."""
+
+    async def aclose(self) -> None:
+        """Release connections or model memory."""
+
+
+_REGISTRY: dict[str, type[Provider]] = {}
+
+
+def register(cls: type[Provider]) -> type[Provider]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def provider_class(name: str) -> type[Provider]:
+    # Importing the modules registers them; `local` loads llama.cpp lazily.
+    from workbench.providers import baseline, local, openai  # noqa: F401
+
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown provider {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def create_provider(config: ModelConfig) -> Provider:
+    return provider_class(config.provider)(config)

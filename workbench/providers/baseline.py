@@ -1,0 +1,36 @@
+"""A transparent rule-based scorer: a floor to compare models against.
+
+It reads the record's fields (not the prompt), so it only answers tasks
+shaped like candidate screening; anything else is reported as unsupported.
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from workbench.providers.base import UNSUPPORTED, Generation, Provider, ProviderError, Request, register
+from workbench.providers.baseline_rules import score_candidate
+
+SUPPORTED_FIELDS = {"recommendation", "trajectory", "pedigree", "reasoning"}
+
+
+@register
+class BaselineProvider(Provider):
+    name = "baseline"
+    structured_modes = ("rules",)
+
+    async def generate(self, request: Request, mode: str | None = None) -> Generation:
+        wanted = set((request.schema or {}).get("properties", {}))
+        if request.schema is not None and not wanted <= SUPPORTED_FIELDS:
+            raise ProviderError(
+                UNSUPPORTED, f"the rule-based baseline only answers candidate screening, not fields {sorted(wanted - SUPPORTED_FIELDS)}"
+            )
+        started = time.perf_counter()
+        answer = score_candidate(request.record)
+        return Generation(
+            text=orjson.dumps(answer).decode(),
+            latency_s=time.perf_counter() - started,
+            structured_output="rules",
+        )

@@ -1,0 +1,73 @@
+""""Test connection": one sample record through each structured-output form.
+
+Reports latency, the answer, and the strongest form that gives a valid
+answer, so a model's ``structured_output`` can be set from what the server
+really does rather than what it claims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from workbench.domain.models import ModelConfig
+from workbench.domain.outputs import parse_output
+from workbench.domain.tasks import Task
+from workbench.providers.base import ProviderError, Request, create_provider
+
+
+@dataclass
+class Attempt:
+    mode: str
+    ok: bool
+    problem: str | None = None
+    latency_ms: float | None = None
+
+
+@dataclass
+class ProbeResult:
+    ok: bool
+    structured_output: str | None = None
+    latency_ms: float | None = None
+    output: dict[str, Any] | None = None
+    raw_text: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    error: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def test_connection(config: ModelConfig, task: Task, record: dict[str, Any], timeout_s: float = 60) -> ProbeResult:
+    provider = create_provider(config)
+    request = Request(messages=task.render(record), schema=task.output_schema, record=record, timeout_s=timeout_s)
+    result = ProbeResult(ok=False)
+    modes = provider.structured_modes
+    if config.structured_output != "auto" and config.structured_output in modes:
+        modes = (config.structured_output,)
+    try:
+        for mode in modes:
+            try:
+                gen = await provider.generate(request, mode=mode)
+            except ProviderError as exc:
+                result.attempts.append(Attempt(mode, False, str(exc)))
+                if exc.format_rejected:
+                    continue  # this form is not supported; try the next
+                result.error = str(exc)
+                return result
+            parsed = parse_output(gen.text, task)
+            latency_ms = round(gen.latency_s * 1000, 1)
+            result.attempts.append(Attempt(mode, parsed.ok, parsed.error_message, latency_ms))
+            result.raw_text, result.latency_ms = gen.text, latency_ms
+            result.input_tokens, result.output_tokens = gen.input_tokens, gen.output_tokens
+            if parsed.ok:
+                result.ok, result.structured_output, result.output = True, mode, parsed.value
+                return result
+        result.error = "no structured-output form gave a valid answer: " + "; ".join(
+            f"{a.mode}: {a.problem}" for a in result.attempts
+        )
+        return result
+    finally:
+        await provider.aclose()

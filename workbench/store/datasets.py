@@ -1,0 +1,159 @@
+"""Dataset queries: streaming import (one transaction), listing, deletion."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from workbench.domain.datasets import PreparedRecord, RecordPlanner, slugify
+from workbench.domain.importers import UnreadableFile, detect_format, read_rows
+from workbench.domain.records import DisplayFields
+from workbench.store.db import Store, utcnow
+from workbench.store.schema import datasets, records
+
+BATCH = 2000
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    id: str
+    name: str
+    format: str
+    record_count: int
+    source_name: str | None
+    id_field: str | None
+    title_field: str | None
+    subtitle_fields: list[str]
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: Any) -> "DatasetInfo":
+        m = row._mapping
+        return cls(
+            id=m["id"], name=m["name"], format=m["format"], record_count=m["record_count"],
+            source_name=m["source_name"], id_field=m["id_field"], title_field=m["title_field"],
+            subtitle_fields=orjson.loads(m["subtitle_fields"]), created_at=m["created_at"],
+        )
+
+
+class DatasetNotFound(LookupError):
+    def __init__(self, dataset_id: str):
+        super().__init__(f"no dataset {dataset_id!r} (see `workbench datasets`)")
+
+
+def import_dataset(
+    store: Store,
+    path: Path,
+    *,
+    name: str | None = None,
+    id_field: str | None = None,
+    fmt: str | None = None,
+    display: DisplayFields | None = None,
+    source_name: str | None = None,
+) -> DatasetInfo:
+    """Import a file as a new dataset. All or nothing: any problem raises and stores nothing."""
+    path = Path(path)
+    if not path.is_file():
+        raise UnreadableFile(f"{path}: no such file")
+    fmt = detect_format(path, fmt)
+    source_name = source_name or path.name
+    name = name or Path(source_name).stem
+    planner = RecordPlanner(id_field=id_field, display=display)
+    prepared = planner.plan(read_rows(path, fmt))
+    with store.engine.begin() as conn:
+        dataset_id = _free_id(conn, slugify(name))
+        conn.execute(datasets.insert().values(
+            id=dataset_id, name=name, source_name=source_name, format=fmt, record_count=0,
+            subtitle_fields="[]", created_at=utcnow(),
+        ))
+        count = 0
+        for batch in _batches(prepared, dataset_id):
+            conn.execute(records.insert(), batch)
+            count += len(batch)
+        planner.raise_if_rejected()  # rolls the transaction back
+        shown = planner.display or DisplayFields()
+        conn.execute(datasets.update().where(datasets.c.id == dataset_id).values(
+            record_count=count, id_field=planner.id_source, title_field=shown.title_field,
+            subtitle_fields=orjson.dumps(list(shown.subtitle_fields)).decode(),
+        ))
+    return get_dataset(store, dataset_id)
+
+
+def _batches(prepared: Iterator[PreparedRecord], dataset_id: str) -> Iterator[list[dict]]:
+    while True:
+        chunk = [
+            {"dataset_id": dataset_id, "seq": r.seq, "record_id": r.record_id,
+             "title": r.title, "subtitle": r.subtitle, "data": r.data}
+            for r in islice(prepared, BATCH)
+        ]
+        if not chunk:
+            return
+        yield chunk
+
+
+def _free_id(conn: sa.Connection, base: str) -> str:
+    taken = set(conn.execute(sa.select(datasets.c.id).where(datasets.c.id.like(f"{base}%"))).scalars())
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def get_dataset(store: Store, dataset_id: str) -> DatasetInfo:
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(datasets).where(datasets.c.id == dataset_id)).first()
+    if row is None:
+        raise DatasetNotFound(dataset_id)
+    return DatasetInfo.from_row(row)
+
+
+def list_datasets(store: Store) -> list[DatasetInfo]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(datasets).order_by(datasets.c.created_at, datasets.c.id)).all()
+    return [DatasetInfo.from_row(r) for r in rows]
+
+
+def delete_dataset(store: Store, dataset_id: str) -> None:
+    with store.engine.begin() as conn:
+        # Explicit child deletes: SQLite only cascades with foreign_keys on.
+        conn.execute(records.delete().where(records.c.dataset_id == dataset_id))
+        gone = conn.execute(datasets.delete().where(datasets.c.id == dataset_id)).rowcount
+    if not gone:
+        raise DatasetNotFound(dataset_id)
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    seq: int
+    record_id: str
+    title: str
+    subtitle: str
+    data: dict[str, Any]
+
+
+def iter_records(store: Store, dataset_id: str, *, after_seq: int = 0, limit: int | None = None,
+                 batch: int = 1000) -> Iterator[StoredRecord]:
+    """Records in file order, fetched in keyset pages so memory stays flat."""
+    yielded = 0
+    while limit is None or yielded < limit:
+        size = batch if limit is None else min(batch, limit - yielded)
+        with store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(records.c.seq, records.c.record_id, records.c.title, records.c.subtitle, records.c.data)
+                .where(records.c.dataset_id == dataset_id, records.c.seq > after_seq)
+                .order_by(records.c.seq).limit(size)
+            ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield StoredRecord(row.seq, row.record_id, row.title, row.subtitle, orjson.loads(row.data))
+        yielded += len(rows)
+        after_seq = rows[-1].seq

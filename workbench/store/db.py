@@ -1,0 +1,62 @@
+"""Engine creation and the Store handle shared by the CLI, runner and web app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from workbench.config import Settings
+from workbench.store.migrations import migrate
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # WAL lets the page read while the runner writes; NORMAL sync is durable
+    # across process crashes (only an OS crash can lose the last commit).
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+@dataclass
+class Store:
+    settings: Settings
+    engine: Engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(settings: Settings) -> Store:
+    """Open (and migrate) the database named by the settings."""
+    if settings.is_sqlite:
+        settings.ensure_data_dir()
+        db_path = settings.database_url.removeprefix("sqlite:///")
+        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url)
+    migrate(engine)
+    return Store(settings=settings, engine=engine)
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")

@@ -1,0 +1,75 @@
+"""Model configuration queries (CRUD). Keys are never stored, only env var names."""
+
+from __future__ import annotations
+
+import orjson
+import sqlalchemy as sa
+
+from workbench.domain.models import ModelConfig, ModelParams
+from workbench.store.db import Store, utcnow
+from workbench.store.schema import models
+
+
+class ModelNotFound(LookupError):
+    def __init__(self, model_id: str):
+        super().__init__(f"no model {model_id!r} (see `workbench models list`)")
+
+
+def _to_row(config: ModelConfig) -> dict:
+    return {
+        "id": config.id, "name": config.name, "provider": config.provider, "base_url": config.base_url,
+        "model_name": config.model, "api_key_env": config.api_key_env,
+        "params": config.params.model_dump_json(), "max_concurrency": config.max_concurrency,
+        "requests_per_minute": config.requests_per_minute, "tokens_per_minute": config.tokens_per_minute,
+        "price_in": config.price_in, "price_out": config.price_out,
+        "structured_output": config.structured_output,
+    }
+
+
+def _from_row(row) -> ModelConfig:
+    m = row._mapping
+    return ModelConfig(
+        id=m["id"], name=m["name"], provider=m["provider"], base_url=m["base_url"], model=m["model_name"],
+        api_key_env=m["api_key_env"], params=ModelParams(**orjson.loads(m["params"])),
+        max_concurrency=m["max_concurrency"], requests_per_minute=m["requests_per_minute"],
+        tokens_per_minute=m["tokens_per_minute"], price_in=m["price_in"], price_out=m["price_out"],
+        structured_output=m["structured_output"],
+    )
+
+
+def save_model(store: Store, config: ModelConfig) -> ModelConfig:
+    """Insert or replace a model configuration."""
+    row = _to_row(config)
+    now = utcnow()
+    with store.engine.begin() as conn:
+        updated = conn.execute(
+            models.update().where(models.c.id == config.id).values(**row, updated_at=now)
+        ).rowcount
+        if not updated:
+            conn.execute(models.insert().values(**row, created_at=now, updated_at=now))
+    return config
+
+
+def get_model(store: Store, model_id: str) -> ModelConfig:
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(models).where(models.c.id == model_id)).first()
+    if row is None:
+        raise ModelNotFound(model_id)
+    return _from_row(row)
+
+
+def list_models(store: Store) -> list[ModelConfig]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(models).order_by(models.c.created_at, models.c.id)).all()
+    return [_from_row(r) for r in rows]
+
+
+def delete_model(store: Store, model_id: str) -> None:
+    with store.engine.begin() as conn:
+        if not conn.execute(models.delete().where(models.c.id == model_id)).rowcount:
+            raise ModelNotFound(model_id)
+
+
+def model_exists(store: Store, model_id: str) -> bool:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(models.c.id).where(models.c.id == model_id)).first() is not None

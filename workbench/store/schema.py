@@ -1,0 +1,119 @@
+"""Table objects for building queries. The DDL lives in migrations.py; a test
+checks that the migrated database and these definitions agree."""
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+datasets = sa.Table(
+    "datasets", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("source_name", sa.Text),
+    sa.Column("format", sa.Text, nullable=False),
+    sa.Column("id_field", sa.Text),
+    sa.Column("title_field", sa.Text),
+    sa.Column("subtitle_fields", sa.Text, nullable=False),
+    sa.Column("record_count", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+)
+
+records = sa.Table(
+    "records", metadata,
+    sa.Column("dataset_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("record_id", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("subtitle", sa.Text, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+tasks = sa.Table(
+    "tasks", metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("content_hash", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+)
+
+models = sa.Table(
+    "models", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("provider", sa.Text, nullable=False),
+    sa.Column("base_url", sa.Text),
+    sa.Column("model_name", sa.Text),
+    sa.Column("api_key_env", sa.Text),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("max_concurrency", sa.Integer, nullable=False),
+    sa.Column("requests_per_minute", sa.Integer),
+    sa.Column("tokens_per_minute", sa.Integer),
+    sa.Column("price_in", sa.Float, nullable=False),
+    sa.Column("price_out", sa.Float, nullable=False),
+    sa.Column("structured_output", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+)
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.Text, nullable=False),
+    sa.Column("model_id", sa.Text, nullable=False),
+    sa.Column("task_name", sa.Text, nullable=False),
+    sa.Column("task_version", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("status_reason", sa.Text),
+    sa.Column("model_snapshot", sa.Text, nullable=False),
+    sa.Column("options", sa.Text, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("done", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Integer, nullable=False),
+    sa.Column("tokens_in", sa.BigInteger, nullable=False),
+    sa.Column("tokens_out", sa.BigInteger, nullable=False),
+    sa.Column("cost", sa.Float, nullable=False),
+    sa.Column("active_seconds", sa.Float, nullable=False),
+    sa.Column("lease_owner", sa.Text),
+    sa.Column("lease_expires_at", sa.Text),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("started_at", sa.Text),
+    sa.Column("finished_at", sa.Text),
+    sa.Column("updated_at", sa.Text, nullable=False),
+)
+
+results = sa.Table(
+    "results", metadata,
+    sa.Column("run_id", sa.BigInteger, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("record_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("output", sa.Text),
+    sa.Column("error_kind", sa.Text),
+    sa.Column("error_message", sa.Text),
+    sa.Column("raw_text", sa.Text),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("tokens_in", sa.Integer),
+    sa.Column("tokens_out", sa.Integer),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("cached", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+)
+
+response_cache = sa.Table(
+    "response_cache", metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("tokens_in", sa.Integer),
+    sa.Column("tokens_out", sa.Integer),
+    sa.Column("created_at", sa.Text, nullable=False),
+)
+
+events = sa.Table(
+    "events", metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.BigInteger),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+)

@@ -1,0 +1,72 @@
+"""Task versions: saving a changed definition makes a new version; old ones stay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import sqlalchemy as sa
+
+from workbench.domain.tasks import BUILTIN_TASKS, Task, TaskError
+from workbench.store.db import Store, utcnow
+from workbench.store.schema import tasks
+
+
+class TaskNotFound(LookupError):
+    pass
+
+
+def save_task(store: Store, task: Task) -> Task:
+    """Store ``task``; returns it with its version (unchanged definitions keep theirs)."""
+    definition = task.to_dict()
+    definition.pop("version")
+    with store.engine.begin() as conn:
+        latest = conn.execute(
+            sa.select(tasks.c.version, tasks.c.content_hash)
+            .where(tasks.c.name == task.name).order_by(tasks.c.version.desc()).limit(1)
+        ).first()
+        if latest is not None and latest.content_hash == task.content_hash:
+            return task.with_version(latest.version)
+        version = (latest.version if latest else 0) + 1
+        conn.execute(tasks.insert().values(
+            name=task.name, version=version, definition=orjson.dumps(definition).decode(),
+            content_hash=task.content_hash, created_at=utcnow(),
+        ))
+    return task.with_version(version)
+
+
+def get_task(store: Store, name: str, version: int | None = None) -> Task:
+    query = sa.select(tasks.c.version, tasks.c.definition).where(tasks.c.name == name)
+    query = query.where(tasks.c.version == version) if version else query.order_by(tasks.c.version.desc())
+    with store.engine.connect() as conn:
+        row = conn.execute(query.limit(1)).first()
+    if row is None:
+        what = f"{name!r} version {version}" if version else repr(name)
+        raise TaskNotFound(f"no task {what} (see `workbench tasks list`)")
+    return Task.from_dict(orjson.loads(row.definition)).with_version(row.version)
+
+
+def list_tasks(store: Store) -> list[Task]:
+    """The latest version of every task."""
+    latest = sa.select(tasks.c.name, sa.func.max(tasks.c.version).label("version")).group_by(tasks.c.name).subquery()
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(tasks.c.version, tasks.c.definition)
+            .join(latest, sa.and_(tasks.c.name == latest.c.name, tasks.c.version == latest.c.version))
+            .order_by(tasks.c.name)
+        ).all()
+    return [Task.from_dict(orjson.loads(r.definition)).with_version(r.version) for r in rows]
+
+
+def sync_tasks(store: Store) -> list[str]:
+    """Save built-in tasks and the YAML files in ``<data dir>/tasks``; returns problems found."""
+    for task in BUILTIN_TASKS.values():
+        save_task(store, task)
+    problems = []
+    task_dir = store.settings.data_dir / "tasks"
+    for path in sorted(task_dir.glob("*.y*ml")) if task_dir.is_dir() else []:
+        try:
+            save_task(store, Task.from_yaml(Path(path)))
+        except TaskError as exc:
+            problems.append(str(exc))
+    return problems

@@ -1,0 +1,1 @@
+"""The web layer: app factory, API routers, live socket, static page."""

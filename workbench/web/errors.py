@@ -1,0 +1,36 @@
+"""User mistakes become one readable message with a 4xx status, never a traceback."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from workbench.domain.datasets import ImportRejected
+from workbench.domain.importers import UnreadableFile
+from workbench.domain.models import ModelConfigError
+from workbench.domain.tasks import TaskError
+from workbench.store.datasets import DatasetNotFound
+from workbench.store.models import ModelNotFound
+from workbench.store.tasks import TaskNotFound
+
+NOT_FOUND = (DatasetNotFound, ModelNotFound, TaskNotFound)
+BAD_INPUT = (UnreadableFile, ModelConfigError, TaskError)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ImportRejected)
+    async def rejected(_: Request, exc: ImportRejected) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"nothing imported: {exc}", "problems": exc.problems, "more": exc.more}, status_code=422
+        )
+
+    for kinds, status in ((NOT_FOUND, 404), (BAD_INPUT, 422)):
+        for kind in kinds:
+            app.add_exception_handler(kind, _handler(status))
+
+
+def _handler(status: int):
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    return handle

@@ -1,0 +1,66 @@
+"""Models: CRUD and "test connection". Responses carry the key's variable name, never a key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Request
+
+from workbench.domain.models import ModelConfig, build_model
+from workbench.providers.probe import test_connection
+from workbench.store.datasets import iter_records
+from workbench.store.models import delete_model, get_model, list_models, save_model
+from workbench.store.tasks import get_task
+from workbench.workspace import sample_path
+
+router = APIRouter(tags=["models"])
+
+
+@router.get("/models")
+def models_list(request: Request) -> list[ModelConfig]:
+    return list_models(request.app.state.store)
+
+
+@router.get("/models/{model_id}")
+def model_get(request: Request, model_id: str) -> ModelConfig:
+    return get_model(request.app.state.store, model_id)
+
+
+@router.post("/models", status_code=201)
+def model_create(request: Request, body: dict[str, Any] = Body(...)) -> ModelConfig:
+    return save_model(request.app.state.store, build_model(body))
+
+
+@router.put("/models/{model_id}")
+def model_update(request: Request, model_id: str, body: dict[str, Any] = Body(...)) -> ModelConfig:
+    store = request.app.state.store
+    get_model(store, model_id)
+    return save_model(store, build_model({**body, "id": model_id}))
+
+
+@router.delete("/models/{model_id}", status_code=204)
+def model_delete(request: Request, model_id: str) -> None:
+    delete_model(request.app.state.store, model_id)
+
+
+@router.post("/models/{model_id}/test")
+async def model_test(request: Request, model_id: str, task: str = "candidate-screening",
+                     dataset_id: str | None = None) -> dict:
+    """Send one sample record; report latency, the answer and the structured-output form that works."""
+    store = request.app.state.store
+    config = get_model(store, model_id)
+    record = _sample_record(store, dataset_id)
+    result = await test_connection(config, get_task(store, task), record, timeout_s=120)
+    if result.ok and config.provider == "openai" and config.structured_output == "auto":
+        save_model(store, config.model_copy(update={"structured_output": result.structured_output}))
+    return result.to_dict()
+
+
+def _sample_record(store, dataset_id: str | None) -> dict:
+    import orjson
+
+    if dataset_id:
+        for record in iter_records(store, dataset_id, limit=1):
+            return record.data
+    with open(sample_path(), "rb") as f:
+        return orjson.loads(f.readline())

@@ -47,6 +47,19 @@ class WorkbenchGroup(click.Group):
             sys.exit(1)
 
 
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    """A table on a terminal; tab-separated lines (whole values, never cut) when piped."""
+    if not console.is_terminal:
+        for line in [headers, *rows]:
+            click.echo("\t".join(line))
+        return
+    table = Table(*headers)
+    table.columns[0].no_wrap = True
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 def data_dir_option(fn: Callable) -> Callable:
     return click.option(
         "--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -110,12 +123,12 @@ def datasets(ctx: click.Context, data_dir: Path | None) -> None:
     """List datasets (or manage them with a subcommand)."""
     if ctx.invoked_subcommand is not None:
         return
-    table = Table("id", "name", "records", "format", "id field", "title / subtitle", "imported")
+    rows = []
     for info in list_datasets(_store(data_dir)):
         shown = " / ".join(filter(None, [info.title_field or "(id)", " @ ".join(info.subtitle_fields)]))
-        table.add_row(info.id, info.name, str(info.record_count), info.format, info.id_field or "(generated)",
-                      shown, info.created_at[:19])
-    console.print(table)
+        rows.append([info.id, info.name, str(info.record_count), info.format, info.id_field or "(generated)",
+                     shown, info.created_at[:19]])
+    print_table(["id", "name", "records", "format", "id field", "title / subtitle", "imported"], rows)
 
 
 @datasets.command("show")
@@ -188,12 +201,9 @@ def models_import(file: Path, data_dir: Path | None) -> None:
 @data_dir_option
 def models_list(data_dir: Path | None) -> None:
     """List configured models."""
-    table = Table("id", "name", "provider", "endpoint / model", "key env", "concurrency", "structured output")
-    for m in list_models(_store(data_dir)):
-        endpoint = " ".join(filter(None, [m.base_url, m.model]))
-        table.add_row(m.id, m.name, m.provider, endpoint, m.api_key_env or "", str(m.max_concurrency),
-                      m.structured_output)
-    console.print(table)
+    rows = [[m.id, m.name, m.provider, " ".join(filter(None, [m.base_url, m.model])), m.api_key_env or "",
+             str(m.max_concurrency), m.structured_output] for m in list_models(_store(data_dir))]
+    print_table(["id", "name", "provider", "endpoint / model", "key env", "concurrency", "structured output"], rows)
 
 
 @models.command("remove")
@@ -245,11 +255,9 @@ def tasks() -> None:
 @data_dir_option
 def tasks_list(data_dir: Path | None) -> None:
     """List tasks (latest versions)."""
-    table = Table("name", "version", "verdict fields", "primary", "description")
-    for task in list_tasks(_store(data_dir)):
-        table.add_row(task.name, str(task.version), ", ".join(n for n, _ in task.verdict_fields),
-                      task.primary_verdict or "", task.description)
-    console.print(table)
+    rows = [[t.name, str(t.version), ", ".join(n for n, _ in t.verdict_fields), t.primary_verdict or "",
+             t.description] for t in list_tasks(_store(data_dir))]
+    print_table(["name", "version", "verdict fields", "primary", "description"], rows)
 
 
 @tasks.command("add")

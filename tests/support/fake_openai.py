@@ -175,6 +175,7 @@ class FakeOpenAI:
         self.outcomes: Counter[str] = Counter()
         self.requests_by_prompt: Counter[str] = Counter()
         self.requests_by_model: Counter[str] = Counter()
+        self.authorizations: Counter[str] = Counter()  # Authorization headers seen
 
     def stats(self) -> dict[str, Any]:
         return {"total": self.total, "outcomes": dict(self.outcomes),
@@ -205,6 +206,7 @@ class FakeOpenAI:
     async def chat(self, request: web.Request) -> web.StreamResponse:
         cfg = self.config
         self.total += 1
+        self.authorizations[request.headers.get("Authorization", "")] += 1
         if cfg.down:
             return self._drop(request, "down")
         try:

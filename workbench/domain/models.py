@@ -30,6 +30,10 @@ class ModelParams(BaseModel):
     seed: int | None = 0
     top_p: float | None = Field(None, gt=0, le=1)
 
+    def sampling(self) -> dict[str, Any]:
+        """The parameters as chat-completion arguments (unset ones left out)."""
+        return self.model_dump(exclude_none=True)
+
 
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())

@@ -80,16 +80,7 @@ class LocalProvider(Provider):
 
     def _generate_blocking(self, path: Path, request: Request) -> Generation:
         llm, lock = _load(path, self.n_ctx, self.n_threads)
-        params = self.config.params
-        kwargs: dict[str, Any] = {
-            "messages": request.messages,
-            "temperature": params.temperature,
-            "max_tokens": params.max_tokens,
-        }
-        if params.seed is not None:
-            kwargs["seed"] = params.seed
-        if params.top_p is not None:
-            kwargs["top_p"] = params.top_p
+        kwargs: dict[str, Any] = {"messages": request.messages, **self.config.params.sampling()}
         if request.schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
         with lock:

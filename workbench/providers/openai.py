@@ -53,17 +53,9 @@ class OpenAIProvider(Provider):
         return headers
 
     def _body(self, request: Request, mode: str) -> dict[str, Any]:
-        params = self.config.params
         body: dict[str, Any] = {
-            "model": self.config.model,
-            "messages": request.messages,
-            "temperature": params.temperature,
-            "max_tokens": params.max_tokens,
+            "model": self.config.model, "messages": request.messages, **self.config.params.sampling()
         }
-        if params.seed is not None:
-            body["seed"] = params.seed
-        if params.top_p is not None:
-            body["top_p"] = params.top_p
         if request.schema is not None and mode == "json_schema":
             body["response_format"] = {
                 "type": "json_schema",

@@ -1,0 +1,90 @@
+"""The API through an in-process client."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.support.fake_openai import FakeOpenAIServer
+from workbench.web.app import create_app
+
+
+@pytest.fixture
+def client(settings, store):
+    with TestClient(create_app(settings, store=store)) as c:
+        yield c
+
+
+def test_health_docs_and_page(client):
+    assert client.get("/api/health").json()["ok"]
+    assert client.get("/openapi.json").json()["info"]["title"] == "Dataset Workbench"
+    assert client.get("/docs").status_code == 200
+    assert "Dataset Workbench" in client.get("/").text
+
+
+def test_upload_list_records_delete(client):
+    body = b"".join(json.dumps({"id": f"r{i}", "name": f"N{i}"}).encode() + b"\n" for i in range(5))
+    created = client.post("/api/datasets", files={"file": ("people.jsonl", body)}, data={"name": "People"})
+    assert created.status_code == 201, created.text
+    assert created.json()["record_count"] == 5 and created.json()["source_name"] == "people.jsonl"
+    assert [d["id"] for d in client.get("/api/datasets").json()] == ["people"]
+    page = client.get("/api/datasets/people/records", params={"limit": 2}).json()
+    assert [r["record_id"] for r in page["records"]] == ["r0", "r1"] and page["next_after"] == 2
+    assert client.delete("/api/datasets/people").status_code == 204
+    assert client.get("/api/datasets/people").status_code == 404
+
+
+def test_bad_upload_lists_problems_and_stores_nothing(client, store):
+    response = client.post("/api/datasets", files={"file": ("bad.jsonl", b'{"id": 1}\n{nope\n')})
+    assert response.status_code == 422
+    problems = response.json()["problems"]
+    assert len(problems) == 1 and problems[0].startswith("line 2: malformed JSON")
+    assert client.get("/api/datasets").json() == []
+    assert not any((store.settings.data_dir / "uploads").iterdir())  # temp file removed
+
+
+def test_upload_filename_cannot_escape_the_data_dir(client, store, tmp_path):
+    body = json.dumps({"id": 1, "name": "x"}).encode()
+    response = client.post("/api/datasets", files={"file": ("../../../../tmp/evil.jsonl", body)})
+    assert response.status_code == 201 and response.json()["name"] == "evil"
+    assert not (tmp_path / "evil.jsonl").exists()
+    assert client.post("/api/datasets", files={"file": ("x.exe", b"MZ")}).status_code == 422
+
+
+def test_models_crud_never_returns_a_key(client, monkeypatch):
+    monkeypatch.setenv("SECRET_KEY_VAR", "sk-very-secret-123")
+    with FakeOpenAIServer() as server:
+        created = client.post("/api/models", json={
+            "id": "fake", "provider": "openai", "base_url": server.base_url, "model": "fake-a",
+            "api_key_env": "SECRET_KEY_VAR"})
+        assert created.status_code == 201, created.text
+        tested = client.post("/api/models/fake/test")
+        assert tested.status_code == 200 and tested.json()["ok"], tested.text
+        assert tested.json()["structured_output"] == "json_schema"
+    everything = client.get("/api/models").text + created.text + tested.text
+    assert "sk-very-secret-123" not in everything and "SECRET_KEY_VAR" in everything
+    bad = client.post("/api/models", json={"id": "x", "provider": "openai"})
+    assert bad.status_code == 422 and "base URL" in bad.json()["detail"]
+    assert client.delete("/api/models/fake").status_code == 204
+    assert client.get("/api/models/fake").status_code == 404
+
+
+def test_tasks_api_versions(client):
+    task = client.get("/api/tasks/candidate-screening").json()
+    assert task["version"] == 1 and task["primary_verdict"] == "recommendation"
+    task["user"] = "Candidate: {{ name }}"
+    saved = client.post("/api/tasks", json=task)
+    assert saved.status_code == 201 and saved.json()["version"] == 2
+    assert client.get("/api/tasks/candidate-screening", params={"version": 1}).json()["user"] != task["user"]
+
+
+def test_token_is_required_when_set(tmp_path, monkeypatch):
+    from workbench.config import Settings
+
+    monkeypatch.setenv("WORKBENCH_TOKEN", "t0ken")
+    settings = Settings.load(data_dir=tmp_path / "tok")
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/api/datasets").status_code == 401
+        assert c.get("/api/datasets", headers={"Authorization": "Bearer t0ken"}).status_code == 200

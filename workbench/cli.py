@@ -22,13 +22,15 @@ from workbench.providers.base import ProviderError
 from workbench.store import Store
 from workbench.store.datasets import DatasetNotFound, delete_dataset, import_dataset, iter_records, list_datasets
 from workbench.store.models import ModelNotFound, delete_model, get_model, list_models, save_model
+from workbench.store.exports import NothingToExport
+from workbench.store.runs import RunNotFound, RunStateError
 from workbench.store.tasks import TaskNotFound, get_task, list_tasks, save_task
 from workbench.workspace import ensure_demo, open_workspace
 
 console = Console()
 # Mistakes a user can make: shown as one line, never a traceback.
 USER_ERRORS = (UnreadableFile, ImportRejected, TaskError, ModelConfigError, DatasetNotFound,
-               ModelNotFound, TaskNotFound, ProviderError, OSError)
+               ModelNotFound, TaskNotFound, ProviderError, RunNotFound, RunStateError, NothingToExport, OSError)
 
 
 class WorkbenchGroup(click.Group):
@@ -279,3 +281,199 @@ def tasks_show(name: str, version: int | None, data_dir: Path | None) -> None:
 
     task = get_task(_store(data_dir), name, version)
     click.echo(yaml.safe_dump(task.to_dict(), sort_keys=False, allow_unicode=True))
+
+
+# ---- runs ----------------------------------------------------------------------------------------
+
+EXIT_PAUSED = 2
+EXIT_INTERRUPTED = 130
+
+
+def _execute_runs(store: Store, run_ids: list[int]) -> None:
+    """Run in this process with live bars; Ctrl-C pauses cleanly. Exits with the outcome."""
+    import signal
+
+    from workbench.runner.console import RunBars
+    from workbench.runner.manager import RunManager
+    from workbench.store.runs import get_run
+
+    runs = [get_run(store, run_id) for run_id in run_ids]
+    labels = {r.id: f"{r.model_id} (run {r.id})" for r in runs}
+    manager = RunManager(store)
+    interrupted = []
+
+    def on_sigint() -> None:
+        if interrupted:
+            raise KeyboardInterrupt  # second Ctrl-C: stop now (finished results are already saved)
+        interrupted.append(True)
+        console.print("[yellow]pausing… (finished results are saved; Ctrl-C again to quit now)[/yellow]")
+        manager.pause_all("paused from the command line")
+
+    async def go() -> dict[int, str]:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_sigint)
+        with RunBars(labels, console=console) as bars:
+            return await manager.execute(run_ids, on_progress=bars.update)
+
+    final = asyncio.run(go())
+    code = 0
+    for run in runs:
+        info = get_run(store, run.id)
+        line = f"run {run.id} {run.model_id}: {final[run.id]} — {info.done}/{info.total} done, {info.errors} errors"
+        if info.status_reason:
+            line += f" ({info.status_reason})"
+        click.echo(line, err=True)
+        if final[run.id] == "failed":
+            code = 1
+        elif final[run.id] in ("paused", "queued", "running") and code == 0:
+            code = EXIT_PAUSED
+    if interrupted:
+        ids = " ".join(str(r) for r in run_ids)
+        click.echo(f"paused; continue with `workbench resume {ids}` (or the same `workbench run`)", err=True)
+        code = EXIT_INTERRUPTED
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--dataset", "dataset_id", required=True, help="Dataset id (see `workbench datasets`).")
+@click.option("--model", "model_ids", multiple=True, required=True, help="Model id; repeat for several.")
+@click.option("--task", "task_name", default="candidate-screening", show_default=True)
+@click.option("--concurrency", type=int, help="Requests in flight per model [default: the model's].")
+@click.option("--limit", type=int, help="Only the first N records.")
+@click.option("--fresh", is_flag=True, help="Ask the model again instead of using cached answers.")
+@click.option("--timeout", "timeout_s", type=float, default=120.0, show_default=True,
+              help="Seconds before a request counts as timed out (it is retried).")
+@data_dir_option
+def run(dataset_id: str, model_ids: tuple[str, ...], task_name: str, concurrency: int | None, limit: int | None,
+        fresh: bool, timeout_s: float, data_dir: Path | None) -> None:
+    """Run models over a dataset with live progress; an interrupted run continues where it stopped."""
+    from workbench.runner.executor import RunOptions
+    from workbench.runner.manager import prepare_runs
+
+    if limit is not None and limit < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--limit")
+    store = _store(data_dir)
+    options = RunOptions(limit=limit, fresh=fresh, concurrency=concurrency, timeout_s=timeout_s)
+    runs = prepare_runs(store, dataset_id, model_ids, task_name, options)
+    for r in runs:
+        state = "continuing" if r.done else "starting"
+        click.echo(f"{state} run {r.id}: {r.model_id} on {r.dataset_id} ({r.done}/{r.total} done)", err=True)
+    _execute_runs(store, [r.id for r in runs])
+
+
+@main.command()
+@click.argument("run_ids", nargs=-1, type=int)
+@data_dir_option
+def resume(run_ids: tuple[int, ...], data_dir: Path | None) -> None:
+    """Continue runs (default: every unfinished run, e.g. after a crash)."""
+    from workbench.runner.manager import unfinished_runs
+
+    store = _store(data_dir)
+    ids = list(run_ids) or [r.id for r in unfinished_runs(store)]
+    if not ids:
+        click.echo("nothing to resume: every run has ended", err=True)
+        return
+    _execute_runs(store, ids)
+
+
+@main.group(cls=WorkbenchGroup, invoke_without_command=True)
+@click.option("--dataset", "dataset_id", help="Only runs on this dataset.")
+@data_dir_option
+@click.pass_context
+def runs(ctx: click.Context, dataset_id: str | None, data_dir: Path | None) -> None:
+    """List runs with status and figures (or act on one with a subcommand)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from workbench.store.runs import list_runs
+
+    rows = []
+    for r in list_runs(_store(data_dir), dataset_id=dataset_id):
+        rate = r.done / r.active_seconds if r.active_seconds else 0.0
+        rows.append([str(r.id), r.dataset_id, r.model_id, f"{r.task_name}@{r.task_version}", r.status,
+                     f"{r.done}/{r.total}", str(r.errors), f"{rate:.1f}", str(r.tokens_in), str(r.tokens_out),
+                     f"{r.cost:.4f}", r.status_reason or ""])
+    print_table(["run", "dataset", "model", "task", "status", "done", "errors", "rec/s", "tok in", "tok out",
+                 "cost", "reason"], rows)
+
+
+@runs.command("retry-errors")
+@click.argument("run_id", type=int)
+@data_dir_option
+def runs_retry_errors(run_id: int, data_dir: Path | None) -> None:
+    """Run again only the records of RUN that ended in an error."""
+    from workbench.store.runs import clear_errors
+
+    store = _store(data_dir)
+    removed = clear_errors(store, run_id)
+    click.echo(f"retrying {removed} error(s) of run {run_id}", err=True)
+    _execute_runs(store, [run_id])
+
+
+def _control(action: str):
+    @data_dir_option
+    @click.argument("run_id", type=int)
+    def command(run_id: int, data_dir: Path | None) -> None:
+        from workbench.store.runs import request_state
+
+        info = request_state(_store(data_dir), run_id, action)
+        click.echo(f"run {run_id}: {info.status}")
+
+    command.__doc__ = f"{action.capitalize()} RUN (the process running it obeys within a second)."
+    return command
+
+
+runs.command("pause")(_control("pause"))
+runs.command("cancel")(_control("cancel"))
+
+
+# ---- export and compare ----------------------------------------------------------------------------
+
+
+def _model_list(value: str | None) -> list[str] | None:
+    return [m.strip() for m in value.split(",") if m.strip()] if value else None
+
+
+@main.command()
+@click.option("--dataset", "dataset_id", required=True)
+@click.option("--models", help="Comma-separated model ids [default: every model run on the dataset].")
+@click.option("--kind", type=click.Choice(["results"]), default="results", show_default=True,
+              help="What to export.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@data_dir_option
+def export(dataset_id: str, models: str | None, kind: str, fmt: str, output: Path, data_dir: Path | None) -> None:
+    """Export results (latest run of each model), streamed to a file."""
+    from workbench.store.exports import export_results
+
+    count = export_results(_store(data_dir), dataset_id, _model_list(models), fmt, output)
+    click.echo(f"wrote {count} rows to {output}", err=True)
+
+
+@main.command()
+@click.option("--dataset", "dataset_id", required=True)
+@click.option("--models", help="Comma-separated model ids [default: every model run on the dataset].")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@data_dir_option
+def compare(dataset_id: str, models: str | None, as_json: bool, data_dir: Path | None) -> None:
+    """Agreement per verdict field, and the share of records where the models disagree."""
+    import orjson
+
+    from workbench.store.exports import compare as compare_models
+
+    summary = compare_models(_store(data_dir), dataset_id, _model_list(models))
+    if as_json:
+        click.echo(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2).decode())
+        return
+
+    def pct(value: float | None) -> str:
+        return "–" if value is None else f"{value * 100:.1f}%"
+
+    click.echo(f"models: {', '.join(summary.models)}; {summary.records} records, "
+               f"{summary.all_answered} answered by all")
+    rows = [[f, pct(summary.field_agreement(f))] for f in summary.verdict_fields]
+    rows.append(["any verdict differs", pct(summary.disagreement_share())])
+    print_table(["verdict field", "all agree"], rows)
+    pairs = summary.to_dict()["pairs"]
+    if len(summary.models) > 2 or pairs:
+        print_table(["pair", "both answered", *summary.verdict_fields],
+                    [[" vs ".join(p["models"]), str(p["both_answered"]),
+                      *[pct(p["agreement"][f]) for f in summary.verdict_fields]] for p in pairs])

@@ -168,6 +168,7 @@ class FakeOpenAI:
         self._rng_seed = self.config.seed
         self.rng = random.Random(self._rng_seed)
         self._stopping: asyncio.Event | None = None
+        self.in_flight = 0
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -176,11 +177,13 @@ class FakeOpenAI:
         self.requests_by_prompt: Counter[str] = Counter()
         self.requests_by_model: Counter[str] = Counter()
         self.authorizations: Counter[str] = Counter()  # Authorization headers seen
+        self.max_in_flight = 0
 
     def stats(self) -> dict[str, Any]:
         return {"total": self.total, "outcomes": dict(self.outcomes),
                 "requests_by_prompt": dict(self.requests_by_prompt),
                 "requests_by_model": dict(self.requests_by_model),
+                "max_in_flight": self.max_in_flight,
                 "config": self.config.to_dict()}
 
     def make_app(self) -> web.Application:
@@ -204,6 +207,14 @@ class FakeOpenAI:
 
     # ---- handlers ---------------------------------------------------------------
     async def chat(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._chat(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
         cfg = self.config
         self.total += 1
         self.authorizations[request.headers.get("Authorization", "")] += 1

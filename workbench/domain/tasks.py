@@ -80,6 +80,10 @@ class Task:
     def _validator(self) -> Draft202012Validator:
         return Draft202012Validator(self.output_schema)
 
+    @cached_property
+    def _fast_check(self):
+        return compile_fast_check(self.output_schema)
+
     @property
     def content_hash(self) -> str:
         """Identifies the definition regardless of version number."""
@@ -106,6 +110,8 @@ class Task:
         return template.render(context, record=record).strip()
 
     def validation_errors(self, output: Any) -> list[str]:
+        if self._fast_check is not None and self._fast_check(output):
+            return []
         errors = sorted(self._validator.iter_errors(output), key=lambda e: list(e.absolute_path))
         return [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in errors[:5]]
 
@@ -136,6 +142,50 @@ class Task:
 
     def with_version(self, version: int) -> "Task":
         return replace(self, version=version)
+
+
+_FAST_KEYWORDS = {"type", "properties", "required", "additionalProperties", "title", "description"}
+_FAST_PROPERTY_KEYWORDS = {"type", "enum", "maxLength", "minLength", "title", "description"}
+
+
+def compile_fast_check(schema: dict[str, Any]):
+    """A quick "is it valid?" for the common flat schema (enums, strings), or None.
+
+    Full jsonschema validation costs ~100 µs per answer, a large share of the
+    runner's per-record budget; this answers "valid" in a few µs, and anything
+    it can't vouch for goes to jsonschema, which also produces the messages.
+    """
+    if set(schema) - _FAST_KEYWORDS or schema.get("type") != "object":
+        return None
+    props = schema.get("properties", {})
+    checks = []
+    for name, spec in props.items():
+        if not isinstance(spec, dict) or set(spec) - _FAST_PROPERTY_KEYWORDS or spec.get("type") not in (None, "string"):
+            return None
+        if "enum" in spec and not all(isinstance(v, str) for v in spec["enum"]):
+            return None
+        checks.append((name, frozenset(spec["enum"]) if "enum" in spec else None,
+                       spec.get("minLength", 0), spec.get("maxLength")))
+    required = tuple(schema.get("required", ()))
+    closed = schema.get("additionalProperties", True) is False
+    allowed = frozenset(props)
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, dict) or any(k not in value for k in required):
+            return False
+        if closed and not allowed.issuperset(value):
+            return False
+        for name, enum, min_len, max_len in checks:
+            if name not in value:
+                continue
+            v = value[name]
+            if not isinstance(v, str) or (enum is not None and v not in enum) or len(v) < min_len:
+                return False
+            if max_len is not None and len(v) > max_len:
+                return False
+        return True
+
+    return check
 
 
 RECOMMENDATIONS = ["Strong Yes", "Yes", "Maybe", "No", "Strong No"]

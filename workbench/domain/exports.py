@@ -1,0 +1,124 @@
+"""Export formats, streamed: rows are written as they come, never collected first.
+
+Input items are any objects with ``record_id``, ``title``, ``subtitle``,
+``data`` and ``results`` (model id -> result dict or None), e.g. the
+store's RecordResults. CSV cells that a spreadsheet would run as a formula
+are neutralised.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+FORMATS = ("jsonl", "csv", "parquet")
+META_COLUMNS = ["record_id", "title", "subtitle", "model_id", "run_id", "status"]
+TAIL_COLUMNS = ["error_kind", "error_message", "latency_ms", "tokens_in", "tokens_out", "attempts", "cached"]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def result_columns(output_fields: list[str]) -> list[str]:
+    return META_COLUMNS + [f for f in output_fields if f not in META_COLUMNS] + TAIL_COLUMNS
+
+
+def long_rows(items: Iterable[Any], output_fields: list[str], *, include_record: bool = False) -> Iterator[dict]:
+    """One row per record × model that has a result."""
+    for item in items:
+        for model_id, result in item.results.items():
+            if result is None:
+                continue
+            output = result.get("output") or {}
+            row = {"record_id": item.record_id, "title": item.title, "subtitle": item.subtitle,
+                   "model_id": model_id, "run_id": result.get("run_id"), "status": result["status"]}
+            if include_record:
+                row["output"] = result.get("output")
+                row["raw_text"] = result.get("raw_text")
+            else:
+                row.update({f: _cell(output.get(f)) for f in output_fields})
+            row.update({c: result.get(c) for c in TAIL_COLUMNS})
+            row["cached"] = bool(row["cached"])
+            if include_record:
+                row["record"] = item.data
+            yield row
+
+
+def _cell(value: Any) -> Any:
+    return orjson.dumps(value).decode() if isinstance(value, (dict, list)) else value
+
+
+def neutralise(value: Any) -> Any:
+    """A leading quote stops =HYPERLINK(...) and friends from running when opened in a spreadsheet."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+@contextmanager
+def atomic_output(path: Path, mode: str = "wb"):
+    """Write to a temp file beside the target and rename at the end: no half-written exports."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_jsonl(rows: Iterable[dict], path: Path) -> int:
+    count = 0
+    with atomic_output(path) as f:
+        for row in rows:
+            f.write(orjson.dumps(row, default=str) + b"\n")
+            count += 1
+    return count
+
+
+def write_csv(rows: Iterable[dict], path: Path, columns: list[str]) -> int:
+    count = 0
+    with atomic_output(path, "w") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([neutralise(_cell(row.get(c))) for c in columns])
+            count += 1
+    return count
+
+
+def write_parquet(rows: Iterable[dict], path: Path, columns: list[str], batch: int = 5000) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    numeric = {"latency_ms": pa.float64(), "tokens_in": pa.int64(), "tokens_out": pa.int64(),
+               "attempts": pa.int64(), "run_id": pa.int64(), "cached": pa.bool_()}
+    schema = pa.schema([(c, numeric.get(c, pa.string())) for c in columns])
+    count = 0
+    with atomic_output(path) as f:
+        with pq.ParquetWriter(f, schema) as writer:
+            chunk: list[dict] = []
+            for row in rows:
+                chunk.append({c: _as_text(row.get(c)) if c not in numeric else row.get(c) for c in columns})
+                if len(chunk) >= batch:
+                    writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+                    count += len(chunk)
+                    chunk = []
+            if chunk:
+                writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
+                count += len(chunk)
+    return count
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode() if isinstance(value, (dict, list)) else str(value)

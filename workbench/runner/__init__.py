@@ -1,0 +1,1 @@
+"""Running models over datasets: scheduling, limits, retries, resume, cache, progress."""

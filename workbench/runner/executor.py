@@ -1,0 +1,327 @@
+"""Executing one run: a producer pages pending records, N workers call the model.
+
+Durability comes from the store: a record is pending until its result row
+exists, so a restarted executor simply continues, and the (run, seq) key
+makes a duplicate impossible. Transport failures are held back until the
+endpoint proves it is alive: if it stays down the run pauses itself and
+those records stay pending instead of becoming errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+
+from workbench.domain.outputs import parse_output
+from workbench.domain.progress import Progress, cost, rates
+from workbench.domain.tasks import Task, TaskError
+from workbench.providers.base import CONFIG, HTTP, TIMEOUT, UNSUPPORTED, Provider, ProviderError, Request, create_provider
+from workbench.runner.limits import RateLimiter, backoff_delay
+from workbench.runner.writer import ResultWriter
+from workbench.store import Store
+from workbench.store.results import PendingRecord, ResultRow, cached_answers, pending_records
+from workbench.store.runs import RunInfo, claim, get_run, recount, set_status
+
+PAGE = 500
+DRAIN_S = 5.0  # on pause, how long answers in flight may take to land
+CHUNK = 25
+CONTROL_POLL_S = 0.5
+FATAL_KINDS = (CONFIG, UNSUPPORTED)
+
+
+@dataclass
+class RunOptions:
+    limit: int | None = None
+    fresh: bool = False
+    concurrency: int | None = None
+    timeout_s: float = 120.0
+    max_attempts: int = 4
+    down_after: int = 5  # consecutive transport failures that mean "the endpoint is down"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunOptions":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class Item:
+    record: PendingRecord
+    messages: list[dict[str, str]] | None
+    cache_key: str | None
+    cached: tuple[str, int, int] | None = None
+    render_error: str | None = None
+
+
+def cache_key(run: RunInfo, messages: list[dict[str, str]], schema: dict) -> str:
+    m = run.model
+    identity = {"provider": m.provider, "base_url": m.base_url, "model": m.model, "params": m.params.model_dump(),
+                "structured_output": m.structured_output, "messages": messages, "schema": schema}
+    return hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def is_transport_failure(exc: ProviderError) -> bool:
+    return exc.kind == TIMEOUT or (exc.kind == HTTP and (exc.status is None or exc.status == 429 or exc.status >= 500))
+
+
+@dataclass
+class Breaker:
+    threshold: int
+    consecutive: int = 0
+    tripped: bool = False
+    held: list[ResultRow] = field(default_factory=list)
+
+    def failure(self, row: ResultRow) -> None:
+        self.consecutive += 1
+        self.held.append(row)
+        if self.consecutive >= self.threshold:
+            self.tripped = True
+
+    def success(self) -> list[ResultRow]:
+        """The endpoint answered: what was held back were real per-record failures."""
+        self.consecutive = 0
+        released, self.held = self.held, []
+        return released
+
+
+class RunExecutor:
+    def __init__(self, store: Store, run: RunInfo, task: Task, writer: ResultWriter,
+                 examples: list[tuple[dict, dict]] | None = None):
+        self.store = store
+        self.run = run
+        self.run_id = run.id
+        self.task = task
+        self.writer = writer
+        self.examples = examples or []
+        self.options = RunOptions.from_dict(run.options)
+        self.concurrency = max(1, self.options.concurrency or run.model.max_concurrency)
+        self.limiter = RateLimiter(run.model.requests_per_minute, run.model.tokens_per_minute)
+        self.breaker = Breaker(self.options.down_after)
+        self.use_cache = run.model.provider != "baseline"
+        self._stop = asyncio.Event()
+        self._busy: set[asyncio.Task] = set()
+        self._stop_reason: tuple[str, str | None] | None = None  # (status, reason) to record on stop
+        self.status = run.status
+        # Counters (absolute) and where this session started, for rates.
+        self.done = self.errors = self.tokens_in = self.tokens_out = 0
+        self.errors_by_kind: dict[str, int] = {}
+        self._session_start = time.monotonic()
+        self._base = (0, 0)
+        self._base_active = run.active_seconds
+        self.total = run.total
+
+    # ---- progress ---------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        elapsed = time.monotonic() - self._session_start
+        per_s, tok_s, eta = rates(self.done - self._base[0], self.tokens_out - self._base[1], elapsed,
+                                  self.total - self.done)
+        progress = Progress(
+            run_id=self.run_id, model_id=self.run.model_id, dataset_id=self.run.dataset_id, status=self.status,
+            total=self.total, done=self.done, errors=self.errors, errors_by_kind=dict(self.errors_by_kind),
+            tokens_in=self.tokens_in, tokens_out=self.tokens_out,
+            cost=cost(self.tokens_in, self.tokens_out, self.run.model.price_in, self.run.model.price_out),
+            records_per_s=round(per_s, 2), tokens_per_s=round(tok_s, 1),
+            eta_seconds=round(eta, 1) if eta is not None else None,
+        )
+        return progress.to_dict() | {"active_seconds": self._base_active + elapsed}
+
+    def storage_failed(self, exc: Exception) -> None:
+        self.stop("paused", f"could not save results ({str(exc).splitlines()[0][:200]}); resume when fixed")
+
+    def stop(self, status: str, reason: str | None) -> None:
+        if self._stop_reason is None:
+            self._stop_reason = (status, reason)
+        self._stop.set()
+
+    # ---- the run ------------------------------------------------------------------------------
+    async def execute(self) -> str:
+        """Run to the end (or until stopped); returns the run's final status."""
+        if not await asyncio.to_thread(claim, self.store, self.run_id):
+            return (await asyncio.to_thread(get_run, self.store, self.run_id)).status
+        self.status = "running"
+        figures = await asyncio.to_thread(recount, self.store, self.run_id)
+        self.done, self.errors = figures["done"], figures["errors"]
+        self.tokens_in, self.tokens_out = figures["tokens_in"], figures["tokens_out"]
+        self.errors_by_kind = figures["errors_by_kind"]
+        self._base = (self.done, self.tokens_out)
+        self._session_start = time.monotonic()
+        provider = create_provider(self.run.model.model_copy(update={"max_concurrency": self.concurrency}))
+        queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=self.concurrency * 2)
+        producer = asyncio.create_task(self._produce(queue))
+        workers = [asyncio.create_task(self._work(queue, provider)) for _ in range(self.concurrency)]
+        control = asyncio.create_task(self._watch_control())
+        finished = asyncio.create_task(self._all_done(producer, queue))
+        stopped = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait([finished, stopped], return_when=asyncio.FIRST_COMPLETED)
+            if self._stop.is_set():
+                producer.cancel()
+                busy = [w for w in workers if w in self._busy]
+                if busy:  # let answers in flight land rather than asking again later
+                    await asyncio.wait(busy, timeout=min(DRAIN_S, self.options.timeout_s))
+        finally:
+            tasks = (producer, control, finished, stopped, *workers)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await provider.aclose()
+        return await self._finish()
+
+    async def _all_done(self, producer: asyncio.Task, queue: asyncio.Queue) -> None:
+        await producer
+        await queue.join()
+
+    async def _finish(self) -> str:
+        if self._stop_reason is None and self.breaker.tripped:
+            self._stop_reason = ("paused", "endpoint unreachable")
+        if self._stop_reason is None:
+            for row in self.breaker.success():  # the run ended: held failures are real errors
+                self._record(row)
+        else:
+            self.breaker.held.clear()  # stays pending, redone on resume
+        self.writer.add(self, None)
+        await self.writer.flush()
+        if self._stop_reason is None:
+            status, reason = "completed", None
+        else:
+            status, reason = self._stop_reason
+        # A pause or cancel from elsewhere is already recorded; don't overwrite it.
+        changed = await asyncio.to_thread(set_status, self.store, self.run_id, status, reason,
+                                          only_from=("running",), release_lease=True)
+        self.status = status if changed else (await asyncio.to_thread(get_run, self.store, self.run_id)).status
+        return self.status
+
+    async def _watch_control(self) -> None:
+        """Obey pause/cancel requests made by any process (the page, another CLI)."""
+        while True:
+            await asyncio.sleep(CONTROL_POLL_S)
+            current = await asyncio.to_thread(get_run, self.store, self.run_id)
+            if current.status != "running":
+                self.status = current.status
+                self._stop_reason = self._stop_reason or (current.status, current.status_reason)
+                self._stop.set()
+                return
+
+    async def _produce(self, queue: asyncio.Queue) -> None:
+        after, max_seq = 0, self.options.limit
+        while True:
+            page = await asyncio.to_thread(pending_records, self.store, self.run.dataset_id, self.run_id,
+                                           after_seq=after, max_seq=max_seq, limit=PAGE)
+            if not page:
+                return
+            after = page[-1].seq
+            # Small chunks: rendering is CPU work on the loop, and answers must not wait behind it.
+            for start in range(0, len(page), CHUNK):
+                items = [self._prepare(record) for record in page[start:start + CHUNK]]
+                if self.use_cache and not self.options.fresh:
+                    keys = [i.cache_key for i in items if i.cache_key]
+                    hits = await asyncio.to_thread(cached_answers, self.store, keys)
+                    for item in items:
+                        item.cached = hits.get(item.cache_key)
+                for item in items:
+                    await queue.put(item)
+                await asyncio.sleep(0)
+
+    def _prepare(self, record: PendingRecord) -> Item:
+        try:
+            examples = [e for e in self.examples if e[0] is not record.data]
+            messages = self.task.render(record.data, examples)
+        except TaskError as exc:
+            return Item(record, None, None, render_error=str(exc))
+        key = cache_key(self.run, messages, self.task.output_schema) if self.use_cache else None
+        return Item(record, messages, key)
+
+    async def _work(self, queue: asyncio.Queue, provider: Provider) -> None:
+        me = asyncio.current_task()
+        while not self._stop.is_set():
+            item = await queue.get()
+            try:
+                if self._stop.is_set():
+                    return  # left pending for the next session
+                self._busy.add(me)
+                await self._process(item, provider)
+            finally:
+                self._busy.discard(me)
+                queue.task_done()
+
+    async def _process(self, item: Item, provider: Provider) -> None:
+        record = item.record
+        if item.render_error is not None:
+            self._record(_error_row(record, "template", item.render_error, attempts=0))
+            return
+        if item.cached is not None:
+            text, tokens_in, tokens_out = item.cached
+            self._record(self._parsed_row(record, text, tokens_in, tokens_out, None, 0, cached=True))
+            return
+        outcome, attempts = await self._call(provider, item)
+        if isinstance(outcome, ProviderError):
+            row = _error_row(record, outcome.kind, str(outcome), attempts=attempts)
+            if outcome.kind in FATAL_KINDS:
+                self.stop("failed", str(outcome))
+            elif is_transport_failure(outcome):
+                self.breaker.failure(row)
+                if self.breaker.tripped:
+                    self.stop("paused", f"endpoint unreachable after {self.breaker.consecutive} failed records "
+                                        f"in a row ({outcome}); resume when it is back")
+            else:
+                self._record(row)
+            return
+        for held in self.breaker.success():
+            self._record(held)
+        row = self._parsed_row(record, outcome.text, outcome.input_tokens, outcome.output_tokens,
+                               outcome.latency_s * 1000, attempts, cached=False)
+        entry = None
+        if row.status == "ok" and item.cache_key:
+            entry = (item.cache_key, outcome.text, outcome.input_tokens, outcome.output_tokens)
+        self._record(row, entry)
+
+    async def _call(self, provider: Provider, item: Item):
+        request = Request(messages=item.messages, schema=self.task.output_schema, record=item.record.data,
+                          timeout_s=self.options.timeout_s)
+        expected = self.tokens_out // max(self.done, 1) + 200 if self.limiter.tokens_per_minute else 0
+        attempt = 0
+        while True:
+            attempt += 1
+            await self.limiter.acquire(expected)
+            try:
+                generation = await provider.generate(request)
+            except ProviderError as exc:
+                if not exc.retryable or attempt >= self.options.max_attempts or self.breaker.tripped:
+                    return exc, attempt
+                await asyncio.sleep(backoff_delay(attempt, exc.retry_after_s))
+                continue
+            self.limiter.spend(generation.input_tokens + generation.output_tokens)
+            return generation, attempt
+
+    def _parsed_row(self, record: PendingRecord, text: str, tokens_in: int, tokens_out: int,
+                    latency_ms: float | None, attempts: int, cached: bool) -> ResultRow:
+        parsed = parse_output(text, self.task)
+        return ResultRow(
+            seq=record.seq, record_id=record.record_id, status="ok" if parsed.ok else "error",
+            output=parsed.value, error_kind=parsed.error_kind, error_message=parsed.error_message,
+            raw_text=None if parsed.ok else text, latency_ms=latency_ms, tokens_in=tokens_in,
+            tokens_out=tokens_out, attempts=attempts, cached=cached,
+        )
+
+    def _record(self, row: ResultRow, cache_entry: tuple[str, str, int, int] | None = None) -> None:
+        self.done += 1
+        self.tokens_in += row.tokens_in
+        self.tokens_out += row.tokens_out
+        if row.status == "error":
+            self.errors += 1
+            self.errors_by_kind[row.error_kind] = self.errors_by_kind.get(row.error_kind, 0) + 1
+        self.writer.add(self, row, cache_entry)
+
+
+def _error_row(record: PendingRecord, kind: str, message: str, attempts: int) -> ResultRow:
+    return ResultRow(seq=record.seq, record_id=record.record_id, status="error", output=None, error_kind=kind,
+                     error_message=message[:1000], raw_text=None, latency_ms=None, tokens_in=0, tokens_out=0,
+                     attempts=attempts, cached=False)

@@ -1,0 +1,106 @@
+"""Starting, resuming and controlling runs: the one entry point the CLI and the web use."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from workbench.domain.progress import TERMINAL_STATES
+from workbench.runner.executor import RunExecutor, RunOptions
+from workbench.runner.writer import ResultWriter
+from workbench.store import Store
+from workbench.store.datasets import get_dataset
+from workbench.store.models import get_model
+from workbench.store.runs import RunInfo, create_run, find_unfinished, get_run, list_runs, set_status
+from workbench.store.tasks import get_task
+
+ProgressCallback = Callable[[dict[int, dict[str, Any]]], Awaitable[None] | None]
+
+
+def prepare_runs(store: Store, dataset_id: str, model_ids: Iterable[str], task_name: str = "candidate-screening",
+                 options: RunOptions | None = None) -> list[RunInfo]:
+    """One run per model: an unfinished run of the same model, dataset and task continues; else a new one."""
+    options = options or RunOptions()
+    dataset = get_dataset(store, dataset_id)
+    task = get_task(store, task_name)
+    total = min(dataset.record_count, options.limit) if options.limit else dataset.record_count
+    prepared = []
+    for model_id in dict.fromkeys(model_ids):
+        model = get_model(store, model_id)
+        existing = find_unfinished(store, dataset_id, model_id, task.name, task.version)
+        if existing is not None and existing.options.get("limit") == options.limit:
+            if existing.status == "paused":
+                set_status(store, existing.id, "queued", None, only_from=("paused",))
+            prepared.append(get_run(store, existing.id))
+            continue
+        prepared.append(create_run(store, dataset_id=dataset_id, model=model, task_name=task.name,
+                                   task_version=task.version, total=total, options=options.to_dict()))
+    return prepared
+
+
+def unfinished_runs(store: Store) -> list[RunInfo]:
+    return list_runs(store, statuses=("queued", "running", "paused"))
+
+
+class RunManager:
+    """Executes runs concurrently in this process, sharing one result writer."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.writer = ResultWriter(store)
+        self.executors: dict[int, RunExecutor] = {}
+
+    async def execute(self, run_ids: Iterable[int], on_progress: ProgressCallback | None = None,
+                      progress_interval_s: float = 0.25) -> dict[int, str]:
+        """Run to the end (or until paused/stopped); returns the final status of each run."""
+        run_ids = list(run_ids)
+        writer_task = asyncio.create_task(self.writer.run_forever())
+        tasks = {}
+        for run_id in run_ids:
+            run = await asyncio.to_thread(get_run, self.store, run_id)
+            if run.status in TERMINAL_STATES:
+                continue
+            if run.status == "paused":
+                await asyncio.to_thread(set_status, self.store, run_id, "queued", None, only_from=("paused",))
+                run = await asyncio.to_thread(get_run, self.store, run_id)
+            task = await asyncio.to_thread(get_task, self.store, run.task_name, run.task_version)
+            executor = RunExecutor(self.store, run, task, self.writer)
+            self.executors[run_id] = executor
+            tasks[run_id] = asyncio.create_task(executor.execute())
+        reporter = asyncio.create_task(self._report(on_progress, progress_interval_s)) if on_progress else None
+        try:
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+        finally:
+            if reporter:
+                reporter.cancel()
+            writer_task.cancel()
+            await asyncio.gather(*(t for t in (reporter, writer_task) if t), return_exceptions=True)
+            await self.writer.flush()
+        if on_progress:
+            await _call(on_progress, self.progress())
+        final = {}
+        for run_id in run_ids:
+            task = tasks.get(run_id)
+            if task is not None and task.exception() is not None:
+                raise task.exception()
+            final[run_id] = task.result() if task is not None else (await asyncio.to_thread(get_run, self.store, run_id)).status
+        return final
+
+    def progress(self) -> dict[int, dict[str, Any]]:
+        return {run_id: ex.snapshot() for run_id, ex in self.executors.items()}
+
+    def pause_all(self, reason: str = "paused by user") -> None:
+        for executor in self.executors.values():
+            executor.stop("paused", reason)
+
+    async def _report(self, on_progress: ProgressCallback, interval: float) -> None:
+        while True:
+            await _call(on_progress, self.progress())
+            await asyncio.sleep(interval)
+
+
+async def _call(callback: ProgressCallback, value: Any) -> None:
+    result = callback(value)
+    if asyncio.iscoroutine(result):
+        await result

@@ -1,0 +1,145 @@
+"""Results, the response cache and the event log: the runner's hot path, written in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from workbench.store.db import Store, utcnow
+from workbench.store.runs import renew_lease_values
+from workbench.store.schema import events, records, response_cache, results, runs
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    seq: int
+    record_id: str
+    data: dict[str, Any]
+
+
+@dataclass
+class ResultRow:
+    seq: int
+    record_id: str
+    status: str  # "ok" | "error"
+    output: dict[str, Any] | None
+    error_kind: str | None
+    error_message: str | None
+    raw_text: str | None
+    latency_ms: float | None
+    tokens_in: int
+    tokens_out: int
+    attempts: int
+    cached: bool
+
+    def as_row(self, run_id: int, now: str) -> dict[str, Any]:
+        return {
+            "run_id": run_id, "seq": self.seq, "record_id": self.record_id, "status": self.status,
+            "output": orjson.dumps(self.output).decode() if self.output is not None else None,
+            "error_kind": self.error_kind, "error_message": self.error_message, "raw_text": self.raw_text,
+            "latency_ms": self.latency_ms, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+            "attempts": self.attempts, "cached": int(self.cached), "created_at": now,
+        }
+
+
+def _insert_ignore(conn: sa.Connection, table: sa.Table):
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def pending_records(store: Store, dataset_id: str, run_id: int, *, after_seq: int, max_seq: int | None,
+                    limit: int) -> list[PendingRecord]:
+    """The next records (by seq) with no result in this run: a keyset page, so resuming is cheap."""
+    has_result = sa.exists().where(results.c.run_id == run_id, results.c.seq == records.c.seq)
+    query = (
+        sa.select(records.c.seq, records.c.record_id, records.c.data)
+        .where(records.c.dataset_id == dataset_id, records.c.seq > after_seq, ~has_result)
+        .order_by(records.c.seq).limit(limit)
+    )
+    if max_seq is not None:
+        query = query.where(records.c.seq <= max_seq)
+    with store.engine.connect() as conn:
+        return [PendingRecord(r.seq, r.record_id, orjson.loads(r.data)) for r in conn.execute(query)]
+
+
+def cached_answers(store: Store, keys: Iterable[str]) -> dict[str, tuple[str, int, int]]:
+    keys = list(set(keys))
+    if not keys:
+        return {}
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(response_cache.c.key, response_cache.c.text, response_cache.c.tokens_in,
+                      response_cache.c.tokens_out).where(response_cache.c.key.in_(keys))
+        ).all()
+    return {r.key: (r.text, r.tokens_in or 0, r.tokens_out or 0) for r in rows}
+
+
+@dataclass
+class RunUpdate:
+    """What one flush changes for one run."""
+
+    run_id: int
+    rows: list[ResultRow]
+    cache_entries: list[tuple[str, str, int, int]]
+    progress: dict[str, Any]  # absolute counters + rates, also sent as the progress event
+
+
+def write_batch(store: Store, updates: list[RunUpdate]) -> None:
+    """Results, cache entries, counters and events of several runs in one transaction."""
+    now = utcnow()
+    with store.engine.begin() as conn:
+        for update in updates:
+            if update.rows:
+                conn.execute(_insert_ignore(conn, results), [r.as_row(update.run_id, now) for r in update.rows])
+            if update.cache_entries:
+                conn.execute(_insert_ignore(conn, response_cache), [
+                    {"key": k, "text": t, "tokens_in": ti, "tokens_out": to, "created_at": now}
+                    for k, t, ti, to in update.cache_entries
+                ])
+            p = update.progress
+            conn.execute(runs.update().where(runs.c.id == update.run_id).values(
+                done=p["done"], errors=p["errors"], tokens_in=p["tokens_in"], tokens_out=p["tokens_out"],
+                cost=p["cost"], active_seconds=p["active_seconds"], **renew_lease_values(),
+            ))
+            event_rows = [
+                {"run_id": update.run_id, "type": "result", "created_at": now, "payload": orjson.dumps({
+                    "run_id": update.run_id, "model_id": p["model_id"], "dataset_id": p["dataset_id"],
+                    "seq": r.seq, "record_id": r.record_id, "status": r.status, "error_kind": r.error_kind,
+                }).decode()}
+                for r in update.rows
+            ]
+            event_rows.append({"run_id": update.run_id, "type": "progress", "created_at": now,
+                               "payload": orjson.dumps(p).decode()})
+            conn.execute(events.insert(), event_rows)
+
+
+def add_event(store: Store, run_id: int | None, kind: str, payload: dict[str, Any]) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(events.insert().values(run_id=run_id, type=kind, payload=orjson.dumps(payload).decode(),
+                                            created_at=utcnow()))
+
+
+def events_after(store: Store, after_id: int, limit: int = 1000) -> list[dict[str, Any]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(events.c.id, events.c.type, events.c.payload).where(events.c.id > after_id)
+            .order_by(events.c.id).limit(limit)
+        ).all()
+    return [{"id": r.id, "type": r.type, **orjson.loads(r.payload)} for r in rows]
+
+
+def last_event_id(store: Store) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))).scalar_one()
+
+
+def run_results(store: Store, run_id: int) -> list[dict[str, Any]]:
+    """All results of a run (small runs and tests; exports stream instead)."""
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(
+            sa.select(results).where(results.c.run_id == run_id).order_by(results.c.seq))]

@@ -1,0 +1,233 @@
+"""Runs: creation, state changes, leases (one executor per run), listing."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from workbench.domain.models import ModelConfig
+from workbench.domain.progress import TERMINAL_STATES, cost
+from workbench.store.db import Store, utcnow
+from workbench.store.schema import events, results, runs
+
+LEASE_SECONDS = 30
+OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class RunNotFound(LookupError):
+    def __init__(self, run_id: int):
+        super().__init__(f"no run {run_id} (see `workbench runs`)")
+
+
+class RunStateError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    dataset_id: str
+    model_id: str
+    task_name: str
+    task_version: int
+    status: str
+    status_reason: str | None
+    model: ModelConfig
+    options: dict[str, Any]
+    total: int
+    done: int
+    errors: int
+    tokens_in: int
+    tokens_out: int
+    cost: float
+    active_seconds: float
+    lease_owner: str | None
+    lease_expires_at: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "RunInfo":
+        m = dict(row._mapping)
+        m["model"] = ModelConfig.model_validate_json(m.pop("model_snapshot"))
+        m["options"] = orjson.loads(m["options"])
+        m.pop("updated_at", None)
+        return cls(**m)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_STATES
+
+
+def create_run(store: Store, *, dataset_id: str, model: ModelConfig, task_name: str, task_version: int,
+               total: int, options: dict[str, Any]) -> RunInfo:
+    now = utcnow()
+    with store.engine.begin() as conn:
+        run_id = conn.execute(runs.insert().values(
+            dataset_id=dataset_id, model_id=model.id, task_name=task_name, task_version=task_version,
+            status="queued", model_snapshot=model.model_dump_json(), options=orjson.dumps(options).decode(),
+            total=total, done=0, errors=0, tokens_in=0, tokens_out=0, cost=0.0, active_seconds=0.0,
+            created_at=now, updated_at=now,
+        )).inserted_primary_key[0]
+    return get_run(store, run_id)
+
+
+def get_run(store: Store, run_id: int) -> RunInfo:
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+    if row is None:
+        raise RunNotFound(run_id)
+    return RunInfo.from_row(row)
+
+
+def list_runs(store: Store, *, dataset_id: str | None = None, statuses: tuple[str, ...] | None = None) -> list[RunInfo]:
+    query = sa.select(runs).order_by(runs.c.id)
+    if dataset_id:
+        query = query.where(runs.c.dataset_id == dataset_id)
+    if statuses:
+        query = query.where(runs.c.status.in_(statuses))
+    with store.engine.connect() as conn:
+        return [RunInfo.from_row(r) for r in conn.execute(query)]
+
+
+def find_unfinished(store: Store, dataset_id: str, model_id: str, task_name: str, task_version: int) -> RunInfo | None:
+    """The latest run of this model on this dataset and task that has not ended, if any."""
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(runs).where(
+                runs.c.dataset_id == dataset_id, runs.c.model_id == model_id, runs.c.task_name == task_name,
+                runs.c.task_version == task_version, runs.c.status.not_in(TERMINAL_STATES),
+            ).order_by(runs.c.id.desc()).limit(1)
+        ).first()
+    return RunInfo.from_row(row) if row else None
+
+
+def set_status(store: Store, run_id: int, status: str, reason: str | None = None, *,
+               only_from: tuple[str, ...] | None = None, release_lease: bool = False) -> bool:
+    """Change a run's state (optionally only from given states). Returns whether it changed."""
+    now = utcnow()
+    values: dict[str, Any] = {"status": status, "status_reason": reason, "updated_at": now}
+    if status in TERMINAL_STATES:
+        values["finished_at"] = now
+    if release_lease:
+        values.update(lease_owner=None, lease_expires_at=None)
+    query = runs.update().where(runs.c.id == run_id)
+    if only_from:
+        query = query.where(runs.c.status.in_(only_from))
+    with store.engine.begin() as conn:
+        changed = conn.execute(query.values(**values)).rowcount > 0
+        if changed:
+            _state_event(conn, run_id, status, reason)
+        return changed
+
+
+def _state_event(conn: sa.Connection, run_id: int, status: str, reason: str | None) -> None:
+    """Every state change is an event, written in the same transaction as the change."""
+    row = conn.execute(sa.select(runs.c.model_id, runs.c.dataset_id).where(runs.c.id == run_id)).first()
+    payload = {"run_id": run_id, "status": status, "reason": reason,
+               "model_id": row.model_id if row else None, "dataset_id": row.dataset_id if row else None}
+    conn.execute(events.insert().values(run_id=run_id, type="run_state", payload=orjson.dumps(payload).decode(),
+                                        created_at=utcnow()))
+
+
+def _lease_is_free(owner: str | None, expires_at: str | None) -> bool:
+    if owner is None or owner == OWNER or (expires_at or "") < utcnow():
+        return True
+    host, _, rest = owner.partition(":")
+    pid = rest.split(":", 1)[0]
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)  # the owner crashed if its process is gone
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+    return False
+
+
+def claim(store: Store, run_id: int) -> bool:
+    """Take the run for this process (state → running). False if another live process has it."""
+    with store.engine.begin() as conn:
+        row = conn.execute(
+            sa.select(runs.c.status, runs.c.lease_owner, runs.c.lease_expires_at).where(runs.c.id == run_id)
+        ).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        if row.status in TERMINAL_STATES or row.status == "paused":
+            return False
+        if not _lease_is_free(row.lease_owner, row.lease_expires_at):
+            return False
+        now = utcnow()
+        guard = runs.c.lease_owner.is_(None) if row.lease_owner is None else runs.c.lease_owner == row.lease_owner
+        changed = conn.execute(runs.update().where(runs.c.id == run_id, guard).values(
+            status="running", status_reason=None, lease_owner=OWNER, lease_expires_at=_lease_expiry(),
+            started_at=sa.func.coalesce(runs.c.started_at, now), updated_at=now,
+        )).rowcount
+        if changed:
+            _state_event(conn, run_id, "running", None)
+        return changed > 0
+
+
+def _lease_expiry() -> str:
+    return (datetime.now(timezone.utc) + timedelta(seconds=LEASE_SECONDS)).isoformat(timespec="milliseconds")
+
+
+def renew_lease_values() -> dict[str, Any]:
+    return {"lease_expires_at": _lease_expiry(), "updated_at": utcnow()}
+
+
+def request_state(store: Store, run_id: int, action: str) -> RunInfo:
+    """pause / resume / cancel, from any process: the executor that owns the run obeys."""
+    run = get_run(store, run_id)
+    if action == "pause":
+        ok = set_status(store, run_id, "paused", "paused by user", only_from=("queued", "running"))
+    elif action == "resume":
+        ok = set_status(store, run_id, "queued", None, only_from=("paused", "running", "queued"))
+    elif action == "cancel":
+        ok = set_status(store, run_id, "cancelled", "cancelled by user", only_from=("queued", "running", "paused"))
+    else:
+        raise RunStateError(f"unknown action {action!r}")
+    if not ok:
+        raise RunStateError(f"run {run_id} is {run.status}; can't {action} it")
+    return get_run(store, run_id)
+
+
+def recount(store: Store, run_id: int) -> dict[str, Any]:
+    """Counters recomputed from the results themselves (authoritative after a crash)."""
+    with store.engine.begin() as conn:
+        rows = conn.execute(
+            sa.select(results.c.status, results.c.error_kind, sa.func.count(),
+                      sa.func.coalesce(sa.func.sum(results.c.tokens_in), 0),
+                      sa.func.coalesce(sa.func.sum(results.c.tokens_out), 0))
+            .where(results.c.run_id == run_id).group_by(results.c.status, results.c.error_kind)
+        ).all()
+        snapshot = conn.execute(sa.select(runs.c.model_snapshot).where(runs.c.id == run_id)).scalar_one()
+        model = ModelConfig.model_validate_json(snapshot)
+        by_kind = {r.error_kind: r[2] for r in rows if r.status == "error"}
+        tokens_in, tokens_out = int(sum(r[3] for r in rows)), int(sum(r[4] for r in rows))
+        figures = {"done": sum(r[2] for r in rows), "errors": sum(by_kind.values()), "tokens_in": tokens_in,
+                   "tokens_out": tokens_out, "cost": cost(tokens_in, tokens_out, model.price_in, model.price_out)}
+        conn.execute(runs.update().where(runs.c.id == run_id).values(**figures, updated_at=utcnow()))
+    return figures | {"errors_by_kind": by_kind}
+
+
+def clear_errors(store: Store, run_id: int) -> int:
+    """Drop a run's error results so they are run again; returns how many. The run is queued."""
+    run = get_run(store, run_id)
+    if run.status == "running" and not _lease_is_free(run.lease_owner, run.lease_expires_at):
+        raise RunStateError(f"run {run_id} is running; pause it before retrying its errors")
+    with store.engine.begin() as conn:
+        removed = conn.execute(results.delete().where(results.c.run_id == run_id, results.c.status == "error")).rowcount
+        conn.execute(runs.update().where(runs.c.id == run_id).values(
+            status="queued", status_reason=None, finished_at=None, updated_at=utcnow()))
+        _state_event(conn, run_id, "queued", f"retrying {removed} error(s)")
+    recount(store, run_id)
+    return removed

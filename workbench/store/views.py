@@ -1,0 +1,81 @@
+"""Records joined with each selected model's result: the shape exports, comparisons and the grid read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from workbench.store.db import Store
+from workbench.store.schema import records, results, runs
+
+
+@dataclass(frozen=True)
+class RecordResults:
+    seq: int
+    record_id: str
+    title: str
+    subtitle: str
+    data: dict[str, Any] | None
+    results: dict[str, dict[str, Any] | None]  # model id -> result row (output parsed) or None
+
+    def outputs(self) -> dict[str, dict[str, Any] | None]:
+        """Model id -> valid output, or None where the model has no valid answer."""
+        return {m: (r["output"] if r and r["status"] == "ok" else None) for m, r in self.results.items()}
+
+
+def latest_runs(store: Store, dataset_id: str, model_ids: list[str] | None = None) -> dict[str, int]:
+    """For each model, its latest run on the dataset that has results (else its latest run)."""
+    query = sa.select(runs.c.id, runs.c.model_id, runs.c.done).where(runs.c.dataset_id == dataset_id)
+    if model_ids:
+        query = query.where(runs.c.model_id.in_(model_ids))
+    chosen: dict[str, tuple[bool, int]] = {}
+    with store.engine.connect() as conn:
+        for run_id, model_id, done in conn.execute(query.order_by(runs.c.id)):
+            rank = (done > 0, run_id)
+            if model_id not in chosen or rank > chosen[model_id]:
+                chosen[model_id] = rank
+    order = model_ids or sorted(chosen)
+    return {m: chosen[m][1] for m in order if m in chosen}
+
+
+_RESULT_COLUMNS = ("status", "output", "error_kind", "error_message", "raw_text", "latency_ms", "tokens_in",
+                   "tokens_out", "attempts", "cached")
+
+
+def iter_record_results(store: Store, dataset_id: str, run_ids: dict[str, int], *, with_data: bool = True,
+                        batch: int = 1000) -> Iterator[RecordResults]:
+    """Every record in file order with each model's result, in keyset pages (memory stays flat)."""
+    aliases = {model: (i, results.alias(f"r{i}")) for i, model in enumerate(run_ids)}
+    columns = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle]
+    if with_data:
+        columns.append(records.c.data)
+    joined = records
+    for model, (i, alias) in aliases.items():
+        columns += [alias.c[c].label(f"m{i}_{c}") for c in _RESULT_COLUMNS]
+        joined = joined.outerjoin(alias, sa.and_(alias.c.run_id == run_ids[model], alias.c.seq == records.c.seq))
+    after = 0
+    while True:
+        query = (sa.select(*columns).select_from(joined)
+                 .where(records.c.dataset_id == dataset_id, records.c.seq > after)
+                 .order_by(records.c.seq).limit(batch))
+        with store.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        if not rows:
+            return
+        for row in rows:
+            per_model = {}
+            for model, (i, _) in aliases.items():
+                if row[f"m{i}_status"] is None:
+                    per_model[model] = None
+                    continue
+                result = {c: row[f"m{i}_{c}"] for c in _RESULT_COLUMNS}
+                result["output"] = orjson.loads(result["output"]) if result["output"] else None
+                result["run_id"] = run_ids[model]
+                per_model[model] = result
+            yield RecordResults(row["seq"], row["record_id"], row["title"], row["subtitle"],
+                                orjson.loads(row["data"]) if with_data else None, per_model)
+        after = rows[-1]["seq"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,17 @@ _ENV = ImmutableSandboxedEnvironment(
 _ENV.filters["tojson"] = lambda value: orjson.dumps(value, default=str).decode()
 
 
+@lru_cache(maxsize=64)
+def _compile(source: str) -> jinja2.Template:
+    """Compiling takes milliseconds; the same template text is compiled once per process."""
+    return _ENV.from_string(source)
+
+
+@lru_cache(maxsize=64)
+def _check_schema(schema_json: bytes) -> None:
+    Draft202012Validator.check_schema(orjson.loads(schema_json))
+
+
 @dataclass(frozen=True)
 class Task:
     name: str
@@ -47,14 +58,14 @@ class Task:
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
             raise TaskError(f"task name {self.name!r} must be letters, digits, '-' or '_'")
         try:
-            Draft202012Validator.check_schema(self.output_schema)
+            _check_schema(orjson.dumps(self.output_schema, option=orjson.OPT_SORT_KEYS))
         except SchemaError as exc:
             raise TaskError(f"task {self.name!r}: invalid output schema: {exc.message}") from None
         if self.output_schema.get("type") != "object":
             raise TaskError(f"task {self.name!r}: the output schema must describe an object")
         for label, source in (("system", self.system), ("user", self.user)):
             try:
-                _ENV.from_string(source)
+                _compile(source)
             except jinja2.TemplateSyntaxError as exc:
                 raise TaskError(f"task {self.name!r}: {label} template, line {exc.lineno}: {exc.message}") from None
         verdicts = [name for name, _ in self.verdict_fields]
@@ -74,7 +85,16 @@ class Task:
 
     @cached_property
     def _templates(self) -> tuple[jinja2.Template, jinja2.Template]:
-        return _ENV.from_string(self.system), _ENV.from_string(self.user)
+        return _compile(self.system), _compile(self.user)
+
+    @cached_property
+    def _system_prompt(self) -> str:
+        """The same for every record (so it is rendered once, and servers can cache the prefix)."""
+        schema_json = orjson.dumps(self.output_schema).decode()
+        try:
+            return self._templates[0].render(schema_json=schema_json, task=self.name).strip()
+        except jinja2.TemplateError as exc:
+            raise TaskError(f"task {self.name!r}: system template failed: {exc}") from None
 
     @cached_property
     def _validator(self) -> Draft202012Validator:
@@ -92,10 +112,9 @@ class Task:
 
     def render(self, record: dict[str, Any], examples: list[tuple[dict, dict]] = ()) -> list[dict[str, str]]:
         """Chat messages for one record; ``examples`` are (record, answer) pairs shown as few-shot turns."""
-        system_t, user_t = self._templates
-        schema_json = orjson.dumps(self.output_schema).decode()
+        _, user_t = self._templates
         try:
-            messages = [{"role": "system", "content": system_t.render(schema_json=schema_json, task=self.name).strip()}]
+            messages = [{"role": "system", "content": self._system_prompt}]
             for example_record, answer in examples:
                 messages.append({"role": "user", "content": self._render_user(user_t, example_record)})
                 messages.append({"role": "assistant", "content": orjson.dumps(answer).decode()})

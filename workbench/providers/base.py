@@ -76,13 +76,16 @@ def register(cls: type[Provider]) -> type[Provider]:
 
 
 def provider_class(name: str) -> type[Provider]:
-    # Importing the modules registers them; `local` loads llama.cpp lazily.
-    from workbench.providers import baseline, local, openai  # noqa: F401
-
+    load_providers()
     try:
         return _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown provider {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def load_providers() -> None:
+    """Importing the modules registers them (`local` loads llama.cpp only when first used)."""
+    from workbench.providers import baseline, local, openai  # noqa: F401
 
 
 def create_provider(config: ModelConfig) -> Provider:

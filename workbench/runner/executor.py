@@ -20,12 +20,16 @@ import orjson
 from workbench.domain.outputs import parse_output
 from workbench.domain.progress import Progress, cost, rates
 from workbench.domain.tasks import Task, TaskError
-from workbench.providers.base import CONFIG, HTTP, TIMEOUT, UNSUPPORTED, Provider, ProviderError, Request, create_provider
+from workbench.providers.base import (
+    CONFIG, HTTP, TIMEOUT, UNSUPPORTED, Provider, ProviderError, Request, create_provider, load_providers,
+)
 from workbench.runner.limits import RateLimiter, backoff_delay
 from workbench.runner.writer import ResultWriter
 from workbench.store import Store
 from workbench.store.results import PendingRecord, ResultRow, cached_answers, pending_records
 from workbench.store.runs import RunInfo, claim, get_run, recount, set_status
+
+load_providers()  # import (aiohttp etc.) now, not inside a run's event loop
 
 PAGE = 500
 DRAIN_S = 5.0  # on pause, how long answers in flight may take to land

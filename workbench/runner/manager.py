@@ -87,6 +87,48 @@ class RunManager:
             final[run_id] = task.result() if task is not None else (await asyncio.to_thread(get_run, self.store, run_id)).status
         return final
 
+    async def serve_forever(self, poll_s: float = 1.0) -> None:
+        """For the web server: execute queued runs (and runs orphaned by a crash) as they appear."""
+        self._wake = asyncio.Event()
+        self._tasks: dict[int, asyncio.Task] = {}
+        writer_task = asyncio.create_task(self.writer.run_forever())
+        try:
+            while True:
+                await self._pick_up()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), poll_s)
+                except asyncio.TimeoutError:
+                    pass
+                self._wake.clear()
+        finally:
+            await self._shutdown(writer_task)
+
+    def wake(self) -> None:
+        """New work was queued: look now rather than at the next poll."""
+        if getattr(self, "_wake", None) is not None:
+            self._wake.set()
+
+    async def _pick_up(self) -> None:
+        for run in await asyncio.to_thread(list_runs, self.store, statuses=("queued", "running")):
+            current = self._tasks.get(run.id)
+            if current is not None and not current.done():
+                continue
+            task = await asyncio.to_thread(get_task, self.store, run.task_name, run.task_version)
+            executor = RunExecutor(self.store, run, task, self.writer)
+            self.executors[run.id] = executor
+            self._tasks[run.id] = asyncio.create_task(executor.execute())
+
+    async def _shutdown(self, writer_task: asyncio.Task) -> None:
+        # Back to the queue, not paused: the next start of the server picks them up again.
+        for executor in self.executors.values():
+            executor.stop("queued", "server stopped; continues when it starts again")
+        running = [t for t in self._tasks.values() if not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=10)
+        writer_task.cancel()
+        await asyncio.gather(writer_task, return_exceptions=True)
+        await self.writer.flush()
+
     def progress(self) -> dict[int, dict[str, Any]]:
         return {run_id: ex.snapshot() for run_id, ex in self.executors.items()}
 

@@ -15,7 +15,7 @@ from workbench.domain.datasets import PreparedRecord, RecordPlanner, slugify
 from workbench.domain.importers import UnreadableFile, detect_format, read_rows
 from workbench.domain.records import DisplayFields
 from workbench.store.db import Store, utcnow
-from workbench.store.schema import datasets, records
+from workbench.store.schema import annotation_events, annotations, datasets, events, records, results, runs
 
 BATCH = 2000
 
@@ -122,8 +122,15 @@ def list_datasets(store: Store) -> list[DatasetInfo]:
 
 
 def delete_dataset(store: Store, dataset_id: str) -> None:
+    """The dataset, its records, runs, results and annotations, in one transaction."""
+    run_ids = sa.select(runs.c.id).where(runs.c.dataset_id == dataset_id).scalar_subquery()
     with store.engine.begin() as conn:
-        # Explicit child deletes: SQLite only cascades with foreign_keys on.
+        # Explicit deletes rather than relying on cascades, which SQLite only honours with foreign_keys on.
+        conn.execute(results.delete().where(results.c.run_id.in_(run_ids)))
+        conn.execute(events.delete().where(events.c.run_id.in_(run_ids)))
+        conn.execute(runs.delete().where(runs.c.dataset_id == dataset_id))
+        conn.execute(annotations.delete().where(annotations.c.dataset_id == dataset_id))
+        conn.execute(annotation_events.delete().where(annotation_events.c.dataset_id == dataset_id))
         conn.execute(records.delete().where(records.c.dataset_id == dataset_id))
         gone = conn.execute(datasets.delete().where(datasets.c.id == dataset_id)).rowcount
     if not gone:
@@ -157,3 +164,12 @@ def iter_records(store: Store, dataset_id: str, *, after_seq: int = 0, limit: in
             yield StoredRecord(row.seq, row.record_id, row.title, row.subtitle, orjson.loads(row.data))
         yielded += len(rows)
         after_seq = rows[-1].seq
+
+
+def get_record(store: Store, dataset_id: str, record_id: str) -> StoredRecord | None:
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(records.c.seq, records.c.record_id, records.c.title, records.c.subtitle, records.c.data)
+            .where(records.c.dataset_id == dataset_id, records.c.record_id == record_id)
+        ).first()
+    return StoredRecord(row.seq, row.record_id, row.title, row.subtitle, orjson.loads(row.data)) if row else None

@@ -181,3 +181,45 @@ def migrate(engine: Engine) -> list[str]:
             )
             done.append(name)
     return done
+
+
+@migration
+def m002_verdict_columns_and_annotations(conn: Connection) -> None:
+    serial = _serial(conn)
+    _run(
+        conn,
+        # Denormalised verdicts so the grid can filter on agreement in SQL on any backend.
+        "ALTER TABLE results ADD COLUMN verdict_key TEXT",
+        "ALTER TABLE results ADD COLUMN primary_verdict TEXT",
+        f"""CREATE TABLE annotation_events (
+            id {serial},
+            dataset_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            record_id TEXT NOT NULL,
+            model_id TEXT NOT NULL DEFAULT '',
+            run_id BIGINT,
+            field TEXT NOT NULL,
+            value TEXT,
+            previous TEXT,
+            author TEXT NOT NULL,
+            undoes BIGINT,
+            created_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX annotation_events_record ON annotation_events (dataset_id, seq)",
+        """CREATE TABLE annotations (
+            dataset_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            model_id TEXT NOT NULL DEFAULT '',
+            record_id TEXT NOT NULL,
+            run_id BIGINT,
+            golden INTEGER NOT NULL DEFAULT 0,
+            judgement TEXT,
+            correction TEXT,
+            preference TEXT,
+            note TEXT,
+            updated_by TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (dataset_id, seq, model_id)
+        )""",
+        "CREATE INDEX annotations_golden ON annotations (dataset_id, golden, seq)",
+    )

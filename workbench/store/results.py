@@ -36,6 +36,8 @@ class ResultRow:
     tokens_out: int
     attempts: int
     cached: bool
+    verdict_key: str | None = None
+    primary_verdict: str | None = None
 
     def as_row(self, run_id: int, now: str) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class ResultRow:
             "error_kind": self.error_kind, "error_message": self.error_message, "raw_text": self.raw_text,
             "latency_ms": self.latency_ms, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
             "attempts": self.attempts, "cached": int(self.cached), "created_at": now,
+            "verdict_key": self.verdict_key, "primary_verdict": self.primary_verdict,
         }
 
 
@@ -131,6 +134,15 @@ def events_after(store: Store, after_id: int, limit: int = 1000) -> list[dict[st
             .order_by(events.c.id).limit(limit)
         ).all()
     return [{"id": r.id, "type": r.type, **orjson.loads(r.payload)} for r in rows]
+
+
+def latest_progress(store: Store, run_id: int) -> dict[str, Any] | None:
+    with store.engine.connect() as conn:
+        payload = conn.execute(
+            sa.select(events.c.payload).where(events.c.run_id == run_id, events.c.type == "progress")
+            .order_by(events.c.id.desc()).limit(1)
+        ).scalar()
+    return orjson.loads(payload) if payload else None
 
 
 def last_event_id(store: Store) -> int:

@@ -98,6 +98,8 @@ results = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("cached", sa.Integer, nullable=False),
     sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("verdict_key", sa.Text),
+    sa.Column("primary_verdict", sa.Text),
 )
 
 response_cache = sa.Table(
@@ -116,4 +118,37 @@ events = sa.Table(
     sa.Column("type", sa.Text, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("created_at", sa.Text, nullable=False),
+)
+
+annotation_events = sa.Table(
+    "annotation_events", metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("dataset_id", sa.Text, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("record_id", sa.Text, nullable=False),
+    sa.Column("model_id", sa.Text, nullable=False),
+    sa.Column("run_id", sa.BigInteger),
+    sa.Column("field", sa.Text, nullable=False),
+    sa.Column("value", sa.Text),
+    sa.Column("previous", sa.Text),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("undoes", sa.BigInteger),
+    sa.Column("created_at", sa.Text, nullable=False),
+)
+
+# Current state, derived from annotation_events in the same transaction.
+annotations = sa.Table(
+    "annotations", metadata,
+    sa.Column("dataset_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("model_id", sa.Text, primary_key=True),  # '' for record-level (preference, note)
+    sa.Column("record_id", sa.Text, nullable=False),
+    sa.Column("run_id", sa.BigInteger),
+    sa.Column("golden", sa.Integer, nullable=False),
+    sa.Column("judgement", sa.Text),  # 'good' | 'wrong' | None
+    sa.Column("correction", sa.Text),  # JSON of the fixed output
+    sa.Column("preference", sa.Text),  # model id, 'tie' or 'all_bad'
+    sa.Column("note", sa.Text),
+    sa.Column("updated_by", sa.Text),
+    sa.Column("updated_at", sa.Text, nullable=False),
 )

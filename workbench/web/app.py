@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import asynccontextmanager
 from importlib import resources
 
 from fastapi import FastAPI
@@ -12,19 +14,33 @@ from workbench import __version__
 from workbench.config import Settings
 from workbench.store import Store
 from workbench.web.errors import install_error_handlers
-from workbench.web.routers import datasets, models, tasks
+from workbench.runner.manager import RunManager
+from workbench.web.routers import datasets, exports, models, runs, tasks, workbench
 from workbench.web.security import TokenMiddleware, refuse_unprotected_host  # noqa: F401 (re-export)
 from workbench.workspace import open_workspace
 
 
-def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
-    app = FastAPI(title="Dataset Workbench", version=__version__, docs_url="/docs")
+def create_app(settings: Settings, store: Store | None = None, *, execute_runs: bool = True) -> FastAPI:
+    """The whole app. With ``execute_runs`` it also runs queued runs (and resumes orphaned ones)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        background = asyncio.create_task(app.state.runner.serve_forever()) if execute_runs else None
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.cancel()
+                await asyncio.gather(background, return_exceptions=True)
+
+    app = FastAPI(title="Dataset Workbench", version=__version__, docs_url="/docs", lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store or open_workspace(settings)
+    app.state.runner = RunManager(app.state.store)
     if settings.token:
         app.add_middleware(TokenMiddleware, token=settings.token)
     install_error_handlers(app)
-    for router in (datasets.router, models.router, tasks.router):
+    for router in (datasets.router, models.router, tasks.router, runs.router, workbench.router, exports.router):
         app.include_router(router, prefix="/api")
 
     @app.get("/api/health")

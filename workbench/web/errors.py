@@ -10,11 +10,14 @@ from workbench.domain.importers import UnreadableFile
 from workbench.domain.models import ModelConfigError
 from workbench.domain.tasks import TaskError
 from workbench.store.datasets import DatasetNotFound
+from workbench.store.exports import NothingToExport
 from workbench.store.models import ModelNotFound
+from workbench.store.runs import RunNotFound, RunStateError
 from workbench.store.tasks import TaskNotFound
 
-NOT_FOUND = (DatasetNotFound, ModelNotFound, TaskNotFound)
+NOT_FOUND = (DatasetNotFound, ModelNotFound, TaskNotFound, RunNotFound, NothingToExport)
 BAD_INPUT = (UnreadableFile, ModelConfigError, TaskError)
+CONFLICT = (RunStateError,)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -24,7 +27,7 @@ def install_error_handlers(app: FastAPI) -> None:
             {"detail": f"nothing imported: {exc}", "problems": exc.problems, "more": exc.more}, status_code=422
         )
 
-    for kinds, status in ((NOT_FOUND, 404), (BAD_INPUT, 422)):
+    for kinds, status in ((NOT_FOUND, 404), (BAD_INPUT, 422), (CONFLICT, 409)):
         for kind in kinds:
             app.add_exception_handler(kind, _handler(status))
 

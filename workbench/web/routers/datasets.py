@@ -9,7 +9,9 @@ from pathlib import Path, PurePath
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 
 from workbench.domain.importers import FORMATS
-from workbench.store.datasets import delete_dataset, get_dataset, import_dataset, iter_records, list_datasets
+from workbench.store.datasets import (
+    delete_dataset, get_dataset, get_record, import_dataset, iter_records, list_datasets,
+)
 
 router = APIRouter(tags=["datasets"])
 ALLOWED_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".pq"}
@@ -32,6 +34,14 @@ def dataset_records(request: Request, dataset_id: str, after: int = 0, limit: in
     get_dataset(store, dataset_id)
     rows = [asdict(r) for r in iter_records(store, dataset_id, after_seq=after, limit=max(1, min(limit, 500)))]
     return {"records": rows, "next_after": rows[-1]["seq"] if rows else None}
+
+
+@router.get("/datasets/{dataset_id}/records/{record_id}")
+def dataset_record(request: Request, dataset_id: str, record_id: str) -> dict:
+    record = get_record(request.app.state.store, dataset_id, record_id)
+    if record is None:
+        raise HTTPException(404, f"no record {record_id!r} in dataset {dataset_id!r}")
+    return asdict(record)
 
 
 @router.post("/datasets", status_code=201)

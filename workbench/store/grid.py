@@ -1,0 +1,172 @@
+"""The workbench grid: records × selected models, filtered and paged in SQL.
+
+Each selected model is joined through its chosen run by primary key, so a
+page costs a keyset scan over records plus index lookups, whatever the
+dataset's size. Filters are SQL expressions over those joins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from workbench.domain.comparison import agreement, disagreeing_fields
+from workbench.store.db import Store
+from workbench.store.schema import annotations, records, results
+
+FILTERS = ("all", "differences", "golden", "needs_review")
+MAX_LIMIT = 500
+
+
+@dataclass
+class GridQuery:
+    dataset_id: str
+    run_ids: dict[str, int]  # model id -> run shown for it
+    verdict_fields: list[str]
+    filter: str = "all"
+    q: str | None = None
+    seqs: list[int] | None = None  # only these records (live refresh of rows on screen)
+
+
+class _Joins:
+    def __init__(self, query: GridQuery):
+        self.query = query
+        self.results = {m: results.alias(f"res{i}") for i, m in enumerate(query.run_ids)}
+        self.notes = {m: annotations.alias(f"ann{i}") for i, m in enumerate(query.run_ids)}
+        self.record_note = annotations.alias("annrec")
+
+    def from_clause(self):
+        q = self.query
+        joined = records
+        for model, res in self.results.items():
+            joined = joined.outerjoin(res, sa.and_(res.c.run_id == q.run_ids[model], res.c.seq == records.c.seq))
+            note = self.notes[model]
+            joined = joined.outerjoin(note, sa.and_(note.c.dataset_id == records.c.dataset_id,
+                                                    note.c.seq == records.c.seq, note.c.model_id == model))
+        rec = self.record_note
+        return joined.outerjoin(rec, sa.and_(rec.c.dataset_id == records.c.dataset_id, rec.c.seq == records.c.seq,
+                                             rec.c.model_id == ""))
+
+    def differences(self):
+        pairs = [
+            sa.and_(a.c.verdict_key.is_not(None), b.c.verdict_key.is_not(None), a.c.verdict_key != b.c.verdict_key)
+            for a, b in combinations(self.results.values(), 2)
+        ]
+        return sa.or_(*pairs) if pairs else sa.false()
+
+    # Outer joins give NULLs; every test below is written to be true or false, never NULL,
+    # because NOT(NULL) would silently drop rows.
+    def golden(self):
+        return sa.or_(*[sa.func.coalesce(n.c.golden, 0) == 1 for n in self.notes.values()]) if self.notes else sa.false()
+
+    def reviewed(self):
+        marks = [sa.or_(sa.func.coalesce(n.c.golden, 0) == 1, n.c.judgement.is_not(None), n.c.correction.is_not(None))
+                 for n in self.notes.values()]
+        rec = self.record_note
+        return sa.or_(*marks, rec.c.preference.is_not(None), rec.c.note.is_not(None))
+
+    def needs_review(self):
+        wrong = [sa.func.coalesce(n.c.judgement, "") == "wrong" for n in self.notes.values()]
+        errored = [sa.func.coalesce(r.c.status, "") == "error" for r in self.results.values()]
+        return sa.or_(*wrong, *errored, sa.and_(self.differences(), sa.not_(self.reviewed())))
+
+    def condition(self, name: str, dialect: str):
+        conditions = [records.c.dataset_id == self.query.dataset_id]
+        if name == "differences":
+            conditions.append(self.differences())
+        elif name == "golden":
+            conditions.append(self.golden())
+        elif name == "needs_review":
+            conditions.append(self.needs_review())
+        elif name != "all":
+            raise ValueError(f"filter must be one of {', '.join(FILTERS)}")
+        if self.query.q:
+            pattern = "%" + self.query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            # SQLite's LIKE ignores ASCII case already; PostgreSQL needs ILIKE.
+            like = (lambda col: col.ilike(pattern, escape="\\")) if dialect == "postgresql" else \
+                (lambda col: col.like(pattern, escape="\\"))
+            conditions.append(sa.or_(like(records.c.title), like(records.c.subtitle), like(records.c.data)))
+        if self.query.seqs is not None:
+            conditions.append(records.c.seq.in_(self.query.seqs))
+        return sa.and_(*conditions)
+
+    def fixed(self):
+        return sa.or_(*[n.c.correction.is_not(None) for n in self.notes.values()]) if self.notes else sa.false()
+
+
+def grid_page(store: Store, query: GridQuery, *, after_seq: int = 0, limit: int = 50) -> tuple[list[dict], int | None]:
+    """One page of rows in record order after ``after_seq``; returns (rows, next cursor or None)."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    joins = _Joins(query)
+    columns = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle,
+               joins.record_note.c.preference, joins.record_note.c.note]
+    for i, (model, res) in enumerate(joins.results.items()):
+        note = joins.notes[model]
+        columns += [res.c.status.label(f"s{i}"), res.c.output.label(f"o{i}"), res.c.error_kind.label(f"k{i}"),
+                    res.c.error_message.label(f"e{i}"), res.c.latency_ms.label(f"l{i}"),
+                    note.c.golden.label(f"g{i}"), note.c.judgement.label(f"j{i}"), note.c.correction.label(f"c{i}")]
+    statement = (
+        sa.select(*columns).select_from(joins.from_clause())
+        .where(joins.condition(query.filter, store.dialect), records.c.seq > after_seq)
+        .order_by(records.c.seq).limit(limit + 1)
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(statement).mappings().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [_row(r, list(query.run_ids), query.verdict_fields) for r in rows], (rows[-1]["seq"] if more else None)
+
+
+def _row(r: Any, models: list[str], verdict_fields: list[str]) -> dict[str, Any]:
+    cells: dict[str, dict[str, Any] | None] = {}
+    originals: dict[str, dict[str, Any] | None] = {}
+    for i, model in enumerate(models):
+        if r[f"s{i}"] is None:
+            cells[model] = None
+            continue
+        output = orjson.loads(r[f"o{i}"]) if r[f"o{i}"] else None
+        originals[model] = output if r[f"s{i}"] == "ok" else None
+        correction = orjson.loads(r[f"c{i}"]) if r[f"c{i}"] else None
+        shown = correction if correction is not None else (output if r[f"s{i}"] == "ok" else None)
+        cells[model] = {
+            **(shown or {}),
+            "status": r[f"s{i}"],
+            "error": None if r[f"s{i}"] == "ok" else {"kind": r[f"k{i}"], "message": r[f"e{i}"]},
+            "original": output if correction is not None else None,
+            "latency_ms": r[f"l{i}"],
+            "is_golden": bool(r[f"g{i}"]),
+            "is_fixed": correction is not None,
+            "judgement": r[f"j{i}"],
+        }
+    answered = {m: o for m, o in originals.items() if o is not None}
+    differing = disagreeing_fields(answered, verdict_fields)
+    present = [c for c in cells.values() if c is not None]
+    reviewed = r["preference"] is not None or r["note"] is not None or any(
+        c["is_golden"] or c["judgement"] or c["is_fixed"] for c in present)
+    needs_review = any(c["judgement"] == "wrong" or c["status"] == "error" for c in present) or (
+        bool(differing) and not reviewed)
+    return {"seq": r["seq"], "candidate_id": r["record_id"], "candidate_name": r["title"],
+            "candidate_title": r["subtitle"], "models": cells, "agreement": agreement(originals, verdict_fields),
+            "disagree_fields": differing, "needs_review": needs_review,
+            "preference": r["preference"], "note": r["note"]}
+
+
+def grid_counts(store: Store, query: GridQuery) -> dict[str, int]:
+    """How many records each filter would show (with the same text search)."""
+    joins = _Joins(query)
+    dialect = store.dialect
+    # One scan computes every count.
+    conditions = {"differences": joins.differences(), "golden": joins.golden(), "needs_review": joins.needs_review(),
+                  "fixed": joins.fixed()}
+    counts = [sa.func.count().label("all")] + [
+        sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0).label(name)
+        for name, condition in conditions.items()
+    ]
+    statement = sa.select(*counts).select_from(joins.from_clause()).where(joins.condition("all", dialect))
+    with store.engine.connect() as conn:
+        row = conn.execute(statement).mappings().one()
+    return {name: int(row[name]) for name in ("all", *conditions)}

@@ -1,0 +1,62 @@
+"""Runs: start one or many, list, pause, resume, cancel, retry errors."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from workbench.runner.executor import RunOptions
+from workbench.runner.manager import prepare_runs
+from workbench.store.runs import RunInfo, clear_errors, get_run, list_runs, request_state
+
+router = APIRouter(tags=["runs"])
+
+
+class StartRuns(BaseModel):
+    dataset_id: str
+    model_ids: list[str] = Field(min_length=1)
+    task: str = "candidate-screening"
+    limit: int | None = Field(None, ge=1)
+    fresh: bool = False
+    concurrency: int | None = Field(None, ge=1, le=1024)
+
+
+def run_view(run: RunInfo) -> dict:
+    data = asdict(run)
+    data["model"] = {"id": run.model.id, "name": run.model.name, "provider": run.model.provider}
+    data.pop("lease_owner")
+    return data
+
+
+@router.get("/runs")
+def runs_list(request: Request, dataset_id: str | None = None) -> list[dict]:
+    return [run_view(r) for r in list_runs(request.app.state.store, dataset_id=dataset_id)]
+
+
+@router.post("/runs", status_code=201)
+def runs_start(request: Request, body: StartRuns) -> list[dict]:
+    """One run per model; an unfinished run of the same model and dataset continues instead."""
+    options = RunOptions(limit=body.limit, fresh=body.fresh, concurrency=body.concurrency)
+    runs = prepare_runs(request.app.state.store, body.dataset_id, body.model_ids, body.task, options)
+    request.app.state.runner.wake()
+    return [run_view(r) for r in runs]
+
+
+@router.get("/runs/{run_id}")
+def run_get(request: Request, run_id: int) -> dict:
+    return run_view(get_run(request.app.state.store, run_id))
+
+
+@router.post("/runs/{run_id}/{action}")
+def run_control(request: Request, run_id: int, action: str) -> dict:
+    """pause, resume, cancel or retry-errors."""
+    store = request.app.state.store
+    if action == "retry-errors":
+        clear_errors(store, run_id)
+        run = get_run(store, run_id)
+    else:
+        run = request_state(store, run_id, action)
+    request.app.state.runner.wake()
+    return run_view(run)

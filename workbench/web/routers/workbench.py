@@ -1,0 +1,132 @@
+"""The grid endpoint (the seed's single call for the page) and the live socket."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+
+from workbench.store.datasets import get_dataset
+from workbench.store.grid import FILTERS, GridQuery, grid_counts, grid_page
+from workbench.store.models import list_models
+from workbench.store.results import events_after, last_event_id, latest_progress
+from workbench.store.runs import get_run
+from workbench.store.tasks import get_task
+from workbench.store.views import latest_runs
+
+router = APIRouter(tags=["workbench"])
+TICK_S = 0.1  # at most ~10 socket messages a second per client
+
+
+def _models_param(value: str | None) -> list[str] | None:
+    return [m for m in (value or "").split(",") if m] or None
+
+
+@router.get("/workbench")
+def workbench(
+    request: Request,
+    dataset_id: str,
+    models: str | None = None,
+    filter: str = Query("all", description=" | ".join(FILTERS)),
+    q: str | None = None,
+    cursor: int = 0,
+    limit: int = 50,
+    counts: bool = True,
+    seqs: str | None = Query(None, description="comma-separated record seqs: refresh just these rows"),
+) -> dict:
+    """Records × selected models: each model's answer, agreement, and where review is needed."""
+    if filter not in FILTERS:
+        raise HTTPException(422, f"filter must be one of {', '.join(FILTERS)}")
+    store = request.app.state.store
+    dataset = get_dataset(store, dataset_id)
+    selected = _models_param(models)
+    configured = {m.id: m for m in list_models(store)}
+    run_ids = latest_runs(store, dataset_id, selected)
+    model_views = []
+    for model_id in selected or list(run_ids):
+        run = get_run(store, run_ids[model_id]) if model_id in run_ids else None
+        name = configured[model_id].name if model_id in configured else (run.model.name if run else model_id)
+        model_views.append(_model_view(store, model_id, name, run))
+    task_name, task_version = ("candidate-screening", None)
+    if run_ids:
+        first = get_run(store, next(iter(run_ids.values())))
+        task_name, task_version = first.task_name, first.task_version
+    task = get_task(store, task_name, task_version)
+    only = [int(x) for x in seqs.split(",") if x.strip().isdigit()][:500] if seqs else None
+    query = GridQuery(dataset_id, run_ids, [n for n, _ in task.verdict_fields], filter, q or None, only)
+    rows, next_cursor = grid_page(store, query, after_seq=cursor, limit=limit)
+    for row in rows:  # models selected but never run still get a column
+        for view in model_views:
+            row["models"].setdefault(view["id"], None)
+    return {
+        "dataset": {"id": dataset.id, "name": dataset.name, "count": dataset.record_count},
+        "task": {"name": task.name, "version": task.version, "fields": task.field_names,
+                 "verdict_fields": dict(task.verdict_fields), "primary_verdict": task.primary_verdict},
+        "models": model_views,
+        "results": rows,
+        "next_cursor": next_cursor,
+        "counts": grid_counts(store, GridQuery(dataset_id, run_ids, query.verdict_fields, "all", q or None))
+        if counts else None,
+        "last_event_id": last_event_id(store),
+    }
+
+
+def _model_view(store, model_id: str, name: str, run) -> dict:
+    if run is None:
+        return {"id": model_id, "name": name, "status": "not run", "run_id": None, "progress": 0, "total": 0,
+                "results_count": 0, "errors": 0, "throughput": 0.0, "tokens_per_s": 0.0, "eta_seconds": None}
+    live = latest_progress(store, run.id) or {}
+    running = run.status == "running"
+    return {
+        "id": model_id, "name": name, "status": run.status, "status_reason": run.status_reason, "run_id": run.id,
+        "progress": run.done, "total": run.total, "results_count": run.done, "errors": run.errors,
+        "throughput": live.get("records_per_s", 0.0) if running else 0.0,
+        "tokens_per_s": live.get("tokens_per_s", 0.0) if running else 0.0,
+        "eta_seconds": live.get("eta_seconds") if running else None,
+    }
+
+
+@router.websocket("/workbench/live")
+async def live(websocket: WebSocket, after: int | None = None) -> None:
+    """Events after ``after``, coalesced into at most one message per tick: a reconnecting
+    client passes its last id and gets everything it missed."""
+    app = websocket.app
+    token = app.state.settings.token
+    if token and websocket.query_params.get("token") != token:
+        await websocket.close(code=4401)
+        return
+    await websocket.accept()
+    store = app.state.store
+    cursor = after if after is not None else await asyncio.to_thread(last_event_id, store)
+    try:
+        while True:
+            events = await asyncio.to_thread(events_after, store, cursor, 2000)
+            if events:
+                cursor = events[-1]["id"]
+                await websocket.send_text(orjson.dumps({"last_id": cursor, "messages": coalesce(events)}).decode())
+                if len(events) == 2000:
+                    continue  # catching up: send the next batch right away
+            await asyncio.sleep(TICK_S)
+    except (WebSocketDisconnect, RuntimeError):
+        return
+
+
+def coalesce(events: list[dict]) -> list[dict]:
+    """Keep every state change and annotation, the newest progress per run, and results as one list."""
+    progress: dict[int, dict] = {}
+    results: list[dict] = []
+    others: list[dict] = []
+    for event in events:
+        if event["type"] == "progress":
+            progress[event["run_id"]] = event
+        elif event["type"] == "result":
+            results.append({k: event[k] for k in ("id", "run_id", "model_id", "dataset_id", "seq", "record_id",
+                                                  "status", "error_kind")})
+        else:
+            others.append(event)
+    messages = others
+    if results:
+        messages.append({"type": "result", "id": results[-1]["id"], "items": results})
+    messages.extend(progress.values())
+    return messages

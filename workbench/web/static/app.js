@@ -1,0 +1,345 @@
+// The workbench page: datasets → models → run → live results side by side → filter → export.
+import { api, upload, withToken } from "./api.js";
+import { $, el, toast } from "./dom.js";
+import { Grid } from "./grid.js";
+import { connectLive } from "./live.js";
+import { setupModelsDialog } from "./models.js";
+import { openDetail, renderCompare, renderJobs, renderStats } from "./panels.js";
+
+const PAGE = 100;
+const state = {
+  datasets: [], models: [], datasetId: null, selected: [], filter: "all", q: "",
+  view: null, nextCursor: null, loading: false, generation: 0, runs: [], progress: new Map(),
+};
+
+const grid = new Grid({
+  container: $("#grid"), spacer: $("#grid-spacer"), head: $("#grid-head"), empty: $("#grid-empty"),
+  onOpen: (row) => openDetail(state.datasetId, row, state.view ? state.view.models : [], state.view && state.view.task),
+  onNeedMore: () => loadMore(),
+});
+const modelsDialog = setupModelsDialog({ onChange: () => loadModels().then(reload) });
+
+function saveSelection() {
+  if (state.datasetId) localStorage.setItem(`workbench-models:${state.datasetId}`, JSON.stringify(state.selected));
+}
+
+async function loadDatasets() {
+  state.datasets = await api("/api/datasets");
+  const list = $("#datasets");
+  if (!state.datasets.length) {
+    list.replaceChildren(el("li", { class: "muted" }, "No datasets yet: upload one below."));
+    return;
+  }
+  list.replaceChildren(...state.datasets.map((d) => el("li", {
+    class: d.id === state.datasetId ? "active" : "", title: d.source_name || d.name, dataset: { id: d.id },
+    onclick: () => selectDataset(d.id),
+  }, el("span", { class: "name" }, d.name), el("span", { class: "muted" }, d.record_count.toLocaleString()))));
+}
+
+async function loadModels() {
+  state.models = await api("/api/models");
+  const known = new Set(state.models.map((m) => m.id));
+  state.selected = state.selected.filter((id) => known.has(id));
+  renderModelPicks();
+}
+
+function renderModelPicks() {
+  $("#model-picks").replaceChildren(...state.models.map((m, i) => el("label", { title: `${m.provider}${m.model ? ` · ${m.model}` : ""}` },
+    el("input", { type: "checkbox", checked: state.selected.includes(m.id), dataset: { model: m.id },
+      onchange: (e) => toggleModel(m.id, e.target.checked) }),
+    m.name, i < 5 ? el("span", { class: "key" }, String(i + 1)) : null)));
+  if (!state.models.length) $("#model-picks").replaceChildren(el("button", { type: "button", onclick: () => modelsDialog.open() }, "+ Add a model"));
+}
+
+function toggleModel(id, on) {
+  state.selected = on ? [...new Set([...state.selected, id])] : state.selected.filter((m) => m !== id);
+  state.selected.sort((a, b) => state.models.findIndex((m) => m.id === a) - state.models.findIndex((m) => m.id === b));
+  saveSelection();
+  renderModelPicks();
+  reload();
+}
+
+async function selectDataset(id) {
+  state.datasetId = id;
+  localStorage.setItem("workbench-dataset", id);
+  const stored = localStorage.getItem(`workbench-models:${id}`);
+  state.selected = stored ? JSON.parse(stored).filter((m) => state.models.some((x) => x.id === m)) : [];
+  if (!stored) {
+    // Preselect the models that already ran on this dataset.
+    const runs = await api(`/api/runs?dataset_id=${encodeURIComponent(id)}`);
+    state.selected = [...new Set(runs.map((r) => r.model_id))].filter((m) => state.models.some((x) => x.id === m));
+  }
+  renderModelPicks();
+  await loadDatasets();
+  await reload();
+}
+
+function gridUrl(extra = {}) {
+  const params = new URLSearchParams({ dataset_id: state.datasetId, filter: state.filter, limit: PAGE, ...extra });
+  if (state.selected.length) params.set("models", state.selected.join(","));
+  else params.set("models", "");
+  if (state.q) params.set("q", state.q);
+  return `/api/workbench?${params}`;
+}
+
+async function reload() {
+  if (!state.datasetId) return;
+  const generation = ++state.generation;
+  state.loading = true;
+  try {
+    const data = await api(gridUrl());
+    if (generation !== state.generation) return;
+    state.view = data;
+    state.nextCursor = data.next_cursor;
+    live.setCursor(data.last_event_id);
+    $("#dataset-name").textContent = data.dataset.name;
+    $("#dataset-count").textContent = `${data.dataset.count.toLocaleString()} records`;
+    grid.setColumns(data.models, data.task);
+    grid.reset();
+    grid.append(data.results);
+    renderCounts(data.counts);
+    renderStats(data);
+    showEmpty(data);
+    await loadRuns();
+  } catch (error) {
+    toast(error.message, "error");
+  } finally {
+    if (generation === state.generation) state.loading = false;
+  }
+}
+
+function showEmpty(data) {
+  const empty = $("#grid-empty");
+  let text = "";
+  if (!state.selected.length) text = "Pick one or more models above, then ▶ Run selected models.";
+  else if (!data.results.length) text = state.filter === "all" && !state.q ? "No records." : "No records match this filter.";
+  empty.textContent = text;
+  empty.hidden = !text;
+}
+
+async function loadMore() {
+  if (state.loading || state.nextCursor === null || !state.datasetId) return;
+  const generation = state.generation;
+  state.loading = true;
+  try {
+    const data = await api(gridUrl({ cursor: state.nextCursor, counts: false }));
+    if (generation !== state.generation) return;
+    state.nextCursor = data.next_cursor;
+    grid.append(data.results);
+  } catch (error) {
+    toast(error.message, "error");
+  } finally {
+    if (generation === state.generation) state.loading = false;
+  }
+}
+
+function renderCounts(counts) {
+  for (const button of document.querySelectorAll("#filter-tabs button")) {
+    button.classList.toggle("active", button.dataset.filter === state.filter);
+    const n = counts ? counts[button.dataset.filter] : null;
+    button.querySelector(".count").textContent = n === null || n === undefined ? "" : n.toLocaleString();
+  }
+}
+
+async function loadRuns() {
+  if (!state.datasetId) return;
+  state.runs = await api(`/api/runs?dataset_id=${encodeURIComponent(state.datasetId)}`);
+  renderJobs(state.runs, state.progress, () => loadRuns().then(refreshHeader));
+}
+
+// ---- live updates: coalesced, and only rows on screen are refetched ----
+let pendingSeqs = new Set();
+let refreshTimer = null;
+let headerTimer = null;
+
+function scheduleRowRefresh() {
+  if (refreshTimer) return;
+  refreshTimer = setTimeout(async () => {
+    refreshTimer = null;
+    const onScreen = new Set(grid.visibleSeqs());
+    const seqs = [...pendingSeqs].filter((s) => onScreen.has(s) || grid.bySeq.has(s));
+    pendingSeqs = new Set();
+    if (seqs.length && state.datasetId) {
+      try {
+        const data = await api(gridUrl({ seqs: seqs.slice(0, 500).join(","), counts: false }));
+        grid.update(data.results);
+      } catch { /* the next event retries */ }
+    }
+    if (!grid.rows.length && state.filter !== "all") reload();
+  }, 300);
+}
+
+function refreshHeader() {
+  if (headerTimer) return;
+  headerTimer = setTimeout(async () => {
+    headerTimer = null;
+    if (!state.datasetId) return;
+    try {
+      const data = await api(gridUrl({ limit: 1 }));
+      state.view.models = data.models;
+      grid.setColumns(data.models, data.task);
+      renderCounts(data.counts);
+      renderStats(data);
+      if (grid.rows.length < PAGE && data.results.length && !grid.rows.length) reload();
+    } catch { /* retried on the next event */ }
+  }, 1000);
+}
+
+function onLive(messages) {
+  let header = false;
+  for (const message of messages) {
+    if (message.type === "result") {
+      for (const item of message.items) if (item.dataset_id === state.datasetId) pendingSeqs.add(item.seq);
+      header = true;
+    } else if (message.type === "progress") {
+      state.progress.set(message.run_id, message);
+    } else if (message.type === "run_state") {
+      if (message.dataset_id === state.datasetId) { loadRuns(); header = true; }
+    } else if (message.type === "annotation") {
+      if (message.dataset_id === state.datasetId) { pendingSeqs.add(message.seq); header = true; }
+    }
+  }
+  if (pendingSeqs.size) scheduleRowRefresh();
+  if (header) refreshHeader();
+  renderJobs(state.runs, state.progress, () => loadRuns().then(refreshHeader));
+}
+
+const live = connectLive({
+  lastId: null,
+  onMessages: onLive,
+  onState: (s) => {
+    const conn = $("#conn");
+    conn.textContent = s === "live" ? "● live" : "● reconnecting…";
+    conn.className = `conn ${s}`;
+    if (s === "live") { loadRuns(); refreshHeader(); }
+  },
+});
+
+// ---- actions ----
+async function runSelected() {
+  if (!state.datasetId) return toast("Upload or pick a dataset first.", "error");
+  if (!state.selected.length) return toast("Pick at least one model.", "error");
+  try {
+    const runs = await api("/api/runs", { method: "POST", json: { dataset_id: state.datasetId, model_ids: state.selected } });
+    toast(`Started ${runs.length} run(s).`);
+    await loadRuns();
+    refreshHeader();
+  } catch (error) { toast(error.message, "error"); }
+}
+
+async function compare() {
+  if (state.selected.length < 2) return toast("Select at least two models to compare.", "error");
+  try {
+    renderCompare(await api(`/api/compare?dataset_id=${encodeURIComponent(state.datasetId)}&models=${state.selected.join(",")}`));
+  } catch (error) { toast(error.message, "error"); }
+}
+
+function setFilter(filter) {
+  state.filter = filter;
+  renderCounts(state.view && state.view.counts);
+  reload();
+}
+
+async function uploadFile(file) {
+  const box = $("#upload-status");
+  box.hidden = false;
+  $("#upload-errors").replaceChildren();
+  $("#upload-bar").style.width = "0";
+  $("#upload-text").textContent = `Uploading ${file.name}…`;
+  try {
+    const info = await upload(file, (fraction) => {
+      $("#upload-bar").style.width = `${Math.round(fraction * 100)}%`;
+      if (fraction >= 1) $("#upload-text").textContent = `Importing ${file.name}…`;
+    });
+    $("#upload-text").textContent = `Imported ${info.record_count.toLocaleString()} records as “${info.name}”.`;
+    await loadDatasets();
+    await selectDataset(info.id);
+  } catch (error) {
+    $("#upload-text").textContent = `Nothing imported: ${file.name}`;
+    const problems = (error.body && error.body.problems) || [error.message];
+    $("#upload-errors").replaceChildren(...problems.map((p) => el("li", {}, p)),
+      error.body && error.body.more ? el("li", {}, `… and ${error.body.more} more`) : null);
+  }
+}
+
+function setupUpload() {
+  const zone = $("#dropzone");
+  const input = $("#upload-input");
+  input.addEventListener("change", () => input.files[0] && uploadFile(input.files[0]).finally(() => { input.value = ""; }));
+  for (const target of [zone, $("#left")]) {
+    target.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+    target.addEventListener("dragleave", () => zone.classList.remove("over"));
+    target.addEventListener("drop", (e) => {
+      e.preventDefault();
+      zone.classList.remove("over");
+      if (e.dataTransfer.files[0]) uploadFile(e.dataTransfer.files[0]);
+    });
+  }
+  zone.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") input.click(); });
+}
+
+function setupKeys() {
+  document.addEventListener("keydown", (e) => {
+    if (e.target.closest("input, textarea, select, dialog")) {
+      if (e.key === "Escape") e.target.blur();
+      return;
+    }
+    if (e.key === "j") grid.move(1);
+    else if (e.key === "k") grid.move(-1);
+    else if (e.key === "Enter" || e.key === "o") { const row = grid.current(); if (row) grid.onOpen(row); }
+    else if (e.key === "Escape") $("#detail").hidden = true;
+    else if (e.key === "/") { e.preventDefault(); $("#search").focus(); }
+    else if (/^[1-5]$/.test(e.key)) {
+      const model = state.models[Number(e.key) - 1];
+      if (model) toggleModel(model.id, !state.selected.includes(model.id));
+    } else return;
+    e.preventDefault();
+  });
+}
+
+function setupControls() {
+  $("#run-selected").addEventListener("click", runSelected);
+  $("#qa-run").addEventListener("click", runSelected);
+  $("#compare").addEventListener("click", compare);
+  $("#qa-diff").addEventListener("click", () => setFilter("differences"));
+  $("#qa-models").addEventListener("click", () => modelsDialog.open());
+  $("#open-models").addEventListener("click", () => modelsDialog.open());
+  $("#detail-close").addEventListener("click", () => { $("#detail").hidden = true; });
+  for (const button of document.querySelectorAll("#filter-tabs button")) {
+    button.addEventListener("click", () => setFilter(button.dataset.filter));
+  }
+  let searchTimer;
+  $("#search").addEventListener("input", (e) => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => { state.q = e.target.value.trim(); reload(); }, 250);
+  });
+  $("#export").addEventListener("click", () => { $("#export-menu").hidden = !$("#export-menu").hidden; });
+  for (const link of document.querySelectorAll("#export-menu a")) {
+    link.addEventListener("click", (e) => {
+      e.preventDefault();
+      $("#export-menu").hidden = true;
+      if (!state.datasetId) return;
+      const params = new URLSearchParams({ dataset_id: state.datasetId, format: link.dataset.format });
+      if (state.selected.length) params.set("models", state.selected.join(","));
+      location.href = withToken(`/api/exports/results?${params}`);
+    });
+  }
+}
+
+async function start() {
+  setupControls();
+  setupUpload();
+  setupKeys();
+  try {
+    await loadModels();
+    await loadDatasets();
+    const remembered = localStorage.getItem("workbench-dataset");
+    const first = state.datasets.find((d) => d.id === remembered) || state.datasets[0];
+    if (first) await selectDataset(first.id);
+    else showEmpty({ results: [] });
+  } catch (error) {
+    toast(error.message, "error");
+  }
+}
+
+start();

@@ -1,0 +1,147 @@
+// The results grid: one fixed-height row per record, only the visible rows are in the DOM.
+import { el } from "./dom.js";
+
+const BUFFER = 6;
+
+export function verdictClass(value, options) {
+  const known = { "Strong Yes": "good", "Yes": "good", "Maybe": "warn", "No": "bad", "Strong No": "bad" };
+  if (value in known) return known[value];
+  const i = (options || []).indexOf(value);
+  if (i < 0 || !options.length) return "warn";
+  const position = i / Math.max(options.length - 1, 1);
+  return position < 0.34 ? "good" : position < 0.67 ? "warn" : "bad";
+}
+
+const ICON = { good: "✅", warn: "⚠️", bad: "❌" };
+
+export class Grid {
+  constructor({ container, spacer, head, empty, onOpen, onNeedMore }) {
+    Object.assign(this, { container, spacer, head, empty, onOpen, onNeedMore });
+    this.rows = [];
+    this.bySeq = new Map();
+    this.models = [];
+    this.task = null;
+    this.focused = -1;
+    this.rowHeight = parseInt(getComputedStyle(document.documentElement).getPropertyValue("--row-h"), 10) || 58;
+    this.rendered = new Map();
+    container.addEventListener("scroll", () => this.render());
+    window.addEventListener("resize", () => this.render(true));
+  }
+
+  setColumns(models, task) {
+    this.models = models;
+    this.task = task;
+    this.container.style.setProperty("--models", Math.max(models.length, 1));
+    this.head.style.setProperty("--models", Math.max(models.length, 1));
+    this.head.replaceChildren(
+      el("div", {}, "Record"),
+      ...models.map((m) => el("div", { class: "model-col", title: m.id }, m.name, " ", el("span", { class: `status ${m.status.replace(" ", "-")}` }, m.status))),
+    );
+    this.render(true);
+  }
+
+  reset() {
+    this.rows = [];
+    this.bySeq.clear();
+    this.focused = -1;
+    this.container.scrollTop = 0;
+    this.render(true);
+  }
+
+  append(rows) {
+    for (const row of rows) {
+      if (this.bySeq.has(row.seq)) continue;
+      this.bySeq.set(row.seq, this.rows.length);
+      this.rows.push(row);
+    }
+    this.render(true);
+  }
+
+  update(rows) {
+    let changed = false;
+    for (const row of rows) {
+      const index = this.bySeq.get(row.seq);
+      if (index === undefined) continue;
+      this.rows[index] = row;
+      changed = true;
+    }
+    if (changed) this.render(true);
+  }
+
+  visibleSeqs() {
+    const first = Math.max(0, Math.floor(this.container.scrollTop / this.rowHeight) - BUFFER);
+    const count = Math.ceil(this.container.clientHeight / this.rowHeight) + BUFFER * 2;
+    return this.rows.slice(first, first + count).map((r) => r.seq);
+  }
+
+  render(force = false) {
+    const total = this.rows.length;
+    this.spacer.style.height = `${total * this.rowHeight}px`;
+    const first = Math.max(0, Math.floor(this.container.scrollTop / this.rowHeight) - BUFFER);
+    const last = Math.min(total, first + Math.ceil(this.container.clientHeight / this.rowHeight) + BUFFER * 2);
+    const key = `${first}:${last}`;
+    if (!force && key === this.lastKey) return;
+    this.lastKey = key;
+    const nodes = [];
+    for (let i = first; i < last; i++) nodes.push(this.renderRow(this.rows[i], i));
+    this.spacer.replaceChildren(...nodes);
+    if (last >= total - BUFFER * 2 && this.onNeedMore) this.onNeedMore();
+  }
+
+  renderRow(row, index) {
+    const disagree = row.disagree_fields && row.disagree_fields.length > 0;
+    const node = el("div", {
+      class: `row${index === this.focused ? " focused" : ""}${disagree ? " disagree" : ""}`,
+      style: `top:${index * this.rowHeight}px`,
+      dataset: { seq: row.seq, index },
+      onclick: () => { this.focus(index); this.onOpen(row); },
+    },
+    el("div", { class: "rec" },
+      el("div", { class: "title", title: row.candidate_name }, row.candidate_name),
+      el("div", { class: "sub", title: row.candidate_title }, row.candidate_title || row.candidate_id)),
+    ...this.models.map((m) => this.renderCell(row, m)));
+    return node;
+  }
+
+  renderCell(row, model) {
+    const cell = row.models[model.id];
+    const diffs = new Set(row.disagree_fields || []);
+    if (!cell) {
+      const label = model.status === "running" ? "(running…)" : model.status === "queued" ? "queued"
+        : model.status === "paused" ? "paused" : "—";
+      return el("div", { class: "cell" }, el("span", { class: "pending" }, label));
+    }
+    if (cell.status !== "ok" && !cell.is_fixed) {
+      const error = cell.error || {};
+      return el("div", { class: "cell" },
+        el("span", { class: "err", title: error.message || "" }, `⚠ ${error.kind || "error"}`));
+    }
+    const verdicts = this.task ? Object.keys(this.task.verdict_fields) : [];
+    const primary = this.task ? this.task.primary_verdict : null;
+    const value = primary ? cell[primary] : null;
+    const kind = verdictClass(value, this.task && this.task.verdict_fields[primary]);
+    const others = verdicts.filter((f) => f !== primary);
+    const marks = `${cell.is_golden ? "⭐" : ""}${cell.is_fixed ? "✏️" : ""}${cell.judgement === "wrong" ? "❌" : ""}${cell.judgement === "good" ? "👍" : ""}`;
+    return el("div", { class: "cell" },
+      el("span", { class: `verdict v-${kind}${diffs.has(primary) ? " diff" : ""}` }, `${ICON[kind]} ${value ?? "?"}`,
+        marks ? el("span", { class: "marks" }, " ", marks) : null),
+      el("span", { class: "grades" }, ...others.flatMap((f, i) => [
+        i ? " · " : "",
+        el("span", { class: diffs.has(f) ? "diff" : "", title: f }, `${f.slice(0, 4)}: ${cell[f] ?? "?"}`),
+      ])));
+  }
+
+  focus(index) {
+    if (!this.rows.length) return;
+    this.focused = Math.max(0, Math.min(index, this.rows.length - 1));
+    const top = this.focused * this.rowHeight;
+    if (top < this.container.scrollTop) this.container.scrollTop = top;
+    else if (top + this.rowHeight > this.container.scrollTop + this.container.clientHeight) {
+      this.container.scrollTop = top + this.rowHeight - this.container.clientHeight;
+    }
+    this.render(true);
+  }
+
+  move(delta) { this.focus(this.focused < 0 ? 0 : this.focused + delta); }
+  current() { return this.rows[this.focused]; }
+}

@@ -1,0 +1,93 @@
+// Model management on the page: list, add/edit, delete, test connection. Keys never appear here.
+import { api } from "./api.js";
+import { $, el } from "./dom.js";
+
+export function setupModelsDialog({ onChange }) {
+  const dialog = $("#models-dialog");
+  const form = $("#model-form");
+  const message = $("#model-message");
+  const output = $("#model-test-output");
+  let editing = null;
+
+  function say(text, kind = "") { message.textContent = text; message.className = `message ${kind}`; }
+
+  async function refresh() {
+    const models = await api("/api/models");
+    $("#models-list").replaceChildren(...models.map((m) => el("li", {},
+      el("span", {}, el("strong", {}, m.name), " ", el("span", { class: "desc" },
+        `${m.id} · ${m.provider}${m.base_url ? ` · ${m.base_url}` : ""}${m.model ? ` · ${m.model}` : ""}${m.api_key_env ? ` · key from $${m.api_key_env}` : ""} · ${m.structured_output}`)),
+      el("span", {},
+        el("button", { type: "button", onclick: () => edit(m) }, "Edit"), " ",
+        el("button", { type: "button", onclick: () => remove(m) }, "Delete")))));
+    return models;
+  }
+
+  function edit(model) {
+    editing = model ? model.id : null;
+    $("#model-form-title").textContent = model ? `Edit ${model.id}` : "Add a model";
+    form.elements.id.value = model ? model.id : "";
+    form.elements.id.readOnly = !!model;
+    for (const name of ["name", "base_url", "model", "api_key_env"]) form.elements[name].value = (model && model[name]) || "";
+    form.elements.provider.value = model ? model.provider : "openai";
+    form.elements.max_concurrency.value = model ? model.max_concurrency : 4;
+    form.elements.temperature.value = model ? model.params.temperature : 0;
+    form.elements.max_tokens.value = model ? model.params.max_tokens : 512;
+    output.hidden = true;
+    say("");
+  }
+
+  async function remove(model) {
+    if (!confirm(`Delete model ${model.id}? Its results stay.`)) return;
+    await api(`/api/models/${encodeURIComponent(model.id)}`, { method: "DELETE" });
+    await refresh();
+    onChange();
+  }
+
+  function body() {
+    const f = form.elements;
+    return {
+      id: f.id.value.trim(), name: f.name.value.trim() || f.id.value.trim(), provider: f.provider.value,
+      base_url: f.base_url.value.trim() || null, model: f.model.value.trim() || (f.provider.value === "local" ? "smollm2" : null),
+      api_key_env: f.api_key_env.value.trim() || null, max_concurrency: Number(f.max_concurrency.value) || 4,
+      params: { temperature: Number(f.temperature.value) || 0, max_tokens: Number(f.max_tokens.value) || 512 },
+    };
+  }
+
+  async function save() {
+    const data = body();
+    const path = editing ? `/api/models/${encodeURIComponent(editing)}` : "/api/models";
+    await api(path, { method: editing ? "PUT" : "POST", json: data });
+    editing = data.id;
+    form.elements.id.readOnly = true;
+    await refresh();
+    onChange();
+    return data.id;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try { await save(); say("Saved.", "ok"); } catch (error) { say(error.message, "error"); }
+  });
+  $("#model-test").addEventListener("click", async () => {
+    try {
+      const id = await save();
+      say("Testing… (one sample record)");
+      output.hidden = true;
+      const result = await api(`/api/models/${encodeURIComponent(id)}/test`, { method: "POST" });
+      if (result.ok) say(`OK in ${Math.round(result.latency_ms)} ms · structured output: ${result.structured_output}`, "ok");
+      else say(`Failed: ${result.error}`, "error");
+      output.textContent = [
+        ...result.attempts.map((a) => `${a.mode}: ${a.ok ? "ok" : "no"}${a.problem ? ` (${a.problem})` : ""}`),
+        "", result.output ? JSON.stringify(result.output, null, 2) : result.raw_text,
+      ].join("\n");
+      output.hidden = false;
+      await refresh();
+    } catch (error) { say(error.message, "error"); }
+  });
+  $("#model-new").addEventListener("click", () => edit(null));
+  $("#models-close").addEventListener("click", () => dialog.close());
+
+  return {
+    async open(model = null) { edit(model); await refresh(); dialog.showModal(); },
+  };
+}

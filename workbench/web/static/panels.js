@@ -1,0 +1,82 @@
+// The right sidebar (stats, jobs, comparison) and the record detail drawer.
+import { api } from "./api.js";
+import { $, el, formatDuration, toast } from "./dom.js";
+
+export function renderStats(data) {
+  const counts = data.counts || {};
+  const completed = data.models.map((m) => `${m.results_count}`).join(" / ") || "0";
+  const items = [["Total", data.dataset.count], ["Completed", completed], ["Golden ⭐", counts.golden ?? 0],
+    ["Fixed ✏️", counts.fixed ?? 0], ["Disagreements", counts.differences ?? 0], ["Needs review", counts.needs_review ?? 0]];
+  $("#stats").replaceChildren(...items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
+}
+
+export function renderJobs(runs, progress, onChange) {
+  const box = $("#jobs");
+  if (!runs.length) { box.replaceChildren(el("p", { class: "muted" }, "No runs yet.")); return; }
+  const order = { running: 0, queued: 1, paused: 2, failed: 3, completed: 4, cancelled: 5 };
+  const sorted = [...runs].sort((a, b) => (order[a.status] - order[b.status]) || b.id - a.id).slice(0, 12);
+  box.replaceChildren(...sorted.map((run) => {
+    const live = progress.get(run.id) || {};
+    const done = live.done ?? run.done;
+    const total = live.total ?? run.total;
+    const errors = live.errors ?? run.errors;
+    const pct = total ? Math.floor((done / total) * 1000) / 10 : 0;
+    const act = (action) => async () => {
+      try { await api(`/api/runs/${run.id}/${action}`, { method: "POST" }); onChange(); }
+      catch (error) { toast(error.message, "error"); }
+    };
+    const controls = [];
+    if (run.status === "running" || run.status === "queued") controls.push(el("button", { type: "button", onclick: act("pause") }, "Pause"));
+    if (run.status === "paused") controls.push(el("button", { type: "button", onclick: act("resume") }, "Resume"));
+    if (!["completed", "cancelled", "failed"].includes(run.status)) controls.push(el("button", { type: "button", onclick: act("cancel") }, "Cancel"));
+    if (errors > 0 && ["completed", "paused", "failed"].includes(run.status)) controls.push(el("button", { type: "button", onclick: act("retry-errors") }, "Retry errors"));
+    const running = run.status === "running";
+    return el("div", { class: "job", dataset: { run: run.id } },
+      el("div", { class: "line" }, el("strong", {}, run.model.name), el("span", { class: `status ${run.status}` }, run.status)),
+      el("div", { class: "bar" }, el("div", { style: `width:${pct}%` })),
+      el("div", { class: "figures" }, `${done}/${total} (${pct}%) · ${errors} errors`),
+      running ? el("div", { class: "figures" },
+        `${(live.records_per_s ?? 0).toFixed(1)} rec/s · ${Math.round(live.tokens_per_s ?? 0)} tok/s · ETA ${formatDuration(live.eta_seconds)}`) : null,
+      run.status_reason ? el("div", { class: "reason" }, run.status_reason) : null,
+      controls.length ? el("div", { class: "controls" }, ...controls) : null);
+  }));
+}
+
+export function renderCompare(summary) {
+  const panel = $("#compare-panel");
+  const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
+  const fields = Object.keys(summary.field_agreement);
+  panel.replaceChildren(
+    el("h2", {}, "Comparison"),
+    el("p", { class: "muted" }, `${summary.all_answered} of ${summary.records} records answered by all · models disagree on ${pct(summary.disagreement_share)}`),
+    el("table", {},
+      el("tr", {}, el("th", {}, "field"), el("th", {}, "all agree")),
+      ...fields.map((f) => el("tr", {}, el("td", {}, f), el("td", {}, pct(summary.field_agreement[f]))))),
+    el("table", {},
+      el("tr", {}, el("th", {}, "pair"), ...fields.map((f) => el("th", {}, f.slice(0, 5)))),
+      ...summary.pairs.map((p) => el("tr", {}, el("td", {}, p.models.join(" vs ")), ...fields.map((f) => el("td", {}, pct(p.agreement[f])))))));
+  panel.hidden = false;
+}
+
+export async function openDetail(datasetId, row, models, task) {
+  $("#detail-title").textContent = `${row.candidate_name}${row.candidate_title ? ` — ${row.candidate_title}` : ""}`;
+  const body = $("#detail-body");
+  body.replaceChildren(el("p", { class: "muted" }, "loading…"));
+  $("#detail").hidden = false;
+  const parts = [];
+  for (const model of models) {
+    const cell = row.models[model.id];
+    parts.push(el("h3", {}, model.name));
+    if (!cell) { parts.push(el("p", { class: "muted" }, "no answer yet")); continue; }
+    if (cell.error && !cell.is_fixed) parts.push(el("p", { class: "err" }, `${cell.error.kind}: ${cell.error.message || ""}`));
+    for (const field of task ? task.fields : []) {
+      if (cell[field] === undefined) continue;
+      parts.push(el("div", { class: field === "reasoning" ? "reasoning" : "" }, el("strong", {}, `${field}: `), String(cell[field])));
+    }
+  }
+  try {
+    const record = await api(`/api/datasets/${encodeURIComponent(datasetId)}/records/${encodeURIComponent(row.candidate_id)}`);
+    parts.push(el("h3", {}, "Record"), el("pre", {}, JSON.stringify(record.data, null, 2)));
+  } catch (error) { parts.push(el("p", { class: "err" }, error.message)); }
+  body.replaceChildren(...parts);
+}

@@ -87,6 +87,7 @@ class FaultConfig:
     reject_response_formats: set[str] = field(default_factory=set)
     seed: int = 0
     model_id: str = "fake-model"
+    reasoning: str | None = None        # replaces the answer's reasoning text (e.g. an XSS probe)
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update (as sent to POST /control); raises ValueError on bad keys."""
@@ -101,8 +102,10 @@ class FaultConfig:
                 value = bool(value)
             elif key == "seed":
                 value = int(value)
-            elif key == "model_id":
+            elif key in ("model_id",):
                 value = str(value)
+            elif key == "reasoning":
+                value = None if value is None else str(value)
             else:
                 value = float(value)
             setattr(self, key, value)
@@ -270,6 +273,8 @@ class FakeOpenAI:
                           headers={"Retry-After": f"{ra:g}"})
 
         content = answer_for(user_text, model)
+        if cfg.reasoning is not None:
+            content = _dumps({**_loads(content), "reasoning": cfg.reasoning}).decode()
         if d_mal < cfg.malformed_json_rate:
             outcome = "malformed_json"
             content = (f"Sure! Here is the assessment you asked for:\n\n{content}"

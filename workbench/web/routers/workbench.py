@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
 
 from workbench.store.datasets import get_dataset
 from workbench.store.grid import FILTERS, GridQuery, grid_counts, grid_page
@@ -99,7 +99,9 @@ async def live(websocket: WebSocket, after: int | None = None) -> None:
     await websocket.accept()
     store = app.state.store
     cursor = after if after is not None else await asyncio.to_thread(last_event_id, store)
-    try:
+
+    async def pump() -> None:
+        nonlocal cursor
         while True:
             events = await asyncio.to_thread(events_after, store, cursor, 2000)
             if events:
@@ -108,8 +110,19 @@ async def live(websocket: WebSocket, after: int | None = None) -> None:
                 if len(events) == 2000:
                     continue  # catching up: send the next batch right away
             await asyncio.sleep(TICK_S)
-    except (WebSocketDisconnect, RuntimeError):
-        return
+
+    async def until_closed() -> None:
+        # The client only ever closes; noticing it here ends the pump even when nothing is sent.
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    tasks = [asyncio.create_task(pump()), asyncio.create_task(until_closed())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def coalesce(events: list[dict]) -> list[dict]:

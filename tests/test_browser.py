@@ -21,7 +21,7 @@ XSS = '<img src=x onerror="window.__xss=1">'
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not session: Playwright's sync API holds an event loop while open
 def browser():
     from playwright.sync_api import sync_playwright
 

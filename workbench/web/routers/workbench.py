@@ -120,9 +120,10 @@ async def live(websocket: WebSocket, after: int | None = None) -> None:
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        # Not awaited: a pump blocked in a database read finishes on its own, and the
+        # handler returns as soon as the client is gone.
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def coalesce(events: list[dict]) -> list[dict]:

@@ -44,12 +44,14 @@ def wait_for_runs(client, timeout=60):
 
 
 def all_rows(client, **params):
-    rows, cursor = [], 0
-    while cursor is not None:
-        page = client.get("/api/workbench", params={**params, "cursor": cursor, "limit": 30, "counts": False}).json()
+    rows, cursor = [], None
+    while True:
+        query = {**params, "limit": 30, "counts": False, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/workbench", params=query).json()
         rows += page["results"]
         cursor = page["next_cursor"]
-    return rows
+        if cursor is None:
+            return rows
 
 
 def test_run_two_models_and_read_the_grid(client):
@@ -68,7 +70,7 @@ def test_run_two_models_and_read_the_grid(client):
     assert row["candidate_id"] == "cand-000001" and " @ " in row["candidate_title"]
     cell = row["models"]["gemma"]
     assert FIELDS <= set(cell) and cell["is_golden"] is False and cell["is_fixed"] is False and cell["error"] is None
-    assert page["next_cursor"] == 20 and len(page["results"]) == 20
+    assert page["next_cursor"] == "20" and len(page["results"]) == 20
 
     rows = all_rows(client, dataset_id="cands", models="gemma,olmo")
     assert [r["candidate_id"] for r in rows] == [f"cand-{i:06d}" for i in range(1, 101)]

@@ -22,6 +22,7 @@ from workbench.providers.base import ProviderError
 from workbench.store import Store
 from workbench.store.datasets import DatasetNotFound, delete_dataset, import_dataset, iter_records, list_datasets
 from workbench.store.models import ModelNotFound, delete_model, get_model, list_models, save_model
+from workbench.runner.manager import FewShotError
 from workbench.store.exports import NothingToExport
 from workbench.store.runs import RunNotFound, RunStateError
 from workbench.store.tasks import TaskNotFound, get_task, list_tasks, save_task
@@ -30,7 +31,7 @@ from workbench.workspace import ensure_demo, open_workspace
 console = Console()
 # Mistakes a user can make: shown as one line, never a traceback.
 USER_ERRORS = (UnreadableFile, ImportRejected, TaskError, ModelConfigError, DatasetNotFound,
-               ModelNotFound, TaskNotFound, ProviderError, RunNotFound, RunStateError, NothingToExport, OSError)
+               ModelNotFound, TaskNotFound, ProviderError, RunNotFound, RunStateError, NothingToExport, FewShotError, OSError)
 
 
 class WorkbenchGroup(click.Group):
@@ -342,9 +343,12 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
 @click.option("--fresh", is_flag=True, help="Ask the model again instead of using cached answers.")
 @click.option("--timeout", "timeout_s", type=float, default=120.0, show_default=True,
               help="Seconds before a request counts as timed out (it is retried).")
+@click.option("--few-shot", type=click.IntRange(0, 50), default=0, show_default=True,
+              help="Show N golden examples before each record (never the record itself).")
+@click.option("--examples-from", help="Dataset holding the golden examples [default: the same dataset].")
 @data_dir_option
 def run(dataset_id: str, model_ids: tuple[str, ...], task_name: str, concurrency: int | None, limit: int | None,
-        fresh: bool, timeout_s: float, data_dir: Path | None) -> None:
+        fresh: bool, timeout_s: float, few_shot: int, examples_from: str | None, data_dir: Path | None) -> None:
     """Run models over a dataset with live progress; an interrupted run continues where it stopped."""
     from workbench.runner.executor import RunOptions
     from workbench.runner.manager import prepare_runs
@@ -352,7 +356,8 @@ def run(dataset_id: str, model_ids: tuple[str, ...], task_name: str, concurrency
     if limit is not None and limit < 1:
         raise click.BadParameter("must be at least 1", param_hint="--limit")
     store = _store(data_dir)
-    options = RunOptions(limit=limit, fresh=fresh, concurrency=concurrency, timeout_s=timeout_s)
+    options = RunOptions(limit=limit, fresh=fresh, concurrency=concurrency, timeout_s=timeout_s,
+                         few_shot=few_shot, examples_from=examples_from)
     runs = prepare_runs(store, dataset_id, model_ids, task_name, options)
     for r in runs:
         state = "continuing" if r.done else "starting"
@@ -435,17 +440,29 @@ def _model_list(value: str | None) -> list[str] | None:
 @main.command()
 @click.option("--dataset", "dataset_id", required=True)
 @click.option("--models", help="Comma-separated model ids [default: every model run on the dataset].")
-@click.option("--kind", type=click.Choice(["results"]), default="results", show_default=True,
-              help="What to export.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet"]), default="jsonl", show_default=True)
+@click.option("--kind", type=click.Choice(["results", "golden", "comparison", "comparison-summary", "training",
+                                           "training-parquet", "few-shot"]), default="results", show_default=True,
+              help="results; golden (JSONL, corrections applied); comparison / comparison-summary (CSV); "
+                   "training (OpenAI chat JSONL); training-parquet (Hugging Face); few-shot (prompt text).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet", "txt"]),
+              help="File format [default: the kind's first: results jsonl, comparison csv, few-shot txt...].")
+@click.option("--layout", type=click.Choice(["long", "wide"]), default="long", show_default=True,
+              help="results: a row per record × model (long) or per record (wide).")
+@click.option("--examples", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="few-shot: how many golden examples.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @data_dir_option
-def export(dataset_id: str, models: str | None, kind: str, fmt: str, output: Path, data_dir: Path | None) -> None:
-    """Export results (latest run of each model), streamed to a file."""
-    from workbench.store.exports import export_results
+def export(dataset_id: str, models: str | None, kind: str, fmt: str | None, layout: str, examples: int,
+           output: Path, data_dir: Path | None) -> None:
+    """Export results, golden data, comparisons or training data (latest run of each model), streamed."""
+    from workbench.store.exports import export as export_kind
 
-    count = export_results(_store(data_dir), dataset_id, _model_list(models), fmt, output)
-    click.echo(f"wrote {count} rows to {output}", err=True)
+    try:
+        count = export_kind(_store(data_dir), kind, dataset_id, _model_list(models), fmt, output, layout=layout,
+                            examples=examples)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"wrote {count} {'examples' if kind == 'few-shot' else 'rows'} to {output}", err=True)
 
 
 @main.command()

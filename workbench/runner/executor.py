@@ -27,6 +27,7 @@ from workbench.providers.base import (
 from workbench.runner.limits import RateLimiter, backoff_delay
 from workbench.runner.writer import ResultWriter
 from workbench.store import Store
+from workbench.store.curation import golden_examples
 from workbench.store.results import PendingRecord, ResultRow, cached_answers, pending_records
 from workbench.store.runs import RunInfo, claim, get_run, recount, set_status
 
@@ -47,6 +48,9 @@ class RunOptions:
     timeout_s: float = 120.0
     max_attempts: int = 4
     down_after: int = 5  # consecutive transport failures that mean "the endpoint is down"
+    few_shot: int = 0  # golden examples shown before each record (in-context learning)
+    examples_from: str | None = None  # dataset the examples come from (default: the run's own)
+    example_ids: list[str] | None = None  # fixed when the run is created, so a resume shows the same ones
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,14 +102,13 @@ class Breaker:
 
 
 class RunExecutor:
-    def __init__(self, store: Store, run: RunInfo, task: Task, writer: ResultWriter,
-                 examples: list[tuple[dict, dict]] | None = None):
+    def __init__(self, store: Store, run: RunInfo, task: Task, writer: ResultWriter):
         self.store = store
         self.run = run
         self.run_id = run.id
         self.task = task
         self.writer = writer
-        self.examples = examples or []
+        self.examples: list[tuple[str, dict, dict]] = []  # (record id, record, golden answer)
         self.verdict_fields = [name for name, _ in task.verdict_fields]
         self.options = RunOptions.from_dict(run.options)
         self.concurrency = max(1, self.options.concurrency or run.model.max_concurrency)
@@ -158,6 +161,10 @@ class RunExecutor:
         self.tokens_in, self.tokens_out = figures["tokens_in"], figures["tokens_out"]
         self.errors_by_kind = figures["errors_by_kind"]
         self._base = (self.done, self.tokens_out)
+        if self.options.example_ids:
+            source = self.options.examples_from or self.run.dataset_id
+            self.examples = await asyncio.to_thread(golden_examples, self.store, source,
+                                                    record_ids=self.options.example_ids)
         self._session_start = time.monotonic()
         provider = create_provider(self.run.model.model_copy(update={"max_concurrency": self.concurrency}))
         queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=self.concurrency * 2)
@@ -248,7 +255,10 @@ class RunExecutor:
 
     def _prepare(self, record: PendingRecord) -> Item:
         try:
-            examples = [e for e in self.examples if e[0] is not record.data]
+            # A record is never shown to the model as its own example.
+            same_dataset = (self.options.examples_from or self.run.dataset_id) == self.run.dataset_id
+            examples = [(data, answer) for record_id, data, answer in self.examples
+                        if not (same_dataset and record_id == record.record_id)]
             messages = self.task.render(record.data, examples)
         except TaskError as exc:
             return Item(record, None, None, render_error=str(exc))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -10,10 +11,15 @@ from workbench.domain.progress import TERMINAL_STATES
 from workbench.runner.executor import RunExecutor, RunOptions
 from workbench.runner.writer import ResultWriter
 from workbench.store import Store
+from workbench.store.curation import golden_examples
 from workbench.store.datasets import get_dataset
 from workbench.store.models import get_model
 from workbench.store.runs import RunInfo, create_run, find_unfinished, get_run, list_runs, set_status
 from workbench.store.tasks import get_task
+
+class FewShotError(ValueError):
+    pass
+
 
 ProgressCallback = Callable[[dict[int, dict[str, Any]]], Awaitable[None] | None]
 
@@ -24,12 +30,20 @@ def prepare_runs(store: Store, dataset_id: str, model_ids: Iterable[str], task_n
     options = options or RunOptions()
     dataset = get_dataset(store, dataset_id)
     task = get_task(store, task_name)
+    if options.few_shot and not options.example_ids:
+        source = options.examples_from or dataset_id
+        chosen = golden_examples(store, source, limit=options.few_shot)
+        if not chosen:
+            raise FewShotError(f"no golden examples in dataset {source!r}: mark some answers golden first")
+        options = replace(options, example_ids=[record_id for record_id, _, _ in chosen])
     total = min(dataset.record_count, options.limit) if options.limit else dataset.record_count
     prepared = []
     for model_id in dict.fromkeys(model_ids):
         model = get_model(store, model_id)
         existing = find_unfinished(store, dataset_id, model_id, task.name, task.version)
-        if existing is not None and existing.options.get("limit") == options.limit:
+        same_plan = all(existing.options.get(k) == getattr(options, k) for k in ("limit", "few_shot", "examples_from")) \
+            if existing is not None else False
+        if same_plan:
             if existing.status == "paused":
                 set_status(store, existing.id, "queued", None, only_from=("paused",))
             prepared.append(get_run(store, existing.id))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from workbench.domain import curated_exports as curated
 from workbench.domain import exports
+from workbench.domain.metrics import MetricsAccumulator
+from workbench.store.curation import golden_examples, iter_curated
 from workbench.domain.comparison import ComparisonSummary
 from workbench.store.datasets import get_dataset
 from workbench.store.db import Store
@@ -12,7 +15,11 @@ from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
 from workbench.store.views import iter_record_results, latest_runs
 
-KINDS = ("results",)
+KINDS = ("results", "golden", "comparison", "comparison-summary", "training", "training-parquet", "few-shot")
+KIND_FORMATS = {
+    "results": ("jsonl", "csv", "parquet"), "golden": ("jsonl",), "comparison": ("csv",),
+    "comparison-summary": ("csv",), "training": ("jsonl",), "training-parquet": ("parquet",), "few-shot": ("txt",),
+}
 
 
 class NothingToExport(LookupError):
@@ -46,20 +53,82 @@ def verdict_fields(store: Store, run_ids: dict[str, int]) -> list[str]:
     return [name for name, _ in get_task(store, run.task_name, run.task_version).verdict_fields]
 
 
-def export_results(store: Store, dataset_id: str, model_ids: list[str] | None, fmt: str, path: Path) -> int:
-    """All results, one row per record × model; returns the number of rows written."""
+def export_results(store: Store, dataset_id: str, model_ids: list[str] | None, fmt: str, path: Path,
+                   layout: str = "long") -> int:
+    """All results: one row per record × model ("long") or per record ("wide"); returns rows written."""
     if fmt not in exports.FORMATS:
         raise ValueError(f"format must be one of {', '.join(exports.FORMATS)}")
     run_ids = _runs_for(store, dataset_id, model_ids)
     fields = output_fields(store, run_ids)
+    if layout == "wide":
+        models = list(run_ids)
+        rows = curated.wide_rows(iter_record_results(store, dataset_id, run_ids, with_data=False), models, fields)
+        return _write(rows, path, fmt, curated.wide_columns(models, fields))
     items = iter_record_results(store, dataset_id, run_ids, with_data=fmt == "jsonl")
     if fmt == "jsonl":
         return exports.write_jsonl(exports.long_rows(items, fields, include_record=True), path)
-    columns = exports.result_columns(fields)
-    rows = exports.long_rows(items, fields)
+    return _write(exports.long_rows(items, fields), path, fmt, exports.result_columns(fields))
+
+
+def _write(rows, path: Path, fmt: str, columns: list[str]) -> int:
+    if fmt == "jsonl":
+        return exports.write_jsonl(rows, path)
     if fmt == "csv":
         return exports.write_csv(rows, path, columns)
     return exports.write_parquet(rows, path, columns)
+
+
+def _task_of(store: Store, run_ids: dict[str, int]):
+    run = get_run(store, next(iter(run_ids.values())))
+    return get_task(store, run.task_name, run.task_version)
+
+
+def export(store: Store, kind: str, dataset_id: str, model_ids: list[str] | None, fmt: str | None, path: Path,
+           *, layout: str = "long", examples: int = 5) -> int:
+    """Any export kind, streamed to ``path``; returns the number of rows (or examples) written."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    fmt = fmt or KIND_FORMATS[kind][0]
+    if fmt not in KIND_FORMATS[kind]:
+        raise ValueError(f"{kind} exports as {' or '.join(KIND_FORMATS[kind])}, not {fmt}")
+    if kind == "results":
+        return export_results(store, dataset_id, model_ids, fmt, path, layout)
+    run_ids = _runs_for(store, dataset_id, model_ids)
+    task = _task_of(store, run_ids)
+    if kind == "golden":
+        items = iter_curated(store, dataset_id, run_ids, reference="golden")
+        return exports.write_jsonl(curated.golden_rows(items), path)
+    if kind in ("training", "training-parquet"):
+        items = iter_curated(store, dataset_id, run_ids, reference="golden")
+        if kind == "training":
+            return exports.write_jsonl(curated.training_rows(task, items), path)
+        return curated.write_hf_parquet(curated.training_rows(task, items, with_id=True), path)
+    if kind == "few-shot":
+        chosen = [(record, answer) for _, record, answer in golden_examples(store, dataset_id, limit=examples)]
+        if not chosen:
+            raise NothingToExport("no golden examples yet: mark some answers golden first")
+        with exports.atomic_output(path, "w") as f:
+            f.write(curated.few_shot_block(task, chosen) + "\n")
+        return len(chosen)
+    verdicts = [name for name, _ in task.verdict_fields]
+    if kind == "comparison":
+        rows = curated.comparison_rows(iter_curated(store, dataset_id, run_ids, with_data=False), list(run_ids), verdicts)
+        return exports.write_csv(rows, path, curated.comparison_columns(list(run_ids), verdicts))
+    metrics = compute_metrics(store, dataset_id, list(run_ids))
+    return exports.write_csv(curated.summary_rows(metrics), path, curated.summary_columns())
+
+
+def compute_metrics(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict:
+    """Per-model figures, agreement with kappa, accuracy against labels, win rate, confusion."""
+    run_ids = _runs_for(store, dataset_id, model_ids)
+    task = _task_of(store, run_ids)
+    accumulator = MetricsAccumulator(list(run_ids), dict(task.verdict_fields), task.primary_verdict)
+    for item in iter_curated(store, dataset_id, run_ids, with_data=False):
+        outputs = {m: (r["output"] if r and r["status"] == "ok" else None) for m, r in item.results.items()}
+        accumulator.add(outputs=outputs, results=item.results, reference=item.reference, preference=item.preference)
+    result = accumulator.to_dict()
+    result["costs"] = {m: get_run(store, run_id).cost for m, run_id in run_ids.items()}
+    return result
 
 
 def compare(store: Store, dataset_id: str, model_ids: list[str] | None) -> ComparisonSummary:
@@ -70,3 +139,42 @@ def compare(store: Store, dataset_id: str, model_ids: list[str] | None) -> Compa
     for item in iter_record_results(store, dataset_id, run_ids, with_data=False):
         summary.add(item.outputs())
     return summary
+
+
+def icl_comparison(store: Store, dataset_id: str) -> list[dict]:
+    """For each model with a zero-shot and a few-shot run here: accuracy against the reference
+    labels of both, on the same records, leaving out the records used as examples."""
+    from workbench.domain.metrics import accuracy_on
+    from workbench.store.runs import list_runs
+
+    by_model: dict[str, dict[str, object]] = {}
+    for run in list_runs(store, dataset_id=dataset_id):
+        if run.done == 0:
+            continue
+        kind = "few" if run.options.get("few_shot") else "zero"
+        by_model.setdefault(run.model_id, {})[kind] = run  # latest of each kind wins
+    rows = []
+    for model_id, pair in by_model.items():
+        if "zero" not in pair or "few" not in pair:
+            continue
+        zero, few = pair["zero"], pair["few"]
+        task = get_task(store, few.task_name, few.task_version)
+        primary = task.primary_verdict
+        same_source = (few.options.get("examples_from") or dataset_id) == dataset_id
+        excluded = set(few.options.get("example_ids") or []) if same_source else set()
+        pairs_zero, pairs_few = [], []
+        for item in iter_curated(store, dataset_id, {"zero": zero.id, "few": few.id}, with_data=False):
+            if item.reference is None or item.record_id in excluded:
+                continue
+            z, f = item.results.get("zero"), item.results.get("few")
+            if not (z and f and z["status"] == "ok" and f["status"] == "ok"):
+                continue  # both runs must have answered, so the records compared are the same
+            pairs_zero.append((z["output"], item.reference))
+            pairs_few.append((f["output"], item.reference))
+        rows.append({
+            "model_id": model_id, "field": primary, "examples": few.options.get("few_shot"),
+            "zero_shot": {"run_id": zero.id, **accuracy_on(pairs_zero, primary)},
+            "few_shot": {"run_id": few.id, **accuracy_on(pairs_few, primary)},
+            "excluded_examples": len(excluded),
+        })
+    return rows

@@ -18,7 +18,8 @@ from workbench.domain.comparison import agreement, disagreeing_fields
 from workbench.store.db import Store
 from workbench.store.schema import annotations, records, results
 
-FILTERS = ("all", "differences", "golden", "needs_review")
+FILTERS = ("all", "differences", "golden", "needs_review", "fixed", "unreviewed")
+SORTS = ("record", "disagreement")
 MAX_LIMIT = 500
 
 
@@ -30,11 +31,26 @@ class GridQuery:
     filter: str = "all"
     q: str | None = None
     seqs: list[int] | None = None  # only these records (live refresh of rows on screen)
+    diff_field: str | None = None  # "differences" on this verdict field only
+    verdicts: list[tuple[str, str, str]] | None = None  # (model, field, value): e.g. olmo says "No"
+    sort: str = "record"
+
+
+def json_text(column, key: str, dialect: str):
+    """A top-level string field of a JSON text column, in SQL, on either backend."""
+    if not key.replace("_", "").isalnum():
+        raise ValueError(f"unsupported field name {key!r}")
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return sa.cast(column, JSONB)[key].astext
+    return sa.func.json_extract(column, f"$.{key}")
 
 
 class _Joins:
-    def __init__(self, query: GridQuery):
+    def __init__(self, query: GridQuery, dialect: str):
         self.query = query
+        self.dialect = dialect
         self.results = {m: results.alias(f"res{i}") for i, m in enumerate(query.run_ids)}
         self.notes = {m: annotations.alias(f"ann{i}") for i, m in enumerate(query.run_ids)}
         self.record_note = annotations.alias("annrec")
@@ -51,12 +67,26 @@ class _Joins:
         return joined.outerjoin(rec, sa.and_(rec.c.dataset_id == records.c.dataset_id, rec.c.seq == records.c.seq,
                                              rec.c.model_id == ""))
 
-    def differences(self):
-        pairs = [
-            sa.and_(a.c.verdict_key.is_not(None), b.c.verdict_key.is_not(None), a.c.verdict_key != b.c.verdict_key)
-            for a, b in combinations(self.results.values(), 2)
-        ]
+    def differences(self, field: str | None = None):
+        if field is None:
+            pairs = [
+                sa.and_(a.c.verdict_key.is_not(None), b.c.verdict_key.is_not(None), a.c.verdict_key != b.c.verdict_key)
+                for a, b in combinations(self.results.values(), 2)
+            ]
+        else:
+            pairs = [
+                sa.and_(a.c.verdict_key.is_not(None), b.c.verdict_key.is_not(None),
+                        json_text(a.c.output, field, self.dialect) != json_text(b.c.output, field, self.dialect))
+                for a, b in combinations(self.results.values(), 2)
+            ]
         return sa.or_(*pairs) if pairs else sa.false()
+
+    def disagreement_score(self):
+        """How contested a record is: the number of verdict fields on which models differ."""
+        fields = self.query.verdict_fields
+        if len(self.results) < 2 or not fields:
+            return sa.literal(0)
+        return sum(sa.case((self.differences(f), 1), else_=0) for f in fields)
 
     # Outer joins give NULLs; every test below is written to be true or false, never NULL,
     # because NOT(NULL) would silently drop rows.
@@ -74,16 +104,26 @@ class _Joins:
         errored = [sa.func.coalesce(r.c.status, "") == "error" for r in self.results.values()]
         return sa.or_(*wrong, *errored, sa.and_(self.differences(), sa.not_(self.reviewed())))
 
-    def condition(self, name: str, dialect: str):
+    def condition(self, name: str):
+        dialect = self.dialect
         conditions = [records.c.dataset_id == self.query.dataset_id]
         if name == "differences":
-            conditions.append(self.differences())
+            conditions.append(self.differences(self.query.diff_field))
         elif name == "golden":
             conditions.append(self.golden())
         elif name == "needs_review":
             conditions.append(self.needs_review())
+        elif name == "fixed":
+            conditions.append(self.fixed())
+        elif name == "unreviewed":
+            conditions.append(sa.not_(self.reviewed()))
         elif name != "all":
             raise ValueError(f"filter must be one of {', '.join(FILTERS)}")
+        for model, field, value in self.query.verdicts or []:
+            res = self.results.get(model)
+            if res is None:
+                raise ValueError(f"model {model!r} is not selected")
+            conditions.append(sa.and_(res.c.status == "ok", json_text(res.c.output, field, dialect) == value))
         if self.query.q:
             pattern = "%" + self.query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             # SQLite's LIKE ignores ASCII case already; PostgreSQL needs ILIKE.
@@ -98,10 +138,15 @@ class _Joins:
         return sa.or_(*[n.c.correction.is_not(None) for n in self.notes.values()]) if self.notes else sa.false()
 
 
-def grid_page(store: Store, query: GridQuery, *, after_seq: int = 0, limit: int = 50) -> tuple[list[dict], int | None]:
-    """One page of rows in record order after ``after_seq``; returns (rows, next cursor or None)."""
+def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
+              limit: int = 50) -> tuple[list[dict], str | None]:
+    """One page of rows after ``cursor`` (record order, or most contested first); returns (rows, next cursor).
+
+    Cursors are keyset positions ("seq", or "score:seq" when sorting by disagreement), so a deep
+    page costs the same as the first.
+    """
     limit = max(1, min(limit, MAX_LIMIT))
-    joins = _Joins(query)
+    joins = _Joins(query, store.dialect)
     columns = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle,
                joins.record_note.c.preference, joins.record_note.c.note]
     for i, (model, res) in enumerate(joins.results.items()):
@@ -109,16 +154,27 @@ def grid_page(store: Store, query: GridQuery, *, after_seq: int = 0, limit: int 
         columns += [res.c.status.label(f"s{i}"), res.c.output.label(f"o{i}"), res.c.error_kind.label(f"k{i}"),
                     res.c.error_message.label(f"e{i}"), res.c.latency_ms.label(f"l{i}"),
                     note.c.golden.label(f"g{i}"), note.c.judgement.label(f"j{i}"), note.c.correction.label(f"c{i}")]
-    statement = (
-        sa.select(*columns).select_from(joins.from_clause())
-        .where(joins.condition(query.filter, store.dialect), records.c.seq > after_seq)
-        .order_by(records.c.seq).limit(limit + 1)
-    )
+    statement = sa.select(*columns).select_from(joins.from_clause()).where(joins.condition(query.filter))
+    if query.sort == "disagreement":
+        score = joins.disagreement_score()
+        statement = statement.add_columns(score.label("score")).order_by(score.desc(), records.c.seq)
+        if cursor:
+            last_score, last_seq = (int(x) for x in cursor.split(":"))
+            statement = statement.where(sa.or_(score < last_score, sa.and_(score == last_score,
+                                                                         records.c.seq > last_seq)))
+    else:
+        statement = statement.order_by(records.c.seq)
+        if cursor:
+            statement = statement.where(records.c.seq > int(cursor))
     with store.engine.connect() as conn:
-        rows = conn.execute(statement).mappings().all()
+        rows = conn.execute(statement.limit(limit + 1)).mappings().all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return [_row(r, list(query.run_ids), query.verdict_fields) for r in rows], (rows[-1]["seq"] if more else None)
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        next_cursor = f"{last['score']}:{last['seq']}" if query.sort == "disagreement" else str(last["seq"])
+    return [_row(r, list(query.run_ids), query.verdict_fields) for r in rows], next_cursor
 
 
 def _row(r: Any, models: list[str], verdict_fields: list[str]) -> dict[str, Any]:
@@ -157,16 +213,15 @@ def _row(r: Any, models: list[str], verdict_fields: list[str]) -> dict[str, Any]
 
 def grid_counts(store: Store, query: GridQuery) -> dict[str, int]:
     """How many records each filter would show (with the same text search)."""
-    joins = _Joins(query)
-    dialect = store.dialect
+    joins = _Joins(query, store.dialect)
     # One scan computes every count.
-    conditions = {"differences": joins.differences(), "golden": joins.golden(), "needs_review": joins.needs_review(),
-                  "fixed": joins.fixed()}
+    conditions = {"differences": joins.differences(query.diff_field), "golden": joins.golden(),
+                  "needs_review": joins.needs_review(), "fixed": joins.fixed(), "unreviewed": sa.not_(joins.reviewed())}
     counts = [sa.func.count().label("all")] + [
         sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0).label(name)
         for name, condition in conditions.items()
     ]
-    statement = sa.select(*counts).select_from(joins.from_clause()).where(joins.condition("all", dialect))
+    statement = sa.select(*counts).select_from(joins.from_clause()).where(joins.condition("all"))
     with store.engine.connect() as conn:
         row = conn.execute(statement).mappings().one()
     return {name: int(row[name]) for name in ("all", *conditions)}

@@ -15,7 +15,7 @@ from workbench.config import Settings
 from workbench.store import Store
 from workbench.web.errors import install_error_handlers
 from workbench.runner.manager import RunManager
-from workbench.web.routers import datasets, exports, models, runs, tasks, workbench
+from workbench.web.routers import annotations, datasets, exports, models, runs, tasks, workbench
 from workbench.web.security import TokenMiddleware, refuse_unprotected_host  # noqa: F401 (re-export)
 from workbench.workspace import open_workspace
 
@@ -40,7 +40,8 @@ def create_app(settings: Settings, store: Store | None = None, *, execute_runs: 
     if settings.token:
         app.add_middleware(TokenMiddleware, token=settings.token)
     install_error_handlers(app)
-    for router in (datasets.router, models.router, tasks.router, runs.router, workbench.router, exports.router):
+    routers = (datasets, models, tasks, runs, workbench, annotations, exports)
+    for router in (r.router for r in routers):
         app.include_router(router, prefix="/api")
 
     @app.get("/api/health")

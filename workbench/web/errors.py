@@ -5,10 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from workbench.domain.annotations import AnnotationError
 from workbench.domain.datasets import ImportRejected
 from workbench.domain.importers import UnreadableFile
 from workbench.domain.models import ModelConfigError
 from workbench.domain.tasks import TaskError
+from workbench.runner.manager import FewShotError
+from workbench.store.annotations import AnnotationConflict
 from workbench.store.datasets import DatasetNotFound
 from workbench.store.exports import NothingToExport
 from workbench.store.models import ModelNotFound
@@ -16,8 +19,8 @@ from workbench.store.runs import RunNotFound, RunStateError
 from workbench.store.tasks import TaskNotFound
 
 NOT_FOUND = (DatasetNotFound, ModelNotFound, TaskNotFound, RunNotFound, NothingToExport)
-BAD_INPUT = (UnreadableFile, ModelConfigError, TaskError)
-CONFLICT = (RunStateError,)
+BAD_INPUT = (UnreadableFile, ModelConfigError, TaskError, AnnotationError, FewShotError)
+CONFLICT = (RunStateError, AnnotationConflict)
 
 
 def install_error_handlers(app: FastAPI) -> None:

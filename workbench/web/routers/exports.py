@@ -9,33 +9,51 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from workbench.domain.exports import FORMATS
-from workbench.store.exports import compare, export_results
+from workbench.store.exports import KIND_FORMATS, KINDS, compare, compute_metrics, export, icl_comparison
 
 router = APIRouter(tags=["exports"])
-MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/vnd.apache.parquet",
+         "txt": "text/plain"}
 
 
 def _models(value: str | None) -> list[str] | None:
     return [m for m in (value or "").split(",") if m] or None
 
 
-@router.get("/exports/results")
-def export_all_results(request: Request, dataset_id: str, models: str | None = None, format: str = "jsonl"):
-    """All results, one row per record × model (latest run of each model)."""
-    if format not in FORMATS:
-        raise HTTPException(422, f"format must be one of {', '.join(FORMATS)}")
+@router.get("/exports/{kind}")
+def download(request: Request, kind: str, dataset_id: str, models: str | None = None, format: str | None = None,
+             layout: str = "long", examples: int = 5):
+    """results (jsonl/csv/parquet; layout long or wide), golden (jsonl), comparison and
+    comparison-summary (csv), training (OpenAI chat jsonl), training-parquet (Hugging Face),
+    few-shot (txt). Written as a stream to a temp file, then sent."""
+    if kind not in KINDS:
+        raise HTTPException(404, f"no export kind {kind!r}; use one of {', '.join(KINDS)}")
+    fmt = format or KIND_FORMATS[kind][0]
+    if fmt not in KIND_FORMATS[kind]:
+        raise HTTPException(422, f"{kind} exports as {' or '.join(KIND_FORMATS[kind])}")
+    if layout not in ("long", "wide"):
+        raise HTTPException(422, "layout must be long or wide")
     store = request.app.state.store
     tmp_dir = store.settings.ensure_data_dir() / "exports"
     tmp_dir.mkdir(exist_ok=True)
-    path = Path(tempfile.mkstemp(prefix="results-", suffix=f".{format}", dir=tmp_dir)[1])
+    path = Path(tempfile.mkstemp(prefix=f"{kind}-", suffix=f".{fmt}", dir=tmp_dir)[1])
     try:
-        export_results(store, dataset_id, _models(models), format, path)
+        export(store, kind, dataset_id, _models(models), fmt, path, layout=layout, examples=max(1, min(examples, 50)))
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return FileResponse(path, media_type=MEDIA[format], filename=f"{dataset_id}-results.{format}",
+    name = f"{dataset_id}-{kind}{'-wide' if layout == 'wide' and kind == 'results' else ''}.{fmt}"
+    return FileResponse(path, media_type=MEDIA[fmt], filename=name,
                         background=BackgroundTask(path.unlink, missing_ok=True))
+
+
+@router.get("/metrics")
+def metrics(request: Request, dataset_id: str, models: str | None = None) -> dict:
+    """Per model: answered, errors, latency, tokens, cost; agreement and Cohen's kappa per pair;
+    accuracy against golden/corrected labels; win rate from preferences; confusion matrices;
+    and zero-shot vs few-shot accuracy where a model has both."""
+    store = request.app.state.store
+    return compute_metrics(store, dataset_id, _models(models)) | {"icl": icl_comparison(store, dataset_id)}
 
 
 @router.get("/compare")

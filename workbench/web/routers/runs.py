@@ -21,6 +21,8 @@ class StartRuns(BaseModel):
     limit: int | None = Field(None, ge=1)
     fresh: bool = False
     concurrency: int | None = Field(None, ge=1, le=1024)
+    few_shot: int = Field(0, ge=0, le=50, description="golden examples shown before each record")
+    examples_from: str | None = Field(None, description="dataset holding the golden examples (default: this one)")
 
 
 def run_view(run: RunInfo) -> dict:
@@ -38,7 +40,8 @@ def runs_list(request: Request, dataset_id: str | None = None) -> list[dict]:
 @router.post("/runs", status_code=201)
 def runs_start(request: Request, body: StartRuns) -> list[dict]:
     """One run per model; an unfinished run of the same model and dataset continues instead."""
-    options = RunOptions(limit=body.limit, fresh=body.fresh, concurrency=body.concurrency)
+    options = RunOptions(limit=body.limit, fresh=body.fresh, concurrency=body.concurrency, few_shot=body.few_shot,
+                         examples_from=body.examples_from)
     runs = prepare_runs(request.app.state.store, body.dataset_id, body.model_ids, body.task, options)
     request.app.state.runner.wake()
     return [run_view(r) for r in runs]

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
 
 from workbench.store.datasets import get_dataset
-from workbench.store.grid import FILTERS, GridQuery, grid_counts, grid_page
+from workbench.store.grid import FILTERS, SORTS, GridQuery, grid_counts, grid_page
 from workbench.store.models import list_models
 from workbench.store.results import events_after, last_event_id, latest_progress
 from workbench.store.runs import get_run
@@ -30,14 +30,20 @@ def workbench(
     models: str | None = None,
     filter: str = Query("all", description=" | ".join(FILTERS)),
     q: str | None = None,
-    cursor: int = 0,
+    cursor: str | None = Query(None, description="next_cursor of the previous page"),
     limit: int = 50,
     counts: bool = True,
     seqs: str | None = Query(None, description="comma-separated record seqs: refresh just these rows"),
+    diff_field: str | None = Query(None, description="with filter=differences: only this verdict field"),
+    verdict: list[str] | None = Query(None, description="model:field=value, e.g. olmo:recommendation=No"),
+    sort: str = Query("record", description=" | ".join(SORTS)),
 ) -> dict:
     """Records × selected models: each model's answer, agreement, and where review is needed."""
     if filter not in FILTERS:
         raise HTTPException(422, f"filter must be one of {', '.join(FILTERS)}")
+    if sort not in SORTS:
+        raise HTTPException(422, f"sort must be one of {', '.join(SORTS)}")
+    verdicts = [_parse_verdict(v) for v in verdict or []]
     store = request.app.state.store
     dataset = get_dataset(store, dataset_id)
     selected = _models_param(models)
@@ -54,8 +60,17 @@ def workbench(
         task_name, task_version = first.task_name, first.task_version
     task = get_task(store, task_name, task_version)
     only = [int(x) for x in seqs.split(",") if x.strip().isdigit()][:500] if seqs else None
-    query = GridQuery(dataset_id, run_ids, [n for n, _ in task.verdict_fields], filter, q or None, only)
-    rows, next_cursor = grid_page(store, query, after_seq=cursor, limit=limit)
+    fields = [n for n, _ in task.verdict_fields]
+    for name in [diff_field] + [v[1] for v in verdicts]:
+        if name is not None and name not in fields:
+            raise HTTPException(422, f"{name!r} is not a verdict field of task {task.name!r}")
+    missing = [v[0] for v in verdicts if v[0] not in run_ids]
+    if missing:
+        raise HTTPException(422, f"model {missing[0]!r} has no run on this dataset")
+    query = GridQuery(dataset_id, run_ids, fields, filter, q or None, only, diff_field, verdicts, sort)
+    if cursor is not None and not all(part.isdigit() for part in cursor.split(":")):
+        raise HTTPException(422, "cursor must be a next_cursor from a previous page")
+    rows, next_cursor = grid_page(store, query, cursor=cursor, limit=limit)
     for row in rows:  # models selected but never run still get a column
         for view in model_views:
             row["models"].setdefault(view["id"], None)
@@ -66,10 +81,18 @@ def workbench(
         "models": model_views,
         "results": rows,
         "next_cursor": next_cursor,
-        "counts": grid_counts(store, GridQuery(dataset_id, run_ids, query.verdict_fields, "all", q or None))
-        if counts else None,
+        "counts": grid_counts(store, GridQuery(dataset_id, run_ids, fields, "all", q or None, None, diff_field,
+                                              verdicts)) if counts else None,
         "last_event_id": last_event_id(store),
     }
+
+
+def _parse_verdict(text: str) -> tuple[str, str, str]:
+    model, _, rest = text.partition(":")
+    field, _, value = rest.partition("=")
+    if not (model and field and value):
+        raise HTTPException(422, f"verdict filter {text!r} must look like model:field=value")
+    return model, field, value
 
 
 def _model_view(store, model_id: str, name: str, run) -> dict:

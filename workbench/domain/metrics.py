@@ -1,0 +1,237 @@
+"""Evaluation metrics over a run: per-model health, inter-model agreement (percent and
+Cohen's kappa), accuracy against human reference answers, win rates from human
+preferences, and confusion matrices for the primary verdict.
+
+Everything is kept as counters keyed by label, never per record, so memory depends
+only on the number of models and labels, not on the number of records.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Hashable, Iterable
+from itertools import combinations
+from typing import Any
+
+OTHER = "other"  # confusion-matrix bucket for labels outside a field's options
+
+
+def kappa_from_counts(joint: Counter[tuple[Hashable, Hashable]], n: int) -> float | None:
+    """Cohen's kappa from joint label counts {(a_label, b_label): count} over n items.
+
+    Kept in integers until the single final division, so p_o == p_e gives exactly 0.0:
+    kappa = (p_o - p_e) / (1 - p_e) = (agree*n - Σ a_k*b_k) / (n² - Σ a_k*b_k).
+    """
+    if n <= 0:
+        return None
+    agree = sum(c for (a, b), c in joint.items() if a == b)
+    marg_a: Counter[Hashable] = Counter()
+    marg_b: Counter[Hashable] = Counter()
+    for (a, b), c in joint.items():
+        marg_a[a] += c
+        marg_b[b] += c
+    chance = sum(c * marg_b[k] for k, c in marg_a.items())  # = p_e * n²
+    if chance == n * n:
+        # Both raters always used one and the same label: kappa is 0/0. Perfect
+        # agreement is still the honest answer; anything else is undefined.
+        return 1.0 if agree == n else None
+    return (agree * n - chance) / (n * n - chance)
+
+
+def cohen_kappa(pairs: Iterable[tuple[Hashable, Hashable]]) -> float | None:
+    """Cohen's kappa between two raters, from (rater_a_label, rater_b_label) pairs."""
+    joint: Counter[tuple[Hashable, Hashable]] = Counter()
+    n = 0
+    for a, b in pairs:
+        joint[(a, b)] += 1
+        n += 1
+    return kappa_from_counts(joint, n)
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def accuracy_on(records: Iterable[tuple[dict | None, dict | None]], field: str) -> dict[str, Any]:
+    """Accuracy of one field over (model_output, reference) pairs where both exist.
+
+    Meant for comparing two runs (e.g. zero-shot vs few-shot) on the same records.
+    """
+    n = correct = 0
+    for output, reference in records:
+        if output is None or reference is None:
+            continue
+        n += 1
+        correct += output.get(field) == reference.get(field)
+    return {"n": n, "correct": correct, "accuracy": _ratio(correct, n)}
+
+
+class _ModelStats:
+    """Health of one model's results: answers, errors, latency and tokens."""
+
+    def __init__(self) -> None:
+        self.answered = 0
+        self.errors = 0
+        self.errors_by_kind: Counter[str] = Counter()
+        self.latency_sum = 0.0
+        self.latency_n = 0
+        self.tokens_in = 0
+        self.tokens_out = 0
+
+    def add(self, result: dict[str, Any]) -> None:
+        if result.get("status") == "ok":
+            self.answered += 1
+        elif result.get("status") == "error":
+            self.errors += 1
+            self.errors_by_kind[result.get("error_kind") or "unknown"] += 1
+        latency = result.get("latency_ms")
+        # A cache hit's latency measures the cache, not the model.
+        if latency is not None and not result.get("cached"):
+            self.latency_sum += latency
+            self.latency_n += 1
+        self.tokens_in += result.get("tokens_in") or 0
+        self.tokens_out += result.get("tokens_out") or 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "answered": self.answered,
+            "errors": self.errors,
+            "errors_by_kind": dict(self.errors_by_kind),
+            "mean_latency_ms": self.latency_sum / self.latency_n if self.latency_n else None,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+        }
+
+
+class MetricsAccumulator:
+    """Streams records one at a time and reports all metrics with `to_dict()`."""
+
+    def __init__(self, models: list[str], verdict_fields: dict[str, list[str]], primary: str | None) -> None:
+        self.models = list(models)
+        self.verdict_fields = {f: list(opts) for f, opts in verdict_fields.items()}
+        self.primary = primary
+        self.pairs = list(combinations(self.models, 2))
+        self.records = 0
+        self.stats = {m: _ModelStats() for m in self.models}
+        # (field, a, b) -> joint label counts; n and agreement both derive from it.
+        self.joint: dict[tuple[str, str, str], Counter[tuple[Any, Any]]] = {
+            (f, a, b): Counter() for f in self.verdict_fields for a, b in self.pairs
+        }
+        self.acc_n = Counter[str]()
+        self.acc_correct = Counter[str]()
+        self.field_correct: Counter[tuple[str, str]] = Counter()
+        self.wins = Counter[str]()
+        self.pref_n = 0
+        self.ties = 0
+        self.all_bad = 0
+        # model -> Counter[(reference_label_index, model_label_index)]; index len(options) = "other"
+        self.confusion: dict[str, Counter[tuple[int, int]]] = (
+            {m: Counter() for m in self.models} if primary is not None else {}
+        )
+
+    def _label_index(self, value: Any) -> int:
+        options = self.verdict_fields[self.primary]  # type: ignore[index]
+        return options.index(value) if value in options else len(options)
+
+    def add(
+        self,
+        *,
+        outputs: dict[str, dict | None],
+        results: dict[str, dict | None],
+        reference: dict | None = None,
+        preference: str | None = None,
+    ) -> None:
+        """Count one record."""
+        self.records += 1
+        for m in self.models:
+            result = results.get(m)
+            if result is not None:
+                self.stats[m].add(result)
+
+        for a, b in self.pairs:
+            oa, ob = outputs.get(a), outputs.get(b)
+            if oa is None or ob is None:
+                continue
+            for f in self.verdict_fields:
+                self.joint[(f, a, b)][(oa.get(f), ob.get(f))] += 1
+
+        if reference is not None:
+            for m in self.models:
+                out = outputs.get(m)
+                if out is None:
+                    continue
+                self.acc_n[m] += 1
+                right = {f: out.get(f) == reference.get(f) for f in self.verdict_fields}
+                for f, ok in right.items():
+                    self.field_correct[(m, f)] += ok
+                # Without a primary verdict, "correct" means every verdict matches.
+                self.acc_correct[m] += right[self.primary] if self.primary is not None else all(right.values())
+                if self.primary is not None:
+                    key = (self._label_index(reference.get(self.primary)), self._label_index(out.get(self.primary)))
+                    self.confusion[m][key] += 1
+
+        if preference is not None:
+            self.pref_n += 1
+            if preference == "tie":
+                self.ties += 1
+            elif preference == "all_bad":
+                self.all_bad += 1
+            else:
+                self.wins[preference] += 1
+
+    def _agreement(self) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = {}
+        for f in self.verdict_fields:
+            rows = []
+            for a, b in self.pairs:
+                joint = self.joint[(f, a, b)]
+                n = sum(joint.values())
+                agree = sum(c for (x, y), c in joint.items() if x == y)
+                rows.append({"models": [a, b], "n": n, "percent": _ratio(agree, n), "kappa": kappa_from_counts(joint, n)})
+            out[f] = rows
+        return out
+
+    def _confusion(self) -> dict[str, dict[str, Any]]:
+        if self.primary is None:
+            return {}
+        options = self.verdict_fields[self.primary]
+        out = {}
+        for m, counts in self.confusion.items():
+            other_seen = any(len(options) in key for key in counts)
+            size = len(options) + other_seen
+            matrix = [[counts[(r, c)] for c in range(size)] for r in range(size)]
+            out[m] = {
+                "labels": options + [OTHER] if other_seen else list(options),
+                "matrix": matrix,
+                "n": sum(counts.values()),
+            }
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "models": {m: s.to_dict() for m, s in self.stats.items()},
+            "agreement": self._agreement(),
+            "accuracy": {
+                m: {
+                    "n": self.acc_n[m],
+                    "correct": self.acc_correct[m],
+                    "accuracy": _ratio(self.acc_correct[m], self.acc_n[m]),
+                    "by_field": {
+                        f: {
+                            "n": self.acc_n[m],
+                            "correct": self.field_correct[(m, f)],
+                            "accuracy": _ratio(self.field_correct[(m, f)], self.acc_n[m]),
+                        }
+                        for f in self.verdict_fields
+                    },
+                }
+                for m in self.models
+            },
+            "win_rate": {
+                m: {"wins": self.wins[m], "n": self.pref_n, "rate": _ratio(self.wins[m], self.pref_n)}
+                for m in self.models
+            },
+            "preferences": {"n": self.pref_n, "tie": self.ties, "all_bad": self.all_bad},
+            "confusion": self._confusion(),
+        }

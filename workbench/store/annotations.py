@@ -1,0 +1,203 @@
+"""Annotation queries: an append-only event log with the current state derived in the same transaction.
+
+Each change sets one field of one (record, model) state row, so two people editing
+different fields of the same record both keep their work, and for the same field the
+last write wins while both stay in the log. Undo writes a new event restoring the value
+from before, and refuses if someone changed the field since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from workbench.domain.annotations import MODEL_FIELDS, AnnotationError, AnswerState, validate
+from workbench.store.db import Store, utcnow
+from workbench.store.schema import annotation_events, annotations, events, records, results
+from workbench.store.runs import get_run
+from workbench.store.tasks import get_task
+from workbench.store.views import latest_runs
+
+
+class AnnotationConflict(ValueError):
+    pass
+
+
+def _encode(field: str, value: Any) -> Any:
+    if field == "golden":
+        return int(bool(value))
+    if field == "correction":
+        return orjson.dumps(value).decode() if value is not None else None
+    return value
+
+
+def _decode(field: str, value: Any) -> Any:
+    if field == "golden":
+        return bool(value)
+    if field == "correction":
+        return orjson.loads(value) if value else None
+    return value
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _record_seq(conn: sa.Connection, dataset_id: str, record_id: str) -> int:
+    seq = conn.execute(sa.select(records.c.seq).where(
+        records.c.dataset_id == dataset_id, records.c.record_id == record_id)).scalar()
+    if seq is None:
+        raise AnnotationError(f"no record {record_id!r} in dataset {dataset_id!r}")
+    return seq
+
+
+def annotate(store: Store, *, dataset_id: str, record_id: str, field: str, value: Any, author: str,
+             model_id: str = "", models: list[str] | None = None) -> dict[str, Any]:
+    """Set one annotation; returns the event (with the state it produced)."""
+    if field in MODEL_FIELDS and not model_id:
+        raise AnnotationError(f"{field} is about a model's answer: say which model")
+    if field not in MODEL_FIELDS:
+        model_id = ""
+    run_id, task, has_answer = None, None, False
+    if model_id:
+        run_ids = latest_runs(store, dataset_id, [model_id])
+        if model_id not in run_ids:
+            raise AnnotationError(f"model {model_id!r} has no run on dataset {dataset_id!r}")
+        run_id = run_ids[model_id]
+        run = get_run(store, run_id)
+        task = get_task(store, run.task_name, run.task_version)
+    with store.engine.begin() as conn:
+        seq = _record_seq(conn, dataset_id, record_id)
+        if model_id:
+            status = conn.execute(sa.select(results.c.status).where(
+                results.c.run_id == run_id, results.c.seq == seq)).scalar()
+            current = _state_row(conn, dataset_id, seq, model_id)
+            has_answer = status == "ok" or (current is not None and current["correction"] is not None)
+            if status is None and field != "golden":
+                raise AnnotationError(f"model {model_id!r} has no answer for record {record_id!r} yet")
+        stored = validate(field, value, task=task, models=models, has_answer=has_answer or field == "correction")
+        return _write(conn, dataset_id=dataset_id, seq=seq, record_id=record_id, model_id=model_id, run_id=run_id,
+                      field=field, value=stored, author=author, undoes=None)
+
+
+def _state_row(conn: sa.Connection, dataset_id: str, seq: int, model_id: str) -> dict | None:
+    row = conn.execute(sa.select(annotations).where(
+        annotations.c.dataset_id == dataset_id, annotations.c.seq == seq, annotations.c.model_id == model_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def _write(conn: sa.Connection, *, dataset_id: str, seq: int, record_id: str, model_id: str, run_id: int | None,
+           field: str, value: Any, author: str, undoes: int | None) -> dict[str, Any]:
+    now = utcnow()
+    before = _state_row(conn, dataset_id, seq, model_id)
+    previous = _decode(field, before[field]) if before else (False if field == "golden" else None)
+    event_id = conn.execute(annotation_events.insert().values(
+        dataset_id=dataset_id, seq=seq, record_id=record_id, model_id=model_id, run_id=run_id, field=field,
+        value=_json(value), previous=_json(previous), author=author, undoes=undoes, created_at=now,
+    )).inserted_primary_key[0]
+    changes = {field: _encode(field, value), "updated_by": author, "updated_at": now}
+    if run_id is not None:
+        changes["run_id"] = run_id
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(annotations).values(
+        **{"golden": 0, **changes}, dataset_id=dataset_id, seq=seq, model_id=model_id, record_id=record_id)
+    conn.execute(statement.on_conflict_do_update(index_elements=["dataset_id", "seq", "model_id"], set_=changes))
+    state = _public_state(_state_row(conn, dataset_id, seq, model_id))
+    event = {"event_id": event_id, "dataset_id": dataset_id, "seq": seq, "record_id": record_id,
+             "model_id": model_id, "field": field, "value": value, "previous": previous, "author": author,
+             "undoes": undoes, "created_at": now, "state": state}
+    conn.execute(events.insert().values(run_id=None, type="annotation", payload=_json(event), created_at=now))
+    return event
+
+
+def _public_state(row: dict | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {"model_id": row["model_id"], "golden": bool(row["golden"]), "judgement": row["judgement"],
+            "correction": _decode("correction", row["correction"]), "preference": row["preference"],
+            "note": row["note"], "updated_by": row["updated_by"], "updated_at": row["updated_at"]}
+
+
+def undo(store: Store, *, dataset_id: str, author: str, event_id: int | None = None) -> dict[str, Any]:
+    """Undo an event (default: this author's latest change in the dataset that isn't undone yet)."""
+    with store.engine.begin() as conn:
+        if event_id is None:
+            undone = sa.select(annotation_events.c.undoes).where(
+                annotation_events.c.dataset_id == dataset_id, annotation_events.c.undoes.is_not(None))
+            event_id = conn.execute(
+                sa.select(annotation_events.c.id).where(
+                    annotation_events.c.dataset_id == dataset_id, annotation_events.c.author == author,
+                    annotation_events.c.undoes.is_(None), annotation_events.c.id.not_in(undone))
+                .order_by(annotation_events.c.id.desc()).limit(1)
+            ).scalar()
+            if event_id is None:
+                raise AnnotationConflict("nothing to undo")
+        event = conn.execute(sa.select(annotation_events).where(annotation_events.c.id == event_id)).first()
+        if event is None or event.dataset_id != dataset_id:
+            raise AnnotationConflict(f"no annotation event {event_id} in dataset {dataset_id!r}")
+        state = _state_row(conn, dataset_id, event.seq, event.model_id)
+        current = _decode(event.field, state[event.field]) if state else None
+        if current != orjson.loads(event.value):
+            raise AnnotationConflict(
+                f"{event.field} was changed since (by {state['updated_by'] if state else 'someone'}); not undone")
+        return _write(conn, dataset_id=dataset_id, seq=event.seq, record_id=event.record_id,
+                      model_id=event.model_id, run_id=event.run_id, field=event.field,
+                      value=orjson.loads(event.previous), author=author, undoes=event_id)
+
+
+def history(store: Store, dataset_id: str, record_id: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    query = sa.select(annotation_events).where(annotation_events.c.dataset_id == dataset_id)
+    if record_id is not None:
+        query = query.where(annotation_events.c.record_id == record_id)
+    with store.engine.connect() as conn:
+        rows = conn.execute(query.order_by(annotation_events.c.id.desc()).limit(limit)).mappings().all()
+    return [{**dict(r), "value": orjson.loads(r["value"]) if r["value"] else None,
+             "previous": orjson.loads(r["previous"]) if r["previous"] else None} for r in rows]
+
+
+def answer_states(store: Store, dataset_id: str, seqs: Iterable[int] | None = None,
+                  golden_only: bool = False) -> dict[int, list[AnswerState]]:
+    """Model-level annotation states (with the annotated answer) for these records, or all of them."""
+    query = (
+        sa.select(annotations, results.c.output, results.c.status)
+        .select_from(annotations.outerjoin(results, sa.and_(results.c.run_id == annotations.c.run_id,
+                                                            results.c.seq == annotations.c.seq)))
+        .where(annotations.c.dataset_id == dataset_id, annotations.c.model_id != "")
+    )
+    if seqs is not None:
+        seqs = list(seqs)
+        if not seqs:
+            return {}
+        query = query.where(annotations.c.seq.in_(seqs))
+    if golden_only:
+        query = query.where(annotations.c.golden == 1)
+    found: dict[int, list[AnswerState]] = {}
+    with store.engine.connect() as conn:
+        for r in conn.execute(query.order_by(annotations.c.seq)).mappings():
+            output = orjson.loads(r["output"]) if r["output"] and r["status"] == "ok" else None
+            found.setdefault(r["seq"], []).append(AnswerState(
+                model_id=r["model_id"], run_id=r["run_id"], output=output, golden=bool(r["golden"]),
+                judgement=r["judgement"], correction=_decode("correction", r["correction"]),
+                updated_by=r["updated_by"], updated_at=r["updated_at"]))
+    return found
+
+
+def record_notes(store: Store, dataset_id: str, seqs: Iterable[int]) -> dict[int, dict[str, Any]]:
+    seqs = list(seqs)
+    if not seqs:
+        return {}
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(annotations.c.seq, annotations.c.preference, annotations.c.note).where(
+            annotations.c.dataset_id == dataset_id, annotations.c.seq.in_(seqs),
+            annotations.c.model_id == "")).all()
+    return {r.seq: {"preference": r.preference, "note": r.note} for r in rows}
+
+
+def golden_count(store: Store, dataset_id: str) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count(sa.distinct(annotations.c.seq))).where(
+            annotations.c.dataset_id == dataset_id, annotations.c.golden == 1)).scalar_one()

@@ -76,7 +76,7 @@ def workbench(
             row["models"].setdefault(view["id"], None)
     return {
         "dataset": {"id": dataset.id, "name": dataset.name, "count": dataset.record_count},
-        "task": {"name": task.name, "version": task.version, "fields": task.field_names,
+        "task": {"name": task.name, "version": task.version, "fields": task.field_names, "schema": task.output_schema,
                  "verdict_fields": dict(task.verdict_fields), "primary_verdict": task.primary_verdict},
         "models": model_views,
         "results": rows,

@@ -1,22 +1,56 @@
 // The workbench page: datasets → models → run → live results side by side → filter → export.
 import { api, upload, withToken } from "./api.js";
+import { createCuration, setupUser } from "./curation.js";
 import { $, el, toast } from "./dom.js";
 import { Grid } from "./grid.js";
 import { connectLive } from "./live.js";
+import { openMetrics } from "./metrics.js";
 import { setupModelsDialog } from "./models.js";
 import { openDetail, renderCompare, renderJobs, renderStats } from "./panels.js";
+import { createReview } from "./review.js";
 
 const PAGE = 100;
 const state = {
   datasets: [], models: [], datasetId: null, selected: [], filter: "all", q: "",
+  diffField: "", sort: "record", verdicts: [],
   view: null, nextCursor: null, loading: false, generation: 0, runs: [], progress: new Map(),
 };
 
 const grid = new Grid({
   container: $("#grid"), spacer: $("#grid-spacer"), head: $("#grid-head"), empty: $("#grid-empty"),
-  onOpen: (row) => openDetail(state.datasetId, row, state.view ? state.view.models : [], state.view && state.view.task),
+  onOpen: (row) => showDetail(row),
   onNeedMore: () => loadMore(),
+  onAct: (row, modelId, action) => act(row, modelId, action),
 });
+const curation = createCuration({
+  datasetId: () => state.datasetId,
+  refreshRows: (seqs) => refreshRows(seqs),
+  rowChanged: (row) => { grid.update([row]); if (review.isOpen()) review.render(); },
+});
+const review = createReview({
+  grid, curation, view: () => state.view, filter: () => state.filter, datasetId: () => state.datasetId,
+  loadMore: () => loadMore(),
+});
+
+function act(row, modelId, action) {
+  if (action === "golden") curation.toggleGolden(row, modelId);
+  else if (action === "good" || action === "wrong") curation.judge(row, modelId, action);
+  else if (action === "edit") curation.edit(row, modelId, state.view.task);
+}
+
+function showDetail(row) {
+  openDetail(state.datasetId, row, state.view ? state.view.models : [], state.view && state.view.task, curation);
+}
+
+async function refreshRows(seqs) {
+  if (!state.datasetId || !seqs.length) return;
+  try {
+    const data = await api(gridUrl({ seqs: seqs.join(","), counts: false }));
+    grid.update(data.results);
+    if (review.isOpen()) review.render();
+  } catch { /* the live socket brings it later */ }
+  refreshHeader();
+}
 const modelsDialog = setupModelsDialog({ onChange: () => loadModels().then(reload) });
 
 function saveSelection() {
@@ -75,11 +109,33 @@ async function selectDataset(id) {
 }
 
 function gridUrl(extra = {}) {
-  const params = new URLSearchParams({ dataset_id: state.datasetId, filter: state.filter, limit: PAGE, ...extra });
+  const params = new URLSearchParams({ dataset_id: state.datasetId, filter: state.filter, limit: PAGE, sort: state.sort, ...extra });
   if (state.selected.length) params.set("models", state.selected.join(","));
   else params.set("models", "");
   if (state.q) params.set("q", state.q);
+  if (state.diffField) params.set("diff_field", state.diffField);
+  for (const v of state.verdicts.filter((v) => state.selected.includes(v.model))) params.append("verdict", `${v.model}:${v.field}=${v.value}`);
   return `/api/workbench?${params}`;
+}
+
+function renderFilterControls(task) {
+  const fields = task ? Object.keys(task.verdict_fields) : [];
+  const diff = $("#diff-field");
+  diff.replaceChildren(el("option", { value: "" }, "any verdict"), ...fields.map((f) => el("option", { value: f, selected: f === state.diffField }, f)));
+  const vm = $("#vf-model");
+  const keep = vm.value;
+  vm.replaceChildren(...state.selected.map((id) => el("option", { value: id, selected: id === keep }, id)));
+  const vf = $("#vf-field");
+  const keepField = vf.value;
+  vf.replaceChildren(...fields.map((f) => el("option", { value: f, selected: f === keepField }, f)));
+  fillVerdictValues(task);
+  $("#vf-chips").replaceChildren(...state.verdicts.map((v, i) => el("span", {
+    class: "chip", title: "remove", onclick: () => { state.verdicts.splice(i, 1); reload(); } }, `${v.model}: ${v.field} = ${v.value} ✕`)));
+}
+
+function fillVerdictValues(task) {
+  const options = task && task.verdict_fields[$("#vf-field").value] || [];
+  $("#vf-value").replaceChildren(...options.map((o) => el("option", { value: o }, o)));
 }
 
 async function reload() {
@@ -97,6 +153,7 @@ async function reload() {
     grid.setColumns(data.models, data.task);
     grid.reset();
     grid.append(data.results);
+    renderFilterControls(data.task);
     renderCounts(data.counts);
     renderStats(data);
     showEmpty(data);
@@ -220,7 +277,9 @@ async function runSelected() {
   if (!state.datasetId) return toast("Upload or pick a dataset first.", "error");
   if (!state.selected.length) return toast("Pick at least one model.", "error");
   try {
-    const runs = await api("/api/runs", { method: "POST", json: { dataset_id: state.datasetId, model_ids: state.selected } });
+    const fewShot = Number($("#few-shot").value) || 0;
+    const runs = await api("/api/runs", { method: "POST", json: {
+      dataset_id: state.datasetId, model_ids: state.selected, few_shot: fewShot, fresh: $("#fresh").checked } });
     toast(`Started ${runs.length} run(s).`);
     await loadRuns();
     refreshHeader();
@@ -280,11 +339,24 @@ function setupUpload() {
 
 function setupKeys() {
   document.addEventListener("keydown", (e) => {
-    if (e.target.closest("input, textarea, select, dialog")) {
+    if ((e.ctrlKey || e.metaKey) && e.key === "z" && !e.target.closest("input, textarea")) {
+      e.preventDefault();
+      curation.undo();
+      return;
+    }
+    if (review.onKey(e)) return;
+    if (review.isOpen()) return;
+    if (document.querySelector("dialog[open]") || e.target.closest("input, textarea, select")) {
       if (e.key === "Escape") e.target.blur();
       return;
     }
+    const row = grid.current();
+    const first = state.view && state.view.models[0];
     if (e.key === "j") grid.move(1);
+    else if (e.key === "r") review.open();
+    else if (e.key === "g" && row && first) curation.toggleGolden(row, first.id);
+    else if (e.key === "w" && row && first) curation.judge(row, first.id, "wrong");
+    else if (e.key === "e" && row && first) curation.edit(row, first.id, state.view.task);
     else if (e.key === "k") grid.move(-1);
     else if (e.key === "Enter" || e.key === "o") { const row = grid.current(); if (row) grid.onOpen(row); }
     else if (e.key === "Escape") $("#detail").hidden = true;
@@ -305,6 +377,24 @@ function setupControls() {
   $("#qa-models").addEventListener("click", () => modelsDialog.open());
   $("#open-models").addEventListener("click", () => modelsDialog.open());
   $("#detail-close").addEventListener("click", () => { $("#detail").hidden = true; });
+  $("#undo").addEventListener("click", () => curation.undo());
+  $("#open-review").addEventListener("click", () => review.open());
+  $("#open-metrics").addEventListener("click", () => state.datasetId && openMetrics(state.datasetId, state.selected));
+  $("#metrics-close").addEventListener("click", () => $("#metrics-dialog").close());
+  $("#edit-close").addEventListener("click", () => $("#edit-dialog").close());
+  $("#diff-field").addEventListener("change", (e) => {
+    state.diffField = e.target.value;
+    if (state.diffField && state.filter !== "differences") state.filter = "differences";
+    reload();
+  });
+  $("#sort").addEventListener("change", (e) => { state.sort = e.target.value; reload(); });
+  $("#vf-field").addEventListener("change", () => fillVerdictValues(state.view && state.view.task));
+  $("#vf-add").addEventListener("click", () => {
+    const v = { model: $("#vf-model").value, field: $("#vf-field").value, value: $("#vf-value").value };
+    if (!v.model || !v.field || !v.value) return;
+    state.verdicts.push(v);
+    reload();
+  });
   for (const button of document.querySelectorAll("#filter-tabs button")) {
     button.addEventListener("click", () => setFilter(button.dataset.filter));
   }
@@ -319,14 +409,35 @@ function setupControls() {
       e.preventDefault();
       $("#export-menu").hidden = true;
       if (!state.datasetId) return;
-      const params = new URLSearchParams({ dataset_id: state.datasetId, format: link.dataset.format });
+      const params = new URLSearchParams({ dataset_id: state.datasetId });
+      if (link.dataset.format) params.set("format", link.dataset.format);
+      if (link.dataset.layout) params.set("layout", link.dataset.layout);
       if (state.selected.length) params.set("models", state.selected.join(","));
-      location.href = withToken(`/api/exports/results?${params}`);
+      download(withToken(`/api/exports/${link.dataset.kind}?${params}`));
     });
   }
 }
 
+// Downloads go through fetch first so a problem ("no golden examples yet") shows as a message.
+async function download(url) {
+  try {
+    const response = await fetch(url);
+    if (!response.ok) {
+      const data = await response.json().catch(() => ({}));
+      throw new Error(data.detail || `export failed (${response.status})`);
+    }
+    const blob = await response.blob();
+    const name = (response.headers.get("content-disposition") || "").match(/filename="?([^";]+)"?/);
+    const link = el("a", { href: URL.createObjectURL(blob), download: name ? name[1] : "export" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  } catch (error) { toast(error.message, "error"); }
+}
+
 async function start() {
+  setupUser();
   setupControls();
   setupUpload();
   setupKeys();

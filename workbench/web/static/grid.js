@@ -15,8 +15,8 @@ export function verdictClass(value, options) {
 const ICON = { good: "✅", warn: "⚠️", bad: "❌" };
 
 export class Grid {
-  constructor({ container, spacer, head, empty, onOpen, onNeedMore }) {
-    Object.assign(this, { container, spacer, head, empty, onOpen, onNeedMore });
+  constructor({ container, spacer, head, empty, onOpen, onNeedMore, onAct }) {
+    Object.assign(this, { container, spacer, head, empty, onOpen, onNeedMore, onAct });
     this.rows = [];
     this.bySeq = new Map();
     this.models = [];
@@ -121,10 +121,19 @@ export class Grid {
     const value = primary ? cell[primary] : null;
     const kind = verdictClass(value, this.task && this.task.verdict_fields[primary]);
     const others = verdicts.filter((f) => f !== primary);
-    const marks = `${cell.is_golden ? "⭐" : ""}${cell.is_fixed ? "✏️" : ""}${cell.judgement === "wrong" ? "❌" : ""}${cell.judgement === "good" ? "👍" : ""}`;
-    return el("div", { class: "cell" },
-      el("span", { class: `verdict v-${kind}${diffs.has(primary) ? " diff" : ""}` }, `${ICON[kind]} ${value ?? "?"}`,
-        marks ? el("span", { class: "marks" }, " ", marks) : null),
+    const act = (action, label, title, on) => el("button", {
+      type: "button", class: on ? "on" : "", title, dataset: { act: action, model: model.id },
+      onclick: (e) => { e.stopPropagation(); this.onAct(row, model.id, action); },
+    }, label);
+    return el("div", { class: "cell", dataset: { model: model.id } },
+      el("span", { class: "head" },
+        el("span", { class: `verdict v-${kind}${diffs.has(primary) ? " diff" : ""}` }, `${ICON[kind]} ${value ?? "?"}`,
+          cell.is_fixed ? el("span", { class: "marks", title: "fixed by a person" }, " ✏️") : null),
+        el("span", { class: "acts" },
+          act("golden", "⭐", "Golden: keep as an example (g)", cell.is_golden),
+          act("good", "👍", "Good", cell.judgement === "good"),
+          act("wrong", "❌", "Wrong (w)", cell.judgement === "wrong"),
+          act("edit", "✏️", "Fix the answer (e)", cell.is_fixed))),
       el("span", { class: "grades" }, ...others.flatMap((f, i) => [
         i ? " · " : "",
         el("span", { class: diffs.has(f) ? "diff" : "", title: f }, `${f.slice(0, 4)}: ${cell[f] ?? "?"}`),

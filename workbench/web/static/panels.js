@@ -58,7 +58,7 @@ export function renderCompare(summary) {
   panel.hidden = false;
 }
 
-export async function openDetail(datasetId, row, models, task) {
+export async function openDetail(datasetId, row, models, task, curation) {
   $("#detail-title").textContent = `${row.candidate_name}${row.candidate_title ? ` — ${row.candidate_title}` : ""}`;
   const body = $("#detail-body");
   body.replaceChildren(el("p", { class: "muted" }, "loading…"));
@@ -68,14 +68,34 @@ export async function openDetail(datasetId, row, models, task) {
     const cell = row.models[model.id];
     parts.push(el("h3", {}, model.name));
     if (!cell) { parts.push(el("p", { class: "muted" }, "no answer yet")); continue; }
+    const marks = [cell.is_golden && "⭐ golden", cell.judgement === "good" && "👍 good", cell.judgement === "wrong" && "❌ wrong",
+      cell.is_fixed && "✏️ fixed"].filter(Boolean);
+    if (marks.length) parts.push(el("div", { class: "muted" }, marks.join(" · ")));
     if (cell.error && !cell.is_fixed) parts.push(el("p", { class: "err" }, `${cell.error.kind}: ${cell.error.message || ""}`));
     for (const field of task ? task.fields : []) {
       if (cell[field] === undefined) continue;
       parts.push(el("div", { class: field === "reasoning" ? "reasoning" : "" }, el("strong", {}, `${field}: `), String(cell[field])));
     }
+    if (cell.is_fixed && cell.original) parts.push(el("div", { class: "original muted" }, `original: ${JSON.stringify(cell.original)}`));
+  }
+  if (curation) {
+    const prefer = (value, label) => el("button", { type: "button", class: row.preference === value ? "on" : "",
+      onclick: () => { curation.setRecord(row, "preference", row.preference === value ? null : value); $("#detail").hidden = true; } }, label);
+    const note = el("textarea", { class: "note-box", placeholder: "Note (saved when you leave the box)" });
+    note.value = row.note || "";
+    note.addEventListener("change", () => curation.setRecord(row, "note", note.value.trim() || null));
+    parts.push(el("h3", {}, "Which model is better?"),
+      el("div", { class: "prefs" }, ...models.map((m) => prefer(m.id, m.name)), prefer("tie", "tie"), prefer("all_bad", "all bad")), note);
   }
   try {
-    const record = await api(`/api/datasets/${encodeURIComponent(datasetId)}/records/${encodeURIComponent(row.candidate_id)}`);
+    const [record, log] = await Promise.all([
+      api(`/api/datasets/${encodeURIComponent(datasetId)}/records/${encodeURIComponent(row.candidate_id)}`),
+      api(`/api/annotations?dataset_id=${encodeURIComponent(datasetId)}&record_id=${encodeURIComponent(row.candidate_id)}`),
+    ]);
+    if (log.length) {
+      parts.push(el("h3", {}, "History"), el("ul", { class: "history" }, ...log.slice(0, 20).map((e) => el("li", {},
+        `${e.created_at.slice(0, 19).replace("T", " ")} ${e.author}: ${e.model_id ? `${e.model_id} ` : ""}${e.field} ${JSON.stringify(e.previous)} → ${JSON.stringify(e.value)}${e.undoes ? " (undo)" : ""}`))));
+    }
     parts.push(el("h3", {}, "Record"), el("pre", {}, JSON.stringify(record.data, null, 2)));
   } catch (error) { parts.push(el("p", { class: "err" }, error.message)); }
   body.replaceChildren(...parts);

@@ -1,0 +1,127 @@
+// Review mode: one record at a time, full screen, driven by the keyboard; the next record is preloaded.
+import { api } from "./api.js";
+import { $, el } from "./dom.js";
+
+const FILTER_NAMES = { all: "All", differences: "Differences", golden: "Golden", needs_review: "Needs review",
+  fixed: "Fixed", unreviewed: "Unreviewed" };
+
+// ctx: { grid, view(), filter(), datasetId(), curation, loadMore() }
+export function createReview(ctx) {
+  const records = new Map();  // record id -> full record (preloaded)
+  let index = 0;
+  let active = 0;  // which model's answer g / w / e act on
+
+  const isOpen = () => !$("#review").hidden;
+
+  async function fetchRecord(row) {
+    if (!row || records.has(row.candidate_id)) return;
+    records.set(row.candidate_id, null);
+    try {
+      const record = await api(`/api/datasets/${encodeURIComponent(ctx.datasetId())}/records/${encodeURIComponent(row.candidate_id)}`);
+      records.set(row.candidate_id, record.data);
+      if (isOpen() && ctx.grid.rows[index] === row) render();
+    } catch { records.delete(row.candidate_id); }
+  }
+
+  function open(start = Math.max(ctx.grid.focused, 0)) {
+    if (!ctx.grid.rows.length) return;
+    index = Math.min(start, ctx.grid.rows.length - 1);
+    $("#review").hidden = false;
+    render();
+  }
+
+  function close() {
+    $("#review").hidden = true;
+    ctx.grid.focus(index);
+  }
+
+  function go(delta) {
+    const next = index + delta;
+    if (next < 0) return;
+    if (next >= ctx.grid.rows.length) { ctx.loadMore(); return; }
+    index = next;
+    ctx.grid.focused = index;
+    if (ctx.grid.rows.length - index < 10) ctx.loadMore();
+    render();
+  }
+
+  function render() {
+    const row = ctx.grid.rows[index];
+    const view = ctx.view();
+    if (!row || !view) return;
+    fetchRecord(row);
+    fetchRecord(ctx.grid.rows[index + 1]);  // preload the next one
+    const models = view.models;
+    active = Math.min(active, Math.max(models.length - 1, 0));
+    const total = view.counts ? view.counts[ctx.filter()] : ctx.grid.rows.length;
+    $("#review-progress").textContent = `${FILTER_NAMES[ctx.filter()] || ctx.filter()}: ${index + 1} / ${total ?? "?"}`;
+    const task = view.task;
+    const diffs = new Set(row.disagree_fields || []);
+    const data = records.get(row.candidate_id);
+    const prefer = (value, label) => el("button", {
+      type: "button", class: row.preference === value ? "on" : "", dataset: { prefer: value },
+      onclick: () => ctx.curation.setRecord(row, "preference", row.preference === value ? null : value),
+    }, label);
+    const note = el("textarea", { class: "note-box", placeholder: "Note about this record (saved when you leave the box)" });
+    note.value = row.note || "";
+    note.addEventListener("change", () => ctx.curation.setRecord(row, "note", note.value.trim() || null));
+    $("#review-body").replaceChildren(
+      el("h1", {}, row.candidate_name),
+      el("div", { class: "muted" }, row.candidate_title || row.candidate_id),
+      el("div", { class: "answers", style: `--models:${Math.max(models.length, 1)}` }, ...models.map((m, i) => {
+        const cell = row.models[m.id];
+        const parts = [el("strong", {}, `${i + 1}. ${m.name}`)];
+        if (!cell) parts.push(el("p", { class: "muted" }, "no answer yet"));
+        else {
+          parts.push(el("div", { class: "marks-line" },
+            button("⭐ golden", cell.is_golden, () => ctx.curation.toggleGolden(row, m.id), "golden"),
+            button("👍 good", cell.judgement === "good", () => ctx.curation.judge(row, m.id, "good"), "good"),
+            button("❌ wrong", cell.judgement === "wrong", () => ctx.curation.judge(row, m.id, "wrong"), "wrong"),
+            button(cell.is_fixed ? "✏️ fixed" : "✏️ fix", cell.is_fixed, () => ctx.curation.edit(row, m.id, task), "edit")));
+          if (cell.error && !cell.is_fixed) parts.push(el("p", { class: "err" }, `${cell.error.kind}: ${cell.error.message || ""}`));
+          for (const field of task.fields) {
+            if (cell[field] === undefined) continue;
+            parts.push(el("div", { class: `field${diffs.has(field) ? " diff" : ""}` }, el("strong", {}, `${field}: `), String(cell[field])));
+          }
+          if (cell.is_fixed && cell.original) parts.push(el("div", { class: "original" }, `original: ${JSON.stringify(cell.original)}`));
+        }
+        return el("div", { class: `answer${i === active ? " active" : ""}`, onclick: () => { active = i; render(); } }, ...parts);
+      })),
+      el("div", { class: "prefs" }, el("span", { class: "muted" }, "Better model:"),
+        ...models.map((m, i) => prefer(m.id, `${i + 1} ${m.name}`)), prefer("tie", "tie (t)"), prefer("all_bad", "all bad")),
+      note,
+      el("h3", {}, "Record"),
+      el("pre", {}, data ? JSON.stringify(data, null, 2) : "loading…"),
+    );
+  }
+
+  function button(label, on, handler, name) {
+    return el("button", { type: "button", class: on ? "on" : "", dataset: { review: name }, onclick: handler }, label);
+  }
+
+  function onKey(e) {
+    if (!isOpen() || document.querySelector("dialog[open]")) return false;
+    if (e.key === "Escape") { close(); e.preventDefault(); return true; }
+    if (e.target.closest("textarea, input, select")) return false;
+    const row = ctx.grid.rows[index];
+    const models = ctx.view().models;
+    const model = models[active];
+    const key = e.key;
+    if (key === "n" || key === "ArrowRight") go(1);
+    else if (key === "p" || key === "ArrowLeft") go(-1);
+    else if (key === "Tab") { active = (active + (e.shiftKey ? models.length - 1 : 1)) % Math.max(models.length, 1); render(); }
+    else if (key === "u") ctx.curation.undo();
+    else if (key === "t" && row) ctx.curation.setRecord(row, "preference", "tie");
+    else if (/^[1-9]$/.test(key) && row && models[Number(key) - 1]) ctx.curation.setRecord(row, "preference", models[Number(key) - 1].id);
+    else if (model && row && key === "g") ctx.curation.toggleGolden(row, model.id);
+    else if (model && row && key === "w") ctx.curation.judge(row, model.id, "wrong");
+    else if (model && row && key === "o") ctx.curation.judge(row, model.id, "good");
+    else if (model && row && key === "e") ctx.curation.edit(row, model.id, ctx.view().task);
+    else return false;
+    e.preventDefault();
+    return true;
+  }
+
+  $("#review-close").addEventListener("click", close);
+  return { open, close, isOpen, render, onKey };
+}

@@ -191,3 +191,58 @@ def test_the_page_reconnects_after_a_server_restart(page, tmp_path, fake):
                     "--data-dir", data], check=True, capture_output=True)
     page.wait_for_selector(".job .status.completed", timeout=20_000)
     page.wait_for_function("document.querySelectorAll('.row .cell .verdict').length > 5", timeout=20_000)
+
+
+def test_workflow_3_review_with_the_keyboard_and_export_golden(page, tmp_path, fake):
+    fake.config.latency_ms = 1
+    from workbench.workspace import sample_path
+
+    url = workbench(tmp_path, add_model("best", "Best model", fake.base_url))
+    page.goto(url)
+    page.fill("#user-name", "reviewer-1")
+    page.press("#user-name", "Enter")
+    page.set_input_files("#upload-input", str(sample_path()))
+    page.wait_for_selector("#dataset-count:has-text('100 records')")
+    page.check("input[data-model=best]")
+    page.click("#run-selected")
+    page.wait_for_selector(".job .status.completed", timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('.row .cell .verdict').length > 5")
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("r")
+    page.wait_for_selector("#review:not([hidden])")
+    assert "1 / 100" in page.inner_text("#review-progress")
+    page.keyboard.press("g")  # record 1: golden
+    page.wait_for_selector("#review button[data-review=golden].on")
+    page.keyboard.press("n")
+    page.wait_for_selector("#review-progress:has-text('2 / 100')")
+    first_name = page.inner_text("#review-body h1")
+    page.keyboard.press("e")  # record 2: fix, then golden
+    page.wait_for_selector("#edit-dialog[open]")
+    page.select_option("#edit-form select[name=f-recommendation]", "Strong No")
+    page.fill("#edit-form textarea[name=f-reasoning]", "Fixed: not a fit.")
+    page.click("#edit-form button[type=submit]")
+    page.wait_for_selector("#edit-dialog", state="hidden")
+    page.wait_for_selector("#review button[data-review=edit].on")
+    page.keyboard.press("g")
+    page.wait_for_selector("#review button[data-review=golden].on")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector("#review-progress:has-text('3 / 100')")
+    page.keyboard.press("w")  # record 3: wrong
+    page.wait_for_selector("#review button[data-review=wrong].on")
+    page.keyboard.press("u")  # ...undone
+    page.wait_for_selector("#review button[data-review=wrong]:not(.on)")
+    shot(page, "workflow3-review")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#review", state="hidden")
+    page.wait_for_selector("#filter-tabs button[data-filter=golden] .count:has-text('2')")
+    page.click("#export")
+    with page.expect_download() as info:
+        page.click("#export-menu a[data-kind=golden]")
+    path = info.value.path()
+    golden = [json.loads(line) for line in open(path, encoding="utf-8")]
+    assert [g["id"] for g in golden] == ["cand-000001", "cand-000002"]
+    assert golden[1]["name"] == first_name
+    assert golden[1]["golden_answer"]["recommendation"] == "Strong No"
+    assert golden[1]["golden_answer"]["reasoning"] == "Fixed: not a fit."
+    assert golden[0]["golden_provenance"]["annotator"] == "reviewer-1"
+    assert golden[1]["golden_provenance"]["model_id"] == "best"

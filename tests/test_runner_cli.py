@@ -101,3 +101,29 @@ def test_two_real_models_end_to_end(cli, llama_server):
     assert "embedded: completed — 3/3 done" in out and "llamacpp: completed — 3/3 done" in out
     figures = orjson.loads(cli("compare", "--dataset", "cands", "--json").output)
     assert figures["all_answered"] == 3 and set(figures["models"]) == {"embedded", "llamacpp"}
+
+
+def test_export_kinds_and_few_shot_from_the_cli(cli, tmp_path):
+    from workbench.config import Settings
+    from workbench.store.annotations import annotate
+    from workbench.workspace import open_workspace
+
+    with FakeOpenAIServer() as server:
+        cli("models", "add", "m", "--provider", "openai", "--base-url", server.base_url, "--model", "m")
+        cli("run", "--dataset", "cands", "--model", "m")
+        store = open_workspace(Settings.load(data_dir=tmp_path / "cli-data"))
+        for i in (1, 2):
+            annotate(store, dataset_id="cands", record_id=f"cand-{i:06d}", model_id="m", field="golden", value=True,
+                     author="ann")
+        for kind, name in (("golden", "g.jsonl"), ("training", "t.jsonl"), ("comparison", "c.csv"),
+                           ("training-parquet", "t.parquet"), ("few-shot", "f.txt")):
+            out = cli("export", "--dataset", "cands", "--kind", kind, "-o", str(tmp_path / name)).output
+            assert "wrote" in out
+        assert len((tmp_path / "g.jsonl").read_text().splitlines()) == 2
+        assert (tmp_path / "f.txt").read_text().count("Answer:") == 2
+        assert "exports as" in cli("export", "--dataset", "cands", "--kind", "golden", "--format", "csv",
+                                   "-o", str(tmp_path / "x.csv"), code=2).output
+        out = cli("run", "--dataset", "cands", "--model", "m", "--few-shot", "2", "--limit", "5").output
+        assert "5/5 done" in out
+    assert "no golden examples" in cli("run", "--dataset", "cands", "--model", "m", "--few-shot", "2",
+                                       "--examples-from", "nope", code=1).output

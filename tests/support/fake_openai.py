@@ -180,6 +180,7 @@ class FakeOpenAI:
         self.requests_by_prompt: Counter[str] = Counter()
         self.requests_by_model: Counter[str] = Counter()
         self.authorizations: Counter[str] = Counter()  # Authorization headers seen
+        self.message_counts: dict[str, int] = {}  # prompt key -> messages in its latest request
         self.max_in_flight = 0
 
     def stats(self) -> dict[str, Any]:
@@ -232,6 +233,7 @@ class FakeOpenAI:
         model = str(body.get("model") or cfg.model_id)
         user_text = _last_user_text(messages)
         self.requests_by_prompt[prompt_key(user_text)] += 1
+        self.message_counts[prompt_key(user_text)] = len(messages)
         self.requests_by_model[model] += 1
 
         rf = body.get("response_format")

@@ -255,10 +255,9 @@ class RunExecutor:
 
     def _prepare(self, record: PendingRecord) -> Item:
         try:
-            # A record is never shown to the model as its own example.
-            same_dataset = (self.options.examples_from or self.run.dataset_id) == self.run.dataset_id
-            examples = [(data, answer) for record_id, data, answer in self.examples
-                        if not (same_dataset and record_id == record.record_id)]
+            # A record is never shown to the model as its own example (ids survive a golden
+            # export and re-import, so this holds for examples from another dataset too).
+            examples = [(data, answer) for record_id, data, answer in self.examples if record_id != record.record_id]
             messages = self.task.render(record.data, examples)
         except TaskError as exc:
             return Item(record, None, None, render_error=str(exc))

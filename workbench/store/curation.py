@@ -39,22 +39,34 @@ def iter_curated(store: Store, dataset_id: str, run_ids: dict[str, int], *, with
             )
 
 
+GOLDEN_FIELDS = ("golden_answer", "golden_provenance")
+
+
 def golden_examples(store: Store, dataset_id: str, limit: int | None = None,
                     record_ids: list[str] | None = None) -> list[tuple[str, dict, dict]]:
-    """(record id, record, golden answer) for few-shot prompts, in record order."""
-    states = answer_states(store, dataset_id, golden_only=True)
-    wanted = set(record_ids) if record_ids is not None else None
-    examples: list[tuple[str, dict, dict]] = []
-    by_seq = {}
-    for seq, answers in states.items():
+    """(record id, record, golden answer) for few-shot prompts, in record order.
+
+    Answers marked golden here come first; a dataset imported from a golden export carries
+    its answers in each record's ``golden_answer`` field, so that file can feed a run directly.
+    """
+    marked = {}
+    for seq, answers in answer_states(store, dataset_id, golden_only=True).items():
         chosen = golden_answer(answers)
         if chosen is not None:
-            by_seq[seq] = chosen[0]
-    if not by_seq:
-        return []
+            marked[seq] = chosen[0]
+    wanted = set(record_ids) if record_ids is not None else None
+    examples: list[tuple[str, dict, dict]] = []
     for record in iter_records(store, dataset_id):
-        if record.seq in by_seq and (wanted is None or record.record_id in wanted):
-            examples.append((record.record_id, record.data, by_seq[record.seq]))
-            if limit is not None and len(examples) >= limit:
-                break
+        if wanted is not None and record.record_id not in wanted:
+            continue
+        answer = marked.get(record.seq)
+        carried = record.data.get("golden_answer")
+        if answer is None and isinstance(carried, dict):
+            answer = carried
+        if answer is None:
+            continue
+        data = {k: v for k, v in record.data.items() if k not in GOLDEN_FIELDS}
+        examples.append((record.record_id, data, answer))
+        if limit is not None and len(examples) >= limit:
+            break
     return examples

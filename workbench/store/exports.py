@@ -160,8 +160,7 @@ def icl_comparison(store: Store, dataset_id: str) -> list[dict]:
         zero, few = pair["zero"], pair["few"]
         task = get_task(store, few.task_name, few.task_version)
         primary = task.primary_verdict
-        same_source = (few.options.get("examples_from") or dataset_id) == dataset_id
-        excluded = set(few.options.get("example_ids") or []) if same_source else set()
+        excluded = set(few.options.get("example_ids") or [])
         pairs_zero, pairs_few = [], []
         for item in iter_curated(store, dataset_id, {"zero": zero.id, "few": few.id}, with_data=False):
             if item.reference is None or item.record_id in excluded:

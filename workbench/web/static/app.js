@@ -64,6 +64,8 @@ async function loadDatasets() {
     list.replaceChildren(el("li", { class: "muted" }, "No datasets yet: upload one below."));
     return;
   }
+  $("#examples-from").replaceChildren(el("option", { value: "" }, "this dataset"),
+    ...state.datasets.map((d) => el("option", { value: d.id }, d.name)));
   list.replaceChildren(...state.datasets.map((d) => el("li", {
     class: d.id === state.datasetId ? "active" : "", title: d.source_name || d.name, dataset: { id: d.id },
     onclick: () => selectDataset(d.id),
@@ -279,7 +281,8 @@ async function runSelected() {
   try {
     const fewShot = Number($("#few-shot").value) || 0;
     const runs = await api("/api/runs", { method: "POST", json: {
-      dataset_id: state.datasetId, model_ids: state.selected, few_shot: fewShot, fresh: $("#fresh").checked } });
+      dataset_id: state.datasetId, model_ids: state.selected, few_shot: fewShot, fresh: $("#fresh").checked,
+      examples_from: fewShot ? ($("#examples-from").value || null) : null } });
     toast(`Started ${runs.length} run(s).`);
     await loadRuns();
     refreshHeader();

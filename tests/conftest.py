@@ -18,13 +18,35 @@ from workbench.workspace import open_workspace
 ROOT = Path(__file__).resolve().parent.parent
 
 
+POSTGRES = os.environ.get("WORKBENCH_TEST_POSTGRES") == "1"
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """With WORKBENCH_TEST_POSTGRES=1 the whole suite runs on a real PostgreSQL server."""
+    if not POSTGRES:
+        yield None
+        return
+    from tests.support.postgres import postgres_server, wait_ready
+
+    with postgres_server() as url:
+        wait_ready(url)
+        yield url
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path_factory, monkeypatch):
-    # Anything that falls back to the environment lands in a temp dir.
+def _isolated_env(tmp_path_factory, monkeypatch, postgres_url):
+    # Anything that falls back to the environment lands in a temp dir (or a fresh database),
+    # including the workbench processes that tests start.
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path_factory.mktemp("default-data")))
-    monkeypatch.delenv("WORKBENCH_DATABASE_URL", raising=False)
     monkeypatch.delenv("WORKBENCH_TOKEN", raising=False)
     monkeypatch.delenv("WORKBENCH_MODELS_FILE", raising=False)
+    if postgres_url:
+        from tests.support.postgres import create_database
+
+        monkeypatch.setenv("WORKBENCH_DATABASE_URL", create_database(postgres_url))
+    else:
+        monkeypatch.delenv("WORKBENCH_DATABASE_URL", raising=False)
 
 
 @pytest.fixture

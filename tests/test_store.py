@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 import pytest
 
+from tests.conftest import POSTGRES
 from workbench.config import Settings
 from workbench.domain.models import ModelConfigError, build_model, load_models_yaml
 from workbench.store import open_store
@@ -19,6 +20,7 @@ def test_migrations_are_recorded_and_idempotent(store):
     assert migrate(store.engine) == []
 
 
+@pytest.mark.skipif(POSTGRES, reason="SQLite only")
 def test_sqlite_uses_wal(store):
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -33,6 +35,7 @@ def test_schema_module_matches_the_migrated_database(store):
 
 
 def test_settings_from_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("WORKBENCH_DATABASE_URL", raising=False)
     monkeypatch.setenv("WORKBENCH_DATA_DIR", str(tmp_path / "envdir"))
     settings = Settings.load()
     assert settings.data_dir == tmp_path / "envdir"

@@ -31,7 +31,8 @@ def create_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return sa.create_engine(url, pool_pre_ping=True)
+    # Threads share the engine: the writer, the API thread pool, the live socket readers.
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
 
 
 @dataclass
@@ -49,8 +50,8 @@ class Store:
 
 def open_store(settings: Settings) -> Store:
     """Open (and migrate) the database named by the settings."""
+    settings.ensure_data_dir()  # uploads, task files and exports live there whatever the database
     if settings.is_sqlite:
-        settings.ensure_data_dir()
         db_path = settings.database_url.removeprefix("sqlite:///")
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.database_url)

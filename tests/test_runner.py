@@ -237,3 +237,26 @@ def test_missing_api_key_fails_the_run_with_a_reason(store, dataset, monkeypatch
     assert final[run.id] == "failed" and "NOPE_KEY is not set" in run.status_reason
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM results")).scalar_one() == 0
+
+
+def test_replicas_share_the_load_and_cover_for_a_dead_one(store, dataset):
+    ds = dataset(300)
+    with FakeOpenAIServer(FaultConfig(latency_ms=5, capacity=4)) as a, \
+            FakeOpenAIServer(FaultConfig(latency_ms=5, capacity=4)) as b:
+        model = add_model(store, a, max_concurrency=4, replicas=[b.base_url])
+        [run], _ = execute(store, ds, [model])
+        assert (run.done, run.errors) == (300, 0)
+        assert a.total > 100 and b.total > 100  # least-busy routing used both
+        assert a.fake.max_in_flight <= 4 + 1 and b.fake.max_in_flight <= 4 + 1
+        b.config.down = True  # one replica dies: the other takes everything
+        [second], _ = execute(store, ds, [model], fresh=True)
+        assert (second.status, second.done, second.errors) == ("completed", 300, 0)
+
+
+def test_model_config_lists_replicas(store):
+    config = build_model({"id": "vllm", "provider": "openai", "base_url": "http://127.0.0.2:8000/v1/",
+                          "replicas": ["http://127.0.0.3:8000/v1"], "model": "m"})
+    save_model(store, config)
+    from workbench.store.models import get_model
+
+    assert get_model(store, "vllm").base_urls == ["http://127.0.0.2:8000/v1", "http://127.0.0.3:8000/v1"]

@@ -162,9 +162,12 @@ def models() -> None:
 @click.argument("model_id")
 @click.option("--provider", type=click.Choice(["openai", "local", "baseline"]), required=True)
 @click.option("--base-url", help="e.g. http://127.0.0.1:8000/v1 (openai provider).")
+@click.option("--replica", "replicas", multiple=True,
+              help="Another base URL serving the same model (repeatable); requests go to the least busy.")
 @click.option("--model", "model_name", help="The server's model name, or a GGUF path for local (default: smollm2).")
 @click.option("--api-key-env", help="NAME of the environment variable holding the API key (never the key).")
-@click.option("--concurrency", type=int, default=4, show_default=True, help="Requests in flight at once.")
+@click.option("--concurrency", type=int, default=4, show_default=True,
+              help="Requests in flight at once, per endpoint (replicas add up).")
 @click.option("--rpm", type=int, help="Requests per minute limit.")
 @click.option("--name", help="Display name.")
 @click.option("--temperature", type=float, default=0.0, show_default=True)
@@ -174,12 +177,14 @@ def models() -> None:
 @click.option("--structured-output", type=click.Choice(["auto", "json_schema", "json_object", "prompt"]),
               default="auto", show_default=True, help="How to ask for JSON; `models test` detects it.")
 @data_dir_option
-def models_add(model_id: str, provider: str, base_url: str | None, model_name: str | None, api_key_env: str | None,
+def models_add(model_id: str, provider: str, base_url: str | None, replicas: tuple[str, ...],
+               model_name: str | None, api_key_env: str | None,
                concurrency: int, rpm: int | None, name: str | None, temperature: float, max_tokens: int,
                price_in: float, price_out: float, structured_output: str, data_dir: Path | None) -> None:
     """Add (or replace) a model configuration."""
     config = build_model({
         "id": model_id, "name": name or model_id, "provider": provider, "base_url": base_url,
+        "replicas": list(replicas),
         "model": model_name or ("smollm2" if provider == "local" else None), "api_key_env": api_key_env,
         "max_concurrency": concurrency, "requests_per_minute": rpm, "price_in": price_in, "price_out": price_out,
         "params": {"temperature": temperature, "max_tokens": max_tokens}, "structured_output": structured_output,

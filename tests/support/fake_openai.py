@@ -88,6 +88,7 @@ class FaultConfig:
     seed: int = 0
     model_id: str = "fake-model"
     reasoning: str | None = None        # replaces the answer's reasoning text (e.g. an XSS probe)
+    capacity: int = 0                   # requests served at once (0: no limit); the rest wait, like a GPU
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update (as sent to POST /control); raises ValueError on bad keys."""
@@ -100,7 +101,7 @@ class FaultConfig:
                 value = set(value or ())
             elif key in ("down",):
                 value = bool(value)
-            elif key == "seed":
+            elif key in ("seed", "capacity"):
                 value = int(value)
             elif key in ("model_id",):
                 value = str(value)
@@ -172,6 +173,7 @@ class FakeOpenAI:
         self.rng = random.Random(self._rng_seed)
         self._stopping: asyncio.Event | None = None
         self.in_flight = 0
+        self._slots: tuple[int, asyncio.Semaphore] | None = None
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -214,7 +216,13 @@ class FakeOpenAI:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            return await self._chat(request)
+            capacity = self.config.capacity
+            if capacity <= 0:
+                return await self._chat(request)
+            if self._slots is None or self._slots[0] != capacity:
+                self._slots = (capacity, asyncio.Semaphore(capacity))
+            async with self._slots[1]:
+                return await self._chat(request)
         finally:
             self.in_flight -= 1
 

@@ -42,6 +42,7 @@ class ModelConfig(BaseModel):
     name: str = ""
     provider: Literal["openai", "local", "baseline"]
     base_url: str | None = None
+    replicas: list[str] = Field(default_factory=list, description="further base URLs serving the same model")
     model: str | None = None  # the server's model name, or a GGUF path for `local`
     api_key_env: str | None = None
     params: ModelParams = Field(default_factory=ModelParams)
@@ -69,9 +70,12 @@ class ModelConfig(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/") if value else None
+        return _url(value) if value else None
+
+    @field_validator("replicas")
+    @classmethod
+    def _check_replicas(cls, value: list[str]) -> list[str]:
+        return [_url(v) for v in value]
 
     @model_validator(mode="after")
     def _check_provider_needs(self) -> "ModelConfig":
@@ -84,8 +88,19 @@ class ModelConfig(BaseModel):
         return self
 
     @property
+    def base_urls(self) -> list[str]:
+        """Every endpoint serving this model: the base URL, then its replicas."""
+        return [u for u in [self.base_url, *self.replicas] if u]
+
+    @property
     def price_per_token(self) -> tuple[float, float]:
         return self.price_in / 1e6, self.price_out / 1e6
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
 
 
 def build_model(data: dict[str, Any]) -> ModelConfig:

@@ -21,6 +21,33 @@ import orjson
 from workbench.providers.base import CONFIG, HTTP, TIMEOUT, Generation, Provider, ProviderError, Request, register
 
 MODES = ("json_schema", "json_object", "prompt")
+COOLDOWN_S = (1.0, 30.0)  # a failing replica sits out 1 s, doubling up to 30 s
+
+
+class Replicas:
+    """Least-busy routing over a model's base URLs; a replica that fails sits out a while."""
+
+    def __init__(self, urls: list[str]):
+        self.urls = urls
+        self.busy = dict.fromkeys(urls, 0)
+        self.down_until = dict.fromkeys(urls, 0.0)
+        self.failures = dict.fromkeys(urls, 0)
+
+    def pick(self) -> str:
+        now = time.monotonic()
+        healthy = [u for u in self.urls if self.down_until[u] <= now]
+        if not healthy:  # all resting: the one back soonest
+            return min(self.urls, key=self.down_until.get)
+        return min(healthy, key=lambda u: (self.busy[u], self.failures[u]))
+
+    def failed(self, url: str) -> None:
+        self.failures[url] += 1
+        rest = min(COOLDOWN_S[1], COOLDOWN_S[0] * 2 ** (self.failures[url] - 1))
+        self.down_until[url] = time.monotonic() + rest
+
+    def succeeded(self, url: str) -> None:
+        self.failures[url] = 0
+        self.down_until[url] = 0.0
 
 
 @register
@@ -31,12 +58,15 @@ class OpenAIProvider(Provider):
     def __init__(self, config):
         super().__init__(config)
         self._session: aiohttp.ClientSession | None = None
+        self.replicas = Replicas(config.base_urls)
         # "auto" starts with the strongest form and steps down when the server rejects it.
         self.mode = MODES[0] if config.structured_output == "auto" else config.structured_output
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=max(self.config.max_concurrency, 1) * 2, ttl_dns_cache=300)
+            per_replica = max(self.config.max_concurrency, 1) * 2
+            connector = aiohttp.TCPConnector(limit=per_replica * len(self.replicas.urls), limit_per_host=per_replica,
+                                             ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
                 connector=connector, json_serialize=lambda o: orjson.dumps(o).decode()
             )
@@ -78,13 +108,27 @@ class OpenAIProvider(Provider):
                 self.mode = MODES[MODES.index(current) + 1]
 
     async def _call(self, request: Request, mode: str) -> Generation:
-        url = f"{self.config.base_url}/chat/completions"
+        base = self.replicas.pick()
+        self.replicas.busy[base] += 1
+        try:
+            generation = await self._post(base, request, mode)
+        except ProviderError as exc:
+            if exc.retryable and exc.status != 429:  # down or broken, not merely busy
+                self.replicas.failed(base)
+            raise
+        finally:
+            self.replicas.busy[base] -= 1
+        self.replicas.succeeded(base)
+        return generation
+
+    async def _post(self, base: str, request: Request, mode: str) -> Generation:
         body_dict = self._body(request, mode)
         body = orjson.dumps(body_dict)
         started = time.perf_counter()
         try:
             async with self._client().post(
-                url, data=body, headers=self._headers(), timeout=aiohttp.ClientTimeout(total=request.timeout_s)
+                f"{base}/chat/completions", data=body, headers=self._headers(),
+                timeout=aiohttp.ClientTimeout(total=request.timeout_s),
             ) as response:
                 payload = await response.read()
                 status = response.status

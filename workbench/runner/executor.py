@@ -111,7 +111,10 @@ class RunExecutor:
         self.examples: list[tuple[str, dict, dict]] = []  # (record id, record, golden answer)
         self.verdict_fields = [name for name, _ in task.verdict_fields]
         self.options = RunOptions.from_dict(run.options)
-        self.concurrency = max(1, self.options.concurrency or run.model.max_concurrency)
+        # A model's concurrency is per endpoint: replicas add up.
+        per_endpoint = self.options.concurrency or run.model.max_concurrency
+        self.per_endpoint = max(1, per_endpoint)
+        self.concurrency = self.per_endpoint * max(1, len(run.model.base_urls))
         self.limiter = RateLimiter(run.model.requests_per_minute, run.model.tokens_per_minute)
         self.breaker = Breaker(self.options.down_after)
         self.use_cache = run.model.provider != "baseline"
@@ -166,7 +169,7 @@ class RunExecutor:
             self.examples = await asyncio.to_thread(golden_examples, self.store, source,
                                                     record_ids=self.options.example_ids)
         self._session_start = time.monotonic()
-        provider = create_provider(self.run.model.model_copy(update={"max_concurrency": self.concurrency}))
+        provider = create_provider(self.run.model.model_copy(update={"max_concurrency": self.per_endpoint}))
         queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=self.concurrency * 2)
         producer = asyncio.create_task(self._produce(queue))
         workers = [asyncio.create_task(self._work(queue, provider)) for _ in range(self.concurrency)]

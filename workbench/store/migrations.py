@@ -223,3 +223,9 @@ def m002_verdict_columns_and_annotations(conn: Connection) -> None:
         )""",
         "CREATE INDEX annotations_golden ON annotations (dataset_id, golden, seq)",
     )
+
+
+@migration
+def m003_model_replicas(conn: Connection) -> None:
+    # More base URLs for the same model (replicas of one vLLM / SGLang / llama.cpp deployment).
+    _run(conn, "ALTER TABLE models ADD COLUMN replicas TEXT NOT NULL DEFAULT '[]'")

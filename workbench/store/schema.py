@@ -54,6 +54,7 @@ models = sa.Table(
     sa.Column("structured_output", sa.Text, nullable=False),
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Column("replicas", sa.Text, nullable=False),  # JSON list of further base URLs
 )
 
 runs = sa.Table(

@@ -15,7 +15,7 @@ export function setupModelsDialog({ onChange }) {
     const models = await api("/api/models");
     $("#models-list").replaceChildren(...models.map((m) => el("li", {},
       el("span", {}, el("strong", {}, m.name), " ", el("span", { class: "desc" },
-        `${m.id} · ${m.provider}${m.base_url ? ` · ${m.base_url}` : ""}${m.model ? ` · ${m.model}` : ""}${m.api_key_env ? ` · key from $${m.api_key_env}` : ""} · ${m.structured_output}`)),
+        `${m.id} · ${m.provider}${m.base_url ? ` · ${m.base_url}` : ""}${m.replicas && m.replicas.length ? ` (+${m.replicas.length} replicas)` : ""}${m.model ? ` · ${m.model}` : ""}${m.api_key_env ? ` · key from $${m.api_key_env}` : ""} · ${m.structured_output}`)),
       el("span", {},
         el("button", { type: "button", onclick: () => edit(m) }, "Edit"), " ",
         el("button", { type: "button", onclick: () => remove(m) }, "Delete")))));
@@ -28,6 +28,7 @@ export function setupModelsDialog({ onChange }) {
     form.elements.id.value = model ? model.id : "";
     form.elements.id.readOnly = !!model;
     for (const name of ["name", "base_url", "model", "api_key_env"]) form.elements[name].value = (model && model[name]) || "";
+    form.elements.replicas.value = model ? (model.replicas || []).join(", ") : "";
     form.elements.provider.value = model ? model.provider : "openai";
     form.elements.max_concurrency.value = model ? model.max_concurrency : 4;
     form.elements.temperature.value = model ? model.params.temperature : 0;
@@ -47,7 +48,8 @@ export function setupModelsDialog({ onChange }) {
     const f = form.elements;
     return {
       id: f.id.value.trim(), name: f.name.value.trim() || f.id.value.trim(), provider: f.provider.value,
-      base_url: f.base_url.value.trim() || null, model: f.model.value.trim() || (f.provider.value === "local" ? "smollm2" : null),
+      base_url: f.base_url.value.trim() || null,
+      replicas: f.replicas.value.split(",").map((u) => u.trim()).filter(Boolean), model: f.model.value.trim() || (f.provider.value === "local" ? "smollm2" : null),
       api_key_env: f.api_key_env.value.trim() || null, max_concurrency: Number(f.max_concurrency.value) || 4,
       params: { temperature: Number(f.temperature.value) || 0, max_tokens: Number(f.max_tokens.value) || 512 },
     };

@@ -130,10 +130,10 @@ def add_event(store: Store, run_id: int | None, kind: str, payload: dict[str, An
 def events_after(store: Store, after_id: int, limit: int = 1000) -> list[dict[str, Any]]:
     with store.engine.connect() as conn:
         rows = conn.execute(
-            sa.select(events.c.id, events.c.type, events.c.payload).where(events.c.id > after_id)
+            sa.select(events.c.id, events.c.type, events.c.run_id, events.c.payload).where(events.c.id > after_id)
             .order_by(events.c.id).limit(limit)
         ).all()
-    return [{"id": r.id, "type": r.type, **orjson.loads(r.payload)} for r in rows]
+    return [{"run_id": r.run_id, **orjson.loads(r.payload), "id": r.id, "type": r.type} for r in rows]
 
 
 def latest_progress(store: Store, run_id: int) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
@@ -16,6 +17,7 @@ from workbench.store.tasks import get_task
 from workbench.store.views import latest_runs
 
 router = APIRouter(tags=["workbench"])
+log = logging.getLogger(__name__)
 TICK_S = 0.1  # at most ~10 socket messages a second per client
 
 
@@ -141,7 +143,12 @@ async def live(websocket: WebSocket, after: int | None = None) -> None:
 
     tasks = [asyncio.create_task(pump()), asyncio.create_task(until_closed())]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        failure = tasks[0].exception() if tasks[0] in done and not tasks[0].cancelled() else None
+        if failure is not None:
+            # Say so (the client reconnects from its last id) rather than dropping the connection.
+            log.error("live socket failed: %r", failure)
+            await websocket.close(code=1011)
     finally:
         # Not awaited: a pump blocked in a database read finishes on its own, and the
         # handler returns as soon as the client is gone.

@@ -1,0 +1,285 @@
+"""200K records × 3 models: import, the grid API, counts, exports, server memory, the live socket.
+
+    .venv/bin/python bench/scale_bench.py [--records 200000] [--repeat 7] [--postgres]
+
+Builds the dataset through the CLI (import), writes 3 models' results straight through the store
+(with ~30% disagreement, 1% golden and 0.5% fixed answers), then measures a real `workbench serve`
+over HTTP and the CLI's exports, each in its own process. Prints tables; not a timed test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from _util import ROOT, machine, print_table
+
+MODELS = ("gemma", "olmo", "gptoss")
+RECS = ["Strong Yes", "Yes", "Maybe", "No", "Strong No"]
+GRADES = ["Strong", "Good", "Average", "Weak"]
+
+
+def timed_process(args: list[str], env: dict) -> tuple[float, float]:
+    """(seconds, peak RSS MB) of a command run as its own process."""
+    wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+               "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+               "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
+    out = subprocess.run([sys.executable, "-c", wrapper, *args], env=env, capture_output=True, text=True, check=True)
+    seconds, rss = out.stdout.split()
+    return float(seconds), float(rss)
+
+
+def answer(record_id: str, model: str) -> dict:
+    h = int(hashlib.blake2b(record_id.encode(), digest_size=8).hexdigest(), 16)
+    rec, traj, ped = h % 5, (h >> 8) % 4, (h >> 16) % 4
+    m = int(hashlib.blake2b(f"{model}:{record_id}".encode(), digest_size=8).hexdigest(), 16)
+    if m % 100 < 30:
+        rec = (rec + (1 if m & 256 else -1)) % 5
+    if m % 100 < 10:
+        traj = (traj + 1) % 4
+    return {"recommendation": RECS[rec], "trajectory": GRADES[traj], "pedigree": GRADES[ped],
+            "reasoning": f"{GRADES[traj]} trajectory, {GRADES[ped].lower()} pedigree."}
+
+
+def populate(settings, dataset_id: str) -> None:
+    """Three completed runs with results, plus golden and fixed annotations, through the store."""
+    from workbench.domain.comparison import verdict_key
+    from workbench.domain.models import build_model
+    from workbench.store.annotations import annotate
+    from workbench.store.datasets import iter_records
+    from workbench.store.models import save_model
+    from workbench.store.results import ResultRow, RunUpdate, write_batch
+    from workbench.store.runs import create_run, recount, set_status
+    from workbench.store.tasks import get_task
+    from workbench.workspace import open_workspace
+
+    store = open_workspace(settings)
+    task = get_task(store, "candidate-screening")
+    fields = [n for n, _ in task.verdict_fields]
+    runs = {}
+    for model in MODELS:
+        config = build_model({"id": model, "provider": "openai", "base_url": "http://127.0.0.1:9/v1", "model": model})
+        save_model(store, config)
+        run = create_run(store, dataset_id=dataset_id, model=config, task_name=task.name, task_version=task.version,
+                         total=0, options={})
+        runs[model] = run.id
+    batch: dict[str, list] = {m: [] for m in MODELS}
+    total = 0
+
+    def flush():
+        updates = [RunUpdate(runs[m], rows, [], {"run_id": runs[m], "done": 0, "errors": 0, "tokens_in": 0,
+                                                 "tokens_out": 0, "cost": 0, "active_seconds": 0, "model_id": m,
+                                                 "dataset_id": dataset_id})
+                   for m, rows in batch.items()]
+        write_batch(store, updates)
+        for rows in batch.values():
+            rows.clear()
+
+    for record in iter_records(store, dataset_id, batch=5000):
+        total += 1
+        for model in MODELS:
+            out = answer(record.record_id, model)
+            batch[model].append(ResultRow(record.seq, record.record_id, "ok", out, None, None, None, 120.0, 400, 40,
+                                          1, False, verdict_key(out, fields), out["recommendation"]))
+        if total % 5000 == 0:
+            flush()
+    flush()
+    from workbench.store.schema import events, runs as runs_table
+    import sqlalchemy as sa
+
+    with store.engine.begin() as conn:  # the bulk load's result events are not part of the scenario
+        conn.execute(events.delete().where(events.c.type == "result"))
+        conn.execute(runs_table.update().values(total=total))
+    for model, run_id in runs.items():
+        recount(store, run_id)
+        set_status(store, run_id, "completed")
+    rng = random.Random(1)
+    for seq in rng.sample(range(1, total + 1), total // 100):
+        annotate(store, dataset_id=dataset_id, record_id=f"cand-{seq:06d}", model_id=rng.choice(MODELS),
+                 field="golden", value=True, author="bench")
+    fixed = dict(answer("x", "y"), recommendation="Maybe", reasoning="fixed")
+    for seq in rng.sample(range(1, total + 1), total // 200):
+        annotate(store, dataset_id=dataset_id, record_id=f"cand-{seq:06d}", model_id=rng.choice(MODELS),
+                 field="correction", value=fixed, author="bench")
+    store.close()
+
+
+def get_ms(url: str, repeat: int) -> tuple[float, dict]:
+    times, body = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=120) as r:
+            body = json.loads(r.read())
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times), body
+
+
+def serve(env: dict, data_dir: Path) -> tuple[subprocess.Popen, str]:
+    sys.path.insert(0, str(ROOT))
+    from tests.conftest import free_port, wait_for_http
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "serve", "--port", str(port), "--data-dir",
+                             str(data_dir)], env=env, stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / "serve.log", "w"))
+    wait_for_http(f"http://127.0.0.1:{port}/api/health", 60, proc)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def live_socket(base: str, settings, dataset_id: str, seconds: float = 5.0, rate: int = 1000) -> dict:
+    """Results written at `rate`/s by another writer; what a socket client receives, and how late."""
+    import websockets
+
+    from workbench.store.results import ResultRow, RunUpdate, write_batch
+    from workbench.store.runs import list_runs
+    from workbench.workspace import open_workspace
+
+    store = open_workspace(settings)
+    run = next(r for r in list_runs(store, dataset_id=dataset_id) if r.model_id == MODELS[0])
+    stop = threading.Event()
+    written_at: dict[int, float] = {}
+
+    def writer():
+        # Re-write existing rows' events: results of a pretend run over the same records at `rate`/s.
+        seq, tick = 1, 0.1
+        while not stop.is_set():
+            started = time.monotonic()
+            rows = [ResultRow(s, f"cand-{s:06d}", "ok", None, None, None, None, 1.0, 0, 0, 1, False)
+                    for s in range(seq, seq + int(rate * tick))]
+            for row in rows:
+                written_at[row.seq] = time.time()
+            write_batch(store, [RunUpdate(run.id, rows, [], {"run_id": run.id, "done": run.done, "errors": 0, "tokens_in": 0,
+                                                             "tokens_out": 0, "cost": 0, "active_seconds": 0,
+                                                             "model_id": run.model_id, "dataset_id": dataset_id})])
+            seq += len(rows)
+            time.sleep(max(0.0, tick - (time.monotonic() - started)))
+
+    async def client() -> tuple[int, list[float], int]:
+        frames, delays, results = 0, [], 0
+        async with websockets.connect(base.replace("http", "ws") + "/api/workbench/live") as ws:
+            thread = threading.Thread(target=writer, daemon=True)
+            thread.start()
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                try:
+                    frame = json.loads(await asyncio.wait_for(ws.recv(), 1.0))
+                except asyncio.TimeoutError:
+                    continue
+                now = time.time()
+                frames += 1
+                for m in frame["messages"]:
+                    if m["type"] == "result":
+                        results += len(m["items"])
+                        delays += [now - written_at[i["seq"]] for i in m["items"] if i["seq"] in written_at]
+            stop.set()
+            thread.join()
+        return frames, delays, results
+
+    # The writer reuses seqs of a completed run: insert-ignore keeps the table as it is, and the
+    # events still flow, which is what the socket sees.
+    frames, delays, results = asyncio.run(client())
+    store.close()
+    delays.sort()
+    return {"frames_per_s": frames / seconds, "results_per_s": results / seconds,
+            "median_delay_s": statistics.median(delays) if delays else None,
+            "p95_delay_s": delays[int(len(delays) * 0.95)] if delays else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--postgres", action="store_true", help="use a throwaway PostgreSQL server")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from workbench.config import Settings
+    from workbench.domain.synthetic import write_jsonl
+
+    print(f"machine: {machine()}")
+    work = Path(tempfile.mkdtemp(prefix="wb-scale-"))
+    source = work / "candidates.jsonl"
+    write_jsonl(source, args.records)
+    with contextlib.ExitStack() as stack:
+        env = dict(os.environ)
+        env.pop("WORKBENCH_DATABASE_URL", None)
+        store_name = "SQLite"
+        if args.postgres:
+            from tests.support.postgres import create_database, postgres_server, wait_ready
+
+            server = stack.enter_context(postgres_server())
+            wait_ready(server)
+            env["WORKBENCH_DATABASE_URL"] = create_database(server)
+            store_name = "PostgreSQL"
+        os.environ.update({k: v for k, v in env.items() if k.startswith("WORKBENCH_")})
+        data_dir = work / "data"
+        settings = Settings.load(data_dir=data_dir, database_url=env.get("WORKBENCH_DATABASE_URL"))
+        cli = [sys.executable, "-m", "workbench"]
+        seconds, rss = timed_process([*cli, "import", str(source), "--name", "big", "--data-dir", str(data_dir)], env)
+        rows = [["import 200K JSONL" if args.records == 200_000 else f"import {args.records:,} JSONL",
+                 f"{seconds:.1f} s", f"peak RSS {rss:.0f} MB", "≤ 10 s"]]
+        started = time.perf_counter()
+        populate(settings, "big")
+        print(f"(populated 3 × {args.records:,} results in {time.perf_counter() - started:.0f} s)")
+
+        proc, base = serve(env, data_dir)
+        try:
+            q = f"{base}/api/workbench?dataset_id=big&models={','.join(MODELS)}&limit=50"
+            page_rows = []
+            for label, extra in [("first page", ""), ("deep page (cursor 150000)", "&cursor=150000"),
+                                 ("differences", "&filter=differences"), ("golden", "&filter=golden"),
+                                 ("needs review", "&filter=needs_review"), ("fixed", "&filter=fixed"),
+                                 ("text search 'Airbnb'", "&q=Airbnb"),
+                                 ("most contested first", "&sort=disagreement")]:
+                ms, body = get_ms(q + extra + "&counts=false", args.repeat)
+                page_rows.append([label, f"{ms:.0f} ms", f"{len(body['results'])} rows", "≤ 50 ms"])
+            ms, body = get_ms(q + "&limit=1", args.repeat)
+            page_rows.append(["filter counts (all six, one scan)", f"{ms:.0f} ms",
+                              ", ".join(f"{k} {v}" for k, v in body["counts"].items()), "≤ 300 ms"])
+            server_rss = rss_mb(proc.pid)
+            live = live_socket(base, settings, "big")
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+        export_rows = []
+        for kind, fmt in [("results", "csv"), ("results", "parquet"), ("training", "jsonl")]:
+            out = work / f"export.{kind}.{fmt}"
+            seconds, rss = timed_process([*cli, "export", "--dataset", "big", "--kind", kind, "--format", fmt, "-o",
+                                          str(out), "--data-dir", str(data_dir)], env)
+            export_rows.append([f"export {kind} {fmt}", f"{seconds:.1f} s", f"peak RSS {rss:.0f} MB", "≤ 10 s"])
+
+    print_table(f"Import ({store_name})", ["what", "time", "memory", "target"], rows)
+    print_table(f"GET /api/workbench, 3 models × {args.records:,} records ({store_name}, median of {args.repeat})",
+                ["query", "median", "result", "target"], page_rows)
+    print_table(f"Exports ({store_name})", ["what", "time", "memory", "target"], export_rows)
+    print_table(f"Server and live socket ({store_name})", ["what", "figure", "target"], [
+        ["server RSS with the dataset loaded and queried", f"{server_rss:.0f} MB", "≤ 300 MB"],
+        ["socket frames/s to one client at 1,000 results/s", f"{live['frames_per_s']:.1f}", "≤ ~10"],
+        ["results/s delivered", f"{live['results_per_s']:.0f}", "all of them"],
+        ["delay result → client, median / p95",
+         f"{live['median_delay_s']:.2f} s / {live['p95_delay_s']:.2f} s" if live["median_delay_s"] else "–", "≤ 1 s"],
+    ])
+    subprocess.run(["rm", "-rf", str(work)])
+
+
+if __name__ == "__main__":
+    main()

@@ -82,7 +82,14 @@ def import_dataset(
             record_count=count, id_field=planner.id_source, title_field=shown.title_field,
             subtitle_fields=orjson.dumps(list(shown.subtitle_fields)).decode(),
         ))
+        _dataset_event(conn, dataset_id, "imported")
     return get_dataset(store, dataset_id)
+
+
+def _dataset_event(conn: sa.Connection, dataset_id: str, action: str) -> None:
+    """Pages refresh their dataset list, and cached figures know the data changed."""
+    conn.execute(events.insert().values(run_id=None, type="dataset", created_at=utcnow(),
+                                        payload=orjson.dumps({"dataset_id": dataset_id, "action": action}).decode()))
 
 
 def _batches(prepared: Iterator[PreparedRecord], dataset_id: str) -> Iterator[list[dict]]:
@@ -133,6 +140,7 @@ def delete_dataset(store: Store, dataset_id: str) -> None:
         conn.execute(annotation_events.delete().where(annotation_events.c.dataset_id == dataset_id))
         conn.execute(records.delete().where(records.c.dataset_id == dataset_id))
         gone = conn.execute(datasets.delete().where(datasets.c.id == dataset_id)).rowcount
+        _dataset_event(conn, dataset_id, "deleted")
     if not gone:
         raise DatasetNotFound(dataset_id)
 

@@ -254,6 +254,8 @@ function onLive(messages) {
       state.progress.set(message.run_id, message);
     } else if (message.type === "run_state") {
       if (message.dataset_id === state.datasetId) { loadRuns(); header = true; }
+    } else if (message.type === "dataset") {
+      loadDatasets();
     } else if (message.type === "annotation") {
       if (message.dataset_id === state.datasetId) { pendingSeqs.add(message.seq); header = true; }
     }

@@ -246,3 +246,37 @@ def test_workflow_3_review_with_the_keyboard_and_export_golden(page, tmp_path, f
     assert golden[1]["golden_answer"]["reasoning"] == "Fixed: not a fit."
     assert golden[0]["golden_provenance"]["annotator"] == "reviewer-1"
     assert golden[1]["golden_provenance"]["model_id"] == "best"
+
+
+def test_golden_export_feeds_a_few_shot_run_shown_in_metrics(page, tmp_path, fake):
+    import urllib.request
+
+    fake.config.latency_ms = 1
+    from workbench.workspace import sample_path
+
+    url = workbench(tmp_path, "import\x00" + str(sample_path()), add_model("best", "Best", fake.base_url))
+    data = ["--data-dir", str(tmp_path / "data")]
+    subprocess.run([sys.executable, "-m", "workbench", "run", "--dataset", "sample-candidates", "--model", "best",
+                    *data], check=True, capture_output=True)
+    for i in range(1, 13):
+        body = json.dumps({"dataset_id": "sample-candidates", "record_id": f"cand-{i:06d}", "model_id": "best",
+                           "field": "golden", "value": True}).encode()
+        request = urllib.request.Request(f"{url}/api/annotations", body, {"Content-Type": "application/json"})
+        urllib.request.urlopen(request).read()
+    golden = tmp_path / "golden.jsonl"
+    golden.write_bytes(urllib.request.urlopen(f"{url}/api/exports/golden?dataset_id=sample-candidates").read())
+    page.goto(url)
+    page.set_input_files("#upload-input", str(golden))
+    page.wait_for_selector("#upload-text:has-text('Imported 12 records')")
+    page.click("#datasets li[data-id=sample-candidates]")
+    page.wait_for_selector("#dataset-count:has-text('100 records')")
+    page.check("input[data-model=best]")
+    page.fill("#few-shot", "3")
+    page.select_option("#examples-from", "golden")
+    page.click("#run-selected")
+    page.wait_for_function("document.querySelectorAll('.job .status.completed').length === 2", timeout=30_000)
+    page.click("#open-metrics")
+    page.wait_for_selector("#metrics-body h3:has-text('Few-shot vs zero-shot')")
+    text = page.inner_text("#metrics-body")
+    assert "(3 ex.)" in text and "Accuracy against golden" in text
+    shot(page, "few-shot-metrics")

@@ -252,8 +252,17 @@ def main() -> None:
                 ms, body = get_ms(q + extra + "&counts=false", args.repeat)
                 page_rows.append([label, f"{ms:.0f} ms", f"{len(body['results'])} rows", "≤ 50 ms"])
             ms, body = get_ms(q + "&limit=1", args.repeat)
-            page_rows.append(["filter counts (all six, one scan)", f"{ms:.0f} ms",
+            page_rows.append(["filter counts, unchanged data (cached)", f"{ms:.0f} ms",
                               ", ".join(f"{k} {v}" for k, v in body["counts"].items()), "≤ 300 ms"])
+            times = []
+            for i in range(args.repeat):  # a change (an annotation) in between: counted afresh
+                note = json.dumps({"dataset_id": "big", "record_id": f"cand-{i + 1:06d}", "field": "note",
+                                   "value": f"bench {time.time()}"}).encode()
+                urllib.request.urlopen(urllib.request.Request(f"{base}/api/annotations", note,
+                                                              {"Content-Type": "application/json"})).read()
+                times.append(get_ms(q + "&limit=1", 1)[0])
+            page_rows.append(["filter counts after a change (uncached)", f"{statistics.median(times):.0f} ms",
+                              "", "≤ 300 ms"])
             server_rss = rss_mb(proc.pid)
             live = live_socket(base, settings, "big")
         finally:
@@ -261,7 +270,7 @@ def main() -> None:
             proc.wait(30)
 
         export_rows = []
-        for kind, fmt in [("results", "csv"), ("results", "parquet"), ("training", "jsonl")]:
+        for kind, fmt in [("results", "csv"), ("results", "parquet"), ("training", "jsonl"), ("golden", "jsonl")]:
             out = work / f"export.{kind}.{fmt}"
             seconds, rss = timed_process([*cli, "export", "--dataset", "big", "--kind", kind, "--format", fmt, "-o",
                                           str(out), "--data-dir", str(data_dir)], env)

@@ -16,11 +16,13 @@ BATCH = 1000
 
 
 def iter_curated(store: Store, dataset_id: str, run_ids: dict[str, int], *, with_data: bool = True,
-                 reference: str = "label") -> Iterator[CuratedItem]:
+                 reference: str = "label", golden_only: bool = False) -> Iterator[CuratedItem]:
     """Every record with each model's result, its reference answer ("label": golden, else a
-    correction; "golden": golden only), preference and note. Annotations come a page at a time."""
+    correction; "golden": golden only), preference and note. Annotations come a page at a time.
+    With ``golden_only`` just the records that have a golden answer are read (a golden set is small)."""
     pick = reference_label if reference == "label" else golden_answer
-    items = iter_record_results(store, dataset_id, run_ids, with_data=with_data, batch=BATCH)
+    seqs = list(answer_states(store, dataset_id, golden_only=True)) if golden_only else None
+    items = iter_record_results(store, dataset_id, run_ids, with_data=with_data, batch=BATCH, seqs=seqs)
     while True:
         page = list(islice(items, BATCH))
         if not page:

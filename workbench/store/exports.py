@@ -96,10 +96,10 @@ def export(store: Store, kind: str, dataset_id: str, model_ids: list[str] | None
     run_ids = _runs_for(store, dataset_id, model_ids)
     task = _task_of(store, run_ids)
     if kind == "golden":
-        items = iter_curated(store, dataset_id, run_ids, reference="golden")
+        items = iter_curated(store, dataset_id, run_ids, reference="golden", golden_only=True)
         return exports.write_jsonl(curated.golden_rows(items), path)
     if kind in ("training", "training-parquet"):
-        items = iter_curated(store, dataset_id, run_ids, reference="golden")
+        items = iter_curated(store, dataset_id, run_ids, reference="golden", golden_only=True)
         if kind == "training":
             return exports.write_jsonl(curated.training_rows(task, items), path)
         return curated.write_hf_parquet(curated.training_rows(task, items, with_id=True), path)

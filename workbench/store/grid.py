@@ -48,24 +48,29 @@ def json_text(column, key: str, dialect: str):
 
 
 class _Joins:
+    """Records joined to each selected model's result; annotations enter filters as subqueries
+    (they are few) and a page's annotations are read separately for its rows."""
+
     def __init__(self, query: GridQuery, dialect: str):
         self.query = query
         self.dialect = dialect
         self.results = {m: results.alias(f"res{i}") for i, m in enumerate(query.run_ids)}
-        self.notes = {m: annotations.alias(f"ann{i}") for i, m in enumerate(query.run_ids)}
-        self.record_note = annotations.alias("annrec")
 
     def from_clause(self):
-        q = self.query
         joined = records
         for model, res in self.results.items():
-            joined = joined.outerjoin(res, sa.and_(res.c.run_id == q.run_ids[model], res.c.seq == records.c.seq))
-            note = self.notes[model]
-            joined = joined.outerjoin(note, sa.and_(note.c.dataset_id == records.c.dataset_id,
-                                                    note.c.seq == records.c.seq, note.c.model_id == model))
-        rec = self.record_note
-        return joined.outerjoin(rec, sa.and_(rec.c.dataset_id == records.c.dataset_id, rec.c.seq == records.c.seq,
-                                             rec.c.model_id == ""))
+            joined = joined.outerjoin(res, sa.and_(res.c.run_id == self.query.run_ids[model],
+                                                   res.c.seq == records.c.seq))
+        return joined
+
+    def _annotated(self, *conditions, record_level=None):
+        """records.seq is among the records with a matching annotation on a selected model."""
+        models = list(self.query.run_ids)
+        on_answers = sa.and_(annotations.c.model_id.in_(models), sa.or_(*conditions)) if models else sa.false()
+        matching = on_answers if record_level is None else sa.or_(
+            on_answers, sa.and_(annotations.c.model_id == "", record_level))
+        seqs = sa.select(annotations.c.seq).where(annotations.c.dataset_id == self.query.dataset_id, matching)
+        return records.c.seq.in_(seqs)
 
     def differences(self, field: str | None = None):
         if field is None:
@@ -88,21 +93,23 @@ class _Joins:
             return sa.literal(0)
         return sum(sa.case((self.differences(f), 1), else_=0) for f in fields)
 
-    # Outer joins give NULLs; every test below is written to be true or false, never NULL,
-    # because NOT(NULL) would silently drop rows.
     def golden(self):
-        return sa.or_(*[sa.func.coalesce(n.c.golden, 0) == 1 for n in self.notes.values()]) if self.notes else sa.false()
+        return self._annotated(annotations.c.golden == 1)
+
+    def fixed(self):
+        return self._annotated(annotations.c.correction.is_not(None))
 
     def reviewed(self):
-        marks = [sa.or_(sa.func.coalesce(n.c.golden, 0) == 1, n.c.judgement.is_not(None), n.c.correction.is_not(None))
-                 for n in self.notes.values()]
-        rec = self.record_note
-        return sa.or_(*marks, rec.c.preference.is_not(None), rec.c.note.is_not(None))
+        return self._annotated(annotations.c.golden == 1, annotations.c.judgement.is_not(None),
+                               annotations.c.correction.is_not(None),
+                               record_level=sa.or_(annotations.c.preference.is_not(None),
+                                                   annotations.c.note.is_not(None)))
 
     def needs_review(self):
-        wrong = [sa.func.coalesce(n.c.judgement, "") == "wrong" for n in self.notes.values()]
+        # Outer joins give NULLs; coalesce so NOT never meets a NULL and drops rows silently.
         errored = [sa.func.coalesce(r.c.status, "") == "error" for r in self.results.values()]
-        return sa.or_(*wrong, *errored, sa.and_(self.differences(), sa.not_(self.reviewed())))
+        return sa.or_(self._annotated(annotations.c.judgement == "wrong"), *errored,
+                      sa.and_(self.differences(), sa.not_(self.reviewed())))
 
     def condition(self, name: str):
         dialect = self.dialect
@@ -134,9 +141,6 @@ class _Joins:
             conditions.append(records.c.seq.in_(self.query.seqs))
         return sa.and_(*conditions)
 
-    def fixed(self):
-        return sa.or_(*[n.c.correction.is_not(None) for n in self.notes.values()]) if self.notes else sa.false()
-
 
 def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
               limit: int = 50) -> tuple[list[dict], str | None]:
@@ -147,13 +151,10 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
     """
     limit = max(1, min(limit, MAX_LIMIT))
     joins = _Joins(query, store.dialect)
-    columns = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle,
-               joins.record_note.c.preference, joins.record_note.c.note]
-    for i, (model, res) in enumerate(joins.results.items()):
-        note = joins.notes[model]
+    columns = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle]
+    for i, res in enumerate(joins.results.values()):
         columns += [res.c.status.label(f"s{i}"), res.c.output.label(f"o{i}"), res.c.error_kind.label(f"k{i}"),
-                    res.c.error_message.label(f"e{i}"), res.c.latency_ms.label(f"l{i}"),
-                    note.c.golden.label(f"g{i}"), note.c.judgement.label(f"j{i}"), note.c.correction.label(f"c{i}")]
+                    res.c.error_message.label(f"e{i}"), res.c.latency_ms.label(f"l{i}")]
     statement = sa.select(*columns).select_from(joins.from_clause()).where(joins.condition(query.filter))
     if query.sort == "disagreement":
         score = joins.disagreement_score()
@@ -168,16 +169,29 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
             statement = statement.where(records.c.seq > int(cursor))
     with store.engine.connect() as conn:
         rows = conn.execute(statement.limit(limit + 1)).mappings().all()
-    more = len(rows) > limit
-    rows = rows[:limit]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        notes = _annotations_of(conn, query.dataset_id, [r["seq"] for r in rows])
     next_cursor = None
     if more:
         last = rows[-1]
         next_cursor = f"{last['score']}:{last['seq']}" if query.sort == "disagreement" else str(last["seq"])
-    return [_row(r, list(query.run_ids), query.verdict_fields) for r in rows], next_cursor
+    models = list(query.run_ids)
+    return [_row(r, models, query.verdict_fields, notes.get(r["seq"], {})) for r in rows], next_cursor
 
 
-def _row(r: Any, models: list[str], verdict_fields: list[str]) -> dict[str, Any]:
+def _annotations_of(conn: sa.Connection, dataset_id: str, seqs: list[int]) -> dict[int, dict[str, Any]]:
+    """seq -> model id ('' for the record) -> annotation state row, for one page."""
+    if not seqs:
+        return {}
+    found: dict[int, dict[str, Any]] = {}
+    for row in conn.execute(sa.select(annotations).where(annotations.c.dataset_id == dataset_id,
+                                                         annotations.c.seq.in_(seqs))).mappings():
+        found.setdefault(row["seq"], {})[row["model_id"]] = row
+    return found
+
+
+def _row(r: Any, models: list[str], verdict_fields: list[str], notes: dict[str, Any]) -> dict[str, Any]:
     cells: dict[str, dict[str, Any] | None] = {}
     originals: dict[str, dict[str, Any] | None] = {}
     for i, model in enumerate(models):
@@ -186,7 +200,8 @@ def _row(r: Any, models: list[str], verdict_fields: list[str]) -> dict[str, Any]
             continue
         output = orjson.loads(r[f"o{i}"]) if r[f"o{i}"] else None
         originals[model] = output if r[f"s{i}"] == "ok" else None
-        correction = orjson.loads(r[f"c{i}"]) if r[f"c{i}"] else None
+        note = notes.get(model) or {}
+        correction = orjson.loads(note["correction"]) if note.get("correction") else None
         shown = correction if correction is not None else (output if r[f"s{i}"] == "ok" else None)
         cells[model] = {
             **(shown or {}),
@@ -194,21 +209,22 @@ def _row(r: Any, models: list[str], verdict_fields: list[str]) -> dict[str, Any]
             "error": None if r[f"s{i}"] == "ok" else {"kind": r[f"k{i}"], "message": r[f"e{i}"]},
             "original": output if correction is not None else None,
             "latency_ms": r[f"l{i}"],
-            "is_golden": bool(r[f"g{i}"]),
+            "is_golden": bool(note.get("golden")),
             "is_fixed": correction is not None,
-            "judgement": r[f"j{i}"],
+            "judgement": note.get("judgement"),
         }
+    record_note = notes.get("") or {}
     answered = {m: o for m, o in originals.items() if o is not None}
     differing = disagreeing_fields(answered, verdict_fields)
     present = [c for c in cells.values() if c is not None]
-    reviewed = r["preference"] is not None or r["note"] is not None or any(
+    reviewed = record_note.get("preference") is not None or record_note.get("note") is not None or any(
         c["is_golden"] or c["judgement"] or c["is_fixed"] for c in present)
     needs_review = any(c["judgement"] == "wrong" or c["status"] == "error" for c in present) or (
         bool(differing) and not reviewed)
     return {"seq": r["seq"], "candidate_id": r["record_id"], "candidate_name": r["title"],
             "candidate_title": r["subtitle"], "models": cells, "agreement": agreement(originals, verdict_fields),
             "disagree_fields": differing, "needs_review": needs_review,
-            "preference": r["preference"], "note": r["note"]}
+            "preference": record_note.get("preference"), "note": record_note.get("note")}
 
 
 def grid_counts(store: Store, query: GridQuery) -> dict[str, int]:

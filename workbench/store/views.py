@@ -47,8 +47,19 @@ _RESULT_COLUMNS = ("status", "output", "error_kind", "error_message", "raw_text"
 
 
 def iter_record_results(store: Store, dataset_id: str, run_ids: dict[str, int], *, with_data: bool = True,
-                        batch: int = 1000) -> Iterator[RecordResults]:
-    """Every record in file order with each model's result, in keyset pages (memory stays flat)."""
+                        batch: int = 1000, seqs: list[int] | None = None) -> Iterator[RecordResults]:
+    """Every record (or just ``seqs``) in file order with each model's result, in keyset pages."""
+    if seqs is not None:
+        ordered = sorted(seqs)
+        for start in range(0, len(ordered), batch):
+            chunk = ordered[start:start + batch]
+            yield from _iter_pages(store, dataset_id, run_ids, with_data, batch, records.c.seq.in_(chunk))
+        return
+    yield from _iter_pages(store, dataset_id, run_ids, with_data, batch, None)
+
+
+def _iter_pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_data: bool, batch: int,
+                extra) -> Iterator[RecordResults]:
     aliases = {model: (i, results.alias(f"r{i}")) for i, model in enumerate(run_ids)}
     columns = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle]
     if with_data:
@@ -62,6 +73,8 @@ def iter_record_results(store: Store, dataset_id: str, run_ids: dict[str, int], 
         query = (sa.select(*columns).select_from(joined)
                  .where(records.c.dataset_id == dataset_id, records.c.seq > after)
                  .order_by(records.c.seq).limit(batch))
+        if extra is not None:
+            query = query.where(extra)
         with store.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
         if not rows:

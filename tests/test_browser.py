@@ -261,7 +261,8 @@ def test_golden_export_feeds_a_few_shot_run_shown_in_metrics(page, tmp_path, fak
     for i in range(1, 13):
         body = json.dumps({"dataset_id": "sample-candidates", "record_id": f"cand-{i:06d}", "model_id": "best",
                            "field": "golden", "value": True}).encode()
-        request = urllib.request.Request(f"{url}/api/annotations", body, {"Content-Type": "application/json"})
+        request = urllib.request.Request(f"{url}/api/annotations", body, {"Content-Type": "application/json",
+                                                                          "X-Workbench-Client": "tests"})
         urllib.request.urlopen(request).read()
     golden = tmp_path / "golden.jsonl"
     golden.write_bytes(urllib.request.urlopen(f"{url}/api/exports/golden?dataset_id=sample-candidates").read())

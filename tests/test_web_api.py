@@ -10,10 +10,12 @@ from fastapi.testclient import TestClient
 from tests.support.fake_openai import FakeOpenAIServer
 from workbench.web.app import create_app
 
+CLIENT = {"X-Workbench-Client": "tests"}
+
 
 @pytest.fixture
 def client(settings, store):
-    with TestClient(create_app(settings, store=store)) as c:
+    with TestClient(create_app(settings, store=store), headers=CLIENT) as c:
         yield c
 
 
@@ -85,6 +87,6 @@ def test_token_is_required_when_set(tmp_path, monkeypatch):
 
     monkeypatch.setenv("WORKBENCH_TOKEN", "t0ken")
     settings = Settings.load(data_dir=tmp_path / "tok")
-    with TestClient(create_app(settings)) as c:
+    with TestClient(create_app(settings), headers=CLIENT) as c:
         assert c.get("/api/datasets").status_code == 401
         assert c.get("/api/datasets", headers={"Authorization": "Bearer t0ken"}).status_code == 200

@@ -17,6 +17,8 @@ from tests.test_web_workbench import all_rows, wait_for_runs
 from workbench.domain.metrics import cohen_kappa
 from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
 from workbench.web.app import create_app
+
+CLIENT = {"X-Workbench-Client": "tests"}
 from workbench.workspace import sample_path
 
 FIX = {"recommendation": "Strong Yes", "trajectory": "Strong", "pedigree": "Good", "reasoning": "fixed by hand"}
@@ -30,7 +32,7 @@ def fake():
 
 @pytest.fixture
 def client(settings, store, fake):
-    with TestClient(create_app(settings, store=store)) as c:
+    with TestClient(create_app(settings, store=store), headers=CLIENT) as c:
         c.post("/api/datasets", files={"file": ("cands.jsonl", sample_path().read_bytes())}).raise_for_status()
         for model in ("gemma", "olmo"):
             c.post("/api/models", json={"id": model, "provider": "openai", "base_url": fake.base_url,

@@ -12,6 +12,8 @@ from fastapi.testclient import TestClient
 
 from tests.support.fake_openai import FakeOpenAIServer, FaultConfig
 from workbench.web.app import create_app
+
+CLIENT = {"X-Workbench-Client": "tests"}
 from workbench.workspace import sample_path
 
 FIELDS = {"recommendation", "trajectory", "pedigree", "reasoning"}
@@ -25,7 +27,7 @@ def fake():
 
 @pytest.fixture
 def client(settings, store, fake):
-    with TestClient(create_app(settings, store=store)) as c:
+    with TestClient(create_app(settings, store=store), headers=CLIENT) as c:
         c.post("/api/datasets", files={"file": ("cands.jsonl", sample_path().read_bytes())}).raise_for_status()
         for model in ("gemma", "olmo", "phi"):
             c.post("/api/models", json={"id": model, "name": model.title(), "provider": "openai",
@@ -175,7 +177,7 @@ def test_downloads(client):
 
 def test_a_restarted_server_resumes_its_runs(settings, store, fake):
     fake.config.latency_ms = 40
-    with TestClient(create_app(settings, store=store)) as c:
+    with TestClient(create_app(settings, store=store), headers=CLIENT) as c:
         c.post("/api/datasets", files={"file": ("cands.jsonl", sample_path().read_bytes())})
         c.post("/api/models", json={"id": "gemma", "provider": "openai", "base_url": fake.base_url, "model": "g",
                                     "max_concurrency": 2})
@@ -187,7 +189,7 @@ def test_a_restarted_server_resumes_its_runs(settings, store, fake):
     halfway = get_run(stopped, run["id"])
     assert halfway.status == "queued" and 0 < halfway.done < 100
     fake.config.latency_ms = 1
-    with TestClient(create_app(settings, store=store)) as c:
+    with TestClient(create_app(settings, store=store), headers=CLIENT) as c:
         assert wait_for_runs(c)[0]["status"] == "completed"
     seen = fake.requests_by_prompt
     assert sum(seen.values()) <= 100 + 4  # at most the requests in flight at shutdown were asked again

@@ -24,6 +24,8 @@ MAX_RECORD_BYTES = 2 * 1024 * 1024
 # A JSON array file (not JSONL) has to be parsed whole, so it gets a cap.
 MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024
 SNIFF_BYTES = 64 * 1024
+# A record with more fields than this is a table turned sideways, not a record.
+MAX_FIELDS = 2000
 FORMATS = ("jsonl", "csv", "parquet")
 BOM = b"\xef\xbb\xbf"
 
@@ -80,6 +82,8 @@ def _parse_object(text: str | bytes, location: str) -> Row:
         return Row(location, None, f"malformed JSON ({exc.msg} at column {exc.colno})")
     if not isinstance(value, dict):
         return Row(location, None, f"expected a JSON object, got {_json_type(value)}")
+    if len(value) > MAX_FIELDS:
+        return Row(location, None, f"{len(value)} fields; the limit is {MAX_FIELDS} per record")
     return Row(location, value)
 
 
@@ -165,6 +169,8 @@ def _read_csv(path: Path) -> Iterator[Row]:
         if not header or not any(h.strip() for h in header):
             raise UnreadableFile("the file is empty (no header row)")
         header = [h.strip() for h in header]
+        if len(header) > MAX_FIELDS:
+            raise UnreadableFile(f"line 1 (header): {len(header)} columns; the limit is {MAX_FIELDS}")
         bad = _header_problem(header)
         if bad:
             raise UnreadableFile(f"line 1 (header): {bad}")

@@ -16,7 +16,7 @@ from workbench.store import Store
 from workbench.web.errors import install_error_handlers
 from workbench.runner.manager import RunManager
 from workbench.web.routers import annotations, datasets, exports, models, runs, tasks, workbench
-from workbench.web.security import TokenMiddleware, refuse_unprotected_host  # noqa: F401 (re-export)
+from workbench.web.security import GuardMiddleware, refuse_unprotected_host  # noqa: F401 (re-export)
 from workbench.workspace import open_workspace
 
 
@@ -37,8 +37,7 @@ def create_app(settings: Settings, store: Store | None = None, *, execute_runs: 
     app.state.settings = settings
     app.state.store = store or open_workspace(settings)
     app.state.runner = RunManager(app.state.store)
-    if settings.token:
-        app.add_middleware(TokenMiddleware, token=settings.token)
+    app.add_middleware(GuardMiddleware, token=settings.token)
     install_error_handlers(app)
     routers = (datasets, models, tasks, runs, workbench, annotations, exports)
     for router in (r.router for r in routers):

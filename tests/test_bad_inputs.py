@@ -23,7 +23,7 @@ EXPECTED = {
     "deeply-nested.jsonl": "line 1: malformed JSON",
     "duplicate-ids.jsonl": "duplicate ids in field 'id': 'r1' (line 1 and line 3)",
     "wrong-types.jsonl": "must be a non-empty string or integer",
-    "huge-number.jsonl": "line 1: malformed JSON",
+    "huge-number.jsonl": "line 1: the number 12345678901234567890… is too large to keep exactly",
     "not-an-object.jsonl": "line 2: expected a JSON object, got an array",
     "binary.jsonl": "binary file",
     "empty.jsonl": "the file is empty",

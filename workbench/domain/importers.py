@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,11 +77,37 @@ def _check_not_binary(head: bytes, what: str) -> None:
         raise UnreadableFile(f"this looks like a binary file, not {what} (NUL byte at offset {nul})")
 
 
+_LONG_NUMBER = re.compile(r"\d{19,}")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _too_big_number(text: str | bytes) -> str | None:
+    """An integer beyond 64 bits can't be stored exactly: say so instead of rounding it."""
+    if not _LONG_NUMBER.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+        return None
+    stack = [json.loads(text)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int) and not _INT64[0] <= item <= _INT64[1]:
+            shown = str(item)
+            return f"the number {shown[:20]}{'…' if len(shown) > 20 else ''} is too large to keep exactly; quote it as a string"
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
 def _parse_object(text: str | bytes, location: str) -> Row:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         return Row(location, None, f"malformed JSON ({exc.msg} at column {exc.colno})")
+    big = _too_big_number(text)
+    if big is not None:
+        return Row(location, None, big)
     if not isinstance(value, dict):
         return Row(location, None, f"expected a JSON object, got {_json_type(value)}")
     if len(value) > MAX_FIELDS:

@@ -23,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
     from sqlalchemy.dialects import postgresql, sqlite
 
-    from bench.scale_bench import populate
+    from tests.support.scale import populate
     from workbench.config import Settings
     from workbench.domain.synthetic import write_jsonl
     from workbench.store import grid as grid_module

@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -27,10 +25,8 @@ from pathlib import Path
 
 from _util import ROOT, machine, print_table
 
-MODELS = ("gemma", "olmo", "gptoss")
-RECS = ["Strong Yes", "Yes", "Maybe", "No", "Strong No"]
-GRADES = ["Strong", "Good", "Average", "Weak"]
-
+sys.path.insert(0, str(ROOT))
+from tests.support.scale import MODELS, populate  # noqa: E402
 
 def timed_process(args: list[str], env: dict) -> tuple[float, float]:
     """(seconds, peak RSS MB) of a command run as its own process."""
@@ -40,81 +36,6 @@ def timed_process(args: list[str], env: dict) -> tuple[float, float]:
     out = subprocess.run([sys.executable, "-c", wrapper, *args], env=env, capture_output=True, text=True, check=True)
     seconds, rss = out.stdout.split()
     return float(seconds), float(rss)
-
-
-def answer(record_id: str, model: str) -> dict:
-    h = int(hashlib.blake2b(record_id.encode(), digest_size=8).hexdigest(), 16)
-    rec, traj, ped = h % 5, (h >> 8) % 4, (h >> 16) % 4
-    m = int(hashlib.blake2b(f"{model}:{record_id}".encode(), digest_size=8).hexdigest(), 16)
-    if m % 100 < 30:
-        rec = (rec + (1 if m & 256 else -1)) % 5
-    if m % 100 < 10:
-        traj = (traj + 1) % 4
-    return {"recommendation": RECS[rec], "trajectory": GRADES[traj], "pedigree": GRADES[ped],
-            "reasoning": f"{GRADES[traj]} trajectory, {GRADES[ped].lower()} pedigree."}
-
-
-def populate(settings, dataset_id: str) -> None:
-    """Three completed runs with results, plus golden and fixed annotations, through the store."""
-    from workbench.domain.comparison import verdict_key
-    from workbench.domain.models import build_model
-    from workbench.store.annotations import annotate
-    from workbench.store.datasets import iter_records
-    from workbench.store.models import save_model
-    from workbench.store.results import ResultRow, RunUpdate, write_batch
-    from workbench.store.runs import create_run, recount, set_status
-    from workbench.store.tasks import get_task
-    from workbench.workspace import open_workspace
-
-    store = open_workspace(settings)
-    task = get_task(store, "candidate-screening")
-    fields = [n for n, _ in task.verdict_fields]
-    runs = {}
-    for model in MODELS:
-        config = build_model({"id": model, "provider": "openai", "base_url": "http://127.0.0.1:9/v1", "model": model})
-        save_model(store, config)
-        run = create_run(store, dataset_id=dataset_id, model=config, task_name=task.name, task_version=task.version,
-                         total=0, options={})
-        runs[model] = run.id
-    batch: dict[str, list] = {m: [] for m in MODELS}
-    total = 0
-
-    def flush():
-        updates = [RunUpdate(runs[m], rows, [], {"run_id": runs[m], "done": 0, "errors": 0, "tokens_in": 0,
-                                                 "tokens_out": 0, "cost": 0, "active_seconds": 0, "model_id": m,
-                                                 "dataset_id": dataset_id})
-                   for m, rows in batch.items()]
-        write_batch(store, updates)
-        for rows in batch.values():
-            rows.clear()
-
-    for record in iter_records(store, dataset_id, batch=5000):
-        total += 1
-        for model in MODELS:
-            out = answer(record.record_id, model)
-            batch[model].append(ResultRow(record.seq, record.record_id, "ok", out, None, None, None, 120.0, 400, 40,
-                                          1, False, verdict_key(out, fields), out["recommendation"]))
-        if total % 5000 == 0:
-            flush()
-    flush()
-    from workbench.store.schema import events, runs as runs_table
-    import sqlalchemy as sa
-
-    with store.engine.begin() as conn:  # the bulk load's result events are not part of the scenario
-        conn.execute(events.delete().where(events.c.type == "result"))
-        conn.execute(runs_table.update().values(total=total))
-    for model, run_id in runs.items():
-        recount(store, run_id)
-        set_status(store, run_id, "completed")
-    rng = random.Random(1)
-    for seq in rng.sample(range(1, total + 1), total // 100):
-        annotate(store, dataset_id=dataset_id, record_id=f"cand-{seq:06d}", model_id=rng.choice(MODELS),
-                 field="golden", value=True, author="bench")
-    fixed = dict(answer("x", "y"), recommendation="Maybe", reasoning="fixed")
-    for seq in rng.sample(range(1, total + 1), total // 200):
-        annotate(store, dataset_id=dataset_id, record_id=f"cand-{seq:06d}", model_id=rng.choice(MODELS),
-                 field="correction", value=fixed, author="bench")
-    store.close()
 
 
 def get_ms(url: str, repeat: int) -> tuple[float, dict]:

@@ -17,7 +17,20 @@ const CELL_FIELD = { golden: "is_golden", judgement: "judgement" };
 
 // ctx: { datasetId(), refreshRows(seqs), rowChanged(row) }
 export function createCuration(ctx) {
-  async function send(row, modelId, field, value) {
+  // Changes reach the server one at a time, in the order made, so an undo pressed right after a
+  // change undoes that change and not the one before it.
+  let queue = Promise.resolve();
+  const inOrder = (task) => {
+    const result = queue.then(task, task);
+    queue = result.catch(() => {});
+    return result;
+  };
+
+  function send(row, modelId, field, value) {
+    return inOrder(() => post(row, modelId, field, value));
+  }
+
+  async function post(row, modelId, field, value) {
     try {
       const event = await api("/api/annotations", { method: "POST", json: {
         dataset_id: ctx.datasetId(), record_id: row.candidate_id, model_id: modelId || "", field, value, author: author() } });
@@ -55,12 +68,14 @@ export function createCuration(ctx) {
     if (event) ctx.refreshRows([row.seq]);
   }
 
-  async function undo() {
-    try {
-      const event = await api("/api/annotations/undo", { method: "POST", json: { dataset_id: ctx.datasetId(), author: author() } });
-      toast(`Undid ${event.field} on ${event.record_id}.`);
-      ctx.refreshRows([event.seq]);
-    } catch (error) { toast(error.message, "error"); }
+  function undo() {
+    return inOrder(async () => {
+      try {
+        const event = await api("/api/annotations/undo", { method: "POST", json: { dataset_id: ctx.datasetId(), author: author() } });
+        toast(`Undid ${event.field} on ${event.record_id}.`);
+        ctx.refreshRows([event.seq]);
+      } catch (error) { toast(error.message, "error"); }
+    });
   }
 
   function edit(row, modelId, task) {
@@ -85,8 +100,8 @@ export function createCuration(ctx) {
         value[name] = spec.type === "integer" ? parseInt(raw, 10) : spec.type === "number" ? Number(raw) : raw;
       }
       try {
-        await api("/api/annotations", { method: "POST", json: {
-          dataset_id: ctx.datasetId(), record_id: row.candidate_id, model_id: modelId, field: "correction", value, author: author() } });
+        await inOrder(() => api("/api/annotations", { method: "POST", json: {
+          dataset_id: ctx.datasetId(), record_id: row.candidate_id, model_id: modelId, field: "correction", value, author: author() } }));
         dialog.close();
         ctx.refreshRows([row.seq]);
         toast("Fix saved.");

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from workbench import __version__
 from workbench.config import Settings
 from workbench.store import Store
-from workbench.web.errors import install_error_handlers
+from workbench.web.errors import ERROR_RESPONSES, install_error_handlers
 from workbench.runner.manager import RunManager
 from workbench.web.routers import annotations, datasets, exports, models, runs, tasks, workbench
 from workbench.web.security import GuardMiddleware, refuse_unprotected_host  # noqa: F401 (re-export)
@@ -33,7 +33,8 @@ def create_app(settings: Settings, store: Store | None = None, *, execute_runs: 
                 background.cancel()
                 await asyncio.gather(background, return_exceptions=True)
 
-    app = FastAPI(title="Dataset Workbench", version=__version__, docs_url="/docs", lifespan=lifespan)
+    app = FastAPI(title="Dataset Workbench", version=__version__, docs_url="/docs", lifespan=lifespan,
+                  responses=ERROR_RESPONSES)
     app.state.settings = settings
     app.state.store = store or open_workspace(settings)
     app.state.runner = RunManager(app.state.store)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
+from pydantic import BaseModel
 from fastapi.responses import JSONResponse
 
 from workbench.domain.annotations import AnnotationError
@@ -17,6 +20,19 @@ from workbench.store.exports import NothingToExport
 from workbench.store.models import ModelNotFound
 from workbench.store.runs import RunNotFound, RunStateError
 from workbench.store.tasks import TaskNotFound
+
+class Problem(BaseModel):
+    """Every error answer: one readable message (or FastAPI's list of field problems), plus the
+    bad lines of a rejected import."""
+
+    detail: str | list[dict[str, Any]]
+    problems: list[str] | None = None
+    more: int | None = None
+
+
+ERROR_RESPONSES = {status: {"model": Problem, "description": text} for status, text in (
+    (401, "Missing or wrong access token"), (403, "Refused (header or origin)"), (404, "Not found"),
+    (409, "Conflicts with the current state"), (413, "Too large"), (422, "Invalid input"))}
 
 NOT_FOUND = (DatasetNotFound, ModelNotFound, TaskNotFound, RunNotFound, NothingToExport)
 BAD_INPUT = (UnreadableFile, ModelConfigError, TaskError, AnnotationError, FewShotError)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy.exc
 from rich.console import Console
 from rich.table import Table
 
@@ -20,6 +21,7 @@ from workbench.domain.records import DisplayFields
 from workbench.domain.tasks import Task, TaskError
 from workbench.providers.base import ProviderError
 from workbench.store import Store
+from workbench.store.db import storage_problem
 from workbench.store.datasets import DatasetNotFound, delete_dataset, import_dataset, iter_records, list_datasets
 from workbench.store.models import ModelNotFound, delete_model, get_model, list_models, save_model
 from workbench.runner.manager import FewShotError
@@ -47,6 +49,9 @@ class WorkbenchGroup(click.Group):
             sys.exit(1)
         except USER_ERRORS as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except sqlalchemy.exc.OperationalError as exc:
+            click.echo(f"error: {storage_problem(exc)}", err=True)
             sys.exit(1)
 
 

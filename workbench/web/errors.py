@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 from fastapi.responses import JSONResponse
@@ -16,6 +17,7 @@ from workbench.domain.tasks import TaskError
 from workbench.runner.manager import FewShotError
 from workbench.store.annotations import AnnotationConflict
 from workbench.store.datasets import DatasetNotFound
+from workbench.store.db import storage_problem
 from workbench.store.exports import NothingToExport
 from workbench.store.models import ModelNotFound
 from workbench.store.runs import RunNotFound, RunStateError
@@ -32,7 +34,8 @@ class Problem(BaseModel):
 
 ERROR_RESPONSES = {status: {"model": Problem, "description": text} for status, text in (
     (401, "Missing or wrong access token"), (403, "Refused (header or origin)"), (404, "Not found"),
-    (409, "Conflicts with the current state"), (413, "Too large"), (422, "Invalid input"))}
+    (409, "Conflicts with the current state"), (413, "Too large"), (422, "Invalid input"),
+    (503, "The database can't be written (disk full, read-only)"))}
 
 NOT_FOUND = (DatasetNotFound, ModelNotFound, TaskNotFound, RunNotFound, NothingToExport)
 BAD_INPUT = (UnreadableFile, ModelConfigError, TaskError, AnnotationError, FewShotError)
@@ -45,6 +48,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": f"nothing imported: {exc}", "problems": exc.problems, "more": exc.more}, status_code=422
         )
+
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    async def storage(_: Request, exc: sqlalchemy.exc.OperationalError) -> JSONResponse:
+        return JSONResponse({"detail": storage_problem(exc)}, status_code=503)
 
     for kinds, status in ((NOT_FOUND, 404), (BAD_INPUT, 422), (CONFLICT, 409)):
         for kind in kinds:

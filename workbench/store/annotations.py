@@ -93,6 +93,11 @@ def _state_row(conn: sa.Connection, dataset_id: str, seq: int, model_id: str) ->
 def _write(conn: sa.Connection, *, dataset_id: str, seq: int, record_id: str, model_id: str, run_id: int | None,
            field: str, value: Any, author: str, undoes: int | None) -> dict[str, Any]:
     now = utcnow()
+    if conn.dialect.name == "postgresql":
+        # Writers to the same (record, model) take turns, so the log's order is the order the
+        # state was changed in (SQLite already has one writer at a time).
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                     {"key": f"annotation:{dataset_id}:{seq}:{model_id}"})
     before = _state_row(conn, dataset_id, seq, model_id)
     previous = _decode(field, before[field]) if before else (False if field == "golden" else None)
     event_id = conn.execute(annotation_events.insert().values(

@@ -23,7 +23,7 @@ from workbench.providers.base import ProviderError
 from workbench.store import Store
 from workbench.store.db import storage_problem
 from workbench.store.datasets import DatasetNotFound, delete_dataset, import_dataset, iter_records, list_datasets
-from workbench.store.models import ModelNotFound, delete_model, get_model, list_models, save_model
+from workbench.store.models import ModelNotFound, delete_model, list_models, save_model
 from workbench.runner.manager import FewShotError
 from workbench.store.exports import NothingToExport
 from workbench.store.runs import RunNotFound, RunStateError
@@ -237,16 +237,11 @@ def models_remove(model_id: str, data_dir: Path | None) -> None:
 @data_dir_option
 def models_test(model_id: str, task_name: str, timeout: float, save: bool, data_dir: Path | None) -> None:
     """Send one sample record; show latency, the answer and the structured-output form that works."""
-    from workbench.providers.probe import test_connection
-    from workbench.workspace import sample_path
     import orjson
 
-    store = _store(data_dir)
-    config = get_model(store, model_id)
-    task = get_task(store, task_name)
-    with open(sample_path(), "rb") as f:
-        record = orjson.loads(f.readline())
-    result = asyncio.run(test_connection(config, task, record, timeout_s=timeout))
+    from workbench.workspace import test_model
+
+    result = asyncio.run(test_model(_store(data_dir), model_id, task_name, timeout_s=timeout, save=save))
     for attempt in result.attempts:
         mark = "ok" if attempt.ok else "no"
         click.echo(f"  {attempt.mode:<12} {mark}" + (f"  ({attempt.problem[:150]})" if attempt.problem else ""))
@@ -255,8 +250,6 @@ def models_test(model_id: str, task_name: str, timeout: float, save: bool, data_
     click.echo(f"{model_id}: ok in {result.latency_ms:.0f} ms, structured output: {result.structured_output}, "
                f"tokens {result.input_tokens} in / {result.output_tokens} out")
     click.echo(orjson.dumps(result.output, option=orjson.OPT_INDENT_2).decode())
-    if save and config.provider == "openai" and config.structured_output == "auto":
-        save_model(store, config.model_copy(update={"structured_output": result.structured_output}))
 
 
 @main.group(cls=WorkbenchGroup)

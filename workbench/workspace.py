@@ -5,12 +5,15 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+import orjson
+
 from workbench.config import Settings
 from workbench.domain.models import ModelConfig, load_models_yaml
 from workbench.store import Store, open_store
 from workbench.store.datasets import DatasetInfo, import_dataset, list_datasets
-from workbench.store.models import model_exists, save_model
-from workbench.store.tasks import sync_tasks
+from workbench.providers.probe import ProbeResult, test_connection
+from workbench.store.models import get_model, model_exists, save_model
+from workbench.store.tasks import get_task, sync_tasks
 
 SAMPLE_FILE = "sample_candidates.jsonl"
 DEMO_MODELS = (
@@ -30,6 +33,22 @@ def open_workspace(settings: Settings) -> Store:
 
 def sample_path() -> Path:
     return Path(str(resources.files("workbench") / "data" / SAMPLE_FILE))
+
+
+def sample_record() -> dict:
+    """The first bundled sample candidate, sent by "test connection"."""
+    with open(sample_path(), "rb") as f:
+        return orjson.loads(f.readline())
+
+
+async def test_model(store: Store, model_id: str, task_name: str, record: dict | None = None,
+                     timeout_s: float = 120.0, save: bool = True) -> ProbeResult:
+    """Probe a model with one record; an `auto` OpenAI-compatible model remembers the form that worked."""
+    config = get_model(store, model_id)
+    result = await test_connection(config, get_task(store, task_name), record or sample_record(), timeout_s)
+    if save and result.ok and config.provider == "openai" and config.structured_output == "auto":
+        save_model(store, config.model_copy(update={"structured_output": result.structured_output}))
+    return result
 
 
 def ensure_demo(store: Store) -> DatasetInfo:

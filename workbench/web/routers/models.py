@@ -7,11 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Body, Request
 
 from workbench.domain.models import ModelConfig, build_model
-from workbench.providers.probe import test_connection
 from workbench.store.datasets import iter_records
 from workbench.store.models import delete_model, get_model, list_models, save_model
-from workbench.store.tasks import get_task
-from workbench.workspace import sample_path
+from workbench.workspace import test_model
 
 router = APIRouter(tags=["models"])
 
@@ -48,19 +46,8 @@ async def model_test(request: Request, model_id: str, task: str = "candidate-scr
                      dataset_id: str | None = None) -> dict:
     """Send one sample record; report latency, the answer and the structured-output form that works."""
     store = request.app.state.store
-    config = get_model(store, model_id)
-    record = _sample_record(store, dataset_id)
-    result = await test_connection(config, get_task(store, task), record, timeout_s=120)
-    if result.ok and config.provider == "openai" and config.structured_output == "auto":
-        save_model(store, config.model_copy(update={"structured_output": result.structured_output}))
-    return result.to_dict()
-
-
-def _sample_record(store, dataset_id: str | None) -> dict:
-    import orjson
-
+    record = None
     if dataset_id:
-        for record in iter_records(store, dataset_id, limit=1):
-            return record.data
-    with open(sample_path(), "rb") as f:
-        return orjson.loads(f.readline())
+        record = next((r.data for r in iter_records(store, dataset_id, limit=1)), None)
+    return (await test_model(store, model_id, task, record)).to_dict()
+

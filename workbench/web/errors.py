@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from fastapi.responses import JSONResponse
 
 from workbench.domain.annotations import AnnotationError
@@ -36,6 +36,9 @@ ERROR_RESPONSES = {status: {"model": Problem, "description": text} for status, t
     (401, "Missing or wrong access token"), (403, "Refused (header or origin)"), (404, "Not found"),
     (409, "Conflicts with the current state"), (413, "Too large"), (422, "Invalid input"),
     (503, "The database can't be written (disk full, read-only)"))}
+
+# Ids and positions are 64-bit integers in the database; bigger ones are refused as input.
+DatabaseId = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 NOT_FOUND = (DatasetNotFound, ModelNotFound, TaskNotFound, RunNotFound, NothingToExport)
 BAD_INPUT = (UnreadableFile, ModelConfigError, TaskError, AnnotationError, FewShotError)

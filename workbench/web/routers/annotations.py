@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from workbench.store.annotations import annotate, history, undo
 from workbench.store.models import list_models
+from workbench.web.errors import DatabaseId
 
 router = APIRouter(tags=["annotations"])
 
@@ -32,7 +33,7 @@ class Annotate(BaseModel):
 
 class Undo(BaseModel):
     dataset_id: str
-    event_id: int | None = None
+    event_id: DatabaseId | None = None
     author: str | None = Field(None, max_length=100)
 
 

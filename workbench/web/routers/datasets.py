@@ -9,6 +9,7 @@ from pathlib import Path, PurePath
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 
 from workbench.domain.importers import FORMATS
+from workbench.web.errors import DatabaseId
 from workbench.store.datasets import (
     delete_dataset, get_dataset, get_record, import_dataset, iter_records, list_datasets,
 )
@@ -29,7 +30,7 @@ def dataset_get(request: Request, dataset_id: str) -> dict:
 
 
 @router.get("/datasets/{dataset_id}/records")
-def dataset_records(request: Request, dataset_id: str, after: int = 0, limit: int = 50) -> dict:
+def dataset_records(request: Request, dataset_id: str, after: DatabaseId = 0, limit: int = 50) -> dict:
     store = request.app.state.store
     get_dataset(store, dataset_id)
     rows = [asdict(r) for r in iter_records(store, dataset_id, after_seq=after, limit=max(1, min(limit, 500)))]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from workbench.runner.executor import RunOptions
 from workbench.runner.manager import prepare_runs
 from workbench.store.runs import RunInfo, clear_errors, get_run, list_runs, request_state
+from workbench.web.errors import DatabaseId
 
 router = APIRouter(tags=["runs"])
 
@@ -18,7 +19,7 @@ class StartRuns(BaseModel):
     dataset_id: str
     model_ids: list[str] = Field(min_length=1)
     task: str = "candidate-screening"
-    limit: int | None = Field(None, ge=1)
+    limit: int | None = Field(None, ge=1, le=2**63 - 1)
     fresh: bool = False
     concurrency: int | None = Field(None, ge=1, le=1024)
     few_shot: int = Field(0, ge=0, le=50, description="golden examples shown before each record")
@@ -48,12 +49,12 @@ def runs_start(request: Request, body: StartRuns) -> list[dict]:
 
 
 @router.get("/runs/{run_id}")
-def run_get(request: Request, run_id: int) -> dict:
+def run_get(request: Request, run_id: DatabaseId) -> dict:
     return run_view(get_run(request.app.state.store, run_id))
 
 
 @router.post("/runs/{run_id}/{action}")
-def run_control(request: Request, run_id: int, action: str) -> dict:
+def run_control(request: Request, run_id: DatabaseId, action: str) -> dict:
     """pause, resume, cancel or retry-errors."""
     store = request.app.state.store
     if action == "retry-errors":

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Request
 
 from workbench.domain.tasks import Task
 from workbench.store.tasks import get_task, list_tasks, save_task
+from workbench.web.errors import DatabaseId
 
 router = APIRouter(tags=["tasks"])
 
@@ -18,7 +19,7 @@ def tasks_list(request: Request) -> list[dict]:
 
 
 @router.get("/tasks/{name}")
-def task_get(request: Request, name: str, version: int | None = None) -> dict:
+def task_get(request: Request, name: str, version: DatabaseId | None = None) -> dict:
     task = get_task(request.app.state.store, name, version)
     return task.to_dict() | {"verdict_fields": task.verdict_fields}
 

@@ -15,6 +15,7 @@ from workbench.store.results import events_after, last_event_id, latest_progress
 from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
 from workbench.store.views import latest_runs
+from workbench.web.errors import DatabaseId
 
 router = APIRouter(tags=["workbench"])
 log = logging.getLogger(__name__)
@@ -51,16 +52,14 @@ def workbench(
     selected = _models_param(models)
     configured = {m.id: m for m in list_models(store)}
     run_ids = latest_runs(store, dataset_id, selected)
+    runs = {model_id: get_run(store, run_id) for model_id, run_id in run_ids.items()}
     model_views = []
     for model_id in selected or list(run_ids):
-        run = get_run(store, run_ids[model_id]) if model_id in run_ids else None
+        run = runs.get(model_id)
         name = configured[model_id].name if model_id in configured else (run.model.name if run else model_id)
         model_views.append(_model_view(store, model_id, name, run))
-    task_name, task_version = ("candidate-screening", None)
-    if run_ids:
-        first = get_run(store, next(iter(run_ids.values())))
-        task_name, task_version = first.task_name, first.task_version
-    task = get_task(store, task_name, task_version)
+    first = next(iter(runs.values()), None)
+    task = get_task(store, first.task_name, first.task_version) if first else get_task(store, "candidate-screening")
     only = [int(x) for x in seqs.split(",") if x.strip().isdigit()][:500] if seqs else None
     fields = [n for n, _ in task.verdict_fields]
     for name in [diff_field] + [v[1] for v in verdicts]:
@@ -113,7 +112,7 @@ def _model_view(store, model_id: str, name: str, run) -> dict:
 
 
 @router.websocket("/workbench/live")
-async def live(websocket: WebSocket, after: int | None = None) -> None:
+async def live(websocket: WebSocket, after: DatabaseId | None = None) -> None:
     """Events after ``after``, coalesced into at most one message per tick: a reconnecting
     client passes its last id and gets everything it missed."""
     app = websocket.app

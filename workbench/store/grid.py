@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from workbench.domain.comparison import agreement, disagreeing_fields
 from workbench.store.db import Store
-from workbench.store.schema import annotations, events, records, results
+from workbench.store.schema import annotations, records, results
 
 FILTERS = ("all", "differences", "golden", "needs_review", "fixed", "unreviewed")
 SORTS = ("record", "disagreement")
@@ -47,7 +47,7 @@ def json_text(column, key: str, dialect: str):
     return sa.func.json_extract(column, f"$.{key}")
 
 
-class _Joins:
+class Joins:
     """Records joined to each selected model's result; annotations enter filters as subqueries
     (they are few) and a page's annotations are read separately for its rows."""
 
@@ -150,7 +150,7 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
     page costs the same as the first.
     """
     limit = max(1, min(limit, MAX_LIMIT))
-    joins = _Joins(query, store.dialect)
+    joins = Joins(query, store.dialect)
     columns = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle]
     for i, res in enumerate(joins.results.values()):
         columns += [res.c.status.label(f"s{i}"), res.c.output.label(f"o{i}"), res.c.error_kind.label(f"k{i}"),
@@ -225,72 +225,3 @@ def _row(r: Any, models: list[str], verdict_fields: list[str], notes: dict[str, 
             "candidate_title": r["subtitle"], "models": cells, "agreement": agreement(originals, verdict_fields),
             "disagree_fields": differing, "needs_review": needs_review,
             "preference": record_note.get("preference"), "note": record_note.get("note")}
-
-
-def grid_counts(store: Store, query: GridQuery) -> dict[str, int]:
-    """How many records each filter would show (with the same search), in one scan.
-
-    Annotations are few, so they are folded per record into one small aggregate first rather
-    than joined once per model; counts are cached until the next event (a result or an
-    annotation) changes what they count.
-    """
-    key = (store.settings.database_url, query.dataset_id, tuple(query.run_ids.items()), query.q, query.diff_field,
-           tuple(query.verdicts or ()), _data_version(store))
-    cached = _COUNTS.get(key)
-    if cached is not None:
-        return dict(cached)
-    joins = _Joins(query, store.dialect)
-    models = list(query.run_ids)
-    per_model = annotations.c.model_id.in_(models)
-    folded = (
-        sa.select(
-            annotations.c.seq,
-            sa.func.max(sa.case((sa.and_(per_model, annotations.c.golden == 1), 1), else_=0)).label("golden"),
-            sa.func.max(sa.case((sa.and_(per_model, annotations.c.judgement == "wrong"), 1), else_=0)).label("wrong"),
-            sa.func.max(sa.case((sa.and_(per_model, annotations.c.correction.is_not(None)), 1), else_=0)).label("fixed"),
-            sa.func.max(sa.case((sa.or_(
-                sa.and_(per_model, sa.or_(annotations.c.golden == 1, annotations.c.judgement.is_not(None),
-                                          annotations.c.correction.is_not(None))),
-                sa.and_(annotations.c.model_id == "", sa.or_(annotations.c.preference.is_not(None),
-                                                             annotations.c.note.is_not(None)))), 1), else_=0)
-            ).label("reviewed"),
-        )
-        .where(annotations.c.dataset_id == query.dataset_id)
-        .group_by(annotations.c.seq)
-        .subquery("folded")
-    )
-    joined = records
-    for model, res in joins.results.items():
-        joined = joined.outerjoin(res, sa.and_(res.c.run_id == query.run_ids[model], res.c.seq == records.c.seq))
-    joined = joined.outerjoin(folded, folded.c.seq == records.c.seq)
-    flag = lambda name: sa.func.coalesce(folded.c[name], 0) == 1  # noqa: E731
-    differences = joins.differences(query.diff_field)
-    errored = [sa.func.coalesce(r.c.status, "") == "error" for r in joins.results.values()]
-    conditions = {
-        "differences": differences,
-        "golden": flag("golden"),
-        "needs_review": sa.or_(flag("wrong"), *errored, sa.and_(differences, sa.not_(flag("reviewed")))),
-        "fixed": flag("fixed"),
-        "unreviewed": sa.not_(flag("reviewed")),
-    }
-    counts = [sa.func.count().label("all")] + [
-        sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0).label(name)
-        for name, condition in conditions.items()
-    ]
-    statement = sa.select(*counts).select_from(joined).where(joins.condition("all"))
-    with store.engine.connect() as conn:
-        row = conn.execute(statement).mappings().one()
-    result = {name: int(row[name]) for name in ("all", *conditions)}
-    if len(_COUNTS) > 256:
-        _COUNTS.clear()
-    _COUNTS[key] = result
-    return dict(result)
-
-
-_COUNTS: dict[tuple, dict[str, int]] = {}
-
-
-def _data_version(store: Store) -> int:
-    """Changes whenever results or annotations do: every one of those writes an event."""
-    with store.engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))).scalar_one()

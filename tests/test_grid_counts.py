@@ -1,0 +1,111 @@
+"""Filter counts agree with the rows each filter shows, through results, errors and every kind
+of annotation, as they change (the counts are cached in parts, so each step is checked)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tests.support.scale import answer
+from workbench.domain.comparison import verdict_key
+from workbench.domain.models import build_model
+from workbench.domain.annotations import AnnotationError
+from workbench.store.annotations import annotate
+from workbench.store.datasets import import_dataset
+from workbench.store.counts import grid_counts
+from workbench.store.grid import FILTERS, GridQuery, grid_page
+from workbench.store.models import save_model
+from workbench.store.results import ResultRow, RunUpdate, write_batch
+from workbench.store.runs import clear_errors, create_run
+from workbench.store.tasks import get_task
+from workbench.workspace import sample_path
+
+MODELS = ("gemma", "olmo", "phi")
+
+
+@pytest.fixture
+def grid_store(store):
+    task = get_task(store, "candidate-screening")
+    dataset = import_dataset(store, sample_path(), name="cands")
+    runs = {}
+    for model in MODELS:
+        config = build_model({"id": model, "provider": "openai", "base_url": "http://127.0.0.1:9/v1", "model": model})
+        save_model(store, config)
+        runs[model] = create_run(store, dataset_id=dataset.id, model=config, task_name=task.name,
+                                 task_version=task.version, total=dataset.record_count, options={}).id
+    return store, dataset.id, runs, [n for n, _ in task.verdict_fields]
+
+
+def write_results(store, dataset_id, run_id, model, seqs, fields, *, errors=()):
+    rows = []
+    for seq in seqs:
+        record_id = f"cand-{seq:06d}"
+        if seq in errors:
+            rows.append(ResultRow(seq, record_id, "error", None, "http", "HTTP 500", None, 5.0, None, None, 1, False,
+                                  None, None))
+        else:
+            out = answer(record_id, model)
+            rows.append(ResultRow(seq, record_id, "ok", out, None, None, None, 5.0, 10, 10, 1, False,
+                                  verdict_key(out, fields), out["recommendation"]))
+    write_batch(store, [RunUpdate(run_id, rows, [], {"run_id": run_id, "done": 0, "errors": 0, "tokens_in": 0,
+                                                     "tokens_out": 0, "cost": 0, "active_seconds": 0,
+                                                     "model_id": model, "dataset_id": dataset_id})])
+
+
+def shown(store, query: GridQuery) -> dict[str, int]:
+    counts = {}
+    for name in FILTERS:
+        total, cursor = 0, None
+        while True:
+            rows, cursor = grid_page(store, GridQuery(**{**query.__dict__, "filter": name}), cursor=cursor, limit=500)
+            total += len(rows)
+            if cursor is None:
+                break
+        counts[name] = total
+    return counts
+
+
+def queries(dataset_id, runs, fields):
+    two = {m: runs[m] for m in MODELS[:2]}
+    return [
+        GridQuery(dataset_id, dict(runs), fields),
+        GridQuery(dataset_id, two, fields),
+        GridQuery(dataset_id, dict(runs), fields, q="a"),
+        GridQuery(dataset_id, dict(runs), fields, diff_field="trajectory"),
+        GridQuery(dataset_id, two, fields, verdicts=[("gemma", "recommendation", "Yes")]),
+        GridQuery(dataset_id, {"gemma": runs["gemma"]}, fields),
+        GridQuery(dataset_id, {}, fields),
+    ]
+
+
+def test_counts_match_the_filters_through_results_and_annotations(grid_store):
+    store, dataset_id, runs, fields = grid_store
+    rng = random.Random(7)
+
+    def check():
+        for query in queries(dataset_id, runs, fields):
+            assert grid_counts(store, query) == shown(store, query), query
+
+    check()  # nothing run yet
+    write_results(store, dataset_id, runs["gemma"], "gemma", range(1, 101), fields, errors={3, 40})
+    write_results(store, dataset_id, runs["olmo"], "olmo", range(1, 61), fields, errors={40, 41})
+    check()  # a run part way: the cached results part must see the new results
+    write_results(store, dataset_id, runs["olmo"], "olmo", range(61, 101), fields)
+    write_results(store, dataset_id, runs["phi"], "phi", range(1, 101), fields, errors={7})
+    check()
+    choices = [("golden", lambda: rng.choice([True, False])), ("judgement", lambda: rng.choice(["good", "wrong", None])),
+               ("correction", lambda: rng.choice([None, dict(answer("x", "y"), recommendation="Maybe")])),
+               ("preference", lambda: rng.choice([*MODELS, "tie", None])), ("note", lambda: rng.choice(["hm", None]))]
+    for step in range(40):
+        field, value = rng.choice(choices)
+        seq = rng.choice([3, 7, 40, 41, *rng.sample(range(1, 101), 3)])
+        try:
+            annotate(store, dataset_id=dataset_id, record_id=f"cand-{seq:06d}", field=field, value=value(),
+                     model_id=rng.choice(MODELS), author="tester")
+        except AnnotationError:
+            continue  # e.g. golden on an error: refused, nothing changes
+        if step % 5 == 4:
+            check()
+    clear_errors(store, runs["olmo"])  # results removed: the cached part must notice
+    check()

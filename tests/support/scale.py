@@ -84,3 +84,14 @@ def populate(settings, dataset_id: str) -> None:
         annotate(store, dataset_id=dataset_id, record_id=f"cand-{seq:06d}", model_id=rng.choice(MODELS),
                  field="correction", value=fixed, author="bench")
     store.close()
+
+
+def rewrite_results(store, run, seqs) -> None:
+    """Write results again for records that have them: the table keeps its rows (insert-ignore)
+    but the events flow, so readers do the same work as for new results."""
+    from workbench.store.results import ResultRow, RunUpdate, write_batch
+
+    rows = [ResultRow(s, f"cand-{s:06d}", "ok", None, None, None, None, 1.0, 0, 0, 1, False) for s in seqs]
+    write_batch(store, [RunUpdate(run.id, rows, [], {"run_id": run.id, "done": run.done, "errors": 0, "tokens_in": 0,
+                                                     "tokens_out": 0, "cost": 0, "active_seconds": 0,
+                                                     "model_id": run.model_id, "dataset_id": run.dataset_id})])

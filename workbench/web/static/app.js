@@ -145,7 +145,8 @@ async function reload() {
   const generation = ++state.generation;
   state.loading = true;
   try {
-    const data = await api(gridUrl());
+    // Rows first; the counts (a scan of the whole dataset the first time) follow on their own.
+    const data = await api(gridUrl({ counts: false }));
     if (generation !== state.generation) return;
     state.view = data;
     state.nextCursor = data.next_cursor;
@@ -156,14 +157,27 @@ async function reload() {
     grid.reset();
     grid.append(data.results);
     renderFilterControls(data.task);
-    renderCounts(data.counts);
+    renderCounts(null);
     renderStats(data);
     showEmpty(data);
+    loadCounts(generation);
     await loadRuns();
   } catch (error) {
     toast(error.message, "error");
   } finally {
     if (generation === state.generation) state.loading = false;
+  }
+}
+
+async function loadCounts(generation) {
+  try {
+    const { counts } = await api(gridUrl({ limit: 1, sort: "record" }));
+    if (generation !== state.generation) return;
+    state.view.counts = counts;
+    renderCounts(counts);
+    renderStats(state.view);
+  } catch (error) {
+    toast(error.message, "error");
   }
 }
 
@@ -234,7 +248,7 @@ function refreshHeader() {
     headerTimer = null;
     if (!state.datasetId) return;
     try {
-      const data = await api(gridUrl({ limit: 1 }));
+      const data = await api(gridUrl({ limit: 1, sort: "record" }));  // sorting is not needed for one row
       state.view.models = data.models;
       grid.setColumns(data.models, data.task);
       renderCounts(data.counts);

@@ -181,6 +181,7 @@ class FakeOpenAI:
         self.outcomes: Counter[str] = Counter()
         self.requests_by_prompt: Counter[str] = Counter()
         self.requests_by_model: Counter[str] = Counter()
+        self.requests_by_model_prompt: Counter[tuple[str, str]] = Counter()  # (model, prompt key)
         self.authorizations: Counter[str] = Counter()  # Authorization headers seen
         self.message_counts: dict[str, int] = {}  # prompt key -> messages in its latest request
         self.max_in_flight = 0
@@ -243,6 +244,7 @@ class FakeOpenAI:
         self.requests_by_prompt[prompt_key(user_text)] += 1
         self.message_counts[prompt_key(user_text)] = len(messages)
         self.requests_by_model[model] += 1
+        self.requests_by_model_prompt[(model, prompt_key(user_text))] += 1
 
         rf = body.get("response_format")
         if cfg.reject_response_formats and isinstance(rf, dict) \
@@ -386,6 +388,10 @@ class FakeOpenAIServer:
     @property
     def requests_by_prompt(self) -> Counter[str]:
         return self.fake.requests_by_prompt
+
+    @property
+    def requests_by_model_prompt(self) -> Counter[tuple[str, str]]:
+        return self.fake.requests_by_model_prompt
 
     @property
     def outcomes(self) -> Counter[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import replace
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -14,8 +15,12 @@ from workbench.store import Store
 from workbench.store.curation import golden_examples
 from workbench.store.datasets import get_dataset
 from workbench.store.models import get_model
-from workbench.store.runs import RunInfo, create_run, find_unfinished, get_run, list_runs, set_status
+from workbench.store.runs import (LEASE_SECONDS, RunInfo, create_run, find_unfinished, get_run, list_runs, orphaned,
+                                  renew_leases, set_status)
 from workbench.store.tasks import get_task
+
+log = logging.getLogger(__name__)
+
 
 class FewShotError(ValueError):
     pass
@@ -70,6 +75,7 @@ class RunManager:
         """Run to the end (or until paused/stopped); returns the final status of each run."""
         run_ids = list(run_ids)
         writer_task = asyncio.create_task(self.writer.run_forever())
+        lease_task = asyncio.create_task(self._keep_leases())
         tasks = {}
         for run_id in run_ids:
             run = await asyncio.to_thread(get_run, self.store, run_id)
@@ -89,7 +95,8 @@ class RunManager:
             if reporter:
                 reporter.cancel()
             writer_task.cancel()
-            await asyncio.gather(*(t for t in (reporter, writer_task) if t), return_exceptions=True)
+            lease_task.cancel()
+            await asyncio.gather(*(t for t in (reporter, writer_task, lease_task) if t), return_exceptions=True)
             await self.writer.flush()
         if on_progress:
             await _call(on_progress, self.progress())
@@ -106,6 +113,7 @@ class RunManager:
         self._wake = asyncio.Event()
         self._tasks: dict[int, asyncio.Task] = {}
         writer_task = asyncio.create_task(self.writer.run_forever())
+        lease_task = asyncio.create_task(self._keep_leases())
         try:
             while True:
                 await self._pick_up()
@@ -116,6 +124,18 @@ class RunManager:
                 self._wake.clear()
         finally:
             await self._shutdown(writer_task)
+            lease_task.cancel()
+            await asyncio.gather(lease_task, return_exceptions=True)
+
+    async def _keep_leases(self) -> None:
+        """Saving results renews a run's lease; this keeps it while a slow model has none to save,
+        so another process does not take a run that is still going here."""
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 4)
+            try:
+                await asyncio.to_thread(renew_leases, self.store)
+            except Exception as exc:  # the database is away for a moment: try again at the next beat
+                log.warning("could not renew run leases: %s", exc)
 
     def wake(self) -> None:
         """New work was queued: look now rather than at the next poll."""
@@ -126,6 +146,8 @@ class RunManager:
         for run in await asyncio.to_thread(list_runs, self.store, statuses=("queued", "running")):
             current = self._tasks.get(run.id)
             if current is not None and not current.done():
+                if orphaned(run):  # we were following it, and its owner is gone: claim it at the next look
+                    self.executors[run.id].stop("queued", None)
                 continue
             task = await asyncio.to_thread(get_task, self.store, run.task_name, run.task_version)
             executor = RunExecutor(self.store, run, task, self.writer)

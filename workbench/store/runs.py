@@ -17,7 +17,7 @@ from workbench.domain.progress import TERMINAL_STATES, cost
 from workbench.store.db import Store, utcnow
 from workbench.store.schema import events, results, runs
 
-LEASE_SECONDS = 30
+LEASE_SECONDS = float(os.environ.get("WORKBENCH_LEASE_SECONDS", "30"))  # shorter in some tests
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
@@ -153,6 +153,12 @@ def _lease_is_free(owner: str | None, expires_at: str | None) -> bool:
     return False
 
 
+def orphaned(run: RunInfo) -> bool:
+    """Running under another process's lease that is free now (that process died, or its lease ran out)."""
+    return run.status == "running" and run.lease_owner not in (None, OWNER) \
+        and _lease_is_free(run.lease_owner, run.lease_expires_at)
+
+
 def claim(store: Store, run_id: int) -> bool:
     """Take the run for this process (state → running). False if another live process has it."""
     with store.engine.begin() as conn:
@@ -182,6 +188,13 @@ def _lease_expiry() -> str:
 
 def renew_lease_values() -> dict[str, Any]:
     return {"lease_expires_at": _lease_expiry(), "updated_at": utcnow()}
+
+
+def renew_leases(store: Store) -> None:
+    """Extend the leases of the runs this process is running, whether or not results came lately."""
+    with store.engine.begin() as conn:
+        conn.execute(runs.update().where(runs.c.lease_owner == OWNER, runs.c.status == "running")
+                     .values(lease_expires_at=_lease_expiry()))
 
 
 def request_state(store: Store, run_id: int, action: str) -> RunInfo:

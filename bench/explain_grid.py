@@ -46,7 +46,9 @@ def explain(use_postgres: bool) -> None:
     from workbench.config import Settings
     from workbench.domain.synthetic import write_jsonl
     from workbench.store import counts as counts_module
+    from workbench.store import marks as marks_module
     from workbench.store import grid as grid_module
+    from workbench.store.selection import GridQuery
     from workbench.store.datasets import import_dataset
     from workbench.store.runs import get_run
     from workbench.store.views import latest_runs
@@ -89,11 +91,11 @@ def explain(use_postgres: bool) -> None:
         fields = ["recommendation", "trajectory", "pedigree"]
         for name in ("all", "differences", "golden", "needs_review"):
             captured.clear()
-            grid_module.grid_page(store, grid_module.GridQuery("big", runs, fields, name), cursor="1000")
+            grid_module.grid_page(store, GridQuery("big", runs, fields, name), cursor="1000")
             show(store, real_connect, f"page, filter={name}, after seq 1000", captured[0], sqlite, postgresql)
         captured.clear()
-        counts_module._TALLIES.clear()
-        counts_module.grid_counts(store, grid_module.GridQuery("big", runs, fields))
+        marks_module.forget()
+        counts_module.grid_counts(store, GridQuery("big", runs, fields))
         version, from_results, from_annotations = captured
         show(store, real_connect, "filter counts: the results' version (which runs wrote since last time)", version,
              sqlite, postgresql)
@@ -105,7 +107,7 @@ def explain(use_postgres: bool) -> None:
         rewrite_results(store, get_run(store, runs["gemma"]), range(1, 51))
         store.engine.connect = lambda: Spy(real_connect())  # type: ignore[method-assign]
         captured.clear()
-        counts_module.grid_counts(store, grid_module.GridQuery("big", runs, fields))
+        counts_module.grid_counts(store, GridQuery("big", runs, fields))
         _, new_events, touched, _ = captured
         show(store, real_connect, "filter counts after new results: their events", new_events, sqlite, postgresql)
         show(store, real_connect, "filter counts after new results: those records' marks", touched, sqlite,

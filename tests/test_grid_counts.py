@@ -1,8 +1,10 @@
-"""Filter counts agree with the rows each filter shows, through results, errors and every kind
-of annotation, as they change (the counts are cached in parts, so each step is checked)."""
+"""Filter counts agree with the rows each filter shows, and the most-contested-first order agrees
+with each row's disagreements, through results, errors and every kind of annotation as they
+change (both rest on per-record marks updated incrementally, so each step is checked)."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -14,7 +16,8 @@ from workbench.domain.annotations import AnnotationError
 from workbench.store.annotations import annotate
 from workbench.store.datasets import import_dataset
 from workbench.store.counts import grid_counts
-from workbench.store.grid import FILTERS, GridQuery, grid_page
+from workbench.store.grid import grid_page
+from workbench.store.selection import FILTERS, GridQuery
 from workbench.store.models import save_model
 from workbench.store.results import ResultRow, RunUpdate, write_batch
 from workbench.store.runs import clear_errors, create_run
@@ -53,17 +56,25 @@ def write_results(store, dataset_id, run_id, model, seqs, fields, *, errors=()):
                                                      "model_id": model, "dataset_id": dataset_id})])
 
 
+def every_row(store, query: GridQuery, limit: int = 500) -> list[dict]:
+    rows, cursor = [], None
+    while True:
+        page, cursor = grid_page(store, query, cursor=cursor, limit=limit)
+        rows += page
+        if cursor is None:
+            return rows
+
+
 def shown(store, query: GridQuery) -> dict[str, int]:
-    counts = {}
-    for name in FILTERS:
-        total, cursor = 0, None
-        while True:
-            rows, cursor = grid_page(store, GridQuery(**{**query.__dict__, "filter": name}), cursor=cursor, limit=500)
-            total += len(rows)
-            if cursor is None:
-                break
-        counts[name] = total
-    return counts
+    return {name: len(every_row(store, dataclasses.replace(query, filter=name))) for name in FILTERS}
+
+
+def check_contested_order(store, query: GridQuery) -> None:
+    for name in ("all", "differences", "needs_review", "golden"):
+        in_order = every_row(store, dataclasses.replace(query, filter=name))
+        contested = every_row(store, dataclasses.replace(query, filter=name, sort="disagreement"), limit=7)
+        expected = sorted(in_order, key=lambda r: (-len(r["disagree_fields"]), r["seq"]))
+        assert [r["seq"] for r in contested] == [r["seq"] for r in expected], (name, query)
 
 
 def queries(dataset_id, runs, fields):
@@ -86,6 +97,7 @@ def test_counts_match_the_filters_through_results_and_annotations(grid_store):
     def check():
         for query in queries(dataset_id, runs, fields):
             assert grid_counts(store, query) == shown(store, query), query
+            check_contested_order(store, query)
 
     check()  # nothing run yet
     write_results(store, dataset_id, runs["gemma"], "gemma", range(1, 101), fields, errors={3, 40})

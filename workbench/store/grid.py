@@ -1,14 +1,13 @@
 """The workbench grid: records × selected models, filtered and paged in SQL.
 
-Each selected model is joined through its chosen run by primary key, so a
-page costs a keyset scan over records plus index lookups, whatever the
-dataset's size. Filters are SQL expressions over those joins.
+Each selected model is joined through its chosen run by primary key, so a page costs a keyset
+scan over records plus index lookups, whatever the dataset's size (see selection.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from itertools import combinations
+from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -16,130 +15,12 @@ import sqlalchemy as sa
 
 from workbench.domain.comparison import agreement, disagreeing_fields
 from workbench.store.db import Store
-from workbench.store.schema import annotations, records, results
+from workbench.store.marks import record_marks
+from workbench.store.schema import annotations, records
+from workbench.store.selection import GridQuery, Joins
 
-FILTERS = ("all", "differences", "golden", "needs_review", "fixed", "unreviewed")
-SORTS = ("record", "disagreement")
 MAX_LIMIT = 500
-
-
-@dataclass
-class GridQuery:
-    dataset_id: str
-    run_ids: dict[str, int]  # model id -> run shown for it
-    verdict_fields: list[str]
-    filter: str = "all"
-    q: str | None = None
-    seqs: list[int] | None = None  # only these records (live refresh of rows on screen)
-    diff_field: str | None = None  # "differences" on this verdict field only
-    verdicts: list[tuple[str, str, str]] | None = None  # (model, field, value): e.g. olmo says "No"
-    sort: str = "record"
-
-
-def json_text(column, key: str, dialect: str):
-    """A top-level string field of a JSON text column, in SQL, on either backend."""
-    if not key.replace("_", "").isalnum():
-        raise ValueError(f"unsupported field name {key!r}")
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import JSONB
-
-        return sa.cast(column, JSONB)[key].astext
-    return sa.func.json_extract(column, f"$.{key}")
-
-
-class Joins:
-    """Records joined to each selected model's result; annotations enter filters as subqueries
-    (they are few) and a page's annotations are read separately for its rows."""
-
-    def __init__(self, query: GridQuery, dialect: str):
-        self.query = query
-        self.dialect = dialect
-        self.results = {m: results.alias(f"res{i}") for i, m in enumerate(query.run_ids)}
-
-    def from_clause(self):
-        joined = records
-        for model, res in self.results.items():
-            joined = joined.outerjoin(res, sa.and_(res.c.run_id == self.query.run_ids[model],
-                                                   res.c.seq == records.c.seq))
-        return joined
-
-    def _annotated(self, *conditions, record_level=None):
-        """records.seq is among the records with a matching annotation on a selected model."""
-        models = list(self.query.run_ids)
-        on_answers = sa.and_(annotations.c.model_id.in_(models), sa.or_(*conditions)) if models else sa.false()
-        matching = on_answers if record_level is None else sa.or_(
-            on_answers, sa.and_(annotations.c.model_id == "", record_level))
-        seqs = sa.select(annotations.c.seq).where(annotations.c.dataset_id == self.query.dataset_id, matching)
-        return records.c.seq.in_(seqs)
-
-    def differences(self, field: str | None = None):
-        if field is None:
-            pairs = [
-                sa.and_(a.c.verdict_key.is_not(None), b.c.verdict_key.is_not(None), a.c.verdict_key != b.c.verdict_key)
-                for a, b in combinations(self.results.values(), 2)
-            ]
-        else:
-            pairs = [
-                sa.and_(a.c.verdict_key.is_not(None), b.c.verdict_key.is_not(None),
-                        json_text(a.c.output, field, self.dialect) != json_text(b.c.output, field, self.dialect))
-                for a, b in combinations(self.results.values(), 2)
-            ]
-        return sa.or_(*pairs) if pairs else sa.false()
-
-    def disagreement_score(self):
-        """How contested a record is: the number of verdict fields on which models differ."""
-        fields = self.query.verdict_fields
-        if len(self.results) < 2 or not fields:
-            return sa.literal(0)
-        return sum(sa.case((self.differences(f), 1), else_=0) for f in fields)
-
-    def golden(self):
-        return self._annotated(annotations.c.golden == 1)
-
-    def fixed(self):
-        return self._annotated(annotations.c.correction.is_not(None))
-
-    def reviewed(self):
-        return self._annotated(annotations.c.golden == 1, annotations.c.judgement.is_not(None),
-                               annotations.c.correction.is_not(None),
-                               record_level=sa.or_(annotations.c.preference.is_not(None),
-                                                   annotations.c.note.is_not(None)))
-
-    def needs_review(self):
-        # Outer joins give NULLs; coalesce so NOT never meets a NULL and drops rows silently.
-        errored = [sa.func.coalesce(r.c.status, "") == "error" for r in self.results.values()]
-        return sa.or_(self._annotated(annotations.c.judgement == "wrong"), *errored,
-                      sa.and_(self.differences(), sa.not_(self.reviewed())))
-
-    def condition(self, name: str):
-        dialect = self.dialect
-        conditions = [records.c.dataset_id == self.query.dataset_id]
-        if name == "differences":
-            conditions.append(self.differences(self.query.diff_field))
-        elif name == "golden":
-            conditions.append(self.golden())
-        elif name == "needs_review":
-            conditions.append(self.needs_review())
-        elif name == "fixed":
-            conditions.append(self.fixed())
-        elif name == "unreviewed":
-            conditions.append(sa.not_(self.reviewed()))
-        elif name != "all":
-            raise ValueError(f"filter must be one of {', '.join(FILTERS)}")
-        for model, field, value in self.query.verdicts or []:
-            res = self.results.get(model)
-            if res is None:
-                raise ValueError(f"model {model!r} is not selected")
-            conditions.append(sa.and_(res.c.status == "ok", json_text(res.c.output, field, dialect) == value))
-        if self.query.q:
-            pattern = "%" + self.query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            # SQLite's LIKE ignores ASCII case already; PostgreSQL needs ILIKE.
-            like = (lambda col: col.ilike(pattern, escape="\\")) if dialect == "postgresql" else \
-                (lambda col: col.like(pattern, escape="\\"))
-            conditions.append(sa.or_(like(records.c.title), like(records.c.subtitle), like(records.c.data)))
-        if self.query.seqs is not None:
-            conditions.append(records.c.seq.in_(self.query.seqs))
-        return sa.and_(*conditions)
+FEW = ("golden", "fixed")  # filters that only annotated records pass: they are few
 
 
 def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
@@ -156,28 +37,71 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
         columns += [res.c.status.label(f"s{i}"), res.c.output.label(f"o{i}"), res.c.error_kind.label(f"k{i}"),
                     res.c.error_message.label(f"e{i}"), res.c.latency_ms.label(f"l{i}")]
     statement = sa.select(*columns).select_from(joins.from_clause()).where(joins.condition(query.filter))
-    if query.sort == "disagreement":
-        score = joins.disagreement_score()
-        statement = statement.add_columns(score.label("score")).order_by(score.desc(), records.c.seq)
-        if cursor:
-            last_score, last_seq = (int(x) for x in cursor.split(":"))
-            statement = statement.where(sa.or_(score < last_score, sa.and_(score == last_score,
-                                                                         records.c.seq > last_seq)))
-    else:
-        statement = statement.order_by(records.c.seq)
-        if cursor:
-            statement = statement.where(records.c.seq > int(cursor))
+    contested = query.sort == "disagreement"
     with store.engine.connect() as conn:
-        rows = conn.execute(statement.limit(limit + 1)).mappings().all()
+        if contested and query.seqs is None and query.filter not in FEW and len(query.verdict_fields) < 128:
+            rows = _contested_rows(conn, store, query, statement, cursor, limit + 1)
+        elif contested:  # few rows to score (on screen, or annotated): SQL sorts them quickly
+            score = joins.disagreement_score()
+            statement = statement.add_columns(score.label("score")).order_by(score.desc(), records.c.seq)
+            if cursor:
+                last_score, last_seq = (int(x) for x in cursor.split(":"))
+                statement = statement.where(sa.or_(score < last_score, sa.and_(score == last_score,
+                                                                             records.c.seq > last_seq)))
+            rows = conn.execute(statement.limit(limit + 1)).mappings().all()
+        else:
+            statement = statement.order_by(records.c.seq)
+            if cursor:
+                statement = statement.where(records.c.seq > int(cursor))
+            rows = conn.execute(statement.limit(limit + 1)).mappings().all()
         more = len(rows) > limit
         rows = rows[:limit]
         notes = _annotations_of(conn, query.dataset_id, [r["seq"] for r in rows])
     next_cursor = None
     if more:
         last = rows[-1]
-        next_cursor = f"{last['score']}:{last['seq']}" if query.sort == "disagreement" else str(last["seq"])
+        next_cursor = f"{last['score']}:{last['seq']}" if contested else str(last["seq"])
     models = list(query.run_ids)
     return [_row(r, models, query.verdict_fields, notes.get(r["seq"], {})) for r in rows], next_cursor
+
+
+def _contest_marks(joins: Joins) -> sa.ColumnElement:
+    """1 if the record matches the search, plus twice its disagreement score."""
+    return sa.case((joins.condition("all"), 1), else_=0) + 2 * joins.disagreement_score()
+
+
+def _contested_rows(conn: sa.Connection, store: Store, query: GridQuery, statement: sa.Select, cursor: str | None,
+                    wanted: int) -> list[dict[str, Any]]:
+    """The next ``wanted`` rows, most contested first: the order comes from a score per record
+    kept current in memory (marks.py); rows are read for candidates in that order, in growing
+    batches, until the filter has let enough through."""
+    marks = record_marks(conn, store, query, "contest", _contest_marks)
+    after = tuple(int(x) for x in cursor.split(":")) if cursor else None
+    candidates = _contested_order(marks, len(query.verdict_fields), after)
+    rows: list[dict[str, Any]] = []
+    batch_size = wanted
+    while len(rows) < wanted:
+        batch = list(islice(candidates, batch_size))
+        if not batch:
+            break
+        found = {}
+        for i in range(0, len(batch), 1000):
+            seqs = [seq for _, seq in batch[i:i + 1000]]
+            found.update((r["seq"], r) for r in conn.execute(statement.where(records.c.seq.in_(seqs))).mappings())
+        rows += [{**found[seq], "score": score} for score, seq in batch if seq in found]
+        batch_size = min(batch_size * 4, 20_000)
+    return rows[:wanted]
+
+
+def _contested_order(marks: bytes, top_score: int, after: tuple[int, ...] | None) -> Iterator[tuple[int, int]]:
+    """(score, seq) of matching records, highest score first, then by seq; after a cursor."""
+    start_score, last_seq = after if after else (top_score, 0)
+    for score in range(min(start_score, top_score), -1, -1):
+        needle = bytes([score << 1 | 1])
+        position = last_seq + 1 if score == start_score else 1
+        while (position := marks.find(needle, position)) != -1:
+            yield score, position
+            position += 1
 
 
 def _annotations_of(conn: sa.Connection, dataset_id: str, seqs: list[int]) -> dict[int, dict[str, Any]]:

@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
 
 from workbench.store.datasets import get_dataset
 from workbench.store.counts import grid_counts
-from workbench.store.grid import FILTERS, SORTS, GridQuery, grid_page
+from workbench.store.grid import grid_page
+from workbench.store.selection import FILTERS, SORTS, GridQuery
 from workbench.store.models import list_models
 from workbench.store.results import events_after, last_event_id, latest_progress
 from workbench.store.runs import get_run

@@ -1,0 +1,119 @@
+"""A byte per record for one selection of the grid, kept current as results land.
+
+Computing something about every record (does it count, do the models differ, how contested is
+it) is a scan of the dataset. Results change only through the runs' writes, and every write
+leaves an event with its records' seqs. So each kind of mark is computed once per selection,
+then recomputed only for the records named by the selected runs' new events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+import sqlalchemy as sa
+
+from workbench.store.db import Store
+from workbench.store.schema import datasets, events, records
+from workbench.store.selection import GridQuery, Joins
+
+MarkExpression = Callable[[Joins], sa.ColumnElement]  # a byte per record, in SQL
+_MAX_TOUCHED = 20_000  # beyond this many new results since last time, rescanning is cheaper
+_BATCH = 1000  # seqs per IN list
+
+
+@dataclass
+class _Marks:
+    version: tuple
+    marks: bytearray
+
+
+_CACHE: dict[tuple, _Marks] = {}
+_LOCK = threading.Lock()
+
+
+def record_marks(conn: sa.Connection, store: Store, query: GridQuery, kind: str, mark: MarkExpression) -> bytes:
+    """marks[seq] for every record of the selection (0 past the end); ``kind`` names ``mark``."""
+    # Marks never depend on the filter, the sort or the rows on screen.
+    query = dataclasses.replace(query, filter="all", seqs=None, sort="record")
+    joins = Joins(query, store.dialect)
+    key = (kind, store.settings.database_url, query.dataset_id, tuple(query.run_ids.items()), query.q,
+           query.diff_field, tuple(query.verdicts or ()))
+    with _LOCK:
+        # The version is read before the marks: a result landing in between is seen twice, and
+        # recomputing a record's mark from the current rows gives the same both times.
+        version = _results_version(conn, query)
+        entry = _CACHE.get(key)
+        if entry is None or entry.version[0] != version[0]:
+            entry = _CACHE[key] = _Marks(version, _all_marks(conn, joins, mark(joins)))
+        elif entry.version != version:
+            touched = _touched_records(conn, query, entry.version, version)
+            if touched is None:
+                entry.marks = _all_marks(conn, joins, mark(joins))
+            else:
+                _remark(conn, joins, mark(joins), entry.marks, touched)
+            entry.version = version
+        if len(_CACHE) > 64:
+            _CACHE.clear()
+            _CACHE[key] = entry
+        return bytes(entry.marks)
+
+
+def forget() -> None:
+    with _LOCK:
+        _CACHE.clear()
+
+
+def _statement(joins: Joins, mark: sa.ColumnElement):
+    return sa.select(records.c.seq, mark).select_from(joins.from_clause()).where(
+        records.c.dataset_id == joins.query.dataset_id)
+
+
+def _all_marks(conn: sa.Connection, joins: Joins, mark: sa.ColumnElement) -> bytearray:
+    marks = bytearray()
+    for seq, value in conn.execute(_statement(joins, mark)):
+        if seq >= len(marks):
+            marks.extend(bytes(max(seq + 1 - len(marks), len(marks))))
+        marks[seq] = value
+    return marks
+
+
+def _remark(conn: sa.Connection, joins: Joins, mark: sa.ColumnElement, marks: bytearray, seqs: list[int]) -> None:
+    for i in range(0, len(seqs), _BATCH):
+        for seq, value in conn.execute(_statement(joins, mark).where(records.c.seq.in_(seqs[i:i + _BATCH]))):
+            if seq >= len(marks):
+                marks.extend(bytes(seq + 1 - len(marks)))
+            marks[seq] = value
+
+
+def _results_version(conn: sa.Connection, query: GridQuery) -> tuple:
+    """(the dataset's creation time, then each selected run's latest event id): every result
+    write, retry or state change of a run writes an event. One index probe per run."""
+    latest = [sa.select(sa.func.max(events.c.id)).where(events.c.run_id == run_id).scalar_subquery()
+              for run_id in query.run_ids.values()]
+    created = sa.select(datasets.c.created_at).where(datasets.c.id == query.dataset_id).scalar_subquery()
+    return tuple(conn.execute(sa.select(created, *latest)).one())
+
+
+def _touched_records(conn: sa.Connection, query: GridQuery, old: tuple, new: tuple) -> list[int] | None:
+    """Records with new results in the selected runs since ``old``; None when only a rescan will
+    do (a run changed state, which may have removed results, or very many results landed)."""
+    touched: set[int] = set()
+    for run_id, since, until in zip(query.run_ids.values(), old[1:], new[1:]):
+        if since == until:
+            continue
+        if since is None or until is None:
+            return None
+        rows = conn.execute(sa.select(events.c.type, events.c.payload).where(
+            events.c.run_id == run_id, events.c.id > since, events.c.id <= until).limit(_MAX_TOUCHED + 1)).all()
+        if len(rows) > _MAX_TOUCHED:
+            return None
+        for kind, payload in rows:
+            if kind == "result":
+                touched.add(orjson.loads(payload)["seq"])
+            elif kind != "progress":
+                return None
+    return sorted(touched)

@@ -1,0 +1,141 @@
+"""A selection of the grid in SQL: a dataset's records × the chosen run of each selected model,
+with the filters as expressions over those joins (each join is a primary-key lookup)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import sqlalchemy as sa
+
+from workbench.store.schema import annotations, records, results
+
+FILTERS = ("all", "differences", "golden", "needs_review", "fixed", "unreviewed")
+SORTS = ("record", "disagreement")
+
+
+@dataclass
+class GridQuery:
+    dataset_id: str
+    run_ids: dict[str, int]  # model id -> run shown for it
+    verdict_fields: list[str]
+    filter: str = "all"
+    q: str | None = None
+    seqs: list[int] | None = None  # only these records (live refresh of rows on screen)
+    diff_field: str | None = None  # "differences" on this verdict field only
+    verdicts: list[tuple[str, str, str]] | None = None  # (model, field, value): e.g. olmo says "No"
+    sort: str = "record"
+
+
+def json_text(column, key: str, dialect: str):
+    """A top-level string field of a JSON text column, in SQL, on either backend."""
+    if not key.replace("_", "").isalnum():
+        raise ValueError(f"unsupported field name {key!r}")
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return sa.cast(column, JSONB)[key].astext
+    return sa.func.json_extract(column, f"$.{key}")
+
+
+class Joins:
+    """Records joined to each selected model's result; annotations enter filters as subqueries
+    (they are few) and a page's annotations are read separately for its rows."""
+
+    def __init__(self, query: GridQuery, dialect: str):
+        self.query = query
+        self.dialect = dialect
+        self.results = {m: results.alias(f"res{i}") for i, m in enumerate(query.run_ids)}
+
+    def from_clause(self):
+        joined = records
+        for model, res in self.results.items():
+            joined = joined.outerjoin(res, sa.and_(res.c.run_id == self.query.run_ids[model],
+                                                   res.c.seq == records.c.seq))
+        return joined
+
+    def _annotated(self, *conditions, record_level=None):
+        """records.seq is among the records with a matching annotation on a selected model."""
+        models = list(self.query.run_ids)
+        on_answers = sa.and_(annotations.c.model_id.in_(models), sa.or_(*conditions)) if models else sa.false()
+        matching = on_answers if record_level is None else sa.or_(
+            on_answers, sa.and_(annotations.c.model_id == "", record_level))
+        seqs = sa.select(annotations.c.seq).where(annotations.c.dataset_id == self.query.dataset_id, matching)
+        return records.c.seq.in_(seqs)
+
+    def differences(self, field: str | None = None):
+        if field is None:
+            pairs = [
+                sa.and_(a.c.verdict_key.is_not(None), b.c.verdict_key.is_not(None), a.c.verdict_key != b.c.verdict_key)
+                for a, b in combinations(self.results.values(), 2)
+            ]
+        else:
+            pairs = [
+                sa.and_(a.c.verdict_key.is_not(None), b.c.verdict_key.is_not(None),
+                        json_text(a.c.output, field, self.dialect) != json_text(b.c.output, field, self.dialect))
+                for a, b in combinations(self.results.values(), 2)
+            ]
+        return sa.or_(*pairs) if pairs else sa.false()
+
+    def disagreement_score(self):
+        """How contested a record is: the number of verdict fields on which models differ."""
+        fields = self.query.verdict_fields
+        if len(self.results) < 2 or not fields:
+            return sa.literal(0)
+        return sum(sa.case((self.differences(f), 1), else_=0) for f in fields)
+
+    def golden(self):
+        return self._annotated(annotations.c.golden == 1)
+
+    def fixed(self):
+        return self._annotated(annotations.c.correction.is_not(None))
+
+    def reviewed(self):
+        return self._annotated(annotations.c.golden == 1, annotations.c.judgement.is_not(None),
+                               annotations.c.correction.is_not(None),
+                               record_level=sa.or_(annotations.c.preference.is_not(None),
+                                                   annotations.c.note.is_not(None)))
+
+    def errored(self):
+        # Outer joins give NULLs; coalesce so NOT never meets a NULL and drops rows silently.
+        return sa.or_(sa.false(), *[sa.func.coalesce(r.c.status, "") == "error" for r in self.results.values()])
+
+    def flagged(self):
+        """Needs review before anyone looks: an answer failed or the models disagree."""
+        return sa.or_(self.errored(), self.differences())
+
+    def needs_review(self):
+        return sa.or_(self._annotated(annotations.c.judgement == "wrong"), self.errored(),
+                      sa.and_(self.differences(), sa.not_(self.reviewed())))
+
+    def condition(self, name: str):
+        dialect = self.dialect
+        conditions = [records.c.dataset_id == self.query.dataset_id]
+        if name == "differences":
+            conditions.append(self.differences(self.query.diff_field))
+        elif name == "golden":
+            conditions.append(self.golden())
+        elif name == "needs_review":
+            conditions.append(self.needs_review())
+        elif name == "fixed":
+            conditions.append(self.fixed())
+        elif name == "unreviewed":
+            conditions.append(sa.not_(self.reviewed()))
+        elif name != "all":
+            raise ValueError(f"filter must be one of {', '.join(FILTERS)}")
+        for model, field, value in self.query.verdicts or []:
+            res = self.results.get(model)
+            if res is None:
+                raise ValueError(f"model {model!r} is not selected")
+            conditions.append(sa.and_(res.c.status == "ok", json_text(res.c.output, field, dialect) == value))
+        if self.query.q:
+            pattern = "%" + self.query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            # SQLite's LIKE ignores ASCII case already; PostgreSQL needs ILIKE.
+            like = (lambda col: col.ilike(pattern, escape="\\")) if dialect == "postgresql" else \
+                (lambda col: col.like(pattern, escape="\\"))
+            conditions.append(sa.or_(like(records.c.title), like(records.c.subtitle), like(records.c.data)))
+        if self.query.seqs is not None:
+            conditions.append(records.c.seq.in_(self.query.seqs))
+        return sa.and_(*conditions)
+
+

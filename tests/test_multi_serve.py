@@ -1,7 +1,8 @@
 """Two `workbench serve` processes over one PostgreSQL database share the runs: each run is
 executed by one process at a time (a lease on the run), no record is asked of the model twice,
-when one process dies (kill -9) the other takes over its runs and finishes them, and a model
-slower than the lease does not make a live owner lose its run.
+when one process dies (kill -9) the other takes over its runs and finishes them (as does a
+`workbench run` that was following the run), and a model slower than the lease does not make a
+live owner lose its run.
 
 PostgreSQL only (WORKBENCH_TEST_POSTGRES=1): several servers on one database is the setup the
 scale issue asks for.
@@ -251,3 +252,29 @@ def test_a_slow_model_does_not_lose_its_run_to_the_other_server(store, cluster):
     check_one_result_per_record(store, [run_id], 20)
     sent = model_server.requests_by_model_prompt
     assert {s: sent[(MODELS[0], key)] for s, key in key_of.items()} == {s: 1 for s in key_of}
+
+
+def test_workbench_run_following_a_server_takes_over_when_the_server_dies(store, cluster, tmp_path):
+    """`workbench run` on a run a server is running follows it; if that server dies, the command
+    takes the run over and finishes it instead of waiting forever."""
+    model_server, (a, b), watch, key_of = cluster()
+    b.stop()
+    status, runs, _ = call(a.url, "/api/runs", {"dataset_id": "cands", "model_ids": [MODELS[0]]})
+    assert status == 201, runs
+    [run_id] = [r["id"] for r in runs]
+    wait_until(lambda: leases(store, [run_id])[run_id] is not None, "server a did not claim the run")
+    log = open(tmp_path / "run.log", "w")
+    command = subprocess.Popen([sys.executable, "-m", "workbench", "run", "--dataset", "cands", "--model", MODELS[0],
+                                "--data-dir", str(tmp_path / "cli")], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: len(result_seqs(store, run_id)) >= 30, "server a saved no results")
+        a.signal(signal.SIGKILL)
+        a.proc.wait()
+        assert command.wait(TIMEOUT) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    finally:
+        if command.poll() is None:
+            command.kill()
+        log.close()
+    watch.stop()
+    assert watch.owners[run_id][0] == a.pid and watch.owners[run_id][-1] == command.pid
+    check_one_result_per_record(store, [run_id])

@@ -29,7 +29,7 @@ from workbench.runner.writer import ResultWriter
 from workbench.store import Store
 from workbench.store.curation import golden_examples
 from workbench.store.results import PendingRecord, ResultRow, cached_answers, pending_records
-from workbench.store.runs import RunInfo, claim, get_run, recount, set_status
+from workbench.store.runs import RunInfo, claim, get_run, orphaned, recount, set_status
 
 load_providers()  # import (aiohttp etc.) now, not inside a run's event loop
 
@@ -199,6 +199,8 @@ class RunExecutor:
             self.done, self.errors, self.tokens_in, self.tokens_out = run.done, run.errors, run.tokens_in, run.tokens_out
             if run.status != "running" or self._stop.is_set():
                 return run.status
+            if orphaned(run):  # its process died or let the lease lapse: take the run over
+                return await self.execute()
             await asyncio.sleep(CONTROL_POLL_S)
 
     async def _all_done(self, producer: asyncio.Task, queue: asyncio.Queue) -> None:

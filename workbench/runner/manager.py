@@ -15,7 +15,7 @@ from workbench.store import Store
 from workbench.store.curation import golden_examples
 from workbench.store.datasets import get_dataset
 from workbench.store.models import get_model
-from workbench.store.runs import (LEASE_SECONDS, RunInfo, create_run, find_unfinished, get_run, list_runs, orphaned,
+from workbench.store.runs import (LEASE_SECONDS, RunInfo, create_run, find_unfinished, get_run, list_runs,
                                   renew_leases, set_status)
 from workbench.store.tasks import get_task
 
@@ -146,9 +146,7 @@ class RunManager:
         for run in await asyncio.to_thread(list_runs, self.store, statuses=("queued", "running")):
             current = self._tasks.get(run.id)
             if current is not None and not current.done():
-                if orphaned(run):  # we were following it, and its owner is gone: claim it at the next look
-                    self.executors[run.id].stop("queued", None)
-                continue
+                continue  # running here, or followed here (a follower takes the run over if its owner dies)
             task = await asyncio.to_thread(get_task, self.store, run.task_name, run.task_version)
             executor = RunExecutor(self.store, run, task, self.writer)
             self.executors[run.id] = executor

@@ -60,14 +60,40 @@ def iter_record_results(store: Store, dataset_id: str, run_ids: dict[str, int], 
 
 def _iter_pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_data: bool, batch: int,
                 extra) -> Iterator[RecordResults]:
-    aliases = {model: (i, results.alias(f"r{i}")) for i, model in enumerate(run_ids)}
+    layout = []  # (model id, run id, position of the model's first result column in a row)
+    start = 5 if with_data else 4
+    for model, run_id in run_ids.items():
+        layout.append((model, run_id, start))
+        start += len(_RESULT_COLUMNS)
+    width = len(_RESULT_COLUMNS)
+    loads = orjson.loads
+    for rows in _pages(store, dataset_id, run_ids, with_data, batch, extra):
+        for row in rows:
+            per_model = {}
+            for model, run_id, start in layout:
+                if row[start] is None:  # status is never NULL: no result row for this model
+                    per_model[model] = None
+                    continue
+                result = dict(zip(_RESULT_COLUMNS, row[start:start + width]))
+                output = result["output"]
+                result["output"] = loads(output) if output else None
+                result["run_id"] = run_id
+                per_model[model] = result
+            yield RecordResults(row[0], row[1], row[2], row[3], loads(row[4]) if with_data else None, per_model)
+
+
+def _pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_data: bool, batch: int,
+           extra) -> Iterator[list]:
+    """Keyset pages of rows as plain tuples: seq, record_id, title, subtitle, [data], then each model's
+    _RESULT_COLUMNS in ``run_ids`` order (NULLs where it has no result)."""
     columns = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle]
     if with_data:
         columns.append(records.c.data)
     joined = records
-    for model, (i, alias) in aliases.items():
-        columns += [alias.c[c].label(f"m{i}_{c}") for c in _RESULT_COLUMNS]
-        joined = joined.outerjoin(alias, sa.and_(alias.c.run_id == run_ids[model], alias.c.seq == records.c.seq))
+    for i, run_id in enumerate(run_ids.values()):
+        alias = results.alias(f"r{i}")
+        columns += [alias.c[c] for c in _RESULT_COLUMNS]
+        joined = joined.outerjoin(alias, sa.and_(alias.c.run_id == run_id, alias.c.seq == records.c.seq))
     after = 0
     while True:
         query = (sa.select(*columns).select_from(joined)
@@ -76,19 +102,8 @@ def _iter_pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_dat
         if extra is not None:
             query = query.where(extra)
         with store.engine.connect() as conn:
-            rows = conn.execute(query).mappings().all()
+            rows = conn.execute(query).all()
         if not rows:
             return
-        for row in rows:
-            per_model = {}
-            for model, (i, _) in aliases.items():
-                if row[f"m{i}_status"] is None:
-                    per_model[model] = None
-                    continue
-                result = {c: row[f"m{i}_{c}"] for c in _RESULT_COLUMNS}
-                result["output"] = orjson.loads(result["output"]) if result["output"] else None
-                result["run_id"] = run_ids[model]
-                per_model[model] = result
-            yield RecordResults(row["seq"], row["record_id"], row["title"], row["subtitle"],
-                                orjson.loads(row["data"]) if with_data else None, per_model)
-        after = rows[-1]["seq"]
+        yield rows
+        after = rows[-1][0]

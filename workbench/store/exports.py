@@ -67,7 +67,9 @@ def export_results(store: Store, dataset_id: str, model_ids: list[str] | None, f
     items = iter_record_results(store, dataset_id, run_ids, with_data=fmt == "jsonl")
     if fmt == "jsonl":
         return exports.write_jsonl(exports.long_rows(items, fields, include_record=True), path)
-    return _write(exports.long_rows(items, fields), path, fmt, exports.result_columns(fields))
+    if fmt == "csv":
+        return exports.write_csv_values(exports.long_values(items, fields), path, exports.result_columns(fields))
+    return exports.write_parquet_values(exports.long_values(items, fields), path, exports.result_columns(fields))
 
 
 def _write(rows, path: Path, fmt: str, columns: list[str]) -> int:

@@ -7,9 +7,10 @@ live owner lose its run.
 PostgreSQL only (WORKBENCH_TEST_POSTGRES=1): several servers on one database is the setup the
 scale issue asks for.
 
-Which process takes a run is whichever looks first, so to give each process runs of its own the
-test holds the other one still (SIGSTOP) while it starts them. A stopped process keeps its leases
-(they last LEASE_SECONDS), so this also checks that a live owner's runs are not taken."""
+Without a limit, whichever process looks first takes every queued run, so to give each process
+runs of its own most tests hold the other one still (SIGSTOP) while they start them. A stopped
+process keeps its leases (they last LEASE_SECONDS), so this also checks that a live owner's runs
+are not taken. With `serve --max-runs`, runs spread by themselves; one test checks that."""
 
 from __future__ import annotations
 
@@ -207,6 +208,21 @@ def test_two_servers_share_runs_without_doing_a_record_twice(store, cluster):
     sent = model_server.requests_by_model_prompt
     assert {(m, key_of[s]): sent[(m, key_of[s])] for m in MODELS for s in key_of} == \
         {(m, key_of[s]): 1 for m in MODELS for s in key_of}
+    assert model_server.total == len(MODELS) * RECORDS
+
+
+def test_with_a_limit_on_runs_per_server_the_runs_spread_by_themselves(store, cluster):
+    """`serve --max-runs 2` (here via WORKBENCH_MAX_RUNS) on both: four runs started through one
+    server end up two on each, with no help."""
+    model_server, (a, b), watch, key_of = cluster(env={"WORKBENCH_MAX_RUNS": "2"})
+    status, runs, _ = call(a.url, "/api/runs", {"dataset_id": "cands", "model_ids": list(MODELS)})
+    assert status == 201, runs
+    wait_completed(b, len(MODELS))
+    watch.stop()
+    owners = {run_id: pids for run_id, pids in watch.owners.items()}
+    assert all(len(pids) == 1 for pids in owners.values()), owners  # nobody took a run from anybody
+    assert sorted(pids[0] for pids in owners.values()) == sorted([a.pid, a.pid, b.pid, b.pid])
+    check_one_result_per_record(store, [r["id"] for r in runs])
     assert model_server.total == len(MODELS) * RECORDS
 
 

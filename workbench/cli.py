@@ -89,8 +89,11 @@ def main() -> None:
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Interface to listen on.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="Port to listen on.")
 @click.option("--demo", is_flag=True, help="Load the bundled sample dataset and the embedded model first.")
+@click.option("--max-runs", type=click.IntRange(min=1), envvar="WORKBENCH_MAX_RUNS",
+              help="Runs executed by this server at once; the rest wait, or go to another server on the same "
+                   "database [env WORKBENCH_MAX_RUNS; default: no limit].")
 @data_dir_option
-def serve(host: str, port: int, demo: bool, data_dir: Path | None) -> None:
+def serve(host: str, port: int, demo: bool, max_runs: int | None, data_dir: Path | None) -> None:
     """Serve the workbench page and API."""
     import uvicorn
 
@@ -102,7 +105,7 @@ def serve(host: str, port: int, demo: bool, data_dir: Path | None) -> None:
     if demo:
         info = ensure_demo(store)
         click.echo(f"demo: dataset {info.id!r} ({info.record_count} records), models smollm2 and baseline")
-    app = create_app(settings, store=store)
+    app = create_app(settings, store=store, max_runs=max_runs)
     click.echo(f"Dataset Workbench on http://{host}:{port}  (data: {settings.data_dir})")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -122,6 +122,7 @@ class RunExecutor:
         self._busy: set[asyncio.Task] = set()
         self._stop_reason: tuple[str, str | None] | None = None  # (status, reason) to record on stop
         self.status = run.status
+        self.following = False  # another process runs it; this only mirrors its figures
         # Counters (absolute) and where this session started, for rates.
         self.done = self.errors = self.tokens_in = self.tokens_out = 0
         self.errors_by_kind: dict[str, int] = {}
@@ -193,6 +194,7 @@ class RunExecutor:
 
     async def _follow(self) -> str:
         """Another live process runs this; mirror its figures until it ends (or stops running it)."""
+        self.following = True
         while True:
             run = await asyncio.to_thread(get_run, self.store, self.run_id)
             self.status, self.total = run.status, run.total
@@ -200,6 +202,7 @@ class RunExecutor:
             if run.status != "running" or self._stop.is_set():
                 return run.status
             if orphaned(run):  # its process died or let the lease lapse: take the run over
+                self.following = False
                 return await self.execute()
             await asyncio.sleep(CONTROL_POLL_S)
 

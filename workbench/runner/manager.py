@@ -65,10 +65,11 @@ def unfinished_runs(store: Store) -> list[RunInfo]:
 class RunManager:
     """Executes runs concurrently in this process, sharing one result writer."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, max_runs: int | None = None):
         self.store = store
         self.writer = ResultWriter(store)
         self.executors: dict[int, RunExecutor] = {}
+        self.max_runs = max_runs  # serve: runs executed here at once; the rest wait, or go to another server
 
     async def execute(self, run_ids: Iterable[int], on_progress: ProgressCallback | None = None,
                       progress_interval_s: float = 0.25) -> dict[int, str]:
@@ -143,10 +144,14 @@ class RunManager:
             self._wake.set()
 
     async def _pick_up(self) -> None:
+        active = sum(1 for run_id, t in self._tasks.items() if not t.done() and not self.executors[run_id].following)
         for run in await asyncio.to_thread(list_runs, self.store, statuses=("queued", "running")):
             current = self._tasks.get(run.id)
             if current is not None and not current.done():
                 continue  # running here, or followed here (a follower takes the run over if its owner dies)
+            if self.max_runs is not None and active >= self.max_runs:
+                break
+            active += 1
             task = await asyncio.to_thread(get_task, self.store, run.task_name, run.task_version)
             executor = RunExecutor(self.store, run, task, self.writer)
             self.executors[run.id] = executor

@@ -20,8 +20,10 @@ from workbench.web.security import GuardMiddleware, refuse_unprotected_host  # n
 from workbench.workspace import open_workspace
 
 
-def create_app(settings: Settings, store: Store | None = None, *, execute_runs: bool = True) -> FastAPI:
-    """The whole app. With ``execute_runs`` it also runs queued runs (and resumes orphaned ones)."""
+def create_app(settings: Settings, store: Store | None = None, *, execute_runs: bool = True,
+               max_runs: int | None = None) -> FastAPI:
+    """The whole app. With ``execute_runs`` it also runs queued runs (and resumes orphaned ones),
+    at most ``max_runs`` at once."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -37,7 +39,7 @@ def create_app(settings: Settings, store: Store | None = None, *, execute_runs: 
                   responses=ERROR_RESPONSES)
     app.state.settings = settings
     app.state.store = store or open_workspace(settings)
-    app.state.runner = RunManager(app.state.store)
+    app.state.runner = RunManager(app.state.store, max_runs)
     app.add_middleware(GuardMiddleware, token=settings.token)
     install_error_handlers(app)
     routers = (datasets, models, tasks, runs, workbench, annotations, exports)

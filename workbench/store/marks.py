@@ -32,7 +32,8 @@ class _Marks:
 
 
 _CACHE: dict[tuple, _Marks] = {}
-_LOCK = threading.Lock()
+_LOCKS: dict[tuple, threading.Lock] = {}  # one per selection: a first scan holds up only its own
+_LOCK = threading.Lock()  # guards the two dicts
 
 
 def record_marks(conn: sa.Connection, store: Store, query: GridQuery, kind: str, mark: MarkExpression) -> bytes:
@@ -43,12 +44,17 @@ def record_marks(conn: sa.Connection, store: Store, query: GridQuery, kind: str,
     key = (kind, store.settings.database_url, query.dataset_id, tuple(query.run_ids.items()), query.q,
            query.diff_field, tuple(query.verdicts or ()))
     with _LOCK:
+        if len(_CACHE) >= 64 and key not in _CACHE:  # bounded: 64 × a byte per record
+            _CACHE.clear()
+            _LOCKS.clear()  # a thread still holding an old lock just computes the same marks
+        lock = _LOCKS.setdefault(key, threading.Lock())
+    with lock:
         # The version is read before the marks: a result landing in between is seen twice, and
         # recomputing a record's mark from the current rows gives the same both times.
         version = _results_version(conn, query)
         entry = _CACHE.get(key)
         if entry is None or entry.version[0] != version[0]:
-            entry = _CACHE[key] = _Marks(version, _all_marks(conn, joins, mark(joins)))
+            entry = _Marks(version, _all_marks(conn, joins, mark(joins)))
         elif entry.version != version:
             touched = _touched_records(conn, query, entry.version, version)
             if touched is None:
@@ -56,8 +62,7 @@ def record_marks(conn: sa.Connection, store: Store, query: GridQuery, kind: str,
             else:
                 _remark(conn, joins, mark(joins), entry.marks, touched)
             entry.version = version
-        if len(_CACHE) > 64:
-            _CACHE.clear()
+        with _LOCK:
             _CACHE[key] = entry
         return bytes(entry.marks)
 
@@ -105,7 +110,7 @@ def _touched_records(conn: sa.Connection, query: GridQuery, old: tuple, new: tup
     for run_id, since, until in zip(query.run_ids.values(), old[1:], new[1:]):
         if since == until:
             continue
-        if since is None or until is None:
+        if since is None or until is None or until < since:  # no events before, or some removed
             return None
         rows = conn.execute(sa.select(events.c.type, events.c.payload).where(
             events.c.run_id == run_id, events.c.id > since, events.c.id <= until).limit(_MAX_TOUCHED + 1)).all()

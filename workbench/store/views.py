@@ -85,7 +85,12 @@ def _iter_pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_dat
 def _pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_data: bool, batch: int,
            extra) -> Iterator[list]:
     """Keyset pages of rows as plain tuples: seq, record_id, title, subtitle, [data], then each model's
-    _RESULT_COLUMNS in ``run_ids`` order (NULLs where it has no result)."""
+    _RESULT_COLUMNS in ``run_ids`` order (NULLs where it has no result).
+
+    A page is first bounded (its last seq, from the records index alone), then read as a seq range on
+    every table: PostgreSQL then reads each run's results as one range of its primary key and merges,
+    instead of looking a result up per record (half the server time of a LIMIT over the join)."""
+    lo, hi = sa.bindparam("lo", type_=sa.Integer), sa.bindparam("hi", type_=sa.Integer)
     columns = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle]
     if with_data:
         columns.append(records.c.data)
@@ -93,17 +98,20 @@ def _pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_data: bo
     for i, run_id in enumerate(run_ids.values()):
         alias = results.alias(f"r{i}")
         columns += [alias.c[c] for c in _RESULT_COLUMNS]
-        joined = joined.outerjoin(alias, sa.and_(alias.c.run_id == run_id, alias.c.seq == records.c.seq))
+        joined = joined.outerjoin(alias, sa.and_(alias.c.run_id == run_id, alias.c.seq == records.c.seq,
+                                                 alias.c.seq > lo, alias.c.seq <= hi))
+    wanted = [records.c.dataset_id == dataset_id] + ([extra] if extra is not None else [])
+    page = (sa.select(records.c.seq).where(*wanted, records.c.seq > lo)
+            .order_by(records.c.seq).limit(batch).subquery())
+    last_seq = sa.select(sa.func.max(page.c.seq))
+    query = (sa.select(*columns).select_from(joined)
+             .where(*wanted, records.c.seq > lo, records.c.seq <= hi).order_by(records.c.seq))
     after = 0
     while True:
-        query = (sa.select(*columns).select_from(joined)
-                 .where(records.c.dataset_id == dataset_id, records.c.seq > after)
-                 .order_by(records.c.seq).limit(batch))
-        if extra is not None:
-            query = query.where(extra)
         with store.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        if not rows:
-            return
+            upper = conn.execute(last_seq, {"lo": after}).scalar()
+            if upper is None:
+                return
+            rows = conn.execute(query, {"lo": after, "hi": upper}).all()
         yield rows
-        after = rows[-1][0]
+        after = upper

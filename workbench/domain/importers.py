@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,22 +76,38 @@ def _check_not_binary(head: bytes, what: str) -> None:
         raise UnreadableFile(f"this looks like a binary file, not {what} (NUL byte at offset {nul})")
 
 
-_LONG_NUMBER = re.compile(r"\d{19,}")
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-def _too_big_number(text: str | bytes) -> str | None:
-    """An integer beyond 64 bits can't be stored exactly: say so instead of rounding it."""
-    if not _LONG_NUMBER.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
-        return None
+def _too_big_number(value: Any, text: str | bytes) -> str | None:
+    """An integer beyond 64 bits can't be stored exactly: say so instead of rounding it.
+
+    orjson reads such an integer as an int past int64 or, past 64 bits, as a float; only then is
+    the text read again exactly, to tell `1e20` (a float, fine) from `100000000000000000000`.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif kind is int and not _INT64[0] <= item <= _INT64[1]:
+            return _too_big_message(item)
+        elif kind is float and abs(item) > _INT64[1]:
+            return _exact_check(text)
+    return None
+
+
+def _exact_check(text: str | bytes) -> str | None:
     stack = [json.loads(text)]
     while stack:
         item = stack.pop()
         if isinstance(item, bool):
             continue
         if isinstance(item, int) and not _INT64[0] <= item <= _INT64[1]:
-            shown = str(item)
-            return f"the number {shown[:20]}{'…' if len(shown) > 20 else ''} is too large to keep exactly; quote it as a string"
+            return _too_big_message(item)
         if isinstance(item, dict):
             stack.extend(item.values())
         elif isinstance(item, list):
@@ -100,12 +115,17 @@ def _too_big_number(text: str | bytes) -> str | None:
     return None
 
 
+def _too_big_message(number: int) -> str:
+    shown = str(number)
+    return f"the number {shown[:20]}{'…' if len(shown) > 20 else ''} is too large to keep exactly; quote it as a string"
+
+
 def _parse_object(text: str | bytes, location: str) -> Row:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         return Row(location, None, f"malformed JSON ({exc.msg} at column {exc.colno})")
-    big = _too_big_number(text)
+    big = _too_big_number(value, text)
     if big is not None:
         return Row(location, None, big)
     if not isinstance(value, dict):

@@ -74,7 +74,7 @@ def import_dataset(
         ))
         count = 0
         for batch in _batches(prepared, dataset_id):
-            conn.execute(records.insert(), batch)
+            _insert_records(conn, batch)
             count += len(batch)
         planner.raise_if_rejected()  # rolls the transaction back
         shown = planner.display or DisplayFields()
@@ -90,6 +90,19 @@ def _dataset_event(conn: sa.Connection, dataset_id: str, action: str) -> None:
     """Pages refresh their dataset list, and cached figures know the data changed."""
     conn.execute(events.insert().values(run_id=None, type="dataset", created_at=utcnow(),
                                         payload=orjson.dumps({"dataset_id": dataset_id, "action": action}).decode()))
+
+
+_RECORD_COLUMNS = ("dataset_id", "seq", "record_id", "title", "subtitle", "data")
+
+
+def _insert_records(conn: sa.Connection, batch: list[dict]) -> None:
+    if conn.dialect.name == "postgresql":  # COPY: about a third of the time of batched INSERTs
+        with conn.connection.driver_connection.cursor() as cursor:
+            with cursor.copy(f"COPY records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN") as copy:
+                for row in batch:
+                    copy.write_row([row[c] for c in _RECORD_COLUMNS])
+    else:
+        conn.execute(records.insert(), batch)
 
 
 def _batches(prepared: Iterator[PreparedRecord], dataset_id: str) -> Iterator[list[dict]]:

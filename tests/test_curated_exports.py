@@ -13,6 +13,7 @@ import pytest
 from workbench.domain import curated_exports as ce
 from workbench.domain.curated_exports import CuratedItem
 from workbench.domain.datasets import RecordPlanner
+from workbench.domain import exports as ex
 from workbench.domain.exports import write_csv, write_jsonl, write_parquet
 from workbench.domain.importers import read_rows
 from workbench.domain.tasks import CANDIDATE_SCREENING
@@ -122,6 +123,22 @@ def test_rows_are_pulled_lazily(items):
 
 
 # --- wide results ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fields", [FIELDS + ["extra"], ["status", "latency_ms", "notes"]],
+                         ids=["task-fields", "fields-named-like-columns"])
+def test_long_values_write_what_long_rows_write(items, tmp_path, fields):
+    """The results export's fast path (rows as lists) writes byte for byte what the dict rows write."""
+    items = [*items, CuratedItem("c-005", "-minus", "@at", {}, {
+        "gpt-x": ok({"recommendation": ["Yes", {"why": "=1+1"}], "extra": {"n": 1}, "status": "+x",
+                     "latency_ms": 7, "notes": True, "reasoning": 3.5}),
+        "llama-y": {**ok("not an object"), "output": None, "cached": 1}})]
+    columns = ex.result_columns(fields)
+    for write, write_values, name in [(write_csv, ex.write_csv_values, "csv"),
+                                      (write_parquet, ex.write_parquet_values, "parquet")]:
+        assert write(ex.long_rows(items, fields), tmp_path / f"rows.{name}", columns) == 9
+        assert write_values(ex.long_values(items, fields), tmp_path / f"values.{name}", columns) == 9
+        assert (tmp_path / f"rows.{name}").read_bytes() == (tmp_path / f"values.{name}").read_bytes()
+
 
 def test_wide_columns():
     assert ce.wide_columns(["m"], ["a", "b"]) == [

@@ -60,14 +60,16 @@ def long_values(items: Iterable[Any], output_fields: list[str]) -> Iterator[list
         return
     tail = TAIL_COLUMNS[:-1]  # "cached" last, as a bool
     for item in items:
-        head = [item.record_id, item.title, item.subtitle]
+        head = (item.record_id, item.title, item.subtitle)
         for model_id, result in item.results.items():
             if result is None:
                 continue
             get = result.get
-            output = (get("output") or {}).get
-            yield [*head, model_id, get("run_id"), result["status"], *[output(f) for f in output_fields],
-                   *[get(c) for c in tail], bool(get("cached"))]
+            row = [*head, model_id, get("run_id"), result["status"]]
+            row += map((get("output") or {}).get, output_fields)
+            row += map(get, tail)
+            row.append(bool(get("cached")))
+            yield row
 
 
 def _cell(value: Any) -> Any:

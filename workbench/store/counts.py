@@ -9,85 +9,75 @@ import sqlalchemy as sa
 
 from workbench.store.db import Store
 from workbench.store.marks import record_marks
-from workbench.store.schema import annotations, records
+from workbench.store.schema import annotations
 from workbench.store.selection import GridQuery, Joins
+
+# What the results say about a record, a bit each: it matches the search; the models differ (on
+# the chosen field, for "differences"); an answer failed; the models differ on any verdict.
+MATCH, DIFFERENT, ERRORED, DIFFER_ANY = 1, 2, 4, 8
 
 
 def grid_counts(store: Store, query: GridQuery) -> dict[str, int]:
     """How many records each filter would show (with the same search).
 
-    Results change in runs; annotations change one record at a time. So the counts are
-    results-only counts, kept with a mark per record and updated only for records with new
-    results, plus a correction from the annotated records alone (they are few), read afresh.
-    After the first time, neither a result nor an annotation costs a scan of the dataset.
+    Results change in runs; annotations change one record at a time. So the results' side is a
+    mark per record, kept current (marks.py), counted with ``bytes.count``; the annotations'
+    side is read afresh from the annotated records alone (they are few), whose marks say the
+    rest. After the first time, neither a result nor an annotation costs a scan of the dataset.
     """
-    joins = Joins(query, store.dialect)
     with store.engine.connect() as conn:
-        base = _result_counts(conn, store, query)
-        fix = _annotation_corrections(conn, query, joins)
-    return {
-        "all": base["all"],
-        "differences": base["differences"],
-        "golden": fix["golden"],
-        # A record without annotations needs review exactly when it has an error or a difference.
-        "needs_review": base["flagged"] + fix["needs_review"] - fix["flagged"],
-        "fixed": fix["fixed"],
-        "unreviewed": base["all"] - fix["reviewed"],
-    }
+        marks = record_marks(conn, store, query, "counts", _count_marks)
+        notes = _annotation_flags(conn, query)
+    histogram = [marks.count(value) for value in range(16)]
 
+    def having(bits: int) -> int:
+        return sum(n for value, n in enumerate(histogram) if value & bits == bits)
 
-def _count_where(condition):
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
-
-
-# The results-only marks behind the counts: counted at all (matches the search), differs, flagged.
-MATCH, DIFFERENT, FLAGGED = 1, 2, 4
-_COUNTED = {"all": MATCH, "differences": MATCH | DIFFERENT, "flagged": MATCH | FLAGGED}
+    flagged = sum(n for value, n in enumerate(histogram) if value & MATCH and value & (ERRORED | DIFFER_ANY))
+    counts = {"all": having(MATCH), "differences": having(MATCH | DIFFERENT), "golden": 0,
+              "needs_review": flagged, "fixed": 0, "unreviewed": having(MATCH)}
+    for seq, golden, wrong, fixed, reviewed in notes:
+        mark = marks[seq] if seq < len(marks) else 0
+        if not mark & MATCH:
+            continue
+        counts["golden"] += golden
+        counts["fixed"] += fixed
+        counts["unreviewed"] -= reviewed
+        # Without annotations a record needs review when an answer failed or the models differ;
+        # annotations can add (marked wrong) or clear (reviewed) the second reason.
+        before = bool(mark & (ERRORED | DIFFER_ANY))
+        after = bool(wrong or mark & ERRORED or (mark & DIFFER_ANY and not reviewed))
+        counts["needs_review"] += after - before
+    return counts
 
 
 def _count_marks(joins: Joins) -> sa.ColumnElement:
-    return (sa.case((joins.condition("all"), MATCH), else_=0)
-            + sa.case((joins.differences(joins.query.diff_field), DIFFERENT), else_=0)
-            + sa.case((joins.flagged(), FLAGGED), else_=0))
+    mark = sa.case((joins.condition("all"), MATCH), else_=0) + sa.case((joins.errored(), ERRORED), else_=0)
+    if joins.query.diff_field is None:  # the same question twice: ask it once
+        return mark + sa.case((joins.differences(), DIFFERENT | DIFFER_ANY), else_=0)
+    return (mark + sa.case((joins.differences(joins.query.diff_field), DIFFERENT), else_=0)
+            + sa.case((joins.differences(), DIFFER_ANY), else_=0))
 
 
-def _result_counts(conn: sa.Connection, store: Store, query: GridQuery) -> dict[str, int]:
-    marks = record_marks(conn, store, query, "counts", _count_marks)
-    histogram = [marks.count(value) for value in range(8)]
-    return {name: sum(n for value, n in enumerate(histogram) if value & bits == bits) for name, bits in _COUNTED.items()}
-
-
-def _annotation_corrections(conn: sa.Connection, query: GridQuery, joins: Joins) -> dict[str, int]:
-    """Over annotated records only: the annotation filters, and how needs-review differs there
-    from the results-only guess ("flagged")."""
+def _annotation_flags(conn: sa.Connection, query: GridQuery) -> list[tuple[int, int, int, int, int]]:
+    """(seq, golden, wrong, fixed, reviewed) of each annotated record, for the selected models'
+    answers (and the record's own preference and note): an index range of the annotations."""
     per_model = annotations.c.model_id.in_(list(query.run_ids))
     on_answer = lambda condition: sa.func.max(sa.case((sa.and_(per_model, condition), 1), else_=0))  # noqa: E731
     record_level = sa.and_(annotations.c.model_id == "", sa.or_(annotations.c.preference.is_not(None),
                                                                 annotations.c.note.is_not(None)))
-    folded = (
+    statement = (
         sa.select(
             annotations.c.seq,
-            on_answer(annotations.c.golden == 1).label("golden"),
-            on_answer(annotations.c.judgement == "wrong").label("wrong"),
-            on_answer(annotations.c.correction.is_not(None)).label("fixed"),
+            on_answer(annotations.c.golden == 1),
+            on_answer(annotations.c.judgement == "wrong"),
+            on_answer(annotations.c.correction.is_not(None)),
             sa.func.max(sa.case((sa.or_(
                 sa.and_(per_model, sa.or_(annotations.c.golden == 1, annotations.c.judgement.is_not(None),
                                           annotations.c.correction.is_not(None))),
-                record_level), 1), else_=0)).label("reviewed"),
+                record_level), 1), else_=0)),
         )
         .where(annotations.c.dataset_id == query.dataset_id)
         .group_by(annotations.c.seq)
-        .subquery("folded")
     )
-    joined = joins.from_clause().join(folded, folded.c.seq == records.c.seq)
-    flag = lambda name: folded.c[name] == 1  # noqa: E731
-    statement = sa.select(
-        _count_where(flag("golden")).label("golden"),
-        _count_where(flag("fixed")).label("fixed"),
-        _count_where(flag("reviewed")).label("reviewed"),
-        _count_where(joins.flagged()).label("flagged"),
-        _count_where(sa.or_(flag("wrong"), joins.errored(), sa.and_(joins.differences(), sa.not_(flag("reviewed"))))
-                     ).label("needs_review"),
-    ).select_from(joined).where(joins.condition("all"))
-    row = conn.execute(statement).mappings().one()
-    return {name: int(value) for name, value in row.items()}
+    return [tuple(row) for row in conn.execute(statement)]

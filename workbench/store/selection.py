@@ -100,10 +100,6 @@ class Joins:
         # Outer joins give NULLs; coalesce so NOT never meets a NULL and drops rows silently.
         return sa.or_(sa.false(), *[sa.func.coalesce(r.c.status, "") == "error" for r in self.results.values()])
 
-    def flagged(self):
-        """Needs review before anyone looks: an answer failed or the models disagree."""
-        return sa.or_(self.errored(), self.differences())
-
     def needs_review(self):
         return sa.or_(self._annotated(annotations.c.judgement == "wrong"), self.errored(),
                       sa.and_(self.differences(), sa.not_(self.reviewed())))

@@ -162,16 +162,22 @@ def main() -> None:
         proc, base = serve(env, data_dir)
         try:
             q = f"{base}/api/workbench?dataset_id=big&models={','.join(MODELS)}&limit=50"
-            page_rows = []
+            # The first of each: the per-record marks behind counts and the contested order are
+            # built by one scan per selection, then kept current.
+            ms, body = get_ms(q + "&limit=1", 1)
+            page_rows = [["filter counts, first request (one scan)", f"{ms:.0f} ms", "1 run", "≤ 300 ms"]]
+            ms, body = get_ms(q + "&sort=disagreement&counts=false", 1)
+            page_rows.append(["most contested first, first request (one scan)", f"{ms:.0f} ms", "1 run", "—"])
             for label, extra in [("first page", ""), ("deep page (cursor 150000)", "&cursor=150000"),
                                  ("differences", "&filter=differences"), ("golden", "&filter=golden"),
                                  ("needs review", "&filter=needs_review"), ("fixed", "&filter=fixed"),
                                  ("text search 'Airbnb'", "&q=Airbnb"),
-                                 ("most contested first", "&sort=disagreement")]:
+                                 ("most contested first, later requests", "&sort=disagreement"),
+                                 ("most contested first, deep page", "&sort=disagreement&cursor=1:100000")]:
                 ms, body = get_ms(q + extra + "&counts=false", args.repeat)
                 page_rows.append([label, f"{ms:.0f} ms", f"{len(body['results'])} rows", "≤ 50 ms"])
             ms, body = get_ms(q + "&limit=1", args.repeat)
-            page_rows.append(["filter counts, unchanged data (cached)", f"{ms:.0f} ms",
+            page_rows.append(["filter counts, unchanged data", f"{ms:.0f} ms",
                               ", ".join(f"{k} {v}" for k, v in body["counts"].items()), "≤ 300 ms"])
             times = []
             for i in range(args.repeat):  # a change (an annotation) in between: counted afresh

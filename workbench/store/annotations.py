@@ -17,7 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from workbench.domain.annotations import MODEL_FIELDS, AnnotationError, AnswerState, validate
 from workbench.store.db import Store, utcnow
-from workbench.store.schema import annotation_events, annotations, events, records, results
+from workbench.store.event_log import insert_events
+from workbench.store.schema import annotation_events, annotations, records, results
 from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
 from workbench.store.views import latest_runs
@@ -115,7 +116,7 @@ def _write(conn: sa.Connection, *, dataset_id: str, seq: int, record_id: str, mo
     event = {"event_id": event_id, "dataset_id": dataset_id, "seq": seq, "record_id": record_id,
              "model_id": model_id, "field": field, "value": value, "previous": previous, "author": author,
              "undoes": undoes, "created_at": now, "state": state}
-    conn.execute(events.insert().values(run_id=None, type="annotation", payload=_json(event), created_at=now))
+    insert_events(conn, [{"run_id": None, "type": "annotation", "payload": _json(event), "created_at": now}])
     return event
 
 

@@ -15,6 +15,7 @@ from workbench.domain.datasets import PreparedRecord, RecordPlanner, slugify
 from workbench.domain.importers import UnreadableFile, detect_format, read_rows
 from workbench.domain.records import DisplayFields
 from workbench.store.db import Store, utcnow
+from workbench.store.event_log import insert_events
 from workbench.store.schema import annotation_events, annotations, datasets, events, records, results, runs
 
 BATCH = 2000
@@ -88,8 +89,8 @@ def import_dataset(
 
 def _dataset_event(conn: sa.Connection, dataset_id: str, action: str) -> None:
     """Pages refresh their dataset list, and cached figures know the data changed."""
-    conn.execute(events.insert().values(run_id=None, type="dataset", created_at=utcnow(),
-                                        payload=orjson.dumps({"dataset_id": dataset_id, "action": action}).decode()))
+    insert_events(conn, [{"run_id": None, "type": "dataset", "created_at": utcnow(),
+                          "payload": orjson.dumps({"dataset_id": dataset_id, "action": action}).decode()}])
 
 
 _RECORD_COLUMNS = ("dataset_id", "seq", "record_id", "title", "subtitle", "data")

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from workbench.store.db import Store, utcnow
+from workbench.store.event_log import insert_events
 from workbench.store.runs import renew_lease_values
 from workbench.store.schema import events, records, response_cache, results, runs
 
@@ -118,13 +119,13 @@ def write_batch(store: Store, updates: list[RunUpdate]) -> None:
             ]
             event_rows.append({"run_id": update.run_id, "type": "progress", "created_at": now,
                                "payload": orjson.dumps(p).decode()})
-            conn.execute(events.insert(), event_rows)
+            insert_events(conn, event_rows)
 
 
 def add_event(store: Store, run_id: int | None, kind: str, payload: dict[str, Any]) -> None:
     with store.engine.begin() as conn:
-        conn.execute(events.insert().values(run_id=run_id, type=kind, payload=orjson.dumps(payload).decode(),
-                                            created_at=utcnow()))
+        insert_events(conn, [{"run_id": run_id, "type": kind, "payload": orjson.dumps(payload).decode(),
+                              "created_at": utcnow()}])
 
 
 def events_after(store: Store, after_id: int, limit: int = 1000) -> list[dict[str, Any]]:

@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from workbench.domain.models import ModelConfig
 from workbench.domain.progress import TERMINAL_STATES, cost
 from workbench.store.db import Store, utcnow
-from workbench.store.schema import events, results, runs
+from workbench.store.event_log import insert_events
+from workbench.store.schema import results, runs
 
 LEASE_SECONDS = float(os.environ.get("WORKBENCH_LEASE_SECONDS", "30"))  # shorter in some tests
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -134,8 +135,8 @@ def _state_event(conn: sa.Connection, run_id: int, status: str, reason: str | No
     row = conn.execute(sa.select(runs.c.model_id, runs.c.dataset_id).where(runs.c.id == run_id)).first()
     payload = {"run_id": run_id, "status": status, "reason": reason,
                "model_id": row.model_id if row else None, "dataset_id": row.dataset_id if row else None}
-    conn.execute(events.insert().values(run_id=run_id, type="run_state", payload=orjson.dumps(payload).decode(),
-                                        created_at=utcnow()))
+    insert_events(conn, [{"run_id": run_id, "type": "run_state", "payload": orjson.dumps(payload).decode(),
+                          "created_at": utcnow()}])
 
 
 def _lease_is_free(owner: str | None, expires_at: str | None) -> bool:

@@ -1,0 +1,24 @@
+"""Writing to the event log, which live pages and cached figures read by increasing id.
+
+A reader remembers the last id it saw and asks for later ones. That is only safe if ids become
+visible in order: on PostgreSQL two transactions can take ids 7 and 8 and commit 8 first, and a
+reader that saw 8 would never see 7. So writers of events take turns from their insert to their
+commit (a transaction-scoped advisory lock; SQLite has one writer at a time anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from workbench.store.schema import events
+
+_EVENTS_LOCK = 2**40 + 4080  # outside hashtext()'s int4 range, used for the other advisory locks
+
+
+def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert events in the caller's transaction, which should commit soon after."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENTS_LOCK})
+    conn.execute(events.insert(), rows)

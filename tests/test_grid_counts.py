@@ -86,6 +86,7 @@ def queries(dataset_id, runs, fields):
         GridQuery(dataset_id, dict(runs), fields, diff_field="trajectory"),
         GridQuery(dataset_id, two, fields, verdicts=[("gemma", "recommendation", "Yes")]),
         GridQuery(dataset_id, {"gemma": runs["gemma"]}, fields),
+        GridQuery(dataset_id, {"olmo": runs["olmo"]}, fields),  # needs review = its errors alone
         GridQuery(dataset_id, {}, fields),
     ]
 

@@ -19,6 +19,8 @@ _EVENTS_LOCK = 2**40 + 4080  # outside hashtext()'s int4 range, used for the oth
 
 def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     """Insert events in the caller's transaction, which should commit soon after."""
+    if not rows:
+        return
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENTS_LOCK})
     conn.execute(events.insert(), rows)

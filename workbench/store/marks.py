@@ -104,8 +104,8 @@ def _results_version(conn: sa.Connection, query: GridQuery) -> tuple:
 
 
 def _touched_records(conn: sa.Connection, query: GridQuery, old: tuple, new: tuple) -> list[int] | None:
-    """Records with new results in the selected runs since ``old``; None when only a rescan will
-    do (a run changed state, which may have removed results, or very many results landed)."""
+    """Records whose results changed in the selected runs since ``old`` (new results, or error
+    results removed to be retried: both are result events); None when a rescan is cheaper."""
     touched: set[int] = set()
     for run_id, since, until in zip(query.run_ids.values(), old[1:], new[1:]):
         if since == until:
@@ -119,6 +119,6 @@ def _touched_records(conn: sa.Connection, query: GridQuery, old: tuple, new: tup
         for kind, payload in rows:
             if kind == "result":
                 touched.add(orjson.loads(payload)["seq"])
-            elif kind != "progress":
-                return None
+            elif kind not in ("progress", "run_state"):
+                return None  # an event this doesn't know: be safe
     return sorted(touched)

@@ -239,7 +239,14 @@ def clear_errors(store: Store, run_id: int) -> int:
     if run.status == "running" and not _lease_is_free(run.lease_owner, run.lease_expires_at):
         raise RunStateError(f"run {run_id} is running; pause it before retrying its errors")
     with store.engine.begin() as conn:
-        removed = conn.execute(results.delete().where(results.c.run_id == run_id, results.c.status == "error")).rowcount
+        errors = sa.and_(results.c.run_id == run_id, results.c.status == "error")
+        gone = conn.execute(sa.select(results.c.seq, results.c.record_id).where(errors)).all()
+        removed = conn.execute(results.delete().where(errors)).rowcount
+        # Like any change to results, each is an event: pages refresh those rows, marks recount them.
+        now = utcnow()
+        insert_events(conn, [{"run_id": run_id, "type": "result", "created_at": now, "payload": orjson.dumps({
+            "run_id": run_id, "model_id": run.model_id, "dataset_id": run.dataset_id, "seq": seq,
+            "record_id": record_id, "status": "pending", "error_kind": None}).decode()} for seq, record_id in gone])
         conn.execute(runs.update().where(runs.c.id == run_id).values(
             status="queued", status_reason=None, finished_at=None, updated_at=utcnow()))
         _state_event(conn, run_id, "queued", f"retrying {removed} error(s)")

@@ -87,6 +87,9 @@ def explain(use_postgres: bool) -> None:
                 captured.append(statement)
                 return self.conn.execute(statement, *a, **k)
 
+            def exec_driver_sql(self, *a, **k):  # settings, not queries
+                return self.conn.exec_driver_sql(*a, **k)
+
         store.engine.connect = lambda: Spy(real_connect())  # type: ignore[method-assign]
         fields = ["recommendation", "trajectory", "pedigree"]
         for name in ("all", "differences", "golden", "needs_review"):
@@ -96,11 +99,11 @@ def explain(use_postgres: bool) -> None:
         captured.clear()
         marks_module.forget()
         counts_module.grid_counts(store, GridQuery("big", runs, fields))
-        version, from_results, from_annotations = captured
+        version, _bounds, half, _other_half, from_annotations = captured
         show(store, real_connect, "filter counts: the results' version (which runs wrote since last time)", version,
              sqlite, postgresql)
-        show(store, real_connect, "filter counts: every record's marks, once (then only records with new results)",
-             from_results, sqlite, postgresql)
+        show(store, real_connect, "filter counts: every record's marks, once (then only records with new results); "
+             "one half of the dataset, the other half at the same time", half, sqlite, postgresql)
         show(store, real_connect, "filter counts: the annotated records' flags (every time)",
              from_annotations, sqlite, postgresql)
         store.engine.connect = real_connect  # type: ignore[method-assign]

@@ -122,3 +122,21 @@ def test_counts_match_the_filters_through_results_and_annotations(grid_store):
             check()
     clear_errors(store, runs["olmo"])  # results removed: the cached part must notice
     check()
+
+
+def test_counts_when_seqs_have_a_gap(grid_store):
+    """Marks are read as one string per half when seqs run 1..N (always, after an import); a gap
+    takes the row-by-row way, with the same answers."""
+    import sqlalchemy as sa
+
+    from workbench.store.schema import records
+
+    store, dataset_id, runs, fields = grid_store
+    write_results(store, dataset_id, runs["gemma"], "gemma", range(1, 101), fields, errors={3})
+    write_results(store, dataset_id, runs["olmo"], "olmo", range(1, 101), fields)
+    with store.engine.begin() as conn:
+        conn.execute(records.delete().where(records.c.dataset_id == dataset_id, records.c.seq == 50))
+    query = GridQuery(dataset_id, {m: runs[m] for m in MODELS[:2]}, fields)
+    assert grid_counts(store, query) == shown(store, query)
+    assert grid_counts(store, query)["all"] == 99
+    check_contested_order(store, query)

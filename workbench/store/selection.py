@@ -47,11 +47,15 @@ class Joins:
         self.dialect = dialect
         self.results = {m: results.alias(f"res{i}") for i, m in enumerate(query.run_ids)}
 
-    def from_clause(self):
+    def from_clause(self, seqs: tuple[int, int] | None = None):
+        """With ``seqs`` (first, last), only that range, said to every table: PostgreSQL then reads
+        each run's results as a range of its primary key rather than whole."""
         joined = records
         for model, res in self.results.items():
-            joined = joined.outerjoin(res, sa.and_(res.c.run_id == self.query.run_ids[model],
-                                                   res.c.seq == records.c.seq))
+            on = [res.c.run_id == self.query.run_ids[model], res.c.seq == records.c.seq]
+            if seqs is not None:
+                on.append(res.c.seq.between(*seqs))
+            joined = joined.outerjoin(res, sa.and_(*on))
         return joined
 
     def _annotated(self, *conditions, record_level=None):

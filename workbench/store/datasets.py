@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from workbench.domain.datasets import PreparedRecord, RecordPlanner, slugify
 from workbench.domain.importers import UnreadableFile, detect_format, read_rows
 from workbench.domain.records import DisplayFields
-from workbench.store.db import Store, utcnow
+from workbench.store.db import Store, refresh_statistics, utcnow
 from workbench.store.event_log import insert_events
 from workbench.store.schema import annotation_events, annotations, datasets, events, records, results, runs
 
@@ -84,6 +84,7 @@ def import_dataset(
             subtitle_fields=orjson.dumps(list(shown.subtitle_fields)).decode(),
         ))
         _dataset_event(conn, dataset_id, "imported")
+    refresh_statistics(store, "records")
     return get_dataset(store, dataset_id)
 
 

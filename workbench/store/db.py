@@ -59,6 +59,15 @@ def open_store(settings: Settings) -> Store:
     return Store(settings=settings, engine=engine)
 
 
+def refresh_statistics(store: Store, table: str) -> None:
+    """After a bulk change, tell PostgreSQL's planner what ``table`` holds now instead of waiting
+    for autovacuum: with the statistics of an empty table it reads whole tables for a 50-row page
+    (240 ms instead of 10 at 200K records). SQLite's planner does without."""
+    if store.dialect == "postgresql":
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(f"ANALYZE {table}")
+
+
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 

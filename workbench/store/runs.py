@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from workbench.domain.models import ModelConfig
 from workbench.domain.progress import TERMINAL_STATES, cost
-from workbench.store.db import Store, utcnow
+from workbench.store.db import Store, refresh_statistics, utcnow
 from workbench.store.event_log import insert_events
 from workbench.store.schema import results, runs
 
@@ -127,7 +127,9 @@ def set_status(store: Store, run_id: int, status: str, reason: str | None = None
         changed = conn.execute(query.values(**values)).rowcount > 0
         if changed:
             _state_event(conn, run_id, status, reason)
-        return changed
+    if changed and status in TERMINAL_STATES:
+        refresh_statistics(store, "results")
+    return changed
 
 
 def _state_event(conn: sa.Connection, run_id: int, status: str, reason: str | None) -> None:

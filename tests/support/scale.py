@@ -28,6 +28,7 @@ def populate(settings, dataset_id: str) -> None:
     from workbench.domain.comparison import verdict_key
     from workbench.domain.models import build_model
     from workbench.store.annotations import annotate
+    from workbench.store.db import refresh_statistics
     from workbench.store.datasets import iter_records
     from workbench.store.models import save_model
     from workbench.store.results import ResultRow, RunUpdate, write_batch
@@ -67,7 +68,6 @@ def populate(settings, dataset_id: str) -> None:
             flush()
     flush()
     from workbench.store.schema import events, runs as runs_table
-    import sqlalchemy as sa
 
     with store.engine.begin() as conn:  # the bulk load's result events are not part of the scenario
         conn.execute(events.delete().where(events.c.type == "result"))
@@ -83,6 +83,9 @@ def populate(settings, dataset_id: str) -> None:
     for seq in rng.sample(range(1, total + 1), total // 200):
         annotate(store, dataset_id=dataset_id, record_id=f"cand-{seq:06d}", model_id=rng.choice(MODELS),
                  field="correction", value=fixed, author="bench")
+    # These annotations stand for weeks of work, over which PostgreSQL's autovacuum would have
+    # analysed the table; written in seconds, its planner would still think it empty.
+    refresh_statistics(store, "annotations")
     store.close()
 
 

@@ -155,7 +155,8 @@ def cluster(store, tmp_path):
     stops everything at the end."""
     stack = ExitStack()
 
-    def start(records=RECORDS, latency_ms=30.0, jitter_ms=20.0, concurrency=2, env=None):
+    def start(records=RECORDS, latency_ms=30.0, jitter_ms=20.0, concurrency=2, env=None, keys=False):
+        """``keys``: each server sends its own API key (WB_TEST_KEY), so requests tell who sent them."""
         path = tmp_path / "cands.jsonl"
         write_jsonl(path, records)
         dataset = import_dataset(store, path, name="cands")
@@ -165,10 +166,12 @@ def cluster(store, tmp_path):
                                                                          latency_jitter_ms=jitter_ms)))
         for model in MODELS:
             save_model(store, build_model({"id": model, "provider": "openai", "base_url": model_server.base_url,
-                                           "model": model, "max_concurrency": concurrency}))
+                                           "model": model, "max_concurrency": concurrency,
+                                           **({"api_key_env": "WB_TEST_KEY"} if keys else {})}))
         servers = []
         for name in ("a", "b"):
-            servers.append(Serve(tmp_path / name, tmp_path / f"serve-{name}.log", env))
+            server_env = {**(env or {}), **({"WB_TEST_KEY": f"key-{name}"} if keys else {})}
+            servers.append(Serve(tmp_path / name, tmp_path / f"serve-{name}.log", server_env))
             stack.callback(servers[-1].stop)
         for server in servers:
             server.wait_ready()
@@ -294,3 +297,36 @@ def test_workbench_run_following_a_server_takes_over_when_the_server_dies(store,
     watch.stop()
     assert watch.owners[run_id][0] == a.pid and watch.owners[run_id][-1] == command.pid
     check_one_result_per_record(store, [run_id])
+
+
+def test_a_server_held_up_past_its_lease_hands_the_run_over_when_it_wakes(store, cluster):
+    """One server is frozen (SIGSTOP) past its lease; the other takes the run over. When the first
+    wakes it must not ask the model anything more, and must leave the run, its state and its
+    counters to the new owner (a lease of 3 s here)."""
+    model_server, (a, b), watch, key_of = cluster(latency_ms=40, jitter_ms=10, concurrency=4, keys=True,
+                                                  env={"WORKBENCH_LEASE_SECONDS": "3"})
+    [run_id] = start_runs(store, via=a, hold=b, models=MODELS[:1])
+    wait_until(lambda: len(result_seqs(store, run_id)) >= 30, "server a saved no results")
+    a.signal(signal.SIGSTOP)
+    try:
+        saved_before = set(result_seqs(store, run_id))
+        wait_until(lambda: owner_pid(leases(store, [run_id])[run_id] or "x:0:x") == b.pid,
+                   "server b did not take the run over", timeout=60)
+        time.sleep(1)  # b is at work
+        sent_by_a = model_server.fake.authorizations["Bearer key-a"]
+    finally:
+        a.signal(signal.SIGCONT)
+    wait_completed(b, 1)
+    time.sleep(2)  # time for a stale writer, had there been one, to overwrite the figures
+    watch.stop()
+    assert watch.owners[run_id] == [a.pid, b.pid]
+    assert model_server.fake.authorizations["Bearer key-a"] == sent_by_a  # nothing more from a once awake
+    check_one_result_per_record(store, [run_id])
+    status, runs, _ = call(b.url, "/api/runs?dataset_id=cands")
+    assert [(r["status"], r["done"], r["errors"]) for r in runs] == [("completed", RECORDS, 0)]
+    sent = model_server.requests_by_model_prompt
+    # Saved before the freeze: never asked again. Asked twice: only what a had asked and not yet
+    # saved when it froze.
+    assert all(sent[(MODELS[0], key_of[s])] == 1 for s in saved_before)
+    assert all(sent[(MODELS[0], key)] in (1, 2) for key in key_of.values())
+    assert call(a.url, "/api/health")[0] == 200  # a is up and answering

@@ -29,7 +29,7 @@ from workbench.runner.writer import ResultWriter
 from workbench.store import Store
 from workbench.store.curation import golden_examples
 from workbench.store.results import PendingRecord, ResultRow, cached_answers, pending_records
-from workbench.store.runs import RunInfo, claim, get_run, orphaned, recount, set_status
+from workbench.store.runs import OWNER, RunInfo, claim, get_run, orphaned, recount, set_status
 
 load_providers()  # import (aiohttp etc.) now, not inside a run's event loop
 
@@ -123,6 +123,8 @@ class RunExecutor:
         self._stop_reason: tuple[str, str | None] | None = None  # (status, reason) to record on stop
         self.status = run.status
         self.following = False  # another process runs it; this only mirrors its figures
+        self._lost = False  # another process took the run over while this one ran it
+        self._checked_at = time.monotonic()  # when the run was last seen to be ours
         # Counters (absolute) and where this session started, for rates.
         self.done = self.errors = self.tokens_in = self.tokens_out = 0
         self.errors_by_kind: dict[str, int] = {}
@@ -211,6 +213,10 @@ class RunExecutor:
         await queue.join()
 
     async def _finish(self) -> str:
+        if self._lost:
+            self.breaker.held.clear()
+            await self.writer.flush()  # answers that landed: kept once (the counters are the owner's)
+            return await self._follow()
         if self._stop_reason is None and self.breaker.tripped:
             self._stop_reason = ("paused", "endpoint unreachable")
         if self._stop_reason is None:
@@ -240,6 +246,26 @@ class RunExecutor:
                 self._stop_reason = self._stop_reason or (current.status, current.status_reason)
                 self._stop.set()
                 return
+            self._checked_at = time.monotonic()
+            if current.lease_owner not in (None, OWNER):
+                # This process was held up past its lease and another took the run over: stop
+                # asking the model, leave the run's state to its new owner, and follow it.
+                self._lost = True
+                self._stop.set()
+                return
+
+    async def _still_ours(self) -> bool:
+        """Normally the control watch has just looked. If it hasn't for a while, this process was
+        held up (stopped, swapped out) and its lease may have lapsed: look before asking the model."""
+        if time.monotonic() - self._checked_at < CONTROL_POLL_S * 4:
+            return True
+        current = await asyncio.to_thread(get_run, self.store, self.run_id)
+        self._checked_at = time.monotonic()
+        if current.lease_owner not in (None, OWNER):
+            self._lost = True
+            self._stop.set()
+            return False
+        return True
 
     async def _produce(self, queue: asyncio.Queue) -> None:
         after, max_seq = 0, self.options.limit
@@ -277,8 +303,8 @@ class RunExecutor:
         while not self._stop.is_set():
             item = await queue.get()
             try:
-                if self._stop.is_set():
-                    return  # left pending for the next session
+                if self._stop.is_set() or not await self._still_ours():
+                    return  # left pending for the next session (or the run's new owner)
                 self._busy.add(me)
                 await self._process(item, provider)
             finally:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from workbench.store.db import Store, utcnow
 from workbench.store.event_log import insert_events
-from workbench.store.runs import renew_lease_values
+from workbench.store.runs import OWNER, renew_lease_values
 from workbench.store.schema import events, records, response_cache, results, runs
 
 
@@ -106,7 +106,10 @@ def write_batch(store: Store, updates: list[RunUpdate]) -> None:
                     for k, t, ti, to in update.cache_entries
                 ])
             p = update.progress
-            conn.execute(runs.update().where(runs.c.id == update.run_id).values(
+            # Counters and lease are the owner's: a process that lost the run keeps its answers
+            # (inserted once) but not its say.
+            owned = sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_owner == OWNER)
+            conn.execute(runs.update().where(runs.c.id == update.run_id, owned).values(
                 done=p["done"], errors=p["errors"], tokens_in=p["tokens_in"], tokens_out=p["tokens_out"],
                 cost=p["cost"], active_seconds=p["active_seconds"], **renew_lease_values(),
             ))

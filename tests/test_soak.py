@@ -4,6 +4,7 @@ be lost, no record may get two results, and no request may end in a 5xx."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
@@ -91,7 +92,7 @@ def annotate_forever(url_of, stop, acknowledged, latencies, failures, seed):
         body["author"] = author
         try:
             status, answer, seconds = call(url_of(), "/api/annotations", body)
-        except OSError:  # the server is down (the crash test): not acknowledged, try again
+        except (OSError, http.client.HTTPException):  # server down or killed mid-answer: not acknowledged
             time.sleep(0.05)
             continue
         latencies.append(seconds)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from workbench.store.schema import events
@@ -24,3 +25,12 @@ def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENTS_LOCK})
     conn.execute(events.insert(), rows)
+
+
+def result_event(*, run_id: int, model_id: str, dataset_id: str, seq: int, record_id: str, status: str,
+                 error_kind: str | None, now: str) -> dict[str, Any]:
+    """A change to one record's result in a run (saved, or removed to be retried): live pages
+    refresh the row, the grid's marks recount the record."""
+    return {"run_id": run_id, "type": "result", "created_at": now, "payload": orjson.dumps({
+        "run_id": run_id, "model_id": model_id, "dataset_id": dataset_id, "seq": seq, "record_id": record_id,
+        "status": status, "error_kind": error_kind}).decode()}

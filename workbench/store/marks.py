@@ -71,6 +71,7 @@ def record_marks(conn: sa.Connection, store: Store, query: GridQuery, kind: str,
 def forget() -> None:
     with _LOCK:
         _CACHE.clear()
+        _LOCKS.clear()
 
 
 def _statement(joins: Joins, mark: sa.ColumnElement):
@@ -87,11 +88,10 @@ def _all_marks(store: Store, joins: Joins, mark: sa.ColumnElement) -> bytearray:
     if not count:
         return bytearray()
     if high - low + 1 != count:  # seqs are 1..N after an import; anything else is read row by row
+        marks = bytearray(high + 1)
         with store.engine.connect() as conn:
-            marks = bytearray(high + 1)
-            for seq, value in conn.execute(_statement(joins, mark)):
-                marks[seq] = value
-            return marks
+            _put(marks, conn.execute(_statement(joins, mark)))
+        return marks
     middle = (low + high) // 2
     with ThreadPoolExecutor(2) as pool:
         halves = list(pool.map(lambda bounds: _marks_text(store, joins, mark, *bounds),
@@ -125,10 +125,15 @@ def _marks_text(store: Store, joins: Joins, mark: sa.ColumnElement, first: int, 
 
 def _remark(conn: sa.Connection, joins: Joins, mark: sa.ColumnElement, marks: bytearray, seqs: list[int]) -> None:
     for i in range(0, len(seqs), _BATCH):
-        for seq, value in conn.execute(_statement(joins, mark).where(records.c.seq.in_(seqs[i:i + _BATCH]))):
-            if seq >= len(marks):
-                marks.extend(bytes(seq + 1 - len(marks)))
-            marks[seq] = value
+        _put(marks, conn.execute(_statement(joins, mark).where(records.c.seq.in_(seqs[i:i + _BATCH]))))
+
+
+def _put(marks: bytearray, rows) -> None:
+    """Store (seq, mark) rows, growing ``marks`` for records past its end."""
+    for seq, value in rows:
+        if seq >= len(marks):
+            marks.extend(bytes(seq + 1 - len(marks)))
+        marks[seq] = value
 
 
 def _results_version(conn: sa.Connection, query: GridQuery) -> tuple:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from workbench.store.db import Store, utcnow
-from workbench.store.event_log import insert_events
+from workbench.store.event_log import insert_events, result_event
 from workbench.store.runs import OWNER, renew_lease_values
 from workbench.store.schema import events, records, response_cache, results, runs
 
@@ -113,13 +113,10 @@ def write_batch(store: Store, updates: list[RunUpdate]) -> None:
                 done=p["done"], errors=p["errors"], tokens_in=p["tokens_in"], tokens_out=p["tokens_out"],
                 cost=p["cost"], active_seconds=p["active_seconds"], **renew_lease_values(),
             ))
-            event_rows = [
-                {"run_id": update.run_id, "type": "result", "created_at": now, "payload": orjson.dumps({
-                    "run_id": update.run_id, "model_id": p["model_id"], "dataset_id": p["dataset_id"],
-                    "seq": r.seq, "record_id": r.record_id, "status": r.status, "error_kind": r.error_kind,
-                }).decode()}
-                for r in update.rows
-            ]
+            event_rows = [result_event(run_id=update.run_id, model_id=p["model_id"], dataset_id=p["dataset_id"],
+                                       seq=r.seq, record_id=r.record_id, status=r.status, error_kind=r.error_kind,
+                                       now=now)
+                          for r in update.rows]
             event_rows.append({"run_id": update.run_id, "type": "progress", "created_at": now,
                                "payload": orjson.dumps(p).decode()})
             insert_events(conn, event_rows)

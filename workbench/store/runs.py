@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from workbench.domain.models import ModelConfig
 from workbench.domain.progress import TERMINAL_STATES, cost
 from workbench.store.db import Store, refresh_statistics, utcnow
-from workbench.store.event_log import insert_events
+from workbench.store.event_log import insert_events, result_event
 from workbench.store.schema import results, runs
 
 LEASE_SECONDS = float(os.environ.get("WORKBENCH_LEASE_SECONDS", "30"))  # shorter in some tests
@@ -246,9 +246,9 @@ def clear_errors(store: Store, run_id: int) -> int:
         removed = conn.execute(results.delete().where(errors)).rowcount
         # Like any change to results, each is an event: pages refresh those rows, marks recount them.
         now = utcnow()
-        insert_events(conn, [{"run_id": run_id, "type": "result", "created_at": now, "payload": orjson.dumps({
-            "run_id": run_id, "model_id": run.model_id, "dataset_id": run.dataset_id, "seq": seq,
-            "record_id": record_id, "status": "pending", "error_kind": None}).decode()} for seq, record_id in gone])
+        insert_events(conn, [result_event(run_id=run_id, model_id=run.model_id, dataset_id=run.dataset_id, seq=seq,
+                                          record_id=record_id, status="pending", error_kind=None, now=now)
+                             for seq, record_id in gone])
         conn.execute(runs.update().where(runs.c.id == run_id).values(
             status="queued", status_reason=None, finished_at=None, updated_at=utcnow()))
         _state_event(conn, run_id, "queued", f"retrying {removed} error(s)")

@@ -246,12 +246,7 @@ class RunExecutor:
                 self._stop_reason = self._stop_reason or (current.status, current.status_reason)
                 self._stop.set()
                 return
-            self._checked_at = time.monotonic()
-            if current.lease_owner not in (None, OWNER):
-                # This process was held up past its lease and another took the run over: stop
-                # asking the model, leave the run's state to its new owner, and follow it.
-                self._lost = True
-                self._stop.set()
+            if self._taken_over(current):
                 return
 
     async def _still_ours(self) -> bool:
@@ -260,11 +255,16 @@ class RunExecutor:
         if time.monotonic() - self._checked_at < CONTROL_POLL_S * 4:
             return True
         current = await asyncio.to_thread(get_run, self.store, self.run_id)
+        return not self._taken_over(current)
+
+    def _taken_over(self, current: RunInfo) -> bool:
+        """This process was held up past its lease and another took the run over: stop asking the
+        model and leave the run's state to its new owner (``_finish`` then follows it)."""
         self._checked_at = time.monotonic()
-        if current.lease_owner not in (None, OWNER):
-            self._lost = True
-            self._stop.set()
+        if current.lease_owner in (None, OWNER):
             return False
+        self._lost = True
+        self._stop.set()
         return True
 
     async def _produce(self, queue: asyncio.Queue) -> None:

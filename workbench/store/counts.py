@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from workbench.store.db import Store
 from workbench.store.marks import record_marks
 from workbench.store.schema import annotations
-from workbench.store.selection import GridQuery, Joins
+from workbench.store.selection import ANSWER_REVIEWED, RECORD_REVIEWED, GridQuery, Joins
 
 # What the results say about a record, a bit each: it matches the search; the models differ (on
 # the chosen field, for "differences"); an answer failed; the models differ on any verdict.
@@ -64,18 +64,14 @@ def _annotation_flags(conn: sa.Connection, query: GridQuery) -> list[tuple[int, 
     answers (and the record's own preference and note): an index range of the annotations."""
     per_model = annotations.c.model_id.in_(list(query.run_ids))
     on_answer = lambda condition: sa.func.max(sa.case((sa.and_(per_model, condition), 1), else_=0))  # noqa: E731
-    record_level = sa.and_(annotations.c.model_id == "", sa.or_(annotations.c.preference.is_not(None),
-                                                                annotations.c.note.is_not(None)))
+    record_level = sa.and_(annotations.c.model_id == "", RECORD_REVIEWED)
     statement = (
         sa.select(
             annotations.c.seq,
             on_answer(annotations.c.golden == 1),
             on_answer(annotations.c.judgement == "wrong"),
             on_answer(annotations.c.correction.is_not(None)),
-            sa.func.max(sa.case((sa.or_(
-                sa.and_(per_model, sa.or_(annotations.c.golden == 1, annotations.c.judgement.is_not(None),
-                                          annotations.c.correction.is_not(None))),
-                record_level), 1), else_=0)),
+            sa.func.max(sa.case((sa.or_(sa.and_(per_model, ANSWER_REVIEWED), record_level), 1), else_=0)),
         )
         .where(annotations.c.dataset_id == query.dataset_id)
         .group_by(annotations.c.seq)

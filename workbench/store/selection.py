@@ -38,6 +38,13 @@ def json_text(column, key: str, dialect: str):
     return sa.func.json_extract(column, f"$.{key}")
 
 
+# Someone has looked: at a model's answer (marked it golden, good or wrong, or fixed it), or at
+# the record (said which model is better, or left a note).
+ANSWER_REVIEWED = sa.or_(annotations.c.golden == 1, annotations.c.judgement.is_not(None),
+                         annotations.c.correction.is_not(None))
+RECORD_REVIEWED = sa.or_(annotations.c.preference.is_not(None), annotations.c.note.is_not(None))
+
+
 class Joins:
     """Records joined to each selected model's result; annotations enter filters as subqueries
     (they are few) and a page's annotations are read separately for its rows."""
@@ -95,10 +102,7 @@ class Joins:
         return self._annotated(annotations.c.correction.is_not(None))
 
     def reviewed(self):
-        return self._annotated(annotations.c.golden == 1, annotations.c.judgement.is_not(None),
-                               annotations.c.correction.is_not(None),
-                               record_level=sa.or_(annotations.c.preference.is_not(None),
-                                                   annotations.c.note.is_not(None)))
+        return self._annotated(ANSWER_REVIEWED, record_level=RECORD_REVIEWED)
 
     def errored(self):
         # Outer joins give NULLs; coalesce so NOT never meets a NULL and drops rows silently.

@@ -59,11 +59,18 @@ def open_store(settings: Settings) -> Store:
     return Store(settings=settings, engine=engine)
 
 
-def refresh_statistics(store: Store, table: str) -> None:
-    """After a bulk change, tell PostgreSQL's planner what ``table`` holds now instead of waiting
-    for autovacuum: with the statistics of an empty table it reads whole tables for a 50-row page
-    (240 ms instead of 10 at 200K records). SQLite's planner does without."""
+def refresh_statistics(store: Store, table: str, *, vacuum: bool = False) -> None:
+    """After a bulk change, tell the planner what ``table`` holds now. PostgreSQL would otherwise
+    wait for autovacuum, and with the statistics of an empty table it reads whole tables for a
+    50-row page (240 ms instead of 10 at 200K records). SQLite without statistics looks results up
+    by primary key even where results_verdicts alone would answer (a quarter slower per lookup).
+
+    ``vacuum`` also marks PostgreSQL's pages all-visible, which is what lets it answer from an
+    index alone. SKIP_LOCKED: if autovacuum is at it already, that will do."""
     if store.dialect == "postgresql":
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"VACUUM (ANALYZE, SKIP_LOCKED) {table}" if vacuum else f"ANALYZE {table}")
+    else:
         with store.engine.begin() as conn:
             conn.exec_driver_sql(f"ANALYZE {table}")
 

@@ -128,7 +128,7 @@ def set_status(store: Store, run_id: int, status: str, reason: str | None = None
         if changed:
             _state_event(conn, run_id, status, reason)
     if changed and status in TERMINAL_STATES:
-        refresh_statistics(store, "results")
+        refresh_statistics(store, "results", vacuum=True)
     return changed
 
 

@@ -20,7 +20,7 @@ from workbench.store.grid import grid_page
 from workbench.store.selection import FILTERS, GridQuery
 from workbench.store.models import save_model
 from workbench.store.results import ResultRow, RunUpdate, write_batch
-from workbench.store.runs import clear_errors, create_run
+from workbench.store.runs import clear_errors, create_run, recount
 from workbench.store.tasks import get_task
 from workbench.workspace import sample_path
 
@@ -125,10 +125,8 @@ def test_counts_match_the_filters_through_results_and_annotations(grid_store):
 
 
 def test_counts_when_seqs_have_a_gap(grid_store):
-    """Marks are read as one string per half when seqs run 1..N (always, after an import); a gap
+    """Marks are read as one string per piece when seqs run 1..N (always, after an import); a gap
     takes the row-by-row way, with the same answers."""
-    import sqlalchemy as sa
-
     from workbench.store.schema import records
 
     store, dataset_id, runs, fields = grid_store
@@ -140,3 +138,40 @@ def test_counts_when_seqs_have_a_gap(grid_store):
     assert grid_counts(store, query) == shown(store, query)
     assert grid_counts(store, query)["all"] == 99
     check_contested_order(store, query)
+
+
+def test_a_finished_run_stands_in_for_the_records(grid_store):
+    """A first scan is driven by a run that has answered every record, by its counter, when there
+    is one (a lookup fewer per record); its marks are those read through the records, and a
+    counter that is wrong only costs a second read."""
+    from workbench.store import marks
+    from workbench.store.schema import runs as runs_table
+    from workbench.store.selection import Joins
+
+    store, dataset_id, runs, fields = grid_store
+    write_results(store, dataset_id, runs["gemma"], "gemma", range(1, 101), fields, errors={3, 40})
+    write_results(store, dataset_id, runs["olmo"], "olmo", range(1, 61), fields, errors={40, 41})
+    write_results(store, dataset_id, runs["phi"], "phi", range(1, 101), fields, errors={7})
+    for model in MODELS:
+        recount(store, runs[model])
+    annotate(store, dataset_id=dataset_id, record_id="cand-000005", field="golden", value=True, model_id="phi",
+             author="tester")
+
+    def check_first_scans():
+        for query in queries(dataset_id, runs, fields):
+            marks.forget()  # each selection's first scan
+            assert grid_counts(store, query) == shown(store, query), query
+            check_contested_order(store, query)
+
+    with store.engine.connect() as conn:
+        assert marks._likely_complete_run(conn, GridQuery(dataset_id, dict(runs), fields), 100) in ("gemma", "phi")
+        assert marks._likely_complete_run(conn, GridQuery(dataset_id, {"olmo": runs["olmo"]}, fields), 100) is None
+    check_first_scans()
+    with store.engine.begin() as conn:  # olmo's counter says it has answered all 100: it has 60
+        conn.execute(runs_table.update().where(runs_table.c.id != runs["olmo"]).values(done=0))
+        conn.execute(runs_table.update().where(runs_table.c.id == runs["olmo"]).values(done=100))
+    with store.engine.connect() as conn:
+        assert marks._likely_complete_run(conn, GridQuery(dataset_id, dict(runs), fields), 100) == "olmo"
+    check_first_scans()
+    with pytest.raises(ValueError):  # a search needs the records
+        Joins(GridQuery(dataset_id, dict(runs), fields, q="a"), store.dialect, "gemma")

@@ -9,6 +9,7 @@ then recomputed only for the records named by the selected runs' new events.
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
@@ -18,12 +19,13 @@ import orjson
 import sqlalchemy as sa
 
 from workbench.store.db import Store
-from workbench.store.schema import datasets, events, records
+from workbench.store.schema import datasets, events, records, runs
 from workbench.store.selection import GridQuery, Joins
 
 MarkExpression = Callable[[Joins], sa.ColumnElement]  # a byte per record, in SQL
 _MAX_TOUCHED = 20_000  # beyond this many new results since last time, rescanning is cheaper
 _BATCH = 1000  # seqs per IN list
+_PIECES = max(2, min(4, os.cpu_count() or 2))  # a first scan is cut in this many, read at once
 
 
 @dataclass
@@ -55,11 +57,11 @@ def record_marks(conn: sa.Connection, store: Store, query: GridQuery, kind: str,
         version = _results_version(conn, query)
         entry = _CACHE.get(key)
         if entry is None or entry.version[0] != version[0]:
-            entry = _Marks(version, _all_marks(store, joins, mark(joins)))
+            entry = _Marks(version, _all_marks(store, joins, mark))
         elif entry.version != version:
             touched = _touched_records(conn, query, entry.version, version)
             if touched is None:
-                entry.marks = _all_marks(store, joins, mark(joins))
+                entry.marks = _all_marks(store, joins, mark)
             else:
                 _remark(conn, joins, mark(joins), entry.marks, touched)
             entry.version = version
@@ -79,34 +81,52 @@ def _statement(joins: Joins, mark: sa.ColumnElement):
         records.c.dataset_id == joins.query.dataset_id)
 
 
-def _all_marks(store: Store, joins: Joins, mark: sa.ColumnElement) -> bytearray:
-    """Every record's mark, the dataset cut in halves read at once on two connections (the
-    joins are the cost; each half's marks come back as one string, not a row per record)."""
+def _all_marks(store: Store, joins: Joins, mark: MarkExpression) -> bytearray:
+    """Every record's mark, the dataset cut in pieces read at once on their own connections (the
+    joins are the cost; each piece's marks come back as one string, not a row per record)."""
+    query = joins.query
     with store.engine.connect() as conn:
         low, high, count = conn.execute(sa.select(sa.func.min(records.c.seq), sa.func.max(records.c.seq),
-                                                  sa.func.count()).where(records.c.dataset_id == joins.query.dataset_id)).one()
-    if not count:
-        return bytearray()
-    if high - low + 1 != count:  # seqs are 1..N after an import; anything else is read row by row
-        marks = bytearray(high + 1)
-        with store.engine.connect() as conn:
-            _put(marks, conn.execute(_statement(joins, mark)))
-        return marks
-    middle = (low + high) // 2
-    with ThreadPoolExecutor(2) as pool:
-        halves = list(pool.map(lambda bounds: _marks_text(store, joins, mark, *bounds),
-                               [(low, middle), (middle + 1, high)]))
+                                                  sa.func.count()).where(records.c.dataset_id == query.dataset_id)).one()
+        if not count:
+            return bytearray()
+        if high - low + 1 != count:  # seqs are 1..N after an import; anything else is read row by row
+            marks = bytearray(high + 1)
+            _put(marks, conn.execute(_statement(joins, mark(joins))))
+            return marks
+        driver = _likely_complete_run(conn, query, count)
+    driven = joins if driver is None else Joins(query, store.dialect, driver)
+
+    def piece(first: int, last: int) -> str:
+        text = _marks_text(store, driven, mark(driven), first, last)
+        if len(text) != last - first + 1:  # the driving run lacks some of these records after all
+            text = _marks_text(store, joins, mark(joins), first, last)
+        return text
+
+    cuts = [low + count * i // _PIECES for i in range(_PIECES + 1)]
+    with ThreadPoolExecutor(_PIECES) as pool:
+        pieces = list(pool.map(piece, cuts[:-1], [cut - 1 for cut in cuts[1:]]))
     # Each mark came as the character mark + 1 (PostgreSQL strings can't hold a NUL).
-    return bytearray(low) + "".join(halves).translate(_DOWN_ONE).encode("latin-1")
+    return bytearray(low) + "".join(pieces).translate(_DOWN_ONE).encode("latin-1")
 
 
 _DOWN_ONE = {code: code - 1 for code in range(1, 257)}
 
 
+def _likely_complete_run(conn: sa.Connection, query: GridQuery, count: int) -> str | None:
+    """A selected model whose run has answered every record by its counter (a finished run,
+    usually): it can drive the scan. Only a hint; each piece checks it by its length."""
+    if query.q or not query.run_ids:
+        return None
+    row = conn.execute(sa.select(runs.c.id).where(runs.c.id.in_(list(query.run_ids.values())), runs.c.done >= count)
+                       .order_by(runs.c.done.desc()).limit(1)).first()
+    return None if row is None else next(m for m, run_id in query.run_ids.items() if run_id == row.id)
+
+
 def _marks_text(store: Store, joins: Joins, mark: sa.ColumnElement, first: int, last: int) -> str:
-    ordered = (sa.select(records.c.seq, mark).select_from(joins.from_clause((first, last)))
-               .where(records.c.dataset_id == joins.query.dataset_id, records.c.seq.between(first, last))
-               .order_by(records.c.seq).subquery())
+    ordered = (sa.select(joins.seq, mark).select_from(joins.from_clause((first, last)))
+               .where(joins.in_dataset(), joins.seq.between(first, last))
+               .order_by(joins.seq).subquery())
     value = ordered.c[ordered.c.keys()[1]]
     if store.dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -116,8 +136,8 @@ def _marks_text(store: Store, joins: Joins, mark: sa.ColumnElement, first: int, 
         text = sa.func.group_concat(sa.func.char(value + 1), "")
     with store.engine.connect() as conn:
         if store.dialect == "postgresql":
-            # Compiling this for JIT costs more than it saves, the halves already use both cores,
-            # and the sort of a half fits in memory.
+            # Compiling this for JIT costs more than it saves, the pieces already use the cores,
+            # and the sort of a piece fits in memory.
             for setting in ("jit = off", "max_parallel_workers_per_gather = 0", "work_mem = '32MB'"):
                 conn.exec_driver_sql(f"SET LOCAL {setting}")
         return conn.execute(sa.select(text)).scalar() or ""

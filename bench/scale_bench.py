@@ -125,6 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--first-runs", type=int, default=5, help="servers started to time first requests")
     parser.add_argument("--postgres", action="store_true", help="use a throwaway PostgreSQL server")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -159,15 +160,29 @@ def main() -> None:
         populate(settings, "big")
         print(f"(populated 3 × {args.records:,} results in {time.perf_counter() - started:.0f} s)")
 
+        selection = f"/api/workbench?dataset_id=big&models={','.join(MODELS)}&limit=50"
+        # The per-record marks behind the counts and the contested order are built by one scan the
+        # first time a server is asked about a selection, then kept current. So each first
+        # request is measured on a server just started (the median over several).
+        firsts: dict[str, list[float]] = {"counts": [], "contested": []}
+        for _ in range(args.first_runs):
+            proc, base = serve(env, data_dir)
+            try:
+                firsts["counts"].append(get_ms(base + selection + "&limit=1", 1)[0])
+                firsts["contested"].append(get_ms(base + selection + "&sort=disagreement&counts=false", 1)[0])
+            finally:
+                proc.terminate()
+                proc.wait(30)
+        spread = lambda times: f"{len(times)} servers, {min(times):.0f}–{max(times):.0f} ms"  # noqa: E731
+        page_rows = [["filter counts, first request for a selection (one scan)",
+                      f"{statistics.median(firsts['counts']):.0f} ms", spread(firsts["counts"]), "≤ 300 ms"],
+                     ["most contested first, first request for a selection (one scan)",
+                      f"{statistics.median(firsts['contested']):.0f} ms", spread(firsts["contested"]), "—"]]
         proc, base = serve(env, data_dir)
         try:
-            q = f"{base}/api/workbench?dataset_id=big&models={','.join(MODELS)}&limit=50"
-            # The first of each: the per-record marks behind counts and the contested order are
-            # built by one scan per selection, then kept current.
-            ms, body = get_ms(q + "&limit=1", 1)
-            page_rows = [["filter counts, first request (one scan)", f"{ms:.0f} ms", "1 run", "≤ 300 ms"]]
-            ms, body = get_ms(q + "&sort=disagreement&counts=false", 1)
-            page_rows.append(["most contested first, first request (one scan)", f"{ms:.0f} ms", "1 run", "—"])
+            q = base + selection
+            get_ms(q + "&limit=1", 1)  # the scans, measured above
+            get_ms(q + "&sort=disagreement&counts=false", 1)
             for label, extra in [("first page", ""), ("deep page (cursor 150000)", "&cursor=150000"),
                                  ("differences", "&filter=differences"), ("golden", "&filter=golden"),
                                  ("needs review", "&filter=needs_review"), ("fixed", "&filter=fixed"),

@@ -120,5 +120,15 @@ def test_readme_cli_section_matches_help():
         if not subs or getattr(command, "invoke_without_command", False):
             actual.add(name)
     assert documented == actual
+    options: dict[str, set[str]] = {}  # the flags the README shows for each command
+    current = None
+    for line in section.splitlines():
+        if line.startswith("workbench "):
+            current = next(e for e in sorted(documented, key=len, reverse=True) if line.startswith(f"workbench {e}"))
+        if current and (line.startswith("workbench ") or line[:1].isspace()):
+            options.setdefault(current, set()).update(re.findall(r"(--[a-z][a-z-]*)", line.split("#")[0]))
     for entry in documented:
-        assert runner.invoke(main, [*entry.split(), "--help"]).exit_code == 0
+        result = runner.invoke(main, [*entry.split(), "--help"])
+        assert result.exit_code == 0
+        for option in options.get(entry, ()):
+            assert option in result.output, f"README shows {option} for `workbench {entry}`; --help doesn't"

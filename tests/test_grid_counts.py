@@ -175,3 +175,24 @@ def test_a_finished_run_stands_in_for_the_records(grid_store):
     check_first_scans()
     with pytest.raises(ValueError):  # a search needs the records
         Joins(GridQuery(dataset_id, dict(runs), fields, q="a"), store.dialect, "gemma")
+
+
+def test_warm_up_counts_the_default_selection_of_big_datasets(grid_store, monkeypatch):
+    """`serve` warms the counts of the newest big datasets as it starts: the page's first counts,
+    with the models in any order, then come from the marks built, not from a scan."""
+    from workbench.store import marks
+    from workbench.store.counts import warm_up
+
+    store, dataset_id, runs, fields = grid_store
+    for model in MODELS:
+        write_results(store, dataset_id, runs[model], model, range(1, 101), fields, errors={9})
+    marks.forget()
+    assert warm_up(store, min_records=101) == []  # too small to need it
+    assert warm_up(store, min_records=100) == [dataset_id]
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("scanned again")
+
+    monkeypatch.setattr(marks, "_all_marks", no_scan)
+    query = GridQuery(dataset_id, {m: runs[m] for m in reversed(MODELS)}, fields)
+    assert grid_counts(store, query) == shown(store, query)

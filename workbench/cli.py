@@ -92,8 +92,11 @@ def main() -> None:
 @click.option("--max-runs", type=click.IntRange(min=1), envvar="WORKBENCH_MAX_RUNS",
               help="Runs executed by this server at once; the rest wait, or go to another server on the same "
                    "database [env WORKBENCH_MAX_RUNS; default: no limit].")
+@click.option("--warm-up/--no-warm-up", default=True, show_default=True,
+              help="Count the newest big datasets (50,000 records or more) in the background at start, so their "
+                   "first page view doesn't wait for a scan.")
 @data_dir_option
-def serve(host: str, port: int, demo: bool, max_runs: int | None, data_dir: Path | None) -> None:
+def serve(host: str, port: int, demo: bool, max_runs: int | None, warm_up: bool, data_dir: Path | None) -> None:
     """Serve the workbench page and API."""
     import uvicorn
 
@@ -105,7 +108,7 @@ def serve(host: str, port: int, demo: bool, max_runs: int | None, data_dir: Path
     if demo:
         info = ensure_demo(store)
         click.echo(f"demo: dataset {info.id!r} ({info.record_count} records), models smollm2 and baseline")
-    app = create_app(settings, store=store, max_runs=max_runs)
+    app = create_app(settings, store=store, max_runs=max_runs, warm_up=warm_up)
     click.echo(f"Dataset Workbench on http://{host}:{port}  (data: {settings.data_dir})")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

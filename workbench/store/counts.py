@@ -5,12 +5,15 @@ See ``grid_counts``; the query plans are in docs/grid-queries.md.
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 
-from workbench.store.db import Store
+from workbench.store.db import Store, storage_problem
 from workbench.store.marks import record_marks
-from workbench.store.schema import annotations
+from workbench.store.schema import annotations, datasets
 from workbench.store.selection import ANSWER_REVIEWED, RECORD_REVIEWED, GridQuery, Joins
+from workbench.store.views import latest_runs
 
 # What the results say about a record, a bit each: it matches the search; the models differ (on
 # the chosen field, for "differences"); an answer failed; the models differ on any verdict.
@@ -77,3 +80,19 @@ def _annotation_flags(conn: sa.Connection, query: GridQuery) -> list[tuple[int, 
         .group_by(annotations.c.seq)
     )
     return [tuple(row) for row in conn.execute(statement)]
+
+
+def warm_up(store: Store, *, min_records: int = 50_000, limit: int = 8) -> list[str]:
+    """Count the default selection (every model run on it) of the newest big datasets, so the
+    first page shown after a server starts finds the counts' marks built. Returns their ids."""
+    warmed = []
+    try:
+        with store.engine.connect() as conn:
+            ids = conn.execute(sa.select(datasets.c.id).where(datasets.c.record_count >= min_records)
+                               .order_by(datasets.c.created_at.desc()).limit(limit)).scalars().all()
+        for dataset_id in ids:
+            grid_counts(store, GridQuery(dataset_id, latest_runs(store, dataset_id), []))
+            warmed.append(dataset_id)
+    except sa.exc.SQLAlchemyError as exc:  # e.g. the server stopping meanwhile: the page counts later
+        logging.getLogger(__name__).warning("warm-up stopped: %s", storage_problem(exc))
+    return warmed

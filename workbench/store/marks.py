@@ -41,10 +41,10 @@ _LOCK = threading.Lock()  # guards the two dicts
 
 def record_marks(conn: sa.Connection, store: Store, query: GridQuery, kind: str, mark: MarkExpression) -> bytes:
     """marks[seq] for every record of the selection (0 past the end); ``kind`` names ``mark``."""
-    # Marks never depend on the filter, the sort or the rows on screen.
+    # Marks never depend on the filter, the sort, the rows on screen or the order of the models.
     query = dataclasses.replace(query, filter="all", seqs=None, sort="record")
     joins = Joins(query, store.dialect)
-    key = (kind, store.settings.database_url, query.dataset_id, tuple(query.run_ids.items()), query.q,
+    key = (kind, store.settings.database_url, query.dataset_id, tuple(sorted(query.run_ids.items())), query.q,
            query.diff_field, tuple(query.verdicts or ()))
     with _LOCK:
         if len(_CACHE) >= 64 and key not in _CACHE:  # bounded: 64 × a byte per record
@@ -160,7 +160,7 @@ def _results_version(conn: sa.Connection, query: GridQuery) -> tuple:
     """(the dataset's creation time, then each selected run's latest event id): every result
     write, retry or state change of a run writes an event. One index probe per run."""
     latest = [sa.select(sa.func.max(events.c.id)).where(events.c.run_id == run_id).scalar_subquery()
-              for run_id in query.run_ids.values()]
+              for run_id in sorted(query.run_ids.values())]  # the key's order, whatever the models' order
     created = sa.select(datasets.c.created_at).where(datasets.c.id == query.dataset_id).scalar_subquery()
     return tuple(conn.execute(sa.select(created, *latest)).one())
 
@@ -169,7 +169,7 @@ def _touched_records(conn: sa.Connection, query: GridQuery, old: tuple, new: tup
     """Records whose results changed in the selected runs since ``old`` (new results, or error
     results removed to be retried: both are result events); None when a rescan is cheaper."""
     touched: set[int] = set()
-    for run_id, since, until in zip(query.run_ids.values(), old[1:], new[1:]):
+    for run_id, since, until in zip(sorted(query.run_ids.values()), old[1:], new[1:]):
         if since == until:
             continue
         if since is None or until is None or until < since:  # no events before, or some removed

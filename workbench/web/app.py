@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from contextlib import asynccontextmanager
 from importlib import resources
 
@@ -13,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from workbench import __version__
 from workbench.config import Settings
 from workbench.store import Store
+from workbench.store.counts import warm_up as warm_counts
 from workbench.web.errors import ERROR_RESPONSES, install_error_handlers
 from workbench.runner.manager import RunManager
 from workbench.web.routers import annotations, datasets, exports, models, runs, tasks, workbench
@@ -21,12 +23,15 @@ from workbench.workspace import open_workspace
 
 
 def create_app(settings: Settings, store: Store | None = None, *, execute_runs: bool = True,
-               max_runs: int | None = None) -> FastAPI:
+               max_runs: int | None = None, warm_up: bool = False) -> FastAPI:
     """The whole app. With ``execute_runs`` it also runs queued runs (and resumes orphaned ones),
-    at most ``max_runs`` at once."""
+    at most ``max_runs`` at once; with ``warm_up`` it counts big datasets in the background as it
+    starts (see counts.warm_up)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if warm_up:  # a daemon thread: stopping the server never waits for it
+            threading.Thread(target=warm_counts, args=(app.state.store,), name="warm-up", daemon=True).start()
         background = asyncio.create_task(app.state.runner.serve_forever()) if execute_runs else None
         try:
             yield

@@ -10,7 +10,7 @@ with a prefix cache (vLLM, SGLang, llama.cpp) reuse it across requests.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any

@@ -105,7 +105,7 @@ def explain(use_postgres: bool) -> None:
              sqlite, postgresql)
         show(store, real_connect, "filter counts: every record's marks, once (then only records with new results); "
              "one piece of the dataset, the others at the same time, driven by a finished run", piece, sqlite,
-             postgresql)
+             postgresql, marks_module.POSTGRES_SCAN_SETTINGS)
         show(store, real_connect, "filter counts: the annotated records' flags (every time)",
              from_annotations, sqlite, postgresql)
         store.engine.connect = real_connect  # type: ignore[method-assign]
@@ -119,11 +119,13 @@ def explain(use_postgres: bool) -> None:
              postgresql)
 
 
-def show(store, connect, title, statement, sqlite, postgresql) -> None:
+def show(store, connect, title, statement, sqlite, postgresql, postgres_settings=()) -> None:
     dialect = postgresql.dialect() if store.dialect == "postgresql" else sqlite.dialect()
     sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     prefix = "EXPLAIN " if store.dialect == "postgresql" else "EXPLAIN QUERY PLAN "
     with connect() as conn:
+        for setting in postgres_settings if store.dialect == "postgresql" else ():  # as the query runs
+            conn.exec_driver_sql(f"SET LOCAL {setting}")
         plan = conn.exec_driver_sql(prefix + sql).fetchall()
     print(f"\n### {title}\n\n```")
     for row in plan:

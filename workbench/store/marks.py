@@ -26,6 +26,11 @@ MarkExpression = Callable[[Joins], sa.ColumnElement]  # a byte per record, in SQ
 _MAX_TOUCHED = 20_000  # beyond this many new results since last time, rescanning is cheaper
 _BATCH = 1000  # seqs per IN list
 _PIECES = max(2, min(4, os.cpu_count() or 2))  # a first scan is cut in this many, read at once
+# For a piece on PostgreSQL: compiling it for JIT costs more than it saves, the pieces already use
+# the cores, and the sort of a piece fits in memory. The driving range comes in seq order, so
+# merging the other runs' ranges into it beats building hash tables (a quarter quicker here).
+POSTGRES_SCAN_SETTINGS = ("jit = off", "max_parallel_workers_per_gather = 0", "work_mem = '32MB'",
+                          "enable_hashjoin = off")
 
 
 @dataclass
@@ -136,9 +141,7 @@ def _marks_text(store: Store, joins: Joins, mark: sa.ColumnElement, first: int, 
         text = sa.func.group_concat(sa.func.char(value + 1), "")
     with store.engine.connect() as conn:
         if store.dialect == "postgresql":
-            # Compiling this for JIT costs more than it saves, the pieces already use the cores,
-            # and the sort of a piece fits in memory.
-            for setting in ("jit = off", "max_parallel_workers_per_gather = 0", "work_mem = '32MB'"):
+            for setting in POSTGRES_SCAN_SETTINGS:
                 conn.exec_driver_sql(f"SET LOCAL {setting}")
         return conn.execute(sa.select(text)).scalar() or ""
 

@@ -125,7 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--first-runs", type=int, default=5, help="servers started to time first requests")
+    parser.add_argument("--first-runs", type=int, default=9, help="servers started to time first requests")
     parser.add_argument("--postgres", action="store_true", help="use a throwaway PostgreSQL server")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))

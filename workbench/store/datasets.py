@@ -84,7 +84,9 @@ def import_dataset(
             subtitle_fields=orjson.dumps(list(shown.subtitle_fields)).decode(),
         ))
         _dataset_event(conn, dataset_id, "imported")
-    refresh_statistics(store, "records")
+    # A vacuum too, on PostgreSQL (0.1 s more at 200K records): else autovacuum comes for the new
+    # rows a minute later, competing with the first look at them.
+    refresh_statistics(store, "records", vacuum=True)
     return get_dataset(store, dataset_id)
 
 

@@ -81,9 +81,10 @@ def forget() -> None:
         _LOCKS.clear()
 
 
-def _statement(joins: Joins, mark: sa.ColumnElement):
-    return sa.select(records.c.seq, mark).select_from(joins.from_clause()).where(
-        records.c.dataset_id == joins.query.dataset_id)
+def _statement(joins: Joins, mark: sa.ColumnElement, seqs: tuple[int, int] | None = None):
+    """(seq, mark) of the selection's records, or of those from first to last with ``seqs``."""
+    statement = sa.select(joins.seq, mark).select_from(joins.from_clause(seqs)).where(joins.in_dataset())
+    return statement if seqs is None else statement.where(joins.seq.between(*seqs))
 
 
 def _all_marks(store: Store, joins: Joins, mark: MarkExpression) -> bytearray:
@@ -129,9 +130,7 @@ def _likely_complete_run(conn: sa.Connection, query: GridQuery, count: int) -> s
 
 
 def _marks_text(store: Store, joins: Joins, mark: sa.ColumnElement, first: int, last: int) -> str:
-    ordered = (sa.select(joins.seq, mark).select_from(joins.from_clause((first, last)))
-               .where(joins.in_dataset(), joins.seq.between(first, last))
-               .order_by(joins.seq).subquery())
+    ordered = _statement(joins, mark, (first, last)).order_by(joins.seq).subquery()
     value = ordered.c[ordered.c.keys()[1]]
     if store.dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -148,7 +147,7 @@ def _marks_text(store: Store, joins: Joins, mark: sa.ColumnElement, first: int, 
 
 def _remark(conn: sa.Connection, joins: Joins, mark: sa.ColumnElement, marks: bytearray, seqs: list[int]) -> None:
     for i in range(0, len(seqs), _BATCH):
-        _put(marks, conn.execute(_statement(joins, mark).where(records.c.seq.in_(seqs[i:i + _BATCH]))))
+        _put(marks, conn.execute(_statement(joins, mark).where(joins.seq.in_(seqs[i:i + _BATCH]))))
 
 
 def _put(marks: bytearray, rows) -> None:

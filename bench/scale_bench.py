@@ -48,15 +48,21 @@ def get_ms(url: str, repeat: int) -> tuple[float, dict]:
     return statistics.median(times), body
 
 
-def serve(env: dict, data_dir: Path, *flags: str) -> tuple[subprocess.Popen, str]:
+@contextlib.contextmanager
+def serving(env: dict, data_dir: Path, *flags: str):
+    """``workbench serve`` on a free port for the block: yields (process, base URL)."""
     sys.path.insert(0, str(ROOT))
     from tests.conftest import free_port, wait_for_http
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "workbench", "serve", "--port", str(port), "--data-dir",
                              str(data_dir), *flags], env=env, stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / "serve.log", "w"))
-    wait_for_http(f"http://127.0.0.1:{port}/api/health", 60, proc)
-    return proc, f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/health", 60, proc)
+        yield proc, f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def rss_mb(pid: int) -> float:
@@ -167,21 +173,13 @@ def main() -> None:
         # warm-up (which would have built the counts' marks already) ...
         firsts: dict[str, list[float]] = {"counts": [], "contested": [], "warmed": []}
         for _ in range(args.first_runs):
-            proc, base = serve(env, data_dir, "--no-warm-up")
-            try:
+            with serving(env, data_dir, "--no-warm-up") as (_, base):
                 firsts["counts"].append(get_ms(base + selection + "&limit=1", 1)[0])
                 firsts["contested"].append(get_ms(base + selection + "&sort=disagreement&counts=false", 1)[0])
-            finally:
-                proc.terminate()
-                proc.wait(30)
         for _ in range(args.first_runs):  # ... and with it, as when someone opens the page after a start
-            proc, base = serve(env, data_dir)
-            try:
+            with serving(env, data_dir) as (_, base):
                 time.sleep(2)
                 firsts["warmed"].append(get_ms(base + selection + "&limit=1", 1)[0])
-            finally:
-                proc.terminate()
-                proc.wait(30)
         spread = lambda times: f"{len(times)} servers, {min(times):.0f}–{max(times):.0f} ms"  # noqa: E731
         page_rows = [["filter counts, first request for a selection (one scan)",
                       f"{statistics.median(firsts['counts']):.0f} ms", spread(firsts["counts"]), "≤ 300 ms"],
@@ -189,8 +187,7 @@ def main() -> None:
                       f"{statistics.median(firsts['warmed']):.0f} ms", spread(firsts["warmed"]), "≤ 300 ms"],
                      ["most contested first, first request for a selection (one scan)",
                       f"{statistics.median(firsts['contested']):.0f} ms", spread(firsts["contested"]), "—"]]
-        proc, base = serve(env, data_dir)
-        try:
+        with serving(env, data_dir) as (proc, base):
             q = base + selection
             get_ms(q + "&limit=1", 1)  # the scans, measured above
             get_ms(q + "&sort=disagreement&counts=false", 1)
@@ -225,9 +222,6 @@ def main() -> None:
                               "", "≤ 300 ms"])
             server_rss = rss_mb(proc.pid)
             live = live_socket(base, settings, "big")
-        finally:
-            proc.terminate()
-            proc.wait(30)
 
         export_rows = []
         for kind, fmt in [("results", "csv"), ("results", "parquet"), ("training", "jsonl"), ("golden", "jsonl")]:

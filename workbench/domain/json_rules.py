@@ -1,0 +1,91 @@
+"""The one rule for JSON from outside: request bodies, imported records, model answers.
+
+Every value the workbench keeps is written back out with orjson and read by SQLite or
+PostgreSQL, so what those can't hold exactly is refused where it comes in, with one line a
+person can act on, instead of failing later (a 500, a paused run, a silently rounded number):
+
+- nesting: at most ``MAX_DEPTH`` objects/arrays inside each other (orjson stops at 255, and
+  Python's recursion long before any real record needs it);
+- strings and keys: valid Unicode (a lone surrogate such as ``"\\ud800"`` can't be encoded);
+- integers: within 64 bits (beyond that they can't be stored exactly; quote them as strings);
+- floats: finite (``NaN`` and ``Infinity`` are not JSON).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+MAX_DEPTH = 64
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class JsonRuleError(ValueError):
+    """A value breaks the rule; the message says how."""
+
+
+def json_problem(value: Any) -> str | None:
+    """The first way ``value`` breaks the rule, or None. Iterative: any depth is safe to check."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        problem = _scalar_problem(item)
+        if problem is not None:
+            return problem
+        kind = type(item)
+        if kind is dict or kind is list:
+            if depth >= MAX_DEPTH:
+                return f"nested more than {MAX_DEPTH} levels deep (the limit for any JSON value)"
+            children = item.values() if kind is dict else item
+            if kind is dict:
+                for key in item:
+                    problem = _key_problem(key)
+                    if problem is not None:
+                        return problem
+            for child in children:
+                child_kind = type(child)
+                if child_kind is dict or child_kind is list:
+                    stack.append((child, depth + 1))
+                else:
+                    problem = _scalar_problem(child)
+                    if problem is not None:
+                        return problem
+    return None
+
+
+def check_json(value: Any) -> Any:
+    """``value`` itself, or JsonRuleError saying how it breaks the rule."""
+    problem = json_problem(value)
+    if problem is not None:
+        raise JsonRuleError(problem)
+    return value
+
+
+def too_big_integer(number: int) -> str:
+    shown = str(number)
+    return f"the number {shown[:20]}{'…' if len(shown) > 20 else ''} is too large to keep exactly; quote it as a string"
+
+
+def _scalar_problem(item: Any) -> str | None:
+    kind = type(item)
+    if kind is str:
+        return None if item.isascii() else _unicode_problem(item)
+    if kind is int:
+        return None if INT64_MIN <= item <= INT64_MAX else too_big_integer(item)
+    if kind is float:
+        return None if math.isfinite(item) else f"{item} is not a JSON number"
+    return None
+
+
+def _key_problem(key: Any) -> str | None:
+    if type(key) is not str:
+        return f"object keys must be strings, not {type(key).__name__}"
+    return None if key.isascii() else _unicode_problem(key)
+
+
+def _unicode_problem(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"a string holds a lone surrogate (\\u{ord(text[exc.start]):04x}), which is not valid Unicode"
+    return None

@@ -13,10 +13,9 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from workbench.domain.annotations import MODEL_FIELDS, AnnotationError, AnswerState, validate
-from workbench.store.db import Store, utcnow
+from workbench.store.db import Store, dialect_insert, lock, utcnow, write_transaction
 from workbench.store.event_log import insert_events
 from workbench.store.schema import annotation_events, annotations, records, results
 from workbench.store.runs import get_run
@@ -71,8 +70,9 @@ def annotate(store: Store, *, dataset_id: str, record_id: str, field: str, value
         run_id = run_ids[model_id]
         run = get_run(store, run_id)
         task = get_task(store, run.task_name, run.task_version)
-    with store.engine.begin() as conn:
+    with write_transaction(store) as conn:
         seq = _record_seq(conn, dataset_id, record_id)
+        _lock_field(conn, dataset_id, seq, model_id)
         if model_id:
             status = conn.execute(sa.select(results.c.status).where(
                 results.c.run_id == run_id, results.c.seq == seq)).scalar()
@@ -91,14 +91,17 @@ def _state_row(conn: sa.Connection, dataset_id: str, seq: int, model_id: str) ->
     return dict(row._mapping) if row else None
 
 
+def _lock_field(conn: sa.Connection, dataset_id: str, seq: int, model_id: str) -> None:
+    """Writers to the same (record, model) take turns from their first read of its state to their
+    commit, so what they check still holds when they write, and the log's order (and each event's
+    ``previous``) is the order the state was changed in."""
+    lock(conn, f"annotation:{dataset_id}:{seq}:{model_id}")
+
+
 def _write(conn: sa.Connection, *, dataset_id: str, seq: int, record_id: str, model_id: str, run_id: int | None,
            field: str, value: Any, author: str, undoes: int | None) -> dict[str, Any]:
+    """Append the event and change the state; the caller holds ``_lock_field`` in a write transaction."""
     now = utcnow()
-    if conn.dialect.name == "postgresql":
-        # Writers to the same (record, model) take turns, so the log's order is the order the
-        # state was changed in (SQLite already has one writer at a time).
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                     {"key": f"annotation:{dataset_id}:{seq}:{model_id}"})
     before = _state_row(conn, dataset_id, seq, model_id)
     previous = _decode(field, before[field]) if before else (False if field == "golden" else None)
     event_id = conn.execute(annotation_events.insert().values(
@@ -108,8 +111,7 @@ def _write(conn: sa.Connection, *, dataset_id: str, seq: int, record_id: str, mo
     changes = {field: _encode(field, value), "updated_by": author, "updated_at": now}
     if run_id is not None:
         changes["run_id"] = run_id
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(annotations).values(
+    statement = dialect_insert(conn, annotations).values(
         **{"golden": 0, **changes}, dataset_id=dataset_id, seq=seq, model_id=model_id, record_id=record_id)
     conn.execute(statement.on_conflict_do_update(index_elements=["dataset_id", "seq", "model_id"], set_=changes))
     state = _public_state(_state_row(conn, dataset_id, seq, model_id))
@@ -130,7 +132,8 @@ def _public_state(row: dict | None) -> dict[str, Any] | None:
 
 def undo(store: Store, *, dataset_id: str, author: str, event_id: int | None = None) -> dict[str, Any]:
     """Undo an event (default: this author's latest change in the dataset that isn't undone yet)."""
-    with store.engine.begin() as conn:
+    # Two undos of one author's "latest" take turns, so they don't both pick the same event.
+    with write_transaction(store, f"undo:{dataset_id}:{author}") as conn:
         if event_id is None:
             undone = sa.select(annotation_events.c.undoes).where(
                 annotation_events.c.dataset_id == dataset_id, annotation_events.c.undoes.is_not(None))
@@ -145,6 +148,11 @@ def undo(store: Store, *, dataset_id: str, author: str, event_id: int | None = N
         event = conn.execute(sa.select(annotation_events).where(annotation_events.c.id == event_id)).first()
         if event is None or event.dataset_id != dataset_id:
             raise AnnotationConflict(f"no annotation event {event_id} in dataset {dataset_id!r}")
+        _lock_field(conn, dataset_id, event.seq, event.model_id)
+        if conn.execute(sa.select(annotation_events.c.id).where(
+                annotation_events.c.dataset_id == dataset_id, annotation_events.c.seq == event.seq,
+                annotation_events.c.undoes == event_id)).first():
+            raise AnnotationConflict(f"annotation event {event_id} is undone already")
         state = _state_row(conn, dataset_id, event.seq, event.model_id)
         current = _decode(event.field, state[event.field]) if state else None
         if current != orjson.loads(event.value):

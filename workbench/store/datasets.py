@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from workbench.domain.datasets import PreparedRecord, RecordPlanner, slugify
 from workbench.domain.importers import UnreadableFile, detect_format, read_rows
 from workbench.domain.records import DisplayFields
-from workbench.store.db import Store, refresh_statistics, utcnow
+from workbench.store.db import Store, refresh_statistics, try_lock, utcnow, write_transaction
 from workbench.store.event_log import insert_events
 from workbench.store.schema import annotation_events, annotations, datasets, events, records, results, runs
 
@@ -67,7 +67,7 @@ def import_dataset(
     name = name or Path(source_name).stem
     planner = RecordPlanner(id_field=id_field, display=display)
     prepared = planner.plan(read_rows(path, fmt))
-    with store.engine.begin() as conn:
+    with write_transaction(store) as conn:
         dataset_id = _free_id(conn, slugify(name))
         conn.execute(datasets.insert().values(
             id=dataset_id, name=name, source_name=source_name, format=fmt, record_count=0,
@@ -122,13 +122,20 @@ def _batches(prepared: Iterator[PreparedRecord], dataset_id: str) -> Iterator[li
 
 
 def _free_id(conn: sa.Connection, base: str) -> str:
+    """The first of base, base-2, base-3... that no dataset has and no import running now is taking.
+
+    On SQLite the write transaction keeps other imports out. On PostgreSQL they run side by side,
+    so each candidate id is claimed with an advisory lock that an import holds until it commits;
+    a name taken meanwhile is seen by the look after the lock (it committed before letting go)."""
     taken = set(conn.execute(sa.select(datasets.c.id).where(datasets.c.id.like(f"{base}%"))).scalars())
-    if base not in taken:
-        return base
-    n = 2
-    while f"{base}-{n}" in taken:
+    n = 1
+    while True:
+        candidate = base if n == 1 else f"{base}-{n}"
         n += 1
-    return f"{base}-{n}"
+        if candidate in taken or not try_lock(conn, f"dataset:{candidate}"):
+            continue
+        if conn.execute(sa.select(datasets.c.id).where(datasets.c.id == candidate)).first() is None:
+            return candidate
 
 
 def get_dataset(store: Store, dataset_id: str) -> DatasetInfo:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,10 +26,22 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+_WRITE_LOCK = "workbench_write_lock"  # execution option of the connections write_transaction() opens
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # pysqlite opens a transaction only at the first write, so the reads before it would see a state
+    # another writer may change before we write: a write that depends on a read takes the lock first.
+    # Other transactions keep pysqlite's behaviour (WAL readers never wait for the writer).
+    if conn.get_execution_options().get(_WRITE_LOCK):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
@@ -57,6 +71,45 @@ def open_store(settings: Settings) -> Store:
     engine = create_engine(settings.database_url)
     migrate(engine)
     return Store(settings=settings, engine=engine)
+
+
+@contextmanager
+def write_transaction(store: Store, *keys: str) -> Iterator[sa.Connection]:
+    """A transaction for a write that depends on what it reads: it holds its lock from the first read.
+
+    SQLite: the database's write lock (BEGIN IMMEDIATE; other writers wait up to busy_timeout, readers
+    don't wait). PostgreSQL: an advisory lock per key (see ``lock``); rows that exist are better locked
+    by reading them ``FOR UPDATE``. Lock order, to avoid deadlocks: these keys, then keys taken with
+    ``lock`` later, then rows, then the event log's lock (always last, just before the commit)."""
+    with store.engine.connect() as conn:
+        conn.execution_options(**{_WRITE_LOCK: True})
+        with conn.begin():
+            lock(conn, *keys)
+            yield conn
+
+
+def lock(conn: sa.Connection, *keys: str) -> None:
+    """Take the PostgreSQL advisory locks named by ``keys`` until the transaction ends (in a stable
+    order). On SQLite the write transaction already excludes every other writer."""
+    if conn.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
+def try_lock(conn: sa.Connection, key: str) -> bool:
+    """``lock`` without waiting: False if another transaction holds ``key``."""
+    if conn.dialect.name != "postgresql":
+        return True
+    return bool(conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
+                             {"key": key}).scalar())
+
+
+def dialect_insert(conn: sa.Connection, table: sa.Table):
+    """INSERT with the dialect's ``on_conflict_do_update`` / ``on_conflict_do_nothing`` (both stores have them)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
 def refresh_statistics(store: Store, table: str, *, vacuum: bool = False) -> None:

@@ -3,7 +3,8 @@
 A reader remembers the last id it saw and asks for later ones. That is only safe if ids become
 visible in order: on PostgreSQL two transactions can take ids 7 and 8 and commit 8 first, and a
 reader that saw 8 would never see 7. So writers of events take turns from their insert to their
-commit (a transaction-scoped advisory lock; SQLite has one writer at a time anyway).
+commit (a transaction-scoped advisory lock; SQLite has one writer at a time anyway). It is the last
+lock a transaction takes (see ``db.write_transaction``): taking another after it could deadlock.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 
 from workbench.store.schema import events
 
-_EVENTS_LOCK = 2**40 + 4080  # outside hashtext()'s int4 range, used for the other advisory locks
+_EVENTS_LOCK = 2**40 + 4080  # a fixed id; db.lock() hashes its keys to 64 bits, so they hardly ever meet it
 
 
 def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:

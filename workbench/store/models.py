@@ -6,7 +6,7 @@ import orjson
 import sqlalchemy as sa
 
 from workbench.domain.models import ModelConfig, ModelParams
-from workbench.store.db import Store, utcnow
+from workbench.store.db import Store, dialect_insert, utcnow
 from workbench.store.schema import models
 
 
@@ -38,15 +38,13 @@ def _from_row(row) -> ModelConfig:
 
 
 def save_model(store: Store, config: ModelConfig) -> ModelConfig:
-    """Insert or replace a model configuration."""
+    """Insert or replace a model configuration: one upsert, so two saves of a new id at once
+    can't both insert (the last one wins, as for any two saves)."""
     row = _to_row(config)
     now = utcnow()
     with store.engine.begin() as conn:
-        updated = conn.execute(
-            models.update().where(models.c.id == config.id).values(**row, updated_at=now)
-        ).rowcount
-        if not updated:
-            conn.execute(models.insert().values(**row, created_at=now, updated_at=now))
+        statement = dialect_insert(conn, models).values(**row, created_at=now, updated_at=now)
+        conn.execute(statement.on_conflict_do_update(index_elements=["id"], set_={**row, "updated_at": now}))
     return config
 
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from workbench.domain.models import ModelConfig
 from workbench.domain.progress import TERMINAL_STATES, cost
-from workbench.store.db import Store, refresh_statistics, utcnow
+from workbench.store.db import Store, refresh_statistics, utcnow, write_transaction
 from workbench.store.event_log import insert_events, result_event
 from workbench.store.schema import results, runs
 
@@ -162,27 +162,30 @@ def orphaned(run: RunInfo) -> bool:
         and _lease_is_free(run.lease_owner, run.lease_expires_at)
 
 
+def _locked_run(conn: sa.Connection, run_id: int, *columns: sa.Column) -> sa.Row:
+    """The run's row, locked until the transaction ends (a ``write_transaction``): a pause, a
+    cancel or another claim made meanwhile waits for us instead of being overwritten."""
+    row = conn.execute(sa.select(*columns).where(runs.c.id == run_id).with_for_update()).first()
+    if row is None:
+        raise RunNotFound(run_id)
+    return row
+
+
 def claim(store: Store, run_id: int) -> bool:
     """Take the run for this process (state → running). False if another live process has it."""
-    with store.engine.begin() as conn:
-        row = conn.execute(
-            sa.select(runs.c.status, runs.c.lease_owner, runs.c.lease_expires_at).where(runs.c.id == run_id)
-        ).first()
-        if row is None:
-            raise RunNotFound(run_id)
+    with write_transaction(store) as conn:
+        row = _locked_run(conn, run_id, runs.c.status, runs.c.lease_owner, runs.c.lease_expires_at)
         if row.status in TERMINAL_STATES or row.status == "paused":
             return False
         if not _lease_is_free(row.lease_owner, row.lease_expires_at):
             return False
         now = utcnow()
-        guard = runs.c.lease_owner.is_(None) if row.lease_owner is None else runs.c.lease_owner == row.lease_owner
-        changed = conn.execute(runs.update().where(runs.c.id == run_id, guard).values(
+        conn.execute(runs.update().where(runs.c.id == run_id).values(
             status="running", status_reason=None, lease_owner=OWNER, lease_expires_at=_lease_expiry(),
             started_at=sa.func.coalesce(runs.c.started_at, now), updated_at=now,
-        )).rowcount
-        if changed:
-            _state_event(conn, run_id, "running", None)
-        return changed > 0
+        ))
+        _state_event(conn, run_id, "running", None)
+        return True
 
 
 def _lease_expiry() -> str:
@@ -218,29 +221,35 @@ def request_state(store: Store, run_id: int, action: str) -> RunInfo:
 
 def recount(store: Store, run_id: int) -> dict[str, Any]:
     """Counters recomputed from the results themselves (authoritative after a crash)."""
-    with store.engine.begin() as conn:
-        rows = conn.execute(
-            sa.select(results.c.status, results.c.error_kind, sa.func.count(),
-                      sa.func.coalesce(sa.func.sum(results.c.tokens_in), 0),
-                      sa.func.coalesce(sa.func.sum(results.c.tokens_out), 0))
-            .where(results.c.run_id == run_id).group_by(results.c.status, results.c.error_kind)
-        ).all()
-        snapshot = conn.execute(sa.select(runs.c.model_snapshot).where(runs.c.id == run_id)).scalar_one()
-        model = ModelConfig.model_validate_json(snapshot)
-        by_kind = {r.error_kind: r[2] for r in rows if r.status == "error"}
-        tokens_in, tokens_out = int(sum(r[3] for r in rows)), int(sum(r[4] for r in rows))
-        figures = {"done": sum(r[2] for r in rows), "errors": sum(by_kind.values()), "tokens_in": tokens_in,
-                   "tokens_out": tokens_out, "cost": cost(tokens_in, tokens_out, model.price_in, model.price_out)}
-        conn.execute(runs.update().where(runs.c.id == run_id).values(**figures, updated_at=utcnow()))
+    with write_transaction(store) as conn:
+        return _recount(conn, run_id)
+
+
+def _recount(conn: sa.Connection, run_id: int) -> dict[str, Any]:
+    """``recount`` in the caller's write transaction (the run's row locked first: lock order)."""
+    snapshot = _locked_run(conn, run_id, runs.c.model_snapshot).model_snapshot
+    rows = conn.execute(
+        sa.select(results.c.status, results.c.error_kind, sa.func.count(),
+                  sa.func.coalesce(sa.func.sum(results.c.tokens_in), 0),
+                  sa.func.coalesce(sa.func.sum(results.c.tokens_out), 0))
+        .where(results.c.run_id == run_id).group_by(results.c.status, results.c.error_kind)
+    ).all()
+    model = ModelConfig.model_validate_json(snapshot)
+    by_kind = {r.error_kind: r[2] for r in rows if r.status == "error"}
+    tokens_in, tokens_out = int(sum(r[3] for r in rows)), int(sum(r[4] for r in rows))
+    figures = {"done": sum(r[2] for r in rows), "errors": sum(by_kind.values()), "tokens_in": tokens_in,
+               "tokens_out": tokens_out, "cost": cost(tokens_in, tokens_out, model.price_in, model.price_out)}
+    conn.execute(runs.update().where(runs.c.id == run_id).values(**figures, updated_at=utcnow()))
     return figures | {"errors_by_kind": by_kind}
 
 
 def clear_errors(store: Store, run_id: int) -> int:
     """Drop a run's error results so they are run again; returns how many. The run is queued."""
-    run = get_run(store, run_id)
-    if run.status == "running" and not _lease_is_free(run.lease_owner, run.lease_expires_at):
-        raise RunStateError(f"run {run_id} is running; pause it before retrying its errors")
-    with store.engine.begin() as conn:
+    with write_transaction(store) as conn:
+        run = _locked_run(conn, run_id, runs.c.status, runs.c.lease_owner, runs.c.lease_expires_at,
+                          runs.c.model_id, runs.c.dataset_id)
+        if run.status == "running" and not _lease_is_free(run.lease_owner, run.lease_expires_at):
+            raise RunStateError(f"run {run_id} is running; pause it before retrying its errors")
         errors = sa.and_(results.c.run_id == run_id, results.c.status == "error")
         gone = conn.execute(sa.select(results.c.seq, results.c.record_id).where(errors)).all()
         removed = conn.execute(results.delete().where(errors)).rowcount
@@ -251,6 +260,6 @@ def clear_errors(store: Store, run_id: int) -> int:
                              for seq, record_id in gone])
         conn.execute(runs.update().where(runs.c.id == run_id).values(
             status="queued", status_reason=None, finished_at=None, updated_at=utcnow()))
+        _recount(conn, run_id)
         _state_event(conn, run_id, "queued", f"retrying {removed} error(s)")
-    recount(store, run_id)
     return removed

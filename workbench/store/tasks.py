@@ -8,7 +8,7 @@ import orjson
 import sqlalchemy as sa
 
 from workbench.domain.tasks import BUILTIN_TASKS, Task, TaskError
-from workbench.store.db import Store, utcnow
+from workbench.store.db import Store, utcnow, write_transaction
 from workbench.store.schema import tasks
 
 
@@ -16,15 +16,25 @@ class TaskNotFound(LookupError):
     pass
 
 
+def _latest(conn: sa.Connection, name: str) -> sa.Row | None:
+    return conn.execute(
+        sa.select(tasks.c.version, tasks.c.content_hash)
+        .where(tasks.c.name == name).order_by(tasks.c.version.desc()).limit(1)
+    ).first()
+
+
 def save_task(store: Store, task: Task) -> Task:
-    """Store ``task``; returns it with its version (unchanged definitions keep theirs)."""
+    """Store ``task``; returns it with its version (unchanged definitions keep theirs).
+
+    Two saves of one task at once get versions N+1 and N+2: the version is read under the lock."""
     definition = task.to_dict()
     definition.pop("version")
-    with store.engine.begin() as conn:
-        latest = conn.execute(
-            sa.select(tasks.c.version, tasks.c.content_hash)
-            .where(tasks.c.name == task.name).order_by(tasks.c.version.desc()).limit(1)
-        ).first()
+    with store.engine.connect() as conn:  # unchanged (every start syncs the built-ins): no write lock
+        latest = _latest(conn, task.name)
+    if latest is not None and latest.content_hash == task.content_hash:
+        return task.with_version(latest.version)
+    with write_transaction(store, f"task:{task.name}") as conn:
+        latest = _latest(conn, task.name)
         if latest is not None and latest.content_hash == task.content_hash:
             return task.with_version(latest.version)
         version = (latest.version if latest else 0) + 1

@@ -1,0 +1,259 @@
+"""Read-modify-write races, with real threads and real processes, on SQLite and PostgreSQL.
+
+Each race is repeated (TRIALS) because one lucky interleaving proves nothing; every trial must
+hold: an acknowledged write is never reverted, the log's chain of values is unbroken, ids and
+versions are distinct, a run has one owner and an acknowledged pause or cancel sticks.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+from collections import defaultdict
+from dataclasses import replace
+
+import pytest
+
+from workbench.config import Settings
+from workbench.domain.models import ModelConfig
+from workbench.domain.tasks import CANDIDATE_SCREENING
+from workbench.store.annotations import AnnotationConflict, annotate, history, undo
+from workbench.store.datasets import import_dataset, list_datasets
+from workbench.store.models import get_model, save_model
+from workbench.store.runs import claim, create_run, get_run, request_state
+from workbench.store.tasks import get_task, save_task
+from workbench.workspace import sample_path
+
+TRIALS = 25
+BASELINE = ModelConfig(id="baseline", name="Baseline", provider="baseline")
+
+
+def race(*calls):
+    """Run the calls in threads released at once; returns each one's result or exception."""
+    start = threading.Barrier(len(calls))
+    outcomes: list = [None] * len(calls)
+
+    def go(i, call):
+        start.wait(timeout=60)
+        try:
+            outcomes[i] = call()
+        except Exception as exc:  # noqa: BLE001 - the test looks at what each call gave
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=go, args=(i, call)) for i, call in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "a racing call hung"
+    return outcomes
+
+
+@pytest.fixture
+def cands(store):
+    import_dataset(store, sample_path(), name="cands")
+    return store
+
+
+def _note(store, record_id, value, author):
+    return annotate(store, dataset_id="cands", record_id=record_id, field="note", value=value, author=author)
+
+
+def _state_note(store, record_id):
+    from workbench.store.annotations import record_notes
+    from workbench.store.datasets import get_record
+
+    seq = get_record(store, "cands", record_id).seq
+    return record_notes(store, "cands", [seq]).get(seq, {}).get("note")
+
+
+def _assert_chain_unbroken(store):
+    """Each event's ``previous`` is the value the event before it (in id order) left in that field."""
+    chains = defaultdict(list)
+    for event in sorted(history(store, "cands", limit=100_000), key=lambda e: e["id"]):
+        chains[(event["seq"], event["model_id"], event["field"])].append(event)
+    broken = []
+    for key, events in chains.items():
+        value = False if key[2] == "golden" else None
+        for event in events:
+            if event["previous"] != value:
+                broken.append((key, event["id"], event["previous"], value))
+            value = event["value"]
+    assert broken == []
+
+
+def test_undo_never_reverts_an_acknowledged_write(cands):
+    """ann undoes her note while bob writes his: bob's note stays, whichever goes first
+    (the undo applies before it, or refuses)."""
+    reverted = []
+    for i in range(1, TRIALS + 1):
+        record = f"cand-{i:06d}"
+        mine = _note(cands, record, f"ann {i}", "ann")
+        undone, written = race(lambda: undo(cands, dataset_id="cands", author="ann", event_id=mine["event_id"]),
+                               lambda: _note(cands, record, f"bob {i}", "bob"))
+        assert isinstance(written, dict), written
+        assert isinstance(undone, (dict, AnnotationConflict)), undone
+        if _state_note(cands, record) != f"bob {i}":
+            reverted.append(i)
+    assert reverted == []
+    _assert_chain_unbroken(cands)
+
+
+def test_log_chain_under_concurrent_writers(cands):
+    """Four people write (and undo) the same field of the same records at once: the log's
+    ``previous`` values form one unbroken chain and the state is the last event's value."""
+    records = [f"cand-{i:06d}" for i in range(1, 6)]
+
+    def work(author):
+        def go():
+            for n in range(TRIALS // 5 * 2):
+                for record in records:
+                    _note(cands, record, f"{author} {n}", author)
+                if n % 3 == 2:
+                    try:
+                        undo(cands, dataset_id="cands", author=author)
+                    except AnnotationConflict:
+                        pass
+        return go
+
+    outcomes = race(*(work(a) for a in ("ann", "bob", "cy", "dee")))
+    assert outcomes == [None] * 4
+    _assert_chain_unbroken(cands)
+    for record in records:
+        assert _state_note(cands, record) == history(cands, "cands", record, limit=1)[0]["value"]
+
+
+def test_concurrent_undos_of_one_event_apply_once(cands):
+    """Two tabs send the same undo: one applies, the other refuses; the log has one undo."""
+    for i in range(1, TRIALS + 1):
+        record = f"cand-{i:06d}"
+        _note(cands, record, f"first {i}", "ann")
+        mine = _note(cands, record, f"second {i}", "ann")
+        outcomes = race(*(lambda: undo(cands, dataset_id="cands", author="ann", event_id=mine["event_id"]),) * 2)
+        assert sorted(type(o).__name__ for o in outcomes) == ["AnnotationConflict", "dict"], outcomes
+        assert _state_note(cands, record) == f"first {i}"
+    _assert_chain_unbroken(cands)
+
+
+def test_parallel_imports_with_one_name_get_distinct_ids(store):
+    for trial in range(5):
+        outcomes = race(*(lambda: import_dataset(store, sample_path(), name="same") for _ in range(6)))
+        problems = [o for o in outcomes if isinstance(o, Exception)]
+        assert problems == []
+        assert len({o.id for o in outcomes}) == 6
+    assert len({d.id for d in list_datasets(store)}) == 30
+
+
+def _variant(n: int):
+    return replace(CANDIDATE_SCREENING, name="racy", description=f"variant {n}")
+
+
+def test_concurrent_task_saves_get_distinct_versions(store):
+    saved = 0
+    for trial in range(TRIALS // 5):
+        outcomes = race(*(lambda n=n: save_task(store, _variant(trial * 10 + n)) for n in range(6)))
+        assert [o for o in outcomes if isinstance(o, Exception)] == []
+        assert sorted(o.version for o in outcomes) == list(range(saved + 1, saved + 7))
+        saved += 6
+    # the same definition saved at once keeps one version
+    outcomes = race(*(lambda: save_task(store, _variant(999)) for _ in range(4)))
+    assert {o.version for o in outcomes} == {saved + 1}
+    assert get_task(store, "racy").version == saved + 1
+
+
+def test_concurrent_saves_of_a_new_model(store):
+    for trial in range(TRIALS // 5):
+        model_id = f"m{trial}"
+        outcomes = race(*(lambda n=n: save_model(store, BASELINE.model_copy(update={"id": model_id, "name": f"n{n}"}))
+                          for n in range(6)))
+        assert [o for o in outcomes if isinstance(o, Exception)] == []
+        assert get_model(store, model_id).name in {f"n{n}" for n in range(6)}
+
+
+def _queued_run(store):
+    return create_run(store, dataset_id="cands", model=BASELINE, task_name=CANDIDATE_SCREENING.name,
+                      task_version=get_task(store, CANDIDATE_SCREENING.name).version, total=10, options={})
+
+
+@pytest.mark.parametrize("action, status", [("pause", "paused"), ("cancel", "cancelled")])
+def test_an_acknowledged_pause_or_cancel_sticks_when_a_claim_races_it(cands, action, status):
+    """A claim (queued → running) racing the user's pause never turns the paused run back to running."""
+    lost = []
+    for trial in range(TRIALS):
+        run = _queued_run(cands)
+        claimed, asked = race(lambda: claim(cands, run.id), lambda: request_state(cands, run.id, action))
+        assert isinstance(asked, type(run)) and isinstance(claimed, bool), (claimed, asked)
+        if get_run(cands, run.id).status != status:
+            lost.append(trial)
+    assert lost == []
+
+
+# ---- real processes ---------------------------------------------------------------------------
+
+_worker_store = None
+_worker_barrier = None
+
+
+def _worker_init(data_dir: str, database_url: str, barrier) -> None:
+    global _worker_store, _worker_barrier
+    from workbench.store.db import open_store
+
+    _worker_store = open_store(Settings.load(data_dir=data_dir, database_url=database_url))
+    _worker_barrier = barrier
+
+
+def _worker_claim(run_id: int) -> bool:
+    _worker_barrier.wait(timeout=60)
+    return claim(_worker_store, run_id)
+
+
+def _worker_save_task(n: int) -> int:
+    _worker_barrier.wait(timeout=60)
+    return save_task(_worker_store, _variant(n)).version
+
+
+PROCESSES = 4
+
+
+@pytest.fixture
+def pool(cands, settings):
+    """Worker processes on the same database (each its own lease owner), started once."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(PROCESSES)
+    with context.Pool(PROCESSES, initializer=_worker_init,
+                      initargs=(str(settings.data_dir), settings.database_url, barrier)) as workers:
+        yield workers
+        workers.terminate()
+
+
+def test_concurrent_claims_from_processes_have_one_owner(cands, pool):
+    for trial in range(TRIALS):
+        run = _queued_run(cands)
+        won = pool.map(_worker_claim, [run.id] * PROCESSES, chunksize=1)
+        assert sum(won) == 1, won
+        owner = get_run(cands, run.id).lease_owner
+        assert get_run(cands, run.id).status == "running" and owner is not None
+
+
+def test_task_saves_from_processes_get_distinct_versions(cands, pool):
+    base = 0
+    for trial in range(TRIALS // 5):
+        versions = pool.map(_worker_save_task, [trial * 10 + n for n in range(PROCESSES)], chunksize=1)
+        assert sorted(versions) == list(range(base + 1, base + PROCESSES + 1))
+        base += PROCESSES
+
+
+def test_parallel_cli_imports_with_one_name(store, settings, tmp_path):
+    """`workbench import` started six times at once with one name: six datasets, no traceback."""
+    env = {**os.environ, "WORKBENCH_DATABASE_URL": settings.database_url}
+    procs = [subprocess.Popen([sys.executable, "-m", "workbench", "import", str(sample_path()), "--name", "same",
+                               "--data-dir", str(settings.data_dir)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err for _, err in outputs]
+    assert all("Traceback" not in err for _, err in outputs)
+    ids = [out.strip() for out, _ in outputs]
+    assert len(set(ids)) == 6 and set(ids) == {d.id for d in list_datasets(store)}

@@ -121,6 +121,9 @@ def test_concurrent_annotators_lose_nothing(ran):
         states = {s.model_id: s for s in answer_states(ran, "cands", [i])[i]}
         assert states["gemma"].golden and states["gemma"].judgement == "good"
         assert states["olmo"].judgement == latest_olmo["value"]
+        # cy and dee wrote the same field at once: each event's previous is what the one before it set
+        olmo = sorted((e for e in log if e["model_id"] == "olmo"), key=lambda e: e["id"])
+        assert [e["previous"] for e in olmo] == [None, olmo[0]["value"]]
 
 
 def test_golden_needs_an_answer_and_fixes_are_validated(ran):

@@ -23,7 +23,8 @@ from workbench.domain.tasks import CANDIDATE_SCREENING
 from workbench.store.annotations import AnnotationConflict, annotate, history, undo
 from workbench.store.datasets import import_dataset, list_datasets
 from workbench.store.models import get_model, save_model
-from workbench.store.runs import claim, create_run, get_run, request_state
+from workbench.store.runs import RunStateError, claim, clear_errors, create_run, get_run, request_state
+from workbench.store.schema import runs
 from workbench.store.tasks import get_task, save_task
 from workbench.workspace import sample_path
 
@@ -210,6 +211,20 @@ def _worker_claim(run_id: int) -> bool:
     return claim(_worker_store, run_id)
 
 
+def _worker_claim_or_retry(job: tuple[str, int]) -> str:
+    """One process claims the run, another retries its errors at the same moment; the rest wait."""
+    action, run_id = job
+    _worker_barrier.wait(timeout=60)
+    try:
+        if action == "claim":
+            return f"claimed {claim(_worker_store, run_id)}"
+        if action == "retry":
+            return f"retried {clear_errors(_worker_store, run_id)}"
+    except RunStateError as exc:
+        return f"refused: {exc}"
+    return "idle"
+
+
 def _worker_save_task(n: int) -> int:
     _worker_barrier.wait(timeout=60)
     return save_task(_worker_store, _variant(n)).version
@@ -229,13 +244,38 @@ def pool(cands, settings):
         workers.terminate()
 
 
+def _orphan(store, run_id: int) -> None:
+    """Running under the lease of a process on another host that let it lapse."""
+    with store.engine.begin() as conn:
+        conn.execute(runs.update().where(runs.c.id == run_id).values(
+            status="running", lease_owner="elsewhere:1:gone", lease_expires_at="2000-01-01T00:00:00.000+00:00"))
+
+
 def test_concurrent_claims_from_processes_have_one_owner(cands, pool):
+    """Processes claim a queued run (or take over an orphaned one) at once: exactly one wins."""
     for trial in range(TRIALS):
         run = _queued_run(cands)
+        if trial % 2:
+            _orphan(cands, run.id)
         won = pool.map(_worker_claim, [run.id] * PROCESSES, chunksize=1)
         assert sum(won) == 1, won
-        owner = get_run(cands, run.id).lease_owner
-        assert get_run(cands, run.id).status == "running" and owner is not None
+        after = get_run(cands, run.id)
+        assert after.status == "running" and after.lease_owner not in (None, "elsewhere:1:gone")
+
+
+def test_retrying_errors_never_requeues_a_run_another_process_just_claimed(cands, pool):
+    """Retry-errors either runs before the claim (then the claim takes the queued run) or is
+    refused because the run is running: the claimed run is never put back to queued under its owner."""
+    broken = []
+    for trial in range(TRIALS):
+        run = _queued_run(cands)
+        outcomes = pool.map(_worker_claim_or_retry, [("claim", run.id), ("retry", run.id)]
+                            + [("wait", run.id)] * (PROCESSES - 2), chunksize=1)
+        assert outcomes[0] == "claimed True" and outcomes[1].startswith(("retried", "refused: run")), outcomes
+        after = get_run(cands, run.id)
+        if after.status != "running":
+            broken.append((trial, after.status, outcomes[1]))
+    assert broken == []
 
 
 def test_task_saves_from_processes_get_distinct_versions(cands, pool):

@@ -14,6 +14,7 @@ from workbench.workspace import sample_path
 
 SECRET = "sk-planted-7f3a9c1e5b2d4e6f8a0b"
 CLIENT = {"X-Workbench-Client": "tests"}
+LOCAL = "http://localhost"  # TestClient's own host name, "testserver", is not on the allow-list
 
 
 def test_a_planted_api_key_appears_nowhere(settings, store, monkeypatch, tmp_path, caplog):
@@ -21,7 +22,7 @@ def test_a_planted_api_key_appears_nowhere(settings, store, monkeypatch, tmp_pat
     monkeypatch.setenv("PLANTED_KEY", SECRET)
     seen = []
     with FakeOpenAIServer(FaultConfig(error_500_rate=0.1)) as server, \
-            TestClient(create_app(settings, store=store), headers=CLIENT) as c:
+            TestClient(create_app(settings, store=store), headers=CLIENT, base_url=LOCAL) as c:
         c.post("/api/datasets", files={"file": ("cands.jsonl", sample_path().read_bytes())}).raise_for_status()
         c.post("/api/models", json={"id": "m", "provider": "openai", "base_url": server.base_url, "model": "m",
                                     "api_key_env": "PLANTED_KEY"}).raise_for_status()
@@ -41,7 +42,7 @@ def test_a_planted_api_key_appears_nowhere(settings, store, monkeypatch, tmp_pat
         for kind in ("results", "golden", "comparison-summary", "training", "few-shot"):
             seen.append(c.get(f"/api/exports/{kind}", params={"dataset_id": "cands"}).text)
         seen.append(c.get("/api/exports/training-parquet", params={"dataset_id": "cands"}).content.decode("latin-1"))
-        with c.websocket_connect("/api/workbench/live?after=0") as ws:
+        with c.websocket_connect("ws://localhost/api/workbench/live?after=0") as ws:
             seen.append(ws.receive_text())
     assert all(SECRET not in text for text in seen)  # ...and shown nowhere
     assert SECRET not in caplog.text
@@ -52,7 +53,7 @@ def test_a_planted_api_key_appears_nowhere(settings, store, monkeypatch, tmp_pat
 
 @pytest.fixture
 def client(settings, store):
-    with TestClient(create_app(settings, store=store)) as c:
+    with TestClient(create_app(settings, store=store), base_url=LOCAL) as c:
         yield c
 
 
@@ -78,9 +79,9 @@ def test_cors_is_closed(client):
 
 def test_the_socket_refuses_other_origins(client):
     with pytest.raises(WebSocketDisconnect):
-        with client.websocket_connect("/api/workbench/live", headers={"Origin": "https://evil.example"}) as ws:
+        with client.websocket_connect("ws://localhost/api/workbench/live", headers={"Origin": "https://evil.example"}) as ws:
             ws.receive_text()
-    with client.websocket_connect("/api/workbench/live", headers={"Origin": "http://testserver"}):
+    with client.websocket_connect("ws://localhost/api/workbench/live", headers={"Origin": "http://localhost"}):
         pass
 
 
@@ -88,14 +89,14 @@ def test_a_token_guards_the_api_and_the_socket(tmp_path, monkeypatch):
     from workbench.config import Settings
 
     monkeypatch.setenv("WORKBENCH_TOKEN", "t0ken")
-    with TestClient(create_app(Settings.load(data_dir=tmp_path / "tok")), headers=CLIENT) as c:
+    with TestClient(create_app(Settings.load(data_dir=tmp_path / "tok")), headers=CLIENT, base_url=LOCAL) as c:
         assert c.get("/api/datasets").status_code == 401
         assert c.get("/api/datasets?token=t0ken").status_code == 200
         assert c.get("/", ).status_code == 200  # the page itself loads; it then sends the token
         with pytest.raises(WebSocketDisconnect):
-            with c.websocket_connect("/api/workbench/live") as ws:
+            with c.websocket_connect("ws://localhost/api/workbench/live") as ws:
                 ws.receive_text()
-        with c.websocket_connect("/api/workbench/live?token=t0ken"):
+        with c.websocket_connect("ws://localhost/api/workbench/live?token=t0ken"):
             pass
 
 

@@ -11,11 +11,12 @@ from tests.support.fake_openai import FakeOpenAIServer
 from workbench.web.app import create_app
 
 CLIENT = {"X-Workbench-Client": "tests"}
+LOCAL = "http://localhost"  # TestClient's own host name, "testserver", is not on the allow-list
 
 
 @pytest.fixture
 def client(settings, store):
-    with TestClient(create_app(settings, store=store), headers=CLIENT) as c:
+    with TestClient(create_app(settings, store=store), headers=CLIENT, base_url=LOCAL) as c:
         yield c
 
 
@@ -87,6 +88,6 @@ def test_token_is_required_when_set(tmp_path, monkeypatch):
 
     monkeypatch.setenv("WORKBENCH_TOKEN", "t0ken")
     settings = Settings.load(data_dir=tmp_path / "tok")
-    with TestClient(create_app(settings), headers=CLIENT) as c:
+    with TestClient(create_app(settings), headers=CLIENT, base_url=LOCAL) as c:
         assert c.get("/api/datasets").status_code == 401
         assert c.get("/api/datasets", headers={"Authorization": "Bearer t0ken"}).status_code == 200

@@ -19,6 +19,7 @@ from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
 from workbench.web.app import create_app
 
 CLIENT = {"X-Workbench-Client": "tests"}
+LOCAL = "http://localhost"  # TestClient's own host name, "testserver", is not on the allow-list
 from workbench.workspace import sample_path
 
 FIX = {"recommendation": "Strong Yes", "trajectory": "Strong", "pedigree": "Good", "reasoning": "fixed by hand"}
@@ -32,7 +33,7 @@ def fake():
 
 @pytest.fixture
 def client(settings, store, fake):
-    with TestClient(create_app(settings, store=store), headers=CLIENT) as c:
+    with TestClient(create_app(settings, store=store), headers=CLIENT, base_url=LOCAL) as c:
         c.post("/api/datasets", files={"file": ("cands.jsonl", sample_path().read_bytes())}).raise_for_status()
         for model in ("gemma", "olmo"):
             c.post("/api/models", json={"id": model, "provider": "openai", "base_url": fake.base_url,
@@ -77,7 +78,7 @@ def test_annotations_show_in_the_grid_and_filters(client):
 
 
 def test_annotations_reach_every_page_live(client):
-    with client.websocket_connect("/api/workbench/live") as ws:
+    with client.websocket_connect("ws://localhost/api/workbench/live") as ws:
         mark(client, "cand-000005", "golden", True, author="bob")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -14,6 +14,7 @@ from tests.support.fake_openai import FakeOpenAIServer, FaultConfig
 from workbench.web.app import create_app
 
 CLIENT = {"X-Workbench-Client": "tests"}
+LOCAL = "http://localhost"  # TestClient's own host name, "testserver", is not on the allow-list
 from workbench.workspace import sample_path
 
 FIELDS = {"recommendation", "trajectory", "pedigree", "reasoning"}
@@ -27,7 +28,7 @@ def fake():
 
 @pytest.fixture
 def client(settings, store, fake):
-    with TestClient(create_app(settings, store=store), headers=CLIENT) as c:
+    with TestClient(create_app(settings, store=store), headers=CLIENT, base_url=LOCAL) as c:
         c.post("/api/datasets", files={"file": ("cands.jsonl", sample_path().read_bytes())}).raise_for_status()
         for model in ("gemma", "olmo", "phi"):
             c.post("/api/models", json={"id": model, "name": model.title(), "provider": "openai",
@@ -118,7 +119,7 @@ def test_three_models_compare(client):
 
 
 def test_live_socket_sends_coalesced_events_and_resumes(client):
-    with client.websocket_connect("/api/workbench/live?after=0") as ws:
+    with client.websocket_connect("ws://localhost/api/workbench/live?after=0") as ws:
         client.post("/api/runs", json={"dataset_id": "cands", "model_ids": ["gemma"]})
         seen, frames, last = [], 0, 0
         deadline = time.monotonic() + 30
@@ -139,7 +140,7 @@ def test_live_socket_sends_coalesced_events_and_resumes(client):
     assert ids == sorted(ids)
     # Reconnecting from an earlier id replays what came after it, and nothing before.
     middle = ids[49]
-    with client.websocket_connect(f"/api/workbench/live?after={middle}") as ws:
+    with client.websocket_connect(f"ws://localhost/api/workbench/live?after={middle}") as ws:
         frame = json.loads(ws.receive_text())
     replayed = [i["seq"] for m in frame["messages"] if m["type"] == "result" for i in m["items"]]
     assert replayed == sorted(i["seq"] for i in results if i["id"] > middle)
@@ -177,7 +178,7 @@ def test_downloads(client):
 
 def test_a_restarted_server_resumes_its_runs(settings, store, fake):
     fake.config.latency_ms = 40
-    with TestClient(create_app(settings, store=store), headers=CLIENT) as c:
+    with TestClient(create_app(settings, store=store), headers=CLIENT, base_url=LOCAL) as c:
         c.post("/api/datasets", files={"file": ("cands.jsonl", sample_path().read_bytes())})
         c.post("/api/models", json={"id": "gemma", "provider": "openai", "base_url": fake.base_url, "model": "g",
                                     "max_concurrency": 2})
@@ -189,7 +190,7 @@ def test_a_restarted_server_resumes_its_runs(settings, store, fake):
     halfway = get_run(stopped, run["id"])
     assert halfway.status == "queued" and 0 < halfway.done < 100
     fake.config.latency_ms = 1
-    with TestClient(create_app(settings, store=store), headers=CLIENT) as c:
+    with TestClient(create_app(settings, store=store), headers=CLIENT, base_url=LOCAL) as c:
         assert wait_for_runs(c)[0]["status"] == "completed"
     seen = fake.requests_by_prompt
     assert sum(seen.values()) <= 100 + 4  # at most the requests in flight at shutdown were asked again

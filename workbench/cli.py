@@ -95,14 +95,19 @@ def main() -> None:
 @click.option("--warm-up/--no-warm-up", default=True, show_default=True,
               help="Count the newest big datasets (50,000 records or more) in the background at start, so their "
                    "first page view doesn't wait for a scan.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Another host name the page may be opened by, besides loopback and the address served on "
+                   "(repeatable; adds to WORKBENCH_ALLOWED_HOSTS, comma-separated). Other names are refused: "
+                   "a guard against DNS rebinding.")
 @data_dir_option
-def serve(host: str, port: int, demo: bool, max_runs: int | None, warm_up: bool, data_dir: Path | None) -> None:
+def serve(host: str, port: int, demo: bool, max_runs: int | None, warm_up: bool, allowed_hosts: tuple[str, ...],
+          data_dir: Path | None) -> None:
     """Serve the workbench page and API."""
     import uvicorn
 
     from workbench.web.app import create_app, refuse_unprotected_host
 
-    settings = Settings.load(data_dir=data_dir)
+    settings = Settings.load(data_dir=data_dir).allowing(host, *allowed_hosts)
     refuse_unprotected_host(host, settings)
     store = open_workspace(settings)
     if demo:

@@ -8,7 +8,7 @@ user's own.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import platformdirs
@@ -23,6 +23,9 @@ class Settings:
     database_url: str
     models_file: Path | None = None
     token: str | None = field(default=None, repr=False)
+    # Host names (or addresses) the page may be reached by besides loopback: a browser sends the name
+    # it resolved, so a page on another name (DNS rebinding) is refused (see web/security.py).
+    allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, data_dir: str | Path | None = None, database_url: str | None = None) -> "Settings":
@@ -38,7 +41,12 @@ class Settings:
             database_url=url,
             models_file=Path(models_file) if models_file else None,
             token=env.get("WORKBENCH_TOKEN") or None,
+            allowed_hosts=tuple(h.strip() for h in env.get("WORKBENCH_ALLOWED_HOSTS", "").split(",") if h.strip()),
         )
+
+    def allowing(self, *hosts: str) -> "Settings":
+        """These settings with more allowed hosts (``workbench serve``: its address and --allowed-host)."""
+        return replace(self, allowed_hosts=(*self.allowed_hosts, *(h for h in hosts if h)))
 
     @property
     def is_sqlite(self) -> bool:

@@ -130,7 +130,7 @@ def write_csv_values(rows: Iterable[list], path: Path, columns: list[str]) -> in
     formula, nested = _FORMULA_CHARS, (dict, list)
     with atomic_output(path, "w") as f:
         writer = csv.writer(f)
-        writer.writerow(columns)
+        writer.writerow([neutralise(c) for c in columns])  # field names come from data and tasks too
         write = writer.writerow
         for row in rows:
             write([(("'" + v if v and v[0] in formula else v) if type(v) is str

@@ -17,7 +17,7 @@ from workbench.domain.comparison import agreement, disagreeing_fields
 from workbench.store.db import Store
 from workbench.store.marks import record_marks
 from workbench.store.schema import annotations, records
-from workbench.store.selection import GridQuery, Joins
+from workbench.store.selection import GridQuery, Joins, parse_cursor
 
 MAX_LIMIT = 500
 FEW = ("golden", "fixed")  # filters that only annotated records pass: they are few
@@ -28,8 +28,9 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
     """One page of rows after ``cursor`` (record order, or most contested first); returns (rows, next cursor).
 
     Cursors are keyset positions ("seq", or "score:seq" when sorting by disagreement), so a deep
-    page costs the same as the first.
+    page costs the same as the first. A cursor that isn't one raises BadPosition.
     """
+    position = parse_cursor(cursor, query.sort)
     limit = max(1, min(limit, MAX_LIMIT))
     joins = Joins(query, store.dialect)
     columns = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle]
@@ -40,19 +41,19 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
     contested = query.sort == "disagreement"
     with store.engine.connect() as conn:
         if contested and query.seqs is None and query.filter not in FEW and len(query.verdict_fields) < 128:
-            rows = _contested_rows(conn, store, query, statement, cursor, limit + 1)
+            rows = _contested_rows(conn, store, query, statement, position, limit + 1)
         elif contested:  # few rows to score (on screen, or annotated): SQL sorts them quickly
             score = joins.disagreement_score()
             statement = statement.add_columns(score.label("score")).order_by(score.desc(), records.c.seq)
-            if cursor:
-                last_score, last_seq = (int(x) for x in cursor.split(":"))
+            if position:
+                last_score, last_seq = position
                 statement = statement.where(sa.or_(score < last_score, sa.and_(score == last_score,
                                                                              records.c.seq > last_seq)))
             rows = conn.execute(statement.limit(limit + 1)).mappings().all()
         else:
             statement = statement.order_by(records.c.seq)
-            if cursor:
-                statement = statement.where(records.c.seq > int(cursor))
+            if position:
+                statement = statement.where(records.c.seq > position[0])
             rows = conn.execute(statement.limit(limit + 1)).mappings().all()
         more = len(rows) > limit
         rows = rows[:limit]
@@ -70,13 +71,12 @@ def _contest_marks(joins: Joins) -> sa.ColumnElement:
     return sa.case((joins.condition("all"), 1), else_=0) + 2 * joins.disagreement_score()
 
 
-def _contested_rows(conn: sa.Connection, store: Store, query: GridQuery, statement: sa.Select, cursor: str | None,
-                    wanted: int) -> list[dict[str, Any]]:
+def _contested_rows(conn: sa.Connection, store: Store, query: GridQuery, statement: sa.Select,
+                    after: tuple[int, ...] | None, wanted: int) -> list[dict[str, Any]]:
     """The next ``wanted`` rows, most contested first: the order comes from a score per record
     kept current in memory (marks.py); rows are read for candidates in that order, in growing
     batches, until the filter has let enough through."""
     marks = record_marks(conn, store, query, "contest", _contest_marks)
-    after = tuple(int(x) for x in cursor.split(":")) if cursor else None
     candidates = _contested_order(marks, len(query.verdict_fields), after)
     rows: list[dict[str, Any]] = []
     batch_size = wanted

@@ -3,6 +3,7 @@ with the filters as expressions over those joins (each join is a primary-key loo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -12,6 +13,52 @@ from workbench.store.schema import annotations, records, results
 
 FILTERS = ("all", "differences", "golden", "needs_review", "fixed", "unreviewed")
 SORTS = ("record", "disagreement")
+MAX_SEQS = 500  # rows refreshed at once (the page asks for those on screen)
+INT64_MAX = 2**63 - 1
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,19}")  # ASCII only: str.isdigit() also takes "²", int() takes "١"
+
+
+class BadPosition(ValueError):
+    """A cursor, seq or number in a query that no page could have handed out."""
+
+
+def parse_int64(text: str, what: str = "this") -> int:
+    """``text`` as a whole number in ASCII digits within 64 bits (no spaces, "+", "_" or "5.0"), or BadPosition."""
+    if _WHOLE_NUMBER.fullmatch(text) is None or not -INT64_MAX - 1 <= (number := int(text)) <= INT64_MAX:
+        raise BadPosition(f"{what} must be a whole number of at most 19 ASCII digits, not {_shown(text)}")
+    return number
+
+
+def parse_cursor(cursor: str | None, sort: str) -> tuple[int, ...] | None:
+    """A page's next_cursor: "seq" in record order, "score:seq" by disagreement; None for the first page."""
+    if cursor is None or cursor == "":
+        return None
+    parts = cursor.split(":")
+    wanted = 2 if sort == "disagreement" else 1
+    problem = BadPosition(f"cursor {_shown(cursor)} is not a next_cursor of a page sorted by {sort}")
+    if len(parts) != wanted:
+        raise problem
+    try:
+        position = tuple(parse_int64(part) for part in parts)
+    except BadPosition:
+        raise problem from None
+    if any(n < 0 for n in position):
+        raise problem
+    return position
+
+
+def parse_seqs(text: str | None) -> list[int] | None:
+    """ "3,17,42": the records to refresh (at most MAX_SEQS; empty entries skipped); None for all."""
+    if not text:
+        return None
+    seqs = [parse_int64(part.strip(), "each of seqs") for part in text.split(",") if part.strip()]
+    if len(seqs) > MAX_SEQS:
+        raise BadPosition(f"seqs lists {len(seqs)} records; at most {MAX_SEQS} at once")
+    return seqs
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
 @dataclass
@@ -28,14 +75,19 @@ class GridQuery:
 
 
 def json_text(column, key: str, dialect: str):
-    """A top-level string field of a JSON text column, in SQL, on either backend."""
-    if not key.replace("_", "").isalnum():
-        raise ValueError(f"unsupported field name {key!r}")
+    """A top-level string field of a JSON text column, in SQL, on either backend. Any key: a task's
+    fields are named by its author ("a.b", "=x", 'say "hi"')."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import JSONB
 
         return sa.cast(column, JSONB)[key].astext
-    return sa.func.json_extract(column, f"$.{key}")
+    if key.isascii() and key.replace("_", "").isalnum():
+        return sa.func.json_extract(column, f"$.{key}")
+    if '"' not in key:
+        return sa.func.json_extract(column, f'$."{key}"')
+    # SQLite's JSON paths can't name a key holding a double quote; json_each can.
+    each = sa.func.json_each(column).table_valued("key", "value")
+    return sa.select(each.c.value).where(each.c.key == key).scalar_subquery()
 
 
 # Someone has looked: at a model's answer (marked it golden, good or wrong, or fixed it), or at

@@ -15,6 +15,7 @@ from workbench import __version__
 from workbench.config import Settings
 from workbench.store import Store
 from workbench.store.counts import warm_up as warm_counts
+from workbench.web.boundary import BoundaryMiddleware, LastResortMiddleware
 from workbench.web.errors import ERROR_RESPONSES, install_error_handlers
 from workbench.runner.manager import RunManager
 from workbench.web.routers import annotations, datasets, exports, models, runs, tasks, workbench
@@ -45,7 +46,11 @@ def create_app(settings: Settings, store: Store | None = None, *, execute_runs: 
     app.state.settings = settings
     app.state.store = store or open_workspace(settings)
     app.state.runner = RunManager(app.state.store, max_runs)
-    app.add_middleware(GuardMiddleware, token=settings.token)
+    # Outermost last: the guard (host, token, body size) before the boundary reads a body; the
+    # last resort around both.
+    app.add_middleware(BoundaryMiddleware)
+    app.add_middleware(GuardMiddleware, token=settings.token, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(LastResortMiddleware)
     install_error_handlers(app)
     routers = (datasets, models, tasks, runs, workbench, annotations, exports)
     for router in (r.router for r in routers):

@@ -1,9 +1,11 @@
-"""Access control: loopback is open; anything else needs WORKBENCH_TOKEN."""
+"""Access control: loopback is open; anything else needs WORKBENCH_TOKEN; and only the host names
+the server is meant to be reached by are answered (DNS rebinding)."""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Iterable
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.responses import JSONResponse
@@ -24,6 +26,62 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_name(host: str) -> str:
+    """The name in a Host header or an --allowed-host: "[::1]:4080" -> "::1", "LocalHost.:80" -> "localhost"."""
+    host = host.strip().lower()
+    if host.startswith("[") and "]" in host:
+        host, _, port = host[1:].partition("]")
+        port = port.removeprefix(":")
+    elif host.count(":") == 1:  # name:port (a bare IPv6 address has more colons)
+        host, _, port = host.partition(":")
+    else:
+        port = ""
+    if port and not (port.isascii() and port.isdigit()):
+        return "(malformed)"  # "localhost:80@evil.example" is no name of ours
+    return host.rstrip(".")
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class HostAllowList:
+    """Loopback names and addresses, plus ``allowed`` (the address served on, --allowed-host,
+    WORKBENCH_ALLOWED_HOSTS). A page another site's DNS points at us names that site in its Host
+    header: refused, so it can't reach the API with the user's browser. Served on a wildcard
+    address (0.0.0.0, ::), any IP address is taken as well: an address can't be rebound."""
+
+    def __init__(self, allowed: Iterable[str] = ()):
+        self.names = {host_name(h) for h in allowed if host_name(h)}
+        self.any_address = bool(self.names & {"0.0.0.0", "::"})
+
+    def allows(self, header: str | None) -> bool:
+        if header is None:  # HTTP/1.0 without a Host: no browser sends that
+            return True
+        name = host_name(header)
+        return is_loopback(name) or name in self.names or (self.any_address and _is_address(name))
+
+    def refusal(self, header: str) -> str:
+        name = host_name(header)
+        extra = "".join(f", {n}" for n in sorted(self.names))
+        return (f"this server doesn't answer to the host {name[:100]!r} (it answers to localhost, loopback "
+                f"addresses{extra}; a guard against DNS rebinding); to reach it by that name, start it with "
+                f"--allowed-host {name[:100]} or set WORKBENCH_ALLOWED_HOSTS")
+
+
+def given_token(scope, headers: dict[bytes, bytes]) -> str:
+    """The access token a request or socket carries: ``Authorization: Bearer …`` or ``?token=…``
+    (a browser can't set headers on a WebSocket, so the page uses the query there)."""
+    scheme, _, value = headers.get(b"authorization", b"").decode("latin-1").strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
+
+
 def refuse_unprotected_host(host: str, settings: Settings) -> None:
     if not is_loopback(host) and not settings.token:
         raise UnprotectedHost(
@@ -40,25 +98,33 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 class GuardMiddleware:
-    """Every API call and the socket: the access token when one is set; a custom header on
-    changes (browsers won't send one cross-site without a CORS preflight, which we never
-    grant, so other sites can't make the page's browser act: CSRF); bounded request bodies;
-    and sockets only from this origin."""
+    """Every request, the page included: a Host on the allow-list. Every API call and the socket:
+    the access token when one is set; a custom header on changes (browsers won't send one
+    cross-site without a CORS preflight, which we never grant, so other sites can't make the
+    page's browser act: CSRF); bounded request bodies; and sockets only from this origin."""
 
-    def __init__(self, app, token: str | None):
+    def __init__(self, app, token: str | None, allowed_hosts: Iterable[str] = ()):
         self.app = app
         self.token = token
+        self.hosts = HostAllowList(allowed_hosts)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] not in ("http", "websocket") or not scope["path"].startswith("/api/") \
-                or scope["path"] == "/api/health":  # for load balancers; says only that it is up
+        if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
-        problem = self._check(scope, headers)
+        host = headers.get(b"host")
+        if not self.hosts.allows(None if host is None else host.decode("latin-1")):
+            problem: tuple[int, str] | None = (421, self.hosts.refusal(host.decode("latin-1")))
+        elif not scope["path"].startswith("/api/") or scope["path"] == "/api/health":
+            # The page itself loads without the token (it then sends it); health says only that it is up.
+            return await self.app(scope, receive, send)
+        else:
+            problem = self._check(scope, headers)
         if problem is not None:
             status, message = problem
             if scope["type"] == "websocket":
-                return await send({"type": "websocket.close", "code": 4000 + status})
+                reason = message.encode("ascii", "replace")[:120].decode()  # a close reason holds 123 bytes
+                return await send({"type": "websocket.close", "code": 4000 + status, "reason": reason})
             return await JSONResponse({"detail": message}, status_code=status)(scope, receive, send)
         if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS:
             limit = _body_limit(scope["path"])
@@ -71,10 +137,7 @@ class GuardMiddleware:
 
     def _check(self, scope, headers) -> tuple[int, str] | None:
         if self.token:
-            given = headers.get(b"authorization", b"").decode("latin-1").removeprefix("Bearer ").strip()
-            if not given:
-                given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
-            if not hmac.compare_digest(given.encode(), self.token.encode()):
+            if not hmac.compare_digest(given_token(scope, headers).encode(), self.token.encode()):
                 return 401, "missing or wrong access token"
         if scope["type"] == "websocket":
             origin = headers.get(b"origin")

@@ -9,7 +9,7 @@ from pathlib import Path, PurePath
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 
 from workbench.domain.importers import FORMATS
-from workbench.web.errors import DatabaseId
+from workbench.web.params import DatabaseId, Int64
 from workbench.store.datasets import (
     delete_dataset, get_dataset, get_record, import_dataset, iter_records, list_datasets,
 )
@@ -30,14 +30,15 @@ def dataset_get(request: Request, dataset_id: str) -> dict:
 
 
 @router.get("/datasets/{dataset_id}/records")
-def dataset_records(request: Request, dataset_id: str, after: DatabaseId = 0, limit: int = 50) -> dict:
+def dataset_records(request: Request, dataset_id: str, after: DatabaseId = 0, limit: Int64 = 50) -> dict:
     store = request.app.state.store
     get_dataset(store, dataset_id)
     rows = [asdict(r) for r in iter_records(store, dataset_id, after_seq=after, limit=max(1, min(limit, 500)))]
     return {"records": rows, "next_after": rows[-1]["seq"] if rows else None}
 
 
-@router.get("/datasets/{dataset_id}/records/{record_id}")
+# :path: a record id may hold "/" (the page sends it encoded, the server decodes it before routing).
+@router.get("/datasets/{dataset_id}/records/{record_id:path}")
 def dataset_record(request: Request, dataset_id: str, record_id: str) -> dict:
     record = get_record(request.app.state.store, dataset_id, record_id)
     if record is None:

@@ -10,19 +10,16 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from workbench.store.exports import KIND_FORMATS, KINDS, compare, compute_metrics, export, icl_comparison
+from workbench.web.params import Int64, model_list as _models
 
 router = APIRouter(tags=["exports"])
 MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/vnd.apache.parquet",
          "txt": "text/plain"}
 
 
-def _models(value: str | None) -> list[str] | None:
-    return [m for m in (value or "").split(",") if m] or None
-
-
 @router.get("/exports/{kind}")
 def download(request: Request, kind: str, dataset_id: str, models: str | None = None, format: str | None = None,
-             layout: str = "long", examples: int = 5):
+             layout: str = "long", examples: Int64 = 5):
     """results (jsonl/csv/parquet; layout long or wide), golden (jsonl), comparison and
     comparison-summary (csv), training (OpenAI chat jsonl), training-parquet (Hugging Face),
     few-shot (txt). Written as a stream to a temp file, then sent."""

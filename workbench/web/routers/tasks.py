@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.domain.tasks import Task
 from workbench.store.tasks import get_task, list_tasks, save_task
@@ -24,9 +25,23 @@ def task_get(request: Request, name: str, version: DatabaseId | None = None) -> 
     return task.to_dict() | {"verdict_fields": task.verdict_fields}
 
 
+class TaskBody(BaseModel):
+    """A task as GET /api/tasks/{name} gives it (its version and verdict fields are ignored);
+    the domain refuses unknown keys by name."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(max_length=200)
+    system: str
+    user: str
+    output_schema: dict[str, Any]
+    primary_verdict: str | None = None
+    description: str = ""
+    version: Any = None
+    verdict_fields: Any = None
+
+
 @router.post("/tasks", status_code=201)
-def task_save(request: Request, body: dict[str, Any] = Body(...)) -> dict:
+def task_save(request: Request, body: TaskBody) -> dict:
     """Save a task; a changed definition becomes a new version, results keep theirs."""
-    body.pop("version", None)
-    body.pop("verdict_fields", None)
-    return save_task(request.app.state.store, Task.from_dict(body)).to_dict()
+    task = Task.from_dict(body.model_dump(exclude={"version", "verdict_fields"}))
+    return save_task(request.app.state.store, task).to_dict()

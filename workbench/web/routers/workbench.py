@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
@@ -11,21 +12,18 @@ from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
 from workbench.store.datasets import get_dataset
 from workbench.store.counts import grid_counts
 from workbench.store.grid import grid_page
-from workbench.store.selection import FILTERS, SORTS, GridQuery
+from workbench.store.selection import FILTERS, SORTS, GridQuery, parse_cursor, parse_seqs
 from workbench.store.models import list_models
 from workbench.store.results import events_after, last_event_id, latest_progress
 from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
 from workbench.store.views import latest_runs
-from workbench.web.errors import DatabaseId
+from workbench.web.params import DatabaseId, Int64, SearchText, model_list
 
 router = APIRouter(tags=["workbench"])
 log = logging.getLogger(__name__)
 TICK_S = 0.1  # at most ~10 socket messages a second per client
-
-
-def _models_param(value: str | None) -> list[str] | None:
-    return [m for m in (value or "").split(",") if m] or None
+MAX_VERDICTS = 32
 
 
 @router.get("/workbench")
@@ -34,9 +32,9 @@ def workbench(
     dataset_id: str,
     models: str | None = None,
     filter: str = Query("all", description=" | ".join(FILTERS)),
-    q: str | None = None,
+    q: SearchText = None,
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
-    limit: int = 50,
+    limit: Annotated[Int64, Query(description="rows per page (at most 500)")] = 50,
     counts: bool = True,
     seqs: str | None = Query(None, description="comma-separated record seqs: refresh just these rows"),
     diff_field: str | None = Query(None, description="with filter=differences: only this verdict field"),
@@ -48,10 +46,14 @@ def workbench(
         raise HTTPException(422, f"filter must be one of {', '.join(FILTERS)}")
     if sort not in SORTS:
         raise HTTPException(422, f"sort must be one of {', '.join(SORTS)}")
+    if len(verdict or []) > MAX_VERDICTS:
+        raise HTTPException(422, f"at most {MAX_VERDICTS} verdict filters at once")
     verdicts = [_parse_verdict(v) for v in verdict or []]
+    parse_cursor(cursor, sort)  # refused before any work (grid_page reads it again)
+    only = parse_seqs(seqs)
     store = request.app.state.store
     dataset = get_dataset(store, dataset_id)
-    selected = _models_param(models)
+    selected = model_list(models)
     configured = {m.id: m for m in list_models(store)}
     run_ids = latest_runs(store, dataset_id, selected)
     runs = {model_id: get_run(store, run_id) for model_id, run_id in run_ids.items()}
@@ -62,7 +64,6 @@ def workbench(
         model_views.append(_model_view(store, model_id, name, run))
     first = next(iter(runs.values()), None)
     task = get_task(store, first.task_name, first.task_version) if first else get_task(store, "candidate-screening")
-    only = [int(x) for x in seqs.split(",") if x.strip().isdigit()][:500] if seqs else None
     fields = [n for n, _ in task.verdict_fields]
     for name in [diff_field] + [v[1] for v in verdicts]:
         if name is not None and name not in fields:
@@ -71,8 +72,6 @@ def workbench(
     if missing:
         raise HTTPException(422, f"model {missing[0]!r} has no run on this dataset")
     query = GridQuery(dataset_id, run_ids, fields, filter, q or None, only, diff_field, verdicts, sort)
-    if cursor is not None and not all(part.isdigit() for part in cursor.split(":")):
-        raise HTTPException(422, "cursor must be a next_cursor from a previous page")
     rows, next_cursor = grid_page(store, query, cursor=cursor, limit=limit)
     for row in rows:  # models selected but never run still get a column
         for view in model_views:
@@ -117,11 +116,7 @@ def _model_view(store, model_id: str, name: str, run) -> dict:
 async def live(websocket: WebSocket, after: DatabaseId | None = None) -> None:
     """Events after ``after``, coalesced into at most one message per tick: a reconnecting
     client passes its last id and gets everything it missed."""
-    app = websocket.app
-    token = app.state.settings.token
-    if token and websocket.query_params.get("token") != token:
-        await websocket.close(code=4401)
-        return
+    app = websocket.app  # the token, host and origin were checked by GuardMiddleware, as for HTTP
     await websocket.accept()
     store = app.state.store
     cursor = after if after is not None else await asyncio.to_thread(last_event_id, store)

@@ -308,7 +308,7 @@ async function runSelected() {
 async function compare() {
   if (state.selected.length < 2) return toast("Select at least two models to compare.", "error");
   try {
-    renderCompare(await api(`/api/compare?dataset_id=${encodeURIComponent(state.datasetId)}&models=${state.selected.join(",")}`));
+    renderCompare(await api(`/api/compare?${new URLSearchParams({ dataset_id: state.datasetId, models: state.selected.join(",") })}`));
   } catch (error) { toast(error.message, "error"); }
 }
 
@@ -432,7 +432,7 @@ function setupControls() {
       if (link.dataset.format) params.set("format", link.dataset.format);
       if (link.dataset.layout) params.set("layout", link.dataset.layout);
       if (state.selected.length) params.set("models", state.selected.join(","));
-      download(withToken(`/api/exports/${link.dataset.kind}?${params}`));
+      download(withToken(`/api/exports/${encodeURIComponent(link.dataset.kind)}?${params}`));
     });
   }
 }

@@ -17,7 +17,7 @@ export async function openMetrics(datasetId, models) {
   $("#metrics-dialog").showModal();
   let m;
   try {
-    m = await api(`/api/metrics?dataset_id=${encodeURIComponent(datasetId)}${models.length ? `&models=${models.join(",")}` : ""}`);
+    m = await api(`/api/metrics?${new URLSearchParams({ dataset_id: datasetId, ...(models.length ? { models: models.join(",") } : {}) })}`);
   } catch (error) {
     body.replaceChildren(el("p", { class: "err" }, error.message));
     return;

@@ -22,7 +22,7 @@ export function renderJobs(runs, progress, onChange) {
     const errors = live.errors ?? run.errors;
     const pct = total ? Math.floor((done / total) * 1000) / 10 : 0;
     const act = (action) => async () => {
-      try { await api(`/api/runs/${run.id}/${action}`, { method: "POST" }); onChange(); }
+      try { await api(`/api/runs/${encodeURIComponent(run.id)}/${encodeURIComponent(action)}`, { method: "POST" }); onChange(); }
       catch (error) { toast(error.message, "error"); }
     };
     const controls = [];

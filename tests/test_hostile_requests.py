@@ -1,0 +1,365 @@
+"""Hostile requests at the web boundary: junk in any parameter or body gets a 4xx with a message,
+never a 5xx; only allowed Host names are answered (DNS rebinding); record ids holding "/", "%",
+"?", "#", spaces or unicode open; CSV headers are neutralised like their cells."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from urllib.parse import quote
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+from starlette.websockets import WebSocketDisconnect
+
+from tests.test_web_workbench import wait_for_runs
+from workbench.config import Settings
+from workbench.domain.json_rules import json_problem
+from workbench.web.app import create_app
+from workbench.workspace import sample_path
+
+CLIENT = {"X-Workbench-Client": "tests"}
+LOCAL = "http://localhost"  # TestClient's own host name, "testserver", is not on the allow-list
+FUZZ = hypothesis_settings(max_examples=30, deadline=None,
+                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+# ("%2F" itself can't be sent in-process: TestClient decodes the path twice; a real server doesn't.)
+ODD_IDS = ["a/b", "a/b/c", "x%y", "50%", "q?#frag", "sp ace", "ünï-κώδ", "../up", "trailing/", "+plus&amp"]
+
+
+@pytest.fixture
+def client(settings, store):
+    """A dataset with two finished baseline runs (so sorting by disagreement has columns), and one
+    of records with odd ids."""
+    with TestClient(create_app(settings, store=store), headers=CLIENT, base_url=LOCAL) as c:
+        c.post("/api/datasets", files={"file": ("cands.jsonl", sample_path().read_bytes())}).raise_for_status()
+        odd = b"".join(json.dumps({"id": i, "name": f"N{n}"}).encode() + b"\n" for n, i in enumerate(ODD_IDS))
+        c.post("/api/datasets", files={"file": ("odd.jsonl", odd)}).raise_for_status()
+        for model in ("base", "base2"):
+            c.post("/api/models", json={"id": model, "provider": "baseline"}).raise_for_status()
+        c.post("/api/runs", json={"dataset_id": "cands", "model_ids": ["base", "base2"]}).raise_for_status()
+        c.run_id = wait_for_runs(c)[0]["id"]
+        yield c
+
+
+def valid_values(client) -> dict[str, str]:
+    return {"dataset_id": "cands", "record_id": "cand-000001", "model_id": "base", "run_id": str(client.run_id),
+            "name": "candidate-screening", "kind": "results", "action": "pause", "models": "base,base2"}
+
+
+def operations(client, methods):
+    for path, item in client.app.openapi()["paths"].items():
+        for method, op in item.items():
+            if method in methods:
+                yield method.upper(), path, op.get("parameters", [])
+
+
+def url_for(client, path: str, params: list[dict], junk: dict[str, str]) -> str:
+    """The URL with valid values, except ``junk`` (already percent-encoded, as sent on the wire)."""
+    valid = valid_values(client)
+    for p in params:
+        if p["in"] == "path":
+            path = path.replace("{" + p["name"] + "}", junk.get(p["name"], quote(valid[p["name"]], safe="")))
+    query = [f"{n}={v}" for n, v in junk.items() if not any(p["name"] == n and p["in"] == "path" for p in params)]
+    query += [f"{p['name']}={quote(valid[p['name']])}" for p in params if p["in"] == "query" and p["name"] in valid
+              and p["name"] not in junk]
+    return path + ("?" + "&".join(query) if query else "")
+
+
+# What arrives in a query string or path, percent-encoded as it is sent (httpx sends URLs up to 64 KiB,
+# servers take less). Among them the issue's own examples: "1:2" and "²" as cursors (isdigit() takes "²"),
+# 23 digits, a lone surrogate.
+JUNK = ["1:2", quote("²"), quote("١٢"), "9" * 23, "-1", "", "1_000", "%205", "5.0", "nan", "1e309", "0x10",
+        "%00", "a%00b", "%ED%A0%80", "%FF", "x" * 60_000, quote("é" * 3000), "..%2F..%2Fetc", "%25", "5:",
+        ":5", "1%2C%2C2", "-9223372036854775809", "9223372036854775808", quote('{"a":[1]}'), "true"]
+
+
+def test_junk_in_any_query_or_path_parameter_is_a_4xx(client):
+    """Every parameter of every operation the app documents, one junk value at a time."""
+    failures = []
+    for method, path, params in operations(client, {"get", "post", "delete", "put"}):
+        if method == "DELETE":
+            params = [p for p in params if p["in"] == "query"]  # don't delete what the others need
+        for param in params:
+            for junk in JUNK:
+                url = url_for(client, path, params, {param["name"]: junk})
+                answer = client.request(method, url)
+                if answer.status_code >= 500:
+                    failures.append((method, url[:120], answer.status_code, answer.text[:200]))
+    assert failures == []
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("cursor=1:2", "cursor"), (f"cursor={quote('²')}", "cursor"), ("sort=disagreement&cursor=5", "cursor"),
+    ("sort=disagreement&cursor=1:2:3", "cursor"), (f"sort=disagreement&cursor={quote('²')}:1", "cursor"),
+    ("seqs=" + "9" * 23, "seqs"), ("seqs=1,x,2", "seqs"), (f"seqs={quote('²')}", "seqs"),
+    ("q=" + "a" * 60_000, "characters"), ("q=" + "a" * 1001, "1000"), ("limit=" + "9" * 30, "limit"),
+    ("limit=%205", "limit"), ("q=%00", "NUL"), ("q=%ED%A0%80", "UTF-8"),
+])
+def test_the_grid_refuses_junk_with_a_message(client, query, expected):
+    answer = client.get(f"/api/workbench?dataset_id=cands&models=base,base2&{query}")
+    assert answer.status_code == 422, answer.text
+    assert expected in answer.text and "storage" not in answer.text
+
+
+def test_grid_cursors_still_page_through(client):
+    for sort in ("record", "disagreement"):
+        seen, cursor = [], None
+        while True:
+            page = client.get("/api/workbench", params={"dataset_id": "cands", "models": "base,base2", "sort": sort,
+                                                        "limit": 30, **({"cursor": cursor} if cursor else {})})
+            assert page.status_code == 200, page.text
+            seen += [r["seq"] for r in page.json()["results"]]
+            if not (cursor := page.json()["next_cursor"]):
+                break
+        assert sorted(seen) == list(range(1, 101))
+    rows = client.get("/api/workbench", params={"dataset_id": "cands", "models": "base", "seqs": "3, 5,,7"})
+    assert [r["seq"] for r in rows.json()["results"]] == [3, 5, 7]
+
+
+# Values that break the JSON rule, whatever field they land in; and others that are merely odd.
+RULE_BREAKERS = ["\ud800", "a\udfffb", 10**30, -(10**30), math.nan, math.inf]
+DEEP = json.loads("[" * 300 + "]" * 300)
+ODD = ["x" * 100_000, "\x00", "", -1, 0, 2**63 - 1, 1.5, True, None, [], {}, {"k": "v"}, ["a", 1], "=cmd"]
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+VALUES = st.sampled_from(RULE_BREAKERS + [DEEP, {"a": DEEP}] + ODD) | st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8)
+
+
+def valid_bodies(client) -> dict[tuple[str, str], dict]:
+    task = client.get("/api/tasks/candidate-screening").json()
+    task.pop("verdict_fields")
+    return {
+        ("POST", "/api/models"): {"id": "h1", "provider": "baseline", "name": "H"},
+        ("PUT", "/api/models/{model_id}"): {"provider": "baseline", "name": "H", "max_concurrency": 2},
+        ("POST", "/api/tasks"): task | {"name": "hostile"},
+        ("POST", "/api/runs"): {"dataset_id": "cands", "model_ids": ["base"], "limit": 2},
+        ("POST", "/api/annotations"): {"dataset_id": "cands", "record_id": "cand-000001", "model_id": "base",
+                                       "field": "correction", "value": {"recommendation": "Yes"}},
+        ("POST", "/api/annotations/undo"): {"dataset_id": "cands"},
+    }
+
+
+def mutated(draw, body: dict):
+    """The body with one hostile change: a field's value, a new key (possibly a bad one), a value
+    nested inside a field, or the whole body replaced."""
+    how = draw(st.sampled_from(["replace", "add", "nest", "whole"]))
+    value = draw(VALUES)
+    if how == "whole":
+        return value
+    body = json.loads(json.dumps(body))
+    key = draw(st.sampled_from(sorted(body)))
+    if how == "replace":
+        body[key] = value
+    elif how == "add":
+        body[draw(st.sampled_from(["\udc80", "extra", "x" * 1000, key]))] = value
+    else:
+        body[key] = {"inner": [value]} if not isinstance(body[key], dict) else {**body[key], "inner": value}
+    return body
+
+
+def body_operations():
+    # Known before the app exists (parametrize runs first); the test checks the list is complete.
+    return ["POST /api/models", "PUT /api/models/{model_id}", "POST /api/tasks", "POST /api/runs",
+            "POST /api/annotations", "POST /api/annotations/undo"]
+
+
+def test_every_json_body_route_is_fuzzed(client):
+    documented = {f"{m} {p}" for m, p, _ in operations(client, {"post", "put", "patch"})
+                  if "application/json" in (client.app.openapi()["paths"][p][m.lower()].get("requestBody") or {})
+                  .get("content", {})}
+    assert documented == set(body_operations()) == {f"{m} {p}" for m, p in valid_bodies(client)}
+
+
+@pytest.mark.parametrize("operation", body_operations())
+@FUZZ
+@given(data=st.data())
+def test_hostile_json_bodies_get_a_4xx(client, operation, data):
+    method, path = operation.split(" ")
+    body = mutated(data.draw, valid_bodies(client)[(method, path)])
+    url = path.replace("{model_id}", "base2")
+    answer = client.request(method, url, content=json.dumps(body), headers={"Content-Type": "application/json"})
+    assert answer.status_code < 500, answer.text[:300]
+    if json_problem(body) is not None:  # surrogates, 300 deep, 10**30, NaN: refused before any handler
+        assert answer.status_code == 422 and "request body" in answer.json()["detail"], answer.text[:300]
+
+
+def test_a_deep_correction_and_a_lone_surrogate_are_refused_by_name(client):
+    deep = '{"dataset_id": "cands", "record_id": "cand-000001", "model_id": "base", "field": "correction", ' \
+           '"value": ' + '{"a": ' * 300 + "1" + "}" * 300 + "}"
+    answer = client.post("/api/annotations", content=deep, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422 and "nested more than 64" in answer.json()["detail"]
+    answer = client.post("/api/annotations", content='{"dataset_id": "\\ud800"}',
+                         headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422 and "lone surrogate" in answer.json()["detail"]
+    not_json = client.post("/api/tasks", content=b"[" * 100_000, headers={"Content-Type": "application/json"})
+    assert not_json.status_code == 422
+
+
+JUNK_QUERY = st.sampled_from(JUNK) | st.text(max_size=30).map(lambda t: quote(t, safe=""))
+
+
+@pytest.mark.parametrize("operation", ["POST /api/models/{model_id}/test", "POST /api/runs/{run_id}/{action}",
+                                       "POST /api/datasets"])
+@FUZZ
+@given(data=st.data())
+def test_hostile_parameters_of_changes_get_a_4xx(client, operation, data):
+    method, path = operation.split(" ")
+    params = next(p for m, q, p in operations(client, {"post"}) if q == path)
+    names = [p["name"] for p in params] or ["token"]
+    junk = {name: data.draw(JUNK_QUERY) for name in data.draw(st.lists(st.sampled_from(names), min_size=1,
+                                                                       max_size=2, unique=True))}
+    if path == "/api/datasets":
+        form = {field: data.draw(st.sampled_from(["", "x" * 100_000, "\x00", "é", "jsonl", "a/../b", "\ud800"]))
+                for field in data.draw(st.lists(st.sampled_from(["name", "id_field", "format"]), max_size=3))}
+        form = {k: v.encode("utf-8", "surrogatepass") for k, v in form.items()}
+        answer = client.post(url_for(client, path, params, junk), data=form,
+                             files={"file": ("f.jsonl", b'{"id": "u1", "name": "x"}\n')})
+    else:
+        answer = client.request(method, url_for(client, path, params, junk))
+    assert answer.status_code < 500, answer.text[:300]
+
+
+def test_an_unexpected_error_is_a_plain_500_without_a_traceback(settings, store, caplog):
+    app = create_app(settings, store=store, execute_runs=False)
+
+    @app.get("/api/explode")
+    def explode():
+        raise RuntimeError("secret internals")
+
+    with TestClient(app, base_url=LOCAL, raise_server_exceptions=False) as c:
+        answer = c.get("/api/explode")
+    assert answer.status_code == 500 and answer.json() == {"detail": "internal error; the server log has the details"}
+    assert "secret internals" in caplog.text  # logged for the operator, not sent
+
+
+# --- Host allow-list (DNS rebinding) -------------------------------------------------------------
+
+def host_client(settings, store, base_url=LOCAL):
+    return TestClient(create_app(settings, store=store, execute_runs=False), headers=CLIENT, base_url=base_url)
+
+
+@pytest.mark.parametrize("host", ["evil.example:4080", "evil.example", "localhost.evil.example", "127.0.0.1.nip.io",
+                                  "[::2]:80", "10.0.0.1", "", "localhost:80@evil.example"])
+def test_a_page_on_another_name_is_refused(settings, store, host):
+    with host_client(settings, store) as c:
+        for method, path in (("GET", "/"), ("GET", "/static/app.js"), ("GET", "/api/health"),
+                             ("GET", "/api/datasets"), ("POST", "/api/models")):
+            answer = c.request(method, path, headers={"Host": host, "Origin": f"http://{host}"},
+                               json={"id": "e", "provider": "baseline"})
+            assert answer.status_code == 421, (method, path, answer.text)
+            assert "DNS rebinding" in answer.json()["detail"] and "--allowed-host" in answer.json()["detail"]
+        with pytest.raises(WebSocketDisconnect) as refused:
+            with c.websocket_connect("/api/workbench/live", headers={"Host": host, "Origin": f"http://{host}"}) as ws:
+                ws.receive_text()
+        assert refused.value.code == 4421
+        assert c.get("/api/models").json() == []  # nothing was created
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:4080", "LOCALHOST.", "127.0.0.1", "127.0.0.1:80",
+                                  "127.9.8.7:1234", "[::1]:4080", "[::1]"])
+def test_loopback_names_are_answered(settings, store, host):
+    with host_client(settings, store) as c:
+        assert c.get("/", headers={"Host": host}).status_code == 200
+        assert c.post("/api/models", headers={"Host": host}, json={"id": "l", "provider": "baseline"}).status_code == 201
+        with c.websocket_connect(f"ws://{host}/api/workbench/live", headers={"Host": host, "Origin": f"http://{host}"}):
+            pass
+
+
+def test_allowed_hosts_come_from_the_environment_and_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_ALLOWED_HOSTS", " wb.example , other.example:4080")
+    settings = Settings.load(data_dir=tmp_path / "env")
+    assert settings.allowed_hosts == ("wb.example", "other.example:4080")
+    with TestClient(create_app(settings, execute_runs=False), base_url="http://wb.example:4080") as c:
+        assert c.get("/").status_code == 200
+        assert c.get("/api/datasets", headers={"Host": "other.example"}).status_code == 200
+        assert c.get("/api/datasets", headers={"Host": "evil.example"}).status_code == 421
+    # `workbench serve --allowed-host`: the app it serves answers that name and the address served on.
+    served = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: served.update(app=app, **kw))
+    from workbench.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--host", "127.0.0.2", "--port", "4999", "--no-warm-up",
+                                       "--allowed-host", "box.lan", "--data-dir", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    with TestClient(served["app"], base_url="http://box.lan") as c:
+        assert c.get("/api/health").status_code == 200
+        assert c.get("/api/health", headers={"Host": "127.0.0.2:4999"}).status_code == 200
+        assert c.get("/api/health", headers={"Host": "wb.example"}).status_code == 200  # the env's, too
+        assert c.get("/api/health", headers={"Host": "evil.example"}).status_code == 421
+
+
+def test_served_on_all_addresses_any_address_is_answered_but_no_other_name(settings, store):
+    with TestClient(create_app(settings.allowing("0.0.0.0"), store=store, execute_runs=False)) as c:
+        assert c.get("/", headers={"Host": "192.168.1.20:4080"}).status_code == 200
+        assert c.get("/", headers={"Host": "evil.example:4080"}).status_code == 421
+
+
+def test_the_socket_takes_the_token_as_http_does(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_TOKEN", "t0ken")
+    with TestClient(create_app(Settings.load(data_dir=tmp_path / "tok"), execute_runs=False), base_url=LOCAL) as c:
+        assert c.get("/api/datasets", headers={"Authorization": "Bearer t0ken"}).status_code == 200
+        with c.websocket_connect("ws://localhost/api/workbench/live", headers={"Authorization": "Bearer t0ken"}):
+            pass
+        with c.websocket_connect("ws://localhost/api/workbench/live?token=t0ken"):
+            pass
+        for refused in ({"Authorization": "Bearer nope"}, {}):
+            with pytest.raises(WebSocketDisconnect) as closed:
+                with c.websocket_connect("ws://localhost/api/workbench/live", headers=refused) as ws:
+                    ws.receive_text()
+            assert closed.value.code == 4401
+
+
+# --- Ids and exports -----------------------------------------------------------------------------
+
+def test_records_with_odd_ids_open_through_the_api(client):
+    for record_id in ODD_IDS:
+        answer = client.get(f"/api/datasets/odd/records/{quote(record_id, safe='')}")
+        assert answer.status_code == 200, (record_id, answer.text)
+        assert answer.json()["record_id"] == record_id
+        noted = client.post("/api/annotations", json={"dataset_id": "odd", "record_id": record_id, "field": "note",
+                                                      "value": f"about {record_id}"})
+        assert noted.status_code == 201, noted.text
+        log = client.get("/api/annotations", params={"dataset_id": "odd", "record_id": record_id}).json()
+        assert [e["value"] for e in log] == [f"about {record_id}"]
+    assert client.get(f"/api/datasets/odd/records/{quote('a/nope', safe='')}").status_code == 404
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example","x")', "+x", "-x", "@x", "\tx", "\rx"]
+
+
+def test_csv_headers_are_neutralised_like_cells(tmp_path):
+    """Every CSV export (results long and wide, comparison, summary) writes through write_csv_values."""
+    from workbench.domain.exports import write_csv
+
+    path = tmp_path / "x.csv"
+    write_csv([{name: name for name in FORMULAS + ["plain"]}], path, FORMULAS + ["plain"])
+    with path.open(encoding="utf-8", newline="") as f:
+        header, row = list(csv.reader(f))
+    assert header == row == ["'" + name for name in FORMULAS] + ["plain"]
+
+
+def test_fields_named_like_formulas_export_neutralised_and_filter(client):
+    task = client.get("/api/tasks/candidate-screening").json()
+    task.pop("verdict_fields")
+    for name in FORMULAS + ['say "hi"', "a.b"]:
+        task["output_schema"]["properties"][name] = {"type": "string", "enum": ["p", "q"]}
+    assert client.post("/api/tasks", json=task | {"name": "formulas"}).status_code == 201
+    client.post("/api/models", json={"id": "fx", "provider": "baseline"}).raise_for_status()
+    client.post("/api/runs", json={"dataset_id": "cands", "model_ids": ["fx"], "task": "formulas"}).raise_for_status()
+    wait_for_runs(client)  # the baseline refuses these fields: the run fails, its columns remain
+    answer = client.get("/api/exports/results", params={"dataset_id": "cands", "format": "csv", "models": "fx"})
+    assert answer.status_code == 200, answer.text
+    header = next(csv.reader(io.StringIO(answer.text)))
+    assert all("'" + name in header for name in FORMULAS), header
+    assert not [cell for cell in header if cell[:1] in ("=", "+", "-", "@", "\t", "\r")], header
+    for field in FORMULAS + ['say "hi"', "a.b"]:
+        for params in ({"filter": "differences", "diff_field": field}, {"sort": "disagreement"},
+                       {"verdict": f"fx:{field}=p"}):
+            grid = client.get("/api/workbench", params={"dataset_id": "cands", "models": "fx,base", **params})
+            # "fx:=x=p" is ambiguous: a clear 422; everything else answers
+            assert grid.status_code == (422 if "verdict" in params and "=" in field else 200), (field, grid.text)

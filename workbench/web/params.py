@@ -1,0 +1,34 @@
+"""Query and path parameters, typed once: whole numbers in ASCII digits within 64 bits, bounded
+texts and lists. What breaks them is a 422 with a message before any handler runs (see also
+boundary.py, which refuses NUL, invalid UTF-8 and huge values in every parameter)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import HTTPException, Query
+from pydantic import BeforeValidator, Field
+
+from workbench.store.selection import INT64_MAX, parse_int64
+
+
+def _whole_number(value: Any) -> Any:
+    # Pydantic alone takes " 5", "+5", "1_000" and "5.0"; a query string gets the one strict parser.
+    return parse_int64(value) if isinstance(value, str) else value
+
+
+Int64 = Annotated[int, BeforeValidator(_whole_number), Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
+# Ids and positions are 64-bit integers in the database; bigger ones are refused as input.
+DatabaseId = Annotated[int, BeforeValidator(_whole_number), Field(ge=0, le=INT64_MAX)]
+
+MAX_SEARCH_CHARS = 1000
+MAX_MODELS = 32  # columns compared at once: each is a join, and the page shows a handful
+SearchText = Annotated[str | None, Query(max_length=MAX_SEARCH_CHARS, description="text to search for")]
+
+
+def model_list(value: str | None) -> list[str] | None:
+    """ "a,b" -> ["a", "b"]; None (every model) when empty."""
+    models = [m for m in (value or "").split(",") if m]
+    if len(models) > MAX_MODELS:
+        raise HTTPException(422, f"models lists {len(models)} entries; compare at most {MAX_MODELS} at once")
+    return models or None

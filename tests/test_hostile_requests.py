@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import math
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 from starlette.websockets import WebSocketDisconnect
 
+from tests.test_browser import CHROMIUM, _stop_servers, workbench as serve  # noqa: F401 (_stop_servers: autouse)
 from tests.test_web_workbench import wait_for_runs
 from workbench.config import Settings
 from workbench.domain.json_rules import json_problem
@@ -363,3 +365,46 @@ def test_fields_named_like_formulas_export_neutralised_and_filter(client):
             grid = client.get("/api/workbench", params={"dataset_id": "cands", "models": "fx,base", **params})
             # "fx:=x=p" is ambiguous: a clear 422; everything else answers
             assert grid.status_code == (422 if "verdict" in params and "=" in field else 200), (field, grid.text)
+
+
+# --- The same on a real server, and in the page ---------------------------------------------------
+
+def test_odd_ids_and_hosts_on_a_real_server(tmp_path):
+    """uvicorn decodes a path once ("%2F" stays a record id), and refuses an evil Host on its socket."""
+    import http.client
+    import urllib.request
+
+    records = tmp_path / "odd.jsonl"
+    records.write_text("".join(json.dumps({"id": i, "name": f"N{n}"}) + "\n" for n, i in enumerate(ODD_IDS + ["%2F"])))
+    url = serve(tmp_path, f"import\x00{records}\x00--name\x00odd")
+    for record_id in ODD_IDS + ["%2F"]:
+        with urllib.request.urlopen(f"{url}/api/datasets/odd/records/{quote(record_id, safe='')}") as answer:
+            assert json.load(answer)["record_id"] == record_id
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("GET", "/api/datasets", headers={"Host": f"evil.example:{port}"})
+    assert connection.getresponse().status == 421
+    connection.close()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_the_page_opens_a_record_whose_id_holds_a_slash(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+
+    records = tmp_path / "odd.jsonl"
+    records.write_text(json.dumps({"id": "team/a b?#%", "name": "Slashed Name", "note": "found me"}) + "\n")
+    url = serve(tmp_path, f"import\x00{records}\x00--name\x00odd")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            page.wait_for_selector(".row:has-text('Slashed Name')")
+            page.click(".row >> nth=0")
+            page.wait_for_selector("#detail:not([hidden]) pre:has-text('found me')")
+            assert "team/a b?#%" in page.inner_text("#detail") and errors == []
+        finally:
+            browser.close()

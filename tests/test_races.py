@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,12 +17,14 @@ from collections import defaultdict
 from dataclasses import replace
 
 import pytest
+import sqlalchemy as sa
 
 from workbench.config import Settings
 from workbench.domain.models import ModelConfig
 from workbench.domain.tasks import CANDIDATE_SCREENING
 from workbench.store.annotations import AnnotationConflict, annotate, history, undo
 from workbench.store.datasets import import_dataset, list_datasets
+from workbench.store.db import write_transaction
 from workbench.store.models import get_model, save_model
 from workbench.store.runs import RunStateError, claim, clear_errors, create_run, get_run, request_state
 from workbench.store.schema import runs
@@ -57,6 +60,23 @@ def race(*calls):
 def cands(store):
     import_dataset(store, sample_path(), name="cands")
     return store
+
+
+def test_write_transaction_holds_its_lock_before_the_first_read(cands):
+    """The lock is taken at BEGIN, not at the first write; plain readers still don't wait."""
+    with write_transaction(cands, "some-key") as conn:
+        with cands.engine.connect() as reader:  # a page reading meanwhile
+            assert reader.execute(sa.select(sa.func.count()).select_from(runs)).scalar() == 0
+        if cands.dialect == "sqlite":
+            other = sqlite3.connect(cands.settings.database_url.removeprefix("sqlite:///"), timeout=0)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            other.close()
+        else:
+            with cands.engine.connect() as other:
+                assert other.execute(sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended('some-key', 0))"))\
+                    .scalar() is False
+        conn.execute(sa.select(1))
 
 
 def _note(store, record_id, value, author):

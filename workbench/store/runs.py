@@ -205,7 +205,7 @@ def renew_leases(store: Store) -> None:
 
 def request_state(store: Store, run_id: int, action: str) -> RunInfo:
     """pause / resume / cancel, from any process: the executor that owns the run obeys."""
-    run = get_run(store, run_id)
+    get_run(store, run_id)  # RunNotFound first
     if action == "pause":
         ok = set_status(store, run_id, "paused", "paused by user", only_from=("queued", "running"))
     elif action == "resume":
@@ -214,8 +214,8 @@ def request_state(store: Store, run_id: int, action: str) -> RunInfo:
         ok = set_status(store, run_id, "cancelled", "cancelled by user", only_from=("queued", "running", "paused"))
     else:
         raise RunStateError(f"unknown action {action!r}")
-    if not ok:
-        raise RunStateError(f"run {run_id} is {run.status}; can't {action} it")
+    if not ok:  # the state that refused it, not the one seen before (it may have changed since)
+        raise RunStateError(f"run {run_id} is {get_run(store, run_id).status}; can't {action} it")
     return get_run(store, run_id)
 
 

@@ -9,9 +9,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from workbench.cli import main
 from workbench.domain.datasets import ImportRejected
 from workbench.domain.importers import UnreadableFile
 from workbench.store.datasets import import_dataset, list_datasets
+from workbench.web.app import create_app
 
 BAD = Path(__file__).parent / "data" / "bad"
 
@@ -20,7 +25,17 @@ EXPECTED = {
     "truncated.jsonl": "line 3: malformed JSON",
     "invalid-utf8.jsonl": "line 2: invalid UTF-8",
     "nul-bytes.jsonl": "NUL byte",
-    "deeply-nested.jsonl": "line 1: malformed JSON",
+    "deeply-nested.jsonl": "line 1: nested more than 64 levels deep",
+    "nested-300.jsonl": "line 2: nested more than 64 levels deep",
+    "nested-array.json": "item 2: nested more than 64 levels deep",
+    "nested.parquet": "row 1: nested more than 64 levels deep",
+    "huge-number-array.json": "item 2: the number 10000000000000000000… is too large to keep exactly",
+    "huge-float.jsonl": "line 1: the number at column 19 is too large to keep exactly",
+    "uint64.parquet": "row 2: the number 18446744073709551615 is too large to keep exactly",
+    "nan.parquet": "row 2: nan is not a JSON number",
+    "binary.parquet": "row 2: column 'blob': a binary value is not UTF-8 text",
+    "lone-surrogate.jsonl": "line 2: a string holds a lone surrogate",
+    "surrogate-bytes.csv": "line 3: invalid UTF-8",
     "duplicate-ids.jsonl": "duplicate ids in field 'id': 'r1' (line 1 and line 3)",
     "wrong-types.jsonl": "must be a non-empty string or integer",
     "huge-number.jsonl": "line 1: the number 12345678901234567890… is too large to keep exactly",
@@ -51,6 +66,23 @@ def test_bad_file_is_refused_clearly(store, name):
     message = " ".join([str(info.value), *getattr(info.value, "problems", [])])
     assert EXPECTED[name] in message, message
     assert "\n" not in str(info.value)
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bad_file_is_refused_clearly_by_the_api_and_the_cli(settings, store, name):
+    before = snapshot(store)
+    with TestClient(create_app(settings, store=store), base_url="http://localhost",
+                    headers={"X-Workbench-Client": "tests"}) as client:
+        answer = client.post("/api/datasets", files={"file": (name, (BAD / name).read_bytes())})
+    assert answer.status_code == 422, answer.text
+    body = answer.json()
+    assert EXPECTED[name] in " ".join([body["detail"], *(body.get("problems") or [])]), body
+    result = CliRunner().invoke(main, ["import", str(BAD / name), "--data-dir", str(settings.data_dir)],
+                                catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and result.output.startswith("error: ")
+    assert EXPECTED[name] in result.output, result.output
     assert snapshot(store) == before
 
 

@@ -235,3 +235,82 @@ def test_import_memory_stays_flat(store, tmp_path):
     peak_small, peak_large = _import_peak(store, small), _import_peak(store, large)
     assert peak_large < 2.5 * peak_small, f"{peak_small / 1e6:.1f} MB -> {peak_large / 1e6:.1f} MB"
     assert peak_large < large.stat().st_size / 2
+
+
+# ---- one rule for every reader (property-based) ---------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st  # noqa: E402
+
+from workbench.domain.importers import read_rows  # noqa: E402
+from workbench.domain.json_rules import MAX_DEPTH, json_problem  # noqa: E402
+
+_scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80)
+            | st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 10**23, 1234567890123456789])
+            | st.floats(allow_nan=False, allow_infinity=False)
+            | st.text(st.characters(codec=None, exclude_categories=["Cs"]) | st.sampled_from(["\ud800", "\udfff"]),
+                      max_size=8))
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3)
+                       | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=12)
+
+
+@st.composite
+def _records(draw):
+    value = draw(_values)
+    for _ in range(draw(st.sampled_from([0, 0, 1, MAX_DEPTH - 2, MAX_DEPTH - 1, MAX_DEPTH, 300]))):
+        value = [value] if draw(st.booleans()) else {"k": value}
+    return {"id": draw(st.integers(0, 10**6)), "value": value}
+
+
+def _without_location(row):
+    return row.problem, row.record
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_records(), min_size=1, max_size=4))
+def test_jsonl_and_json_array_apply_the_same_rule(tmp_path, records):
+    """Each record is refused by its line or item iff it breaks the JSON rule (json_rules), in
+    JSONL and in a JSON array file alike; an accepted one is kept exactly (10**23 never as 1e+23)."""
+    lines = tmp_path / "records.jsonl"
+    lines.write_text("".join(json.dumps(r) + "\n" for r in records))
+    array = tmp_path / "records.json"
+    array.write_text("[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]")
+    from_lines, from_array = list(read_rows(lines, "jsonl")), list(read_rows(array, "jsonl"))
+    assert [r.location for r in from_lines] == [f"line {i}" for i in range(1, len(records) + 1)]
+    assert [r.location for r in from_array] == [f"item {i}" for i in range(1, len(records) + 1)]
+    assert [_without_location(r) for r in from_lines] == [_without_location(r) for r in from_array]
+    for record, row in zip(records, from_lines):
+        assert (row.problem is None) == (json_problem(record) is None), (row.problem, record)
+        if row.problem is None:
+            assert row.record == record and repr(row.record) == repr(record)
+
+
+def test_parquet_types_become_json_as_decided(store, tmp_path):
+    """What a Parquet type becomes is decided, never what orjson's default=str happens to print:
+    UTF-8 binary as text, decimals as exact text, durations as seconds, map entries as pairs,
+    timestamps as ISO 8601; uint64 within 64 bits and nulls kept."""
+    import datetime
+    import decimal
+
+    path = tmp_path / "types.parquet"
+    pq.write_table(pa.table({
+        "id": ["r1"], "blob": pa.array([b"caf\xc3\xa9"]), "price": [decimal.Decimal("12.50")],
+        "wait": pa.array([1_500_000], pa.duration("us")), "tags": pa.array([[("k", 1)]], pa.map_(pa.string(), pa.int64())),
+        "at": pa.array([datetime.datetime(2024, 5, 1, 12, 30)], pa.timestamp("us", tz="UTC")),
+        "n": pa.array([2**63 - 1], pa.uint64()), "score": pa.array([None], pa.float64()),
+        "nested": pa.array([{"b": b"x"}], pa.struct([("b", pa.binary())])),
+    }), path)
+    info = import_dataset(store, path)
+    assert next(iter_records(store, info.id)).data == {
+        "id": "r1", "blob": "café", "price": "12.50", "wait": 1.5, "tags": [["k", 1]],
+        "at": "2024-05-01T12:30:00+00:00", "n": 2**63 - 1, "score": None, "nested": {"b": "x"}}
+
+
+@pytest.mark.parametrize("column, problem", [
+    (pa.array([[1.0], [float("nan")]], pa.list_(pa.float64())), "row 2: nan is not a JSON number"),
+    (pa.array([1.0, float("-inf")]), "row 2: -inf is not a JSON number"),
+    (pa.array([[1], [2**64 - 1]], pa.list_(pa.uint64())), "row 2: the number 18446744073709551615 is too large"),
+])
+def test_parquet_numbers_follow_the_json_rule(store, tmp_path, column, problem):
+    path = tmp_path / "numbers.parquet"
+    pq.write_table(pa.table({"id": ["r1", "r2"], "x": column}), path)
+    assert_rejected(store, path, problem)

@@ -64,18 +64,23 @@ class RecordPlanner:
             record = row.record
             if not self._decided:
                 self._decide_ids_and_display(record)
-            record_id = self._record_id(record, row.location)
-            if record_id is None:
+            try:
+                record_id = self._record_id(record, row.location)
+                if record_id is None:
+                    continue
+                seq += 1
+                if self.problem_count:
+                    continue  # still scanning for more problems; nothing will be stored
+                data = row.text or orjson.dumps(record).decode()
+            except orjson.JSONEncodeError as exc:  # the readers check the rule; this is the last line
+                self._problem(f"{row.location}: can't be stored as JSON ({exc})")
                 continue
-            seq += 1
-            if self.problem_count:
-                continue  # still scanning for more problems; nothing will be stored
             yield PreparedRecord(
                 seq=seq,
                 record_id=record_id,
                 title=self.display.title(record, record_id),
                 subtitle=self.display.subtitle(record),
-                data=orjson.dumps(record, default=str).decode(),
+                data=data,
             )
         self._finish(seq)
 

@@ -4,6 +4,11 @@ Each reader yields ``Row(location, record, problem)`` one at a time so a
 200K-record file is never held in memory; a row with a problem carries a
 message a person can act on ("line 7: malformed JSON ..."). The caller
 decides what to do with problems (the import is all-or-nothing).
+
+Every reader applies the one rule for JSON from outside (``workbench.domain.json_rules``:
+nesting depth, 64-bit integers, finite floats, valid Unicode) to each record, so a file is
+refused by line, item or row instead of failing at storage. CSV holds that rule by
+construction: its values are strings decoded strictly as UTF-8 (no lone surrogates), flat.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from workbench.domain.json_rules import INT64_MAX, MAX_DEPTH, TOO_DEEP, json_problem, json_scan
 
 # Documented limit: one record (a JSONL line, a CSV row, a Parquet row as
 # JSON) may be at most this large. Bigger ones are almost always a mistake
@@ -36,6 +43,7 @@ class Row:
     location: str
     record: dict[str, Any] | None
     problem: str | None = None
+    text: str | None = None  # the record as compact JSON, when the reader made it already
 
 
 class UnreadableFile(ValueError):
@@ -76,63 +84,38 @@ def _check_not_binary(head: bytes, what: str) -> None:
         raise UnreadableFile(f"this looks like a binary file, not {what} (NUL byte at offset {nul})")
 
 
-_INT64 = (-(2**63), 2**63 - 1)
+def _checked(value: Any, text: str | bytes) -> tuple[Any, str | None]:
+    """``value`` (read from ``text`` by orjson) and how it breaks the JSON rule, or None. One walk;
+    orjson reads an integer literal past 64 bits as a float (1e+23), so when the walk meets a float
+    that large the text is read again exactly, to refuse 10**23 instead of keeping it as 1e+23."""
+    problem, big_float = json_scan(value)
+    if problem is None and big_float:
+        value = json.loads(text)  # within MAX_DEPTH here, so no recursion risk
+        problem = json_problem(value)
+    return value, problem
 
 
-def _too_big_number(value: Any, text: str | bytes) -> str | None:
-    """An integer beyond 64 bits can't be stored exactly: say so instead of rounding it.
-
-    orjson reads such an integer as an int past int64 or, past 64 bits, as a float; only then is
-    the text read again exactly, to tell `1e20` (a float, fine) from `100000000000000000000`.
-    """
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            stack.extend(item.values())
-        elif kind is list:
-            stack.extend(item)
-        elif kind is int and not _INT64[0] <= item <= _INT64[1]:
-            return _too_big_message(item)
-        elif kind is float and abs(item) > _INT64[1]:
-            return _exact_check(text)
-    return None
+def _decode_problem(exc: orjson.JSONDecodeError) -> str:
+    if "depth" in exc.msg or "recursion" in exc.msg.lower():
+        return TOO_DEEP
+    if "surrogate" in exc.msg:
+        return f"a string holds a lone surrogate (column {exc.colno}), which is not valid Unicode"
+    if "infinity" in exc.msg:  # a number past a double's range (e.g. a 400-digit integer)
+        return f"the number at column {exc.colno} is too large to keep exactly; quote it as a string"
+    return f"malformed JSON ({exc.msg} at column {exc.colno})"
 
 
-def _exact_check(text: str | bytes) -> str | None:
-    stack = [json.loads(text)]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, bool):
-            continue
-        if isinstance(item, int) and not _INT64[0] <= item <= _INT64[1]:
-            return _too_big_message(item)
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return None
-
-
-def _too_big_message(number: int) -> str:
-    shown = str(number)
-    return f"the number {shown[:20]}{'…' if len(shown) > 20 else ''} is too large to keep exactly; quote it as a string"
-
-
-def _parse_object(text: str | bytes, location: str) -> Row:
+def _parse_object(text: str, location: str) -> Row:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        return Row(location, None, f"malformed JSON ({exc.msg} at column {exc.colno})")
-    big = _too_big_number(value, text)
-    if big is not None:
-        return Row(location, None, big)
+        return Row(location, None, _decode_problem(exc))
     if not isinstance(value, dict):
         return Row(location, None, f"expected a JSON object, got {_json_type(value)}")
     if len(value) > MAX_FIELDS:
         return Row(location, None, f"{len(value)} fields; the limit is {MAX_FIELDS} per record")
-    return Row(location, value)
+    value, problem = _checked(value, text)
+    return Row(location, None, problem) if problem else Row(location, value)
 
 
 def _json_type(value: Any) -> str:
@@ -191,15 +174,39 @@ def _read_json_array(path: Path) -> Iterator[Row]:
     try:
         items = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        if _decode_problem(exc) == TOO_DEEP:
+            raise UnreadableFile(f"line {exc.lineno}, column {exc.colno}: {TOO_DEEP}") from None
         raise UnreadableFile(f"malformed JSON array (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    for index, item in enumerate(items, 1):
-        location = f"item {index}"
+    if not isinstance(items, list):
+        raise UnreadableFile(f"expected a JSON array of objects, got {_json_type(items)}")
+    exact = False
+    for index in range(len(items)):
+        item, location = items[index], f"item {index + 1}"
         if not isinstance(item, dict):
             yield Row(location, None, f"expected a JSON object, got {_json_type(item)}")
-        elif len(orjson.dumps(item, default=str)) > MAX_RECORD_BYTES:
+            continue
+        if len(item) > MAX_FIELDS:
+            yield Row(location, None, f"{len(item)} fields; the limit is {MAX_FIELDS} per record")
+            continue
+        problem, big_float = json_scan(item)
+        if problem is None and big_float and not exact:
+            # As for a JSONL line, read exactly: the whole array, once, in place of orjson's.
+            items, exact = _read_exactly(data, items), True
+            item = items[index]
+            problem = json_problem(item)
+        if problem is not None:
+            yield Row(location, None, problem)
+        elif len(text := orjson.dumps(item)) > MAX_RECORD_BYTES:
             yield Row(location, None, f"record is larger than the {_mib(MAX_RECORD_BYTES)} limit per record")
         else:
-            yield Row(location, item)
+            yield Row(location, item, text=text.decode())
+
+
+def _read_exactly(data: bytes, items: list) -> list:
+    try:
+        return json.loads(data)
+    except RecursionError:  # an item nested far beyond MAX_DEPTH: it is refused for that anyway
+        return items
 
 
 def _read_csv(path: Path) -> Iterator[Row]:
@@ -311,18 +318,115 @@ def _read_parquet(path: Path) -> Iterator[Row]:
         parquet = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise UnreadableFile(f"not a valid Parquet file ({_first_line(exc)})") from None
+    checks = {field.name: _column_check(field.type) for field in parquet.schema_arrow}
+    convert = "convert" in checks.values()
+    walk = convert or "walk" in checks.values()
+    vector = [name for name, check in checks.items() if check in ("float", "uint64")]
     row_no = 0
     try:
         for batch in parquet.iter_batches(batch_size=2048):
-            for item in batch.to_pylist():
+            # Columns the schema can't vouch for are walked per row; a top-level float or uint64
+            # column is checked at once, and only its flagged rows are walked (for the message).
+            flagged = set() if walk else _flagged_rows(batch, vector, checks)
+            for index, item in enumerate(batch.to_pylist()):
                 row_no += 1
-                location = f"row {row_no}"
-                if len(orjson.dumps(item, default=str)) > MAX_RECORD_BYTES:
-                    yield Row(location, None, f"record is larger than the {_mib(MAX_RECORD_BYTES)} limit per record")
-                else:
-                    yield Row(location, item)
+                yield _parquet_row(item, f"row {row_no}", convert, walk or index in flagged)
     except Exception as exc:
-        yield Row(f"row {row_no + 1}", None, f"unreadable Parquet data ({_first_line(exc)})")
+        problem = _first_line(exc)
+        if "Nanosecond resolution" in problem:  # pyarrow's own advice (install pandas) doesn't apply here
+            problem = "a timestamp has nanoseconds, which can't be kept; round it to microseconds or store it as text"
+        yield Row(f"row {row_no + 1}", None, f"unreadable Parquet data ({problem})")
+
+
+def _parquet_row(item: dict[str, Any], location: str, convert: bool, walk: bool) -> Row:
+    if convert:
+        plain = {}
+        for key, value in item.items():
+            try:
+                plain[key] = _plain(value, 1)
+            except _NotJson as exc:
+                return Row(location, None, f"column {key!r}: {exc}")
+        item = plain
+    if walk:
+        problem = json_problem(item)
+        if problem is not None:
+            return Row(location, None, problem)
+    try:
+        text = orjson.dumps(item)
+    except orjson.JSONEncodeError as exc:  # a type not foreseen below: refused, never stored as its repr
+        return Row(location, None, f"a value can't be kept as JSON ({exc})")
+    if len(text) > MAX_RECORD_BYTES:
+        return Row(location, None, f"record is larger than the {_mib(MAX_RECORD_BYTES)} limit per record")
+    return Row(location, item, text=text.decode())
+
+
+def _column_check(kind: Any, depth: int = 1) -> str:
+    """What a column's values need for the JSON rule, from its type: "safe" (nothing: the type
+    can't break it), "float" / "uint64" (a vectorised check; top level only), "walk" (json_scan
+    per row) or "convert" (_plain, then the walk)."""
+    import pyarrow.types as t
+
+    if t.is_dictionary(kind):
+        return _column_check(kind.value_type, depth)
+    if t.is_list(kind) or t.is_large_list(kind) or t.is_fixed_size_list(kind) or t.is_struct(kind):
+        if depth >= MAX_DEPTH:
+            return "walk"  # refused by the walk, with its message
+        children = ([kind.value_type] if not t.is_struct(kind)
+                    else [kind.field(i).type for i in range(kind.num_fields)])
+        checks = {_column_check(child, depth + 1) for child in children}
+        return "convert" if "convert" in checks else "safe" if checks <= {"safe"} else "walk"
+    if t.is_floating(kind) or t.is_uint64(kind):
+        return "walk" if depth > 1 else "float" if t.is_floating(kind) else "uint64"
+    if (t.is_null(kind) or t.is_boolean(kind) or t.is_integer(kind) or t.is_string(kind)
+            or t.is_large_string(kind) or t.is_timestamp(kind) or t.is_date(kind) or t.is_time(kind)):
+        return "safe"  # Arrow strings are valid UTF-8; the other integers fit in 64 bits
+    return "convert"
+
+
+def _flagged_rows(batch: Any, columns: list[str], checks: dict[str, str]) -> set[int]:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    flagged: set[int] = set()
+    for name in columns:
+        column = batch.column(name)
+        if checks[name] == "float":
+            bad = pc.invert(pc.fill_null(pc.is_finite(column), True))
+        else:
+            bad = pc.fill_null(pc.greater(column, pa.scalar(INT64_MAX, pa.uint64())), False)
+        if pc.any(bad).as_py():
+            flagged.update(pc.indices_nonzero(bad).to_pylist())
+    return flagged
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _plain(value: Any, depth: int) -> Any:
+    """A Parquet value as JSON, decided per type: binary as UTF-8 text (else refused), decimals as
+    exact text, durations as seconds, map entries as [key, value] arrays; anything else refused."""
+    import datetime
+    import decimal
+
+    if value is None or isinstance(value, (str, int, float, datetime.date, datetime.time)):
+        return value  # bool is an int; datetime is a date
+    if depth > MAX_DEPTH:
+        raise _NotJson(TOO_DEEP)
+    if isinstance(value, dict):
+        return {key: _plain(v, depth + 1) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, depth + 1) for v in value]
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _NotJson("a binary value is not UTF-8 text (store binary data as base64 text)") from None
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    raise _NotJson(f"a {type(value).__name__} value can't be kept as JSON")
 
 
 def _first_line(exc: Exception) -> str:

@@ -51,7 +51,7 @@ def _short_text(value: Any, limit: int = 200) -> str:
 
 def content_id(record: dict[str, Any]) -> str:
     """A stable id from the record's content (key order does not matter)."""
-    canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS, default=str)
+    canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
     return "r-" + hashlib.sha1(canonical).hexdigest()[:12]
 
 

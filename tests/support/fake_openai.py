@@ -19,6 +19,12 @@ message and the request's ``model`` (two models agree on most records, not all).
 Faults are drawn per request from ``random.Random(config.seed)``: every rate gets
 its own independent draw, and when several fire the first in this order wins:
 drop, hang, 500, 429, malformed JSON, schema violation.
+
+Hostile answers (a misbehaving server, not a confused model) come after those, in
+this order: content not text, bad usage, bad token counts, bad choices, deep JSON,
+huge answer. They are drawn only when one of their rates is set (so the streams of
+older seeds stay the same), and each cycles through its variants in turn (the first
+answer of a mode gets variant 0, the next variant 1, ...), see ``HOSTILE``.
 """
 
 from __future__ import annotations
@@ -55,8 +61,17 @@ except ImportError:  # pragma: no cover
 RECOMMENDATIONS = ("Strong Yes", "Yes", "Maybe", "No", "Strong No")
 GRADES = ("Strong", "Good", "Average", "Weak")
 RESPONSE_FORMAT_TYPES = ("json_schema", "json_object", "text")
+# Each hostile mode's variants; the envelope is the usual one but for the part named.
+HOSTILE = {
+    "content_not_text": ({"recommendation": "Yes"}, 42, ["Yes"], True),  # message.content
+    "bad_usage": ("lots", [1, 2], 12),  # usage
+    "bad_token_counts": ("12", 1.5, -3, 2**63, 1e30, None),  # prompt_tokens and completion_tokens
+    "bad_choices": ([], {"0": {}}, ["text"], [{"index": 0}], None),  # choices (None: no choices at all)
+    "deep_json": (300,),  # a valid answer plus a field nested this deep (valid JSON, which orjson reads)
+    "huge_answer": (None,),  # prose of huge_answer_bytes before the answer, streamed without a length
+}
 OUTCOMES = ("ok", "drop", "hang", "error_500", "error_429", "malformed_json",
-            "schema_violation", "down", "rejected_format", "bad_request")
+            "schema_violation", "down", "rejected_format", "bad_request", *HOSTILE)
 MODEL_DISAGREEMENT = 0.3  # share of records on which a model shifts the base verdict
 
 SCREENING_SCHEMA: dict[str, Any] = {
@@ -89,6 +104,13 @@ class FaultConfig:
     model_id: str = "fake-model"
     reasoning: str | None = None        # replaces the answer's reasoning text (e.g. an XSS probe)
     capacity: int = 0                   # requests served at once (0: no limit); the rest wait, like a GPU
+    content_not_text_rate: float = 0.0  # message.content an object, a number, a list, true
+    bad_usage_rate: float = 0.0         # usage a string, a list, a number
+    bad_token_counts_rate: float = 0.0  # token counts "12", 1.5, -3, 2**63, 1e30, null
+    bad_choices_rate: float = 0.0       # choices empty, an object, a list of text, without message; none
+    deep_json_rate: float = 0.0         # the answer carries a value nested 300 deep
+    huge_answer_rate: float = 0.0       # huge_answer_bytes of prose before the answer
+    huge_answer_bytes: int = 50 * 1024 * 1024
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update (as sent to POST /control); raises ValueError on bad keys."""
@@ -101,7 +123,7 @@ class FaultConfig:
                 value = set(value or ())
             elif key in ("down",):
                 value = bool(value)
-            elif key in ("seed", "capacity"):
+            elif key in ("seed", "capacity", "huge_answer_bytes"):
                 value = int(value)
             elif key in ("model_id",):
                 value = str(value)
@@ -184,13 +206,14 @@ class FakeOpenAI:
         self.requests_by_model_prompt: Counter[tuple[str, str]] = Counter()  # (model, prompt key)
         self.authorizations: Counter[str] = Counter()  # Authorization headers seen
         self.message_counts: dict[str, int] = {}  # prompt key -> messages in its latest request
+        self.bytes_sent = 0  # of huge answers, as far as the client read them
         self.max_in_flight = 0
 
     def stats(self) -> dict[str, Any]:
         return {"total": self.total, "outcomes": dict(self.outcomes),
                 "requests_by_prompt": dict(self.requests_by_prompt),
                 "requests_by_model": dict(self.requests_by_model),
-                "max_in_flight": self.max_in_flight,
+                "max_in_flight": self.max_in_flight, "bytes_sent": self.bytes_sent,
                 "config": self.config.to_dict()}
 
     def make_app(self) -> web.Application:
@@ -284,6 +307,7 @@ class FakeOpenAI:
             return _error(429, "Rate limit reached. Please try again later.", "rate_limit_error",
                           headers={"Retry-After": f"{ra:g}"})
 
+        hostile = self._draw_hostile()
         content = answer_for(user_text, model)
         if cfg.reasoning is not None:
             content = _dumps({**_loads(content), "reasoning": cfg.reasoning}).decode()
@@ -304,6 +328,8 @@ class FakeOpenAI:
             content = json.dumps(obj)
         else:
             outcome = "ok"
+        if hostile is not None and outcome == "ok":
+            return await self._hostile(request, hostile, answer_for(user_text, model), model)
         self.outcomes[outcome] += 1
         prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages
                             if isinstance(m, dict)) // 4 + 8
@@ -319,6 +345,74 @@ class FakeOpenAI:
                       "total_tokens": prompt_tokens + completion_tokens},
         }
         return web.Response(body=_dumps(resp), content_type="application/json")
+
+    def _draw_hostile(self) -> tuple[str, Any] | None:
+        """The hostile mode (and its variant) of this answer, if any."""
+        cfg = self.config
+        rates = [(mode, getattr(cfg, f"{mode}_rate")) for mode in HOSTILE]
+        if not any(rate for _, rate in rates):
+            return None
+        draws = [self.rng.random() for _ in rates]  # all of them, so the stream is stable
+        for (mode, rate), draw in zip(rates, draws):
+            if draw < rate:
+                variants = HOSTILE[mode]
+                return mode, variants[self.outcomes[mode] % len(variants)]
+        return None
+
+    async def _hostile(self, request: web.Request, hostile: tuple[str, Any], content: str,
+                       model: str) -> web.StreamResponse:
+        mode, variant = hostile
+        self.outcomes[mode] += 1
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        usage: Any = {"prompt_tokens": 10, "completion_tokens": len(content) // 4 + 1}
+        choices: Any = [{"index": 0, "finish_reason": "stop", "message": message}]
+        if mode == "content_not_text":
+            message["content"] = variant
+        elif mode == "bad_usage":
+            usage = variant
+        elif mode == "bad_token_counts":
+            usage = {"prompt_tokens": variant, "completion_tokens": variant}
+        elif mode == "bad_choices":
+            choices = variant
+        elif mode == "deep_json":
+            deep: Any = 1
+            for _ in range(variant):
+                deep = [deep]
+            message["content"] = json.dumps({**json.loads(content), "extra": deep})
+        elif mode == "huge_answer":
+            return await self._huge(request, content, model)
+        resp: dict[str, Any] = {"id": f"chatcmpl-fake{self.total}", "object": "chat.completion",
+                                "model": model, "usage": usage}
+        if choices is not None:
+            resp["choices"] = choices
+        # json, not orjson: 2**63 and 300 levels are valid JSON that orjson won't write.
+        return web.Response(body=json.dumps(resp).encode(), content_type="application/json")
+
+    async def _huge(self, request: web.Request, content: str, model: str) -> web.StreamResponse:
+        """An envelope of huge_answer_bytes, generated as it is sent: a client that stops reading
+        costs neither side memory. No Content-Length, so the client can't refuse it up front."""
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        head = (f'{{"id":"chatcmpl-fake{self.total}","object":"chat.completion","model":{json.dumps(model)},'
+                f'"choices":[{{"index":0,"finish_reason":"stop","message":{{"role":"assistant","content":"'
+                f'Let me think about it. ').encode()
+        tail = (json.dumps(content)[1:-1] + '"}}],"usage":{"prompt_tokens":10,"completion_tokens":10}}').encode()
+        chunk = b"blah " * (64 * 1024 // 5)
+        left = max(self.config.huge_answer_bytes - len(head) - len(tail), 0)
+        try:
+            await resp.write(head)
+            self.bytes_sent += len(head)
+            while left > 0:
+                piece = chunk[:left]
+                await resp.write(piece)
+                self.bytes_sent += len(piece)
+                left -= len(piece)
+            await resp.write(tail)
+            self.bytes_sent += len(tail)
+            await resp.write_eof()
+        except (ConnectionError, RuntimeError):  # the client stopped reading: what it should do
+            pass
+        return resp
 
     def _drop(self, request: web.Request, outcome: str | None) -> web.StreamResponse:
         if outcome:

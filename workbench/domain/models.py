@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 PROVIDERS = ("openai", "local", "baseline")
 STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "prompt")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # far beyond any real answer; bounds memory per request
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -52,6 +53,8 @@ class ModelConfig(BaseModel):
     price_in: float = Field(0.0, ge=0, description="price per 1M input tokens")
     price_out: float = Field(0.0, ge=0, description="price per 1M output tokens")
     structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+    max_response_bytes: int = Field(DEFAULT_MAX_RESPONSE_BYTES, ge=1024, le=1024**3,
+                                    description="a bigger answer from the server is an error for its record, unread")
 
     @field_validator("id")
     @classmethod

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from workbench.domain.models import ModelConfig
+from workbench.domain.outputs import INVALID_RESPONSE  # noqa: F401 - also a provider's kind: an answer of the wrong shape
 
 # Error kinds recorded on results (the parse errors live in domain.outputs).
 HTTP = "http"  # includes refused and dropped connections
 TIMEOUT = "timeout"
 CONFIG = "config"  # e.g. the API key's environment variable is not set
 UNSUPPORTED = "unsupported"
+TRUNCATED = "truncated"  # an answer larger than the model's max_response_bytes, cut off unread
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,10 @@ class ProviderError(Exception):
     """A failed call. ``retryable`` says whether trying again may help."""
 
     def __init__(self, kind: str, message: str, *, status: int | None = None,
-                 retry_after_s: float | None = None, retryable: bool = False, format_rejected: bool = False):
+                 retry_after_s: float | None = None, retryable: bool = False, format_rejected: bool = False,
+                 raw_text: str | None = None):
         super().__init__(message)
+        self.raw_text = raw_text  # what the server said, kept (capped) on the record's error
         self.format_rejected = format_rejected  # the server refused the structured-output form
         self.kind = kind
         self.status = status

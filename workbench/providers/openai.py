@@ -18,10 +18,15 @@ from typing import Any
 import aiohttp
 import orjson
 
-from workbench.providers.base import CONFIG, HTTP, TIMEOUT, Generation, Provider, ProviderError, Request, register
+from workbench.domain.outputs import RAW_TEXT_CAP, keep_raw
+from workbench.providers.base import (
+    CONFIG, HTTP, TIMEOUT, TRUNCATED, Generation, Provider, ProviderError, Request, register,
+)
+from workbench.providers.completion import read_completion
 
 MODES = ("json_schema", "json_object", "prompt")
 COOLDOWN_S = (1.0, 30.0)  # a failing replica sits out 1 s, doubling up to 30 s
+OFF_LOOP_BYTES = 256 * 1024  # bigger bodies are decoded in a thread, so the loop keeps serving
 
 
 class Replicas:
@@ -124,15 +129,16 @@ class OpenAIProvider(Provider):
     async def _post(self, base: str, request: Request, mode: str) -> Generation:
         body_dict = self._body(request, mode)
         body = orjson.dumps(body_dict)
+        limit = self.config.max_response_bytes
         started = time.perf_counter()
         try:
             async with self._client().post(
                 f"{base}/chat/completions", data=body, headers=self._headers(),
                 timeout=aiohttp.ClientTimeout(total=request.timeout_s),
             ) as response:
-                payload = await response.read()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
+                payload, unread = await read_capped(response, limit if status == 200 else RAW_TEXT_CAP)
         except asyncio.TimeoutError:
             raise ProviderError(TIMEOUT, f"no answer within {request.timeout_s:g} s", retryable=True) from None
         except aiohttp.ClientError as exc:
@@ -146,25 +152,36 @@ class OpenAIProvider(Provider):
                 retry_after_s=_parse_retry_after(retry_after),
                 retryable=not rejected and (status == 429 or status >= 500),
             )
-        try:
-            data = orjson.loads(payload)
-            text = data["choices"][0]["message"]["content"] or ""
-        except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
-            # The HTTP envelope itself is broken (not the model's answer): a server fault.
-            raise ProviderError(HTTP, f"malformed response body: {payload[:120]!r}", retryable=True) from None
-        usage = data.get("usage") or {}
-        return Generation(
-            text=text,
-            input_tokens=int(usage.get("prompt_tokens") or 0),
-            output_tokens=int(usage.get("completion_tokens") or 0),
-            latency_s=latency,
-            structured_output=mode,
-        )
+        if unread:
+            head = payload[:RAW_TEXT_CAP]
+            raw = keep_raw(head.decode("utf-8", "ignore"), unread=len(payload) - len(head) + unread)
+            raise ProviderError(TRUNCATED, f"the answer is larger than this model's max_response_bytes ({limit:,} "
+                                           "bytes); the rest was not read", raw_text=raw)
+        if len(payload) > OFF_LOOP_BYTES:
+            return await asyncio.to_thread(read_completion, payload, structured_output=mode, latency_s=latency)
+        return read_completion(payload, structured_output=mode, latency_s=latency)
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def read_capped(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, int]:
+    """Up to ``limit`` bytes of the body, and how many more there were (at least) when it is bigger:
+    then the connection is closed with the rest unread, so memory stays bounded whatever is sent."""
+    length = response.content_length
+    if length is not None and length > limit:  # said up front: read only what is kept as raw text
+        head = await response.content.read(RAW_TEXT_CAP)
+        response.close()
+        return head, length - len(head)
+    body = bytearray()
+    while chunk := await response.content.readany():
+        body += chunk
+        if len(body) > limit:
+            response.close()
+            return bytes(body[:limit]), len(body) - limit
+    return bytes(body), 0
 
 
 def _rejects_format(status: int, message: str) -> bool:
@@ -179,7 +196,7 @@ def _error_text(payload: bytes) -> str:
         error = data.get("error", data) if isinstance(data, dict) else data
         message = error.get("message", error) if isinstance(error, dict) else error
         text = message if isinstance(message, str) else orjson.dumps(message).decode()
-    except (orjson.JSONDecodeError, AttributeError):
+    except Exception:  # noqa: BLE001 - any shape at all: show it as text
         text = payload.decode("utf-8", "replace")
     return " ".join(text.split())[:300]
 
@@ -193,5 +210,5 @@ def _parse_retry_after(value: str | None) -> float | None:
         pass
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - a header we can't read is no header
         return None

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.domain.models import ModelConfig
-from workbench.domain.outputs import parse_output
+from workbench.domain.outputs import keep_raw, parse_output
 from workbench.domain.tasks import Task
-from workbench.providers.base import ProviderError, Request, create_provider
+from workbench.providers.base import Provider, ProviderError, Request, create_provider
 
 
 @dataclass
@@ -41,33 +41,51 @@ class ProbeResult:
 
 
 async def test_connection(config: ModelConfig, task: Task, record: dict[str, Any], timeout_s: float = 60) -> ProbeResult:
-    provider = create_provider(config)
-    request = Request(messages=task.render(record), schema=task.output_schema, record=record, timeout_s=timeout_s)
+    """Never raises: whatever the server answers (or the record, or the task), it is reported."""
     result = ProbeResult(ok=False)
+    try:
+        provider = create_provider(config)
+    except Exception as exc:  # noqa: BLE001
+        result.error = f"can't use this model: {exc}"
+        return result
+    try:
+        await _probe(provider, config, task, record, timeout_s, result)
+    except Exception as exc:  # noqa: BLE001 - a bug or a hostile answer: a report, never a 500
+        result.ok = False
+        result.error = f"the test failed: {type(exc).__name__}: {exc}"[:500]
+    finally:
+        try:
+            await provider.aclose()
+        except Exception:  # noqa: BLE001
+            pass
+    return result
+
+
+async def _probe(provider: Provider, config: ModelConfig, task: Task, record: dict[str, Any], timeout_s: float,
+                 result: ProbeResult) -> None:
+    request = Request(messages=task.render(record), schema=task.output_schema, record=record, timeout_s=timeout_s)
     modes = provider.structured_modes
     if config.structured_output != "auto" and config.structured_output in modes:
         modes = (config.structured_output,)
-    try:
-        for mode in modes:
-            try:
-                gen = await provider.generate(request, mode=mode)
-            except ProviderError as exc:
-                result.attempts.append(Attempt(mode, False, str(exc)))
-                if exc.format_rejected:
-                    continue  # this form is not supported; try the next
-                result.error = str(exc)
-                return result
-            parsed = parse_output(gen.text, task)
-            latency_ms = round(gen.latency_s * 1000, 1)
-            result.attempts.append(Attempt(mode, parsed.ok, parsed.error_message, latency_ms))
-            result.raw_text, result.latency_ms = gen.text, latency_ms
-            result.input_tokens, result.output_tokens = gen.input_tokens, gen.output_tokens
-            if parsed.ok:
-                result.ok, result.structured_output, result.output = True, mode, parsed.value
-                return result
-        result.error = "no structured-output form gave a valid answer: " + "; ".join(
-            f"{a.mode}: {a.problem}" for a in result.attempts
-        )
-        return result
-    finally:
-        await provider.aclose()
+    for mode in modes:
+        try:
+            gen = await provider.generate(request, mode=mode)
+        except ProviderError as exc:
+            result.attempts.append(Attempt(mode, False, str(exc)))
+            if exc.raw_text:
+                result.raw_text = keep_raw(exc.raw_text)
+            if exc.format_rejected:
+                continue  # this form is not supported; try the next
+            result.error = str(exc)
+            return
+        parsed = parse_output(gen.text, task)
+        latency_ms = round(gen.latency_s * 1000, 1)
+        result.attempts.append(Attempt(mode, parsed.ok, parsed.error_message, latency_ms))
+        result.raw_text, result.latency_ms = keep_raw(gen.text), latency_ms
+        result.input_tokens, result.output_tokens = gen.input_tokens, gen.output_tokens
+        if parsed.ok:
+            result.ok, result.structured_output, result.output = True, mode, parsed.value
+            return
+    result.error = "no structured-output form gave a valid answer: " + "; ".join(
+        f"{a.mode}: {a.problem}" for a in result.attempts
+    )

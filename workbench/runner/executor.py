@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -18,26 +19,29 @@ from typing import Any
 import orjson
 
 from workbench.domain.comparison import verdict_key
-from workbench.domain.outputs import parse_output
+from workbench.domain.outputs import INVALID_RESPONSE, keep_raw, parse_output
 from workbench.domain.progress import Progress, cost, rates
 from workbench.domain.tasks import Task, TaskError
 from workbench.providers.base import (
     CONFIG, HTTP, TIMEOUT, UNSUPPORTED, Provider, ProviderError, Request, create_provider, load_providers,
 )
 from workbench.runner.limits import RateLimiter, backoff_delay
-from workbench.runner.writer import ResultWriter
+from workbench.runner.writer import ResultWriter, is_storage_failure
 from workbench.store import Store
 from workbench.store.curation import golden_examples
 from workbench.store.results import PendingRecord, ResultRow, cached_answers, pending_records
-from workbench.store.runs import OWNER, RunInfo, claim, get_run, orphaned, recount, set_status
+from workbench.store.runs import OWNER, RunInfo, RunNotFound, claim, get_run, orphaned, recount, set_status
 
 load_providers()  # import (aiohttp etc.) now, not inside a run's event loop
+log = logging.getLogger(__name__)
 
 PAGE = 500
 DRAIN_S = 5.0  # on pause, how long answers in flight may take to land
 CHUNK = 25
 CONTROL_POLL_S = 0.5
 FATAL_KINDS = (CONFIG, UNSUPPORTED)
+OFF_LOOP_CHARS = 64 * 1024  # longer answers are parsed in a thread, so the loop keeps serving
+GONE = "its dataset was deleted while it ran"
 
 
 @dataclass
@@ -124,6 +128,7 @@ class RunExecutor:
         self.status = run.status
         self.following = False  # another process runs it; this only mirrors its figures
         self._lost = False  # another process took the run over while this one ran it
+        self._gone = False  # the run was deleted (with its dataset) while it ran
         self._checked_at = time.monotonic()  # when the run was last seen to be ours
         # Counters (absolute) and where this session started, for rates.
         self.done = self.errors = self.tokens_in = self.tokens_out = 0
@@ -149,16 +154,62 @@ class RunExecutor:
         return progress.to_dict() | {"active_seconds": self._base_active + elapsed}
 
     def storage_failed(self, exc: Exception) -> None:
-        self.stop("paused", f"could not save results ({str(exc).splitlines()[0][:200]}); resume when fixed")
+        self.stop("paused", _storage_reason(exc))
 
     def stop(self, status: str, reason: str | None) -> None:
         if self._stop_reason is None:
             self._stop_reason = (status, reason)
         self._stop.set()
 
+    def internal_failure(self, where: str, exc: BaseException) -> None:
+        """A bug of the runner's own (not the model's, not the store's): the run fails, saying why."""
+        log.error("run %s: internal error while %s", self.run_id, where, exc_info=exc)
+        self.stop("failed", f"internal error while {where}: {type(exc).__name__}: {exc}"[:500])
+
+    def run_gone(self) -> None:
+        """The run was deleted (with its dataset): stop asking, save nothing more."""
+        self._gone = True
+        self.stop("cancelled", GONE)
+
+    def result_replaced(self, old: ResultRow, new: ResultRow) -> None:
+        """The store refused ``old``; ``new`` (an error) was saved instead: the counters follow."""
+        for row, sign in ((old, -1), (new, 1)):
+            self.tokens_in += sign * row.tokens_in
+            self.tokens_out += sign * row.tokens_out
+            if row.status == "error":
+                self.errors += sign
+                self.errors_by_kind[row.error_kind] = self.errors_by_kind.get(row.error_kind, 0) + sign
+        self.errors_by_kind = {kind: n for kind, n in self.errors_by_kind.items() if n > 0}
+
     # ---- the run ------------------------------------------------------------------------------
     async def execute(self) -> str:
-        """Run to the end (or until stopped); returns the run's final status."""
+        """Run to the end (or until stopped); returns the run's final status. Never raises (but
+        for cancellation): whatever goes wrong ends in a state with its reason, never a silent stop."""
+        try:
+            return await self._execute()
+        except asyncio.CancelledError:
+            raise
+        except RunNotFound:
+            self._gone, self.status = True, "cancelled"
+            return self.status
+        except Exception as exc:  # noqa: BLE001
+            if self.following:  # the run is another process's: its state is not ours to change
+                log.warning("run %s: could not follow it: %s", self.run_id, exc)
+                return self.status
+            if is_storage_failure(exc):
+                status, reason = "paused", _storage_reason(exc)
+            else:
+                log.error("run %s failed", self.run_id, exc_info=exc)
+                status, reason = "failed", f"internal error: {type(exc).__name__}: {exc}"[:500]
+            try:
+                await asyncio.to_thread(set_status, self.store, self.run_id, status, reason,
+                                        only_from=("queued", "running"), release_lease=True)
+            except Exception as again:  # noqa: BLE001 - the lease lapses; another session takes it up
+                log.error("run %s: could not record %s (%s)", self.run_id, status, again)
+            self.status = status
+            return status
+
+    async def _execute(self) -> str:
         if not await asyncio.to_thread(claim, self.store, self.run_id):
             return await self._follow()
         self.status = "running"
@@ -174,9 +225,10 @@ class RunExecutor:
         self._session_start = time.monotonic()
         provider = create_provider(self.run.model.model_copy(update={"max_concurrency": self.per_endpoint}))
         queue: asyncio.Queue[Item | None] = asyncio.Queue(maxsize=self.concurrency * 2)
-        producer = asyncio.create_task(self._produce(queue))
-        workers = [asyncio.create_task(self._work(queue, provider)) for _ in range(self.concurrency)]
-        control = asyncio.create_task(self._watch_control())
+        producer = asyncio.create_task(self._guarded("reading pending records", self._produce(queue)))
+        workers = [asyncio.create_task(self._guarded("handling an answer", self._work(queue, provider)))
+                   for _ in range(self.concurrency)]
+        control = asyncio.create_task(self._guarded("watching for pause and cancel", self._watch_control()))
         finished = asyncio.create_task(self._all_done(producer, queue))
         stopped = asyncio.create_task(self._stop.wait())
         try:
@@ -191,7 +243,10 @@ class RunExecutor:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await provider.aclose()
+            try:
+                await provider.aclose()
+            except Exception as exc:  # noqa: BLE001 - the run's outcome stands
+                log.warning("run %s: closing the provider failed: %s", self.run_id, exc)
         return await self._finish()
 
     async def _follow(self) -> str:
@@ -213,6 +268,10 @@ class RunExecutor:
         await queue.join()
 
     async def _finish(self) -> str:
+        if self._gone:
+            self.breaker.held.clear()
+            self.status = "cancelled"
+            return self.status
         if self._lost:
             self.breaker.held.clear()
             await self.writer.flush()  # answers that landed: kept once (the counters are the owner's)
@@ -236,11 +295,32 @@ class RunExecutor:
         self.status = status if changed else (await asyncio.to_thread(get_run, self.store, self.run_id)).status
         return self.status
 
+    async def _guarded(self, where: str, work) -> None:
+        """A task of the run's (producer, control watch, worker): what escapes it stops the run with
+        its reason (a storage failure pauses), instead of ending the task quietly."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except RunNotFound:
+            self.run_gone()
+        except Exception as exc:  # noqa: BLE001
+            if is_storage_failure(exc):
+                self.storage_failed(exc)
+            else:
+                self.internal_failure(where, exc)
+
     async def _watch_control(self) -> None:
         """Obey pause/cancel requests made by any process (the page, another CLI)."""
         while True:
             await asyncio.sleep(CONTROL_POLL_S)
-            current = await asyncio.to_thread(get_run, self.store, self.run_id)
+            try:
+                current = await asyncio.to_thread(get_run, self.store, self.run_id)
+            except Exception as exc:  # noqa: BLE001 - the database away for a moment: look again
+                if not is_storage_failure(exc):
+                    raise
+                log.warning("run %s: could not read its state: %s", self.run_id, exc)
+                continue
             if current.status != "running":
                 self.status = current.status
                 self._stop_reason = self._stop_reason or (current.status, current.status_reason)
@@ -293,9 +373,11 @@ class RunExecutor:
             # export and re-import, so this holds for examples from another dataset too).
             examples = [(data, answer) for record_id, data, answer in self.examples if record_id != record.record_id]
             messages = self.task.render(record.data, examples)
+            key = cache_key(self.run, messages, self.task.output_schema) if self.use_cache else None
         except TaskError as exc:
             return Item(record, None, None, render_error=str(exc))
-        key = cache_key(self.run, messages, self.task.output_schema) if self.use_cache else None
+        except Exception as exc:  # noqa: BLE001 - a record the template can't take is that record's error
+            return Item(record, None, None, render_error=f"could not render the prompt: {type(exc).__name__}: {exc}")
         return Item(record, messages, key)
 
     async def _work(self, queue: asyncio.Queue, provider: Provider) -> None:
@@ -318,11 +400,11 @@ class RunExecutor:
             return
         if item.cached is not None:
             text, tokens_in, tokens_out = item.cached
-            self._record(self._parsed_row(record, text, tokens_in, tokens_out, None, 0, cached=True))
+            self._record(await self._parsed_row(record, text, tokens_in, tokens_out, None, 0, cached=True))
             return
         outcome, attempts = await self._call(provider, item)
         if isinstance(outcome, ProviderError):
-            row = _error_row(record, outcome.kind, str(outcome), attempts=attempts)
+            row = _error_row(record, outcome.kind, str(outcome), attempts=attempts, raw_text=outcome.raw_text)
             if outcome.kind in FATAL_KINDS:
                 self.stop("failed", str(outcome))
             elif is_transport_failure(outcome):
@@ -335,8 +417,8 @@ class RunExecutor:
             return
         for held in self.breaker.success():
             self._record(held)
-        row = self._parsed_row(record, outcome.text, outcome.input_tokens, outcome.output_tokens,
-                               outcome.latency_s * 1000, attempts, cached=False)
+        row = await self._parsed_row(record, outcome.text, outcome.input_tokens, outcome.output_tokens,
+                                     outcome.latency_s * 1000, attempts, cached=False)
         entry = None
         if row.status == "ok" and item.cache_key:
             entry = (item.cache_key, outcome.text, outcome.input_tokens, outcome.output_tokens)
@@ -357,21 +439,39 @@ class RunExecutor:
                     return exc, attempt
                 await asyncio.sleep(backoff_delay(attempt, exc.retry_after_s))
                 continue
+            except Exception as exc:  # noqa: BLE001 - whatever breaks while asking or reading ends this record
+                log.warning("run %s: %s while asking the model", self.run_id, type(exc).__name__, exc_info=exc)
+                return ProviderError(INVALID_RESPONSE, f"the answer could not be read: {type(exc).__name__}: {exc}"
+                                     [:500]), attempt
             self.limiter.spend(generation.input_tokens + generation.output_tokens)
             return generation, attempt
 
-    def _parsed_row(self, record: PendingRecord, text: str, tokens_in: int, tokens_out: int,
-                    latency_ms: float | None, attempts: int, cached: bool) -> ResultRow:
+    async def _parsed_row(self, record: PendingRecord, text: str, tokens_in: int, tokens_out: int,
+                          latency_ms: float | None, attempts: int, cached: bool) -> ResultRow:
+        args = (record, text, tokens_in, tokens_out, latency_ms, attempts, cached)
+        if isinstance(text, str) and len(text) > OFF_LOOP_CHARS:
+            return await asyncio.to_thread(self._read_answer, *args)
+        return self._read_answer(*args)
+
+    def _read_answer(self, record: PendingRecord, text: str, tokens_in: int, tokens_out: int,
+                     latency_ms: float | None, attempts: int, cached: bool) -> ResultRow:
+        """The result row for an answer: parsed and checked, or a typed error keeping the raw text (capped)."""
         parsed = parse_output(text, self.task)
-        valid = parsed.value if parsed.ok else None
-        primary = self.task.primary_verdict
+        try:
+            valid = parsed.value if parsed.ok else None
+            primary = self.task.primary_verdict
+            verdict = verdict_key(valid, self.verdict_fields)
+            primary_value = str(valid.get(primary)) if valid is not None and primary else None
+        except Exception as exc:  # noqa: BLE001 - an answer the comparison can't read is an error too
+            parsed = parsed.__class__(None, INVALID_RESPONSE, f"the answer could not be compared: "
+                                                              f"{type(exc).__name__}: {exc}"[:300])
+            verdict = primary_value = None
         return ResultRow(
             seq=record.seq, record_id=record.record_id, status="ok" if parsed.ok else "error",
             output=parsed.value, error_kind=parsed.error_kind, error_message=parsed.error_message,
-            raw_text=None if parsed.ok else text, latency_ms=latency_ms, tokens_in=tokens_in,
-            tokens_out=tokens_out, attempts=attempts, cached=cached,
-            verdict_key=verdict_key(valid, self.verdict_fields),
-            primary_verdict=str(valid.get(primary)) if valid is not None and primary else None,
+            raw_text=None if parsed.ok else keep_raw(text), latency_ms=latency_ms, tokens_in=tokens_in,
+            tokens_out=tokens_out, attempts=attempts, cached=cached, verdict_key=verdict,
+            primary_verdict=primary_value,
         )
 
     def _record(self, row: ResultRow, cache_entry: tuple[str, str, int, int] | None = None) -> None:
@@ -384,7 +484,13 @@ class RunExecutor:
         self.writer.add(self, row, cache_entry)
 
 
-def _error_row(record: PendingRecord, kind: str, message: str, attempts: int) -> ResultRow:
+def _error_row(record: PendingRecord, kind: str, message: str, attempts: int,
+               raw_text: str | None = None) -> ResultRow:
     return ResultRow(seq=record.seq, record_id=record.record_id, status="error", output=None, error_kind=kind,
-                     error_message=message[:1000], raw_text=None, latency_ms=None, tokens_in=0, tokens_out=0,
-                     attempts=attempts, cached=False)
+                     error_message=keep_raw(message, cap=1000), raw_text=keep_raw(raw_text) if raw_text else None,
+                     latency_ms=None, tokens_in=0, tokens_out=0, attempts=attempts, cached=False)
+
+
+def _storage_reason(exc: BaseException) -> str:
+    return f"could not save results ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}); " \
+           "resume when fixed"

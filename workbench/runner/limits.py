@@ -23,12 +23,12 @@ class RateLimiter:
         if not self.interval and not self.tokens_per_minute:
             return
         async with self._lock:
-            now = time.monotonic()
             if self.interval:
-                wait = self._next_start - now
-                self._next_start = max(now, self._next_start) + self.interval
+                wait = self._next_start - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
+                # From the real start: a late wake-up never makes the next gap shorter than the interval.
+                self._next_start = time.monotonic() + self.interval
             if self.tokens_per_minute:
                 await self._wait_for_tokens(expected_tokens)
 

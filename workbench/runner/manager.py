@@ -10,7 +10,7 @@ from typing import Any
 
 from workbench.domain.progress import TERMINAL_STATES
 from workbench.runner.executor import RunExecutor, RunOptions
-from workbench.runner.writer import ResultWriter
+from workbench.runner.writer import ResultWriter, is_storage_failure
 from workbench.store import Store
 from workbench.store.curation import golden_examples
 from workbench.store.datasets import get_dataset
@@ -117,7 +117,10 @@ class RunManager:
         lease_task = asyncio.create_task(self._keep_leases())
         try:
             while True:
-                await self._pick_up()
+                try:
+                    await self._pick_up()
+                except Exception as exc:  # noqa: BLE001 - the database away for a moment: look again next beat
+                    log.warning("could not look for queued runs: %s", exc)
                 try:
                     await asyncio.wait_for(self._wake.wait(), poll_s)
                 except asyncio.TimeoutError:
@@ -151,9 +154,17 @@ class RunManager:
                 continue  # running here, or followed here (a follower takes the run over if its owner dies)
             if self.max_runs is not None and active >= self.max_runs:
                 break
+            try:
+                task = await asyncio.to_thread(get_task, self.store, run.task_name, run.task_version)
+                executor = RunExecutor(self.store, run, task, self.writer)
+            except Exception as exc:  # noqa: BLE001 - this run can't start; the others still do
+                if is_storage_failure(exc):
+                    raise
+                log.error("run %s can't start", run.id, exc_info=exc)
+                await asyncio.to_thread(set_status, self.store, run.id, "failed", f"can't start: {exc}"[:500],
+                                        only_from=("queued", "running"), release_lease=True)
+                continue
             active += 1
-            task = await asyncio.to_thread(get_task, self.store, run.task_name, run.task_version)
-            executor = RunExecutor(self.store, run, task, self.writer)
             self.executors[run.id] = executor
             self._tasks[run.id] = asyncio.create_task(executor.execute())
 

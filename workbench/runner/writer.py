@@ -3,16 +3,28 @@
 One writer per process keeps SQLite to a single writer; a batch every
 ~100 ms bounds what a crash can lose to the last batch plus requests in
 flight, which are simply redone on resume.
+
+One bad result never stops other work: a batch that fails for a reason other
+than storage (a value the store refuses, a run deleted with its dataset) is
+written again run by run, then row by row, so only the bad rows become errors
+and only a deleted run's rows are dropped. Only a storage failure (disk full,
+read-only, database gone) pauses the runs of the batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+import sqlalchemy as sa
+
+from workbench.domain.outputs import INVALID_RESPONSE, keep_raw
+from workbench.providers.completion import MAX_TOKEN_COUNT
 from workbench.store import Store
-from workbench.store.results import ResultRow, RunUpdate, write_batch
+from workbench.store.results import ResultRow, RunUpdate, run_exists, write_batch
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +36,33 @@ class Source(Protocol):
 
     def storage_failed(self, exc: Exception) -> None: ...
 
+    def result_replaced(self, old: ResultRow, new: ResultRow) -> None: ...
+
+    def run_gone(self) -> None: ...
+
+    def internal_failure(self, where: str, exc: BaseException) -> None: ...
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """The database can't be written or reached (not: it refused one value)."""
+    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError)):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    # PostgreSQL's read-only transaction (a standby, default_transaction_read_only) is an InternalError.
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "25006"
+
+
+@dataclass
+class _Outcome:
+    """What writing one run's update apart came to (applied to its source in the loop thread)."""
+
+    update: RunUpdate
+    storage: Exception | None = None
+    gone: bool = False
+    broken: Exception | None = None  # even the run's counters can't be saved
+    replaced: list[tuple[ResultRow, ResultRow]] = field(default_factory=list)
+
 
 class ResultWriter:
     def __init__(self, store: Store, interval_s: float = 0.25, max_batch: int = 2000):
@@ -34,6 +73,7 @@ class ResultWriter:
         self._cache: dict[int, list[tuple[str, str, int, int]]] = {}
         self._sources: dict[int, Source] = {}
         self._dirty: set[int] = set()
+        self._gone: set[int] = set()  # runs deleted while running: nothing more is written for them
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._pending = 0
@@ -41,6 +81,8 @@ class ResultWriter:
     def add(self, source: Source, row: ResultRow | None, cache_entry: tuple[str, str, int, int] | None = None) -> None:
         """Queue a result (or just a progress change, with row=None) for the next batch."""
         run_id = source.run_id
+        if run_id in self._gone:
+            return
         self._sources[run_id] = source
         self._dirty.add(run_id)
         if row is not None:
@@ -53,22 +95,62 @@ class ResultWriter:
 
     async def flush(self) -> None:
         async with self._lock:
-            if not self._dirty:
-                return
-            # Taking rows and counters together, in the loop thread, keeps them consistent.
-            updates = [
-                RunUpdate(run_id, self._rows.pop(run_id, []), self._cache.pop(run_id, []),
-                          self._sources[run_id].snapshot())
-                for run_id in sorted(self._dirty)
-            ]
-            self._dirty.clear()
-            self._pending = 0
+            if await self._flush():
+                await self._flush()  # counters corrected after rows were refused: saved now, not later
+
+    async def _flush(self) -> bool:
+        """One batch; True when rows were replaced by errors, so the counters need saving again."""
+        if not self._dirty:
+            return False
+        # Taking rows and counters together, in the loop thread, keeps them consistent.
+        updates = []
+        for run_id in sorted(self._dirty):
             try:
-                await asyncio.to_thread(write_batch, self.store, updates)
-            except Exception as exc:  # disk full, read-only, database gone
+                progress = self._sources[run_id].snapshot()
+            except Exception as exc:  # noqa: BLE001 - a bug of that run's: it fails, the others are saved
+                self._sources[run_id].internal_failure("taking its figures", exc)
+                continue
+            updates.append(RunUpdate(run_id, self._rows.pop(run_id, []), self._cache.pop(run_id, []), progress))
+        self._dirty.clear()
+        self._pending = 0
+        try:
+            await asyncio.to_thread(write_batch, self.store, updates)
+            return False
+        except Exception as exc:  # noqa: BLE001 - sorted out below, whatever it is
+            if is_storage_failure(exc):  # disk full, read-only, database gone
                 log.error("could not write results: %s", exc)
                 for update in updates:
                     self._sources[update.run_id].storage_failed(exc)
+                return False
+            log.warning("a batch of results was refused (%s: %s); writing it row by row",
+                        type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")
+        try:
+            outcomes = await asyncio.to_thread(_write_apart, self.store, updates)
+        except Exception as exc:  # noqa: BLE001 - the store went away meanwhile, or worse
+            outcomes = [_Outcome(u, storage=exc) if is_storage_failure(exc) else _Outcome(u, broken=exc)
+                        for u in updates]
+        for outcome in outcomes:
+            self._settle(outcome)
+        return any(o.replaced for o in outcomes)
+
+    def _settle(self, outcome: _Outcome) -> None:
+        run_id = outcome.update.run_id
+        source = self._sources[run_id]
+        if outcome.storage is not None:
+            source.storage_failed(outcome.storage)
+        elif outcome.gone:
+            self._gone.add(run_id)
+            self._rows.pop(run_id, None)
+            self._cache.pop(run_id, None)
+            self._dirty.discard(run_id)
+            source.run_gone()
+        elif outcome.broken is not None:
+            source.internal_failure("saving results", outcome.broken)
+        if outcome.replaced:
+            for old, new in outcome.replaced:
+                source.result_replaced(old, new)
+            if run_id not in self._gone:
+                self._dirty.add(run_id)  # the counters changed: save them with the next batch
 
     async def run_forever(self) -> None:
         while True:
@@ -77,4 +159,70 @@ class ResultWriter:
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # noqa: BLE001 - the writer serves every run: it must not stop
+                log.exception("the result writer failed; trying again at the next beat")
+
+
+def _write_apart(store: Store, updates: list[RunUpdate]) -> list[_Outcome]:
+    """Each run's update alone; a run whose update is refused has its rows written one by one."""
+    outcomes = []
+    for update in updates:
+        outcome = _Outcome(update)
+        outcomes.append(outcome)
+        try:
+            write_batch(store, [update])
+            continue
+        except Exception as exc:  # noqa: BLE001
+            if is_storage_failure(exc):
+                outcome.storage = exc
+                continue
+        if not run_exists(store, update.run_id):  # deleted (with its dataset) while it ran
+            outcome.gone = True
+            continue
+        try:
+            _write_rows_apart(store, update, outcome)
+        except Exception as exc:  # noqa: BLE001
+            if is_storage_failure(exc):
+                outcome.storage = exc
+            else:
+                outcome.broken = exc
+    return outcomes
+
+
+def _write_rows_apart(store: Store, update: RunUpdate, outcome: _Outcome) -> None:
+    rows_only = replace(update, rows=[], cache_entries=[], counters=False)
+    for row in update.rows:
+        try:
+            write_batch(store, [replace(rows_only, rows=[row])])
+        except Exception as exc:  # noqa: BLE001
+            if is_storage_failure(exc):
+                raise
+            saveable = unsaveable_result(row, exc)
+            write_batch(store, [replace(rows_only, rows=[saveable])])  # failing too: not the row's fault
+            outcome.replaced.append((row, saveable))
+    for entry in update.cache_entries:  # one the store refuses is simply not cached
+        try:
+            write_batch(store, [replace(rows_only, cache_entries=[entry])])
+        except Exception as exc:  # noqa: BLE001
+            if is_storage_failure(exc):
+                raise
+    write_batch(store, [replace(update, rows=[], cache_entries=[])])
+
+
+def unsaveable_result(row: ResultRow, exc: BaseException) -> ResultRow:
+    """The error a result becomes when the store refuses it: only values any store holds."""
+    reason = str(exc).splitlines()[0] if str(exc).strip() else ""
+    return ResultRow(
+        seq=row.seq, record_id=row.record_id, status="error", output=None, error_kind=INVALID_RESPONSE,
+        error_message=keep_raw(f"the answer could not be saved ({type(exc).__name__}: {reason})", cap=1000),
+        raw_text=keep_raw(row.raw_text) if row.raw_text is not None else None,
+        latency_ms=row.latency_ms if isinstance(row.latency_ms, float) and math.isfinite(row.latency_ms) else None,
+        tokens_in=_count(row.tokens_in), tokens_out=_count(row.tokens_out),
+        attempts=_count(row.attempts), cached=bool(row.cached),
+    )
+
+
+def _count(value: object) -> int:
+    return value if type(value) is int and 0 <= value <= MAX_TOKEN_COUNT else 0

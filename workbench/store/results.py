@@ -91,6 +91,7 @@ class RunUpdate:
     rows: list[ResultRow]
     cache_entries: list[tuple[str, str, int, int]]
     progress: dict[str, Any]  # absolute counters + rates, also sent as the progress event
+    counters: bool = True  # False: only the rows (and their events), e.g. when saving rows one at a time
 
 
 def write_batch(store: Store, updates: list[RunUpdate]) -> None:
@@ -106,20 +107,27 @@ def write_batch(store: Store, updates: list[RunUpdate]) -> None:
                     for k, t, ti, to in update.cache_entries
                 ])
             p = update.progress
-            # Counters and lease are the owner's: a process that lost the run keeps its answers
-            # (inserted once) but not its say.
-            owned = sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_owner == OWNER)
-            conn.execute(runs.update().where(runs.c.id == update.run_id, owned).values(
-                done=p["done"], errors=p["errors"], tokens_in=p["tokens_in"], tokens_out=p["tokens_out"],
-                cost=p["cost"], active_seconds=p["active_seconds"], **renew_lease_values(),
-            ))
+            if update.counters:
+                # Counters and lease are the owner's: a process that lost the run keeps its answers
+                # (inserted once) but not its say.
+                owned = sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_owner == OWNER)
+                conn.execute(runs.update().where(runs.c.id == update.run_id, owned).values(
+                    done=p["done"], errors=p["errors"], tokens_in=p["tokens_in"], tokens_out=p["tokens_out"],
+                    cost=p["cost"], active_seconds=p["active_seconds"], **renew_lease_values(),
+                ))
             event_rows = [result_event(run_id=update.run_id, model_id=p["model_id"], dataset_id=p["dataset_id"],
                                        seq=r.seq, record_id=r.record_id, status=r.status, error_kind=r.error_kind,
                                        now=now)
                           for r in update.rows]
-            event_rows.append({"run_id": update.run_id, "type": "progress", "created_at": now,
-                               "payload": orjson.dumps(p).decode()})
+            if update.counters:
+                event_rows.append({"run_id": update.run_id, "type": "progress", "created_at": now,
+                                   "payload": orjson.dumps(p).decode()})
             insert_events(conn, event_rows)
+
+
+def run_exists(store: Store, run_id: int) -> bool:
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is not None
 
 
 def add_event(store: Store, run_id: int | None, kind: str, payload: dict[str, Any]) -> None:

@@ -18,7 +18,8 @@ from workbench.web.app import create_app  # noqa: E402
 from workbench.workspace import ensure_demo, open_workspace  # noqa: E402
 
 _settings = Settings.load(data_dir=tempfile.mkdtemp(prefix="wb-fuzz-"), database_url=None)
-_settings = Settings(data_dir=_settings.data_dir, database_url=f"sqlite:///{_settings.data_dir / 'fuzz.db'}")
+_settings = Settings(data_dir=_settings.data_dir, database_url=f"sqlite:///{_settings.data_dir / 'fuzz.db'}",
+                     allowed_hosts=("testserver",))  # schemathesis sends Host: testserver
 _store = open_workspace(_settings)
 ensure_demo(_store)
 app = create_app(_settings, store=_store, execute_runs=False)

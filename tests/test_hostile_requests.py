@@ -202,6 +202,55 @@ def test_a_deep_correction_and_a_lone_surrogate_are_refused_by_name(client):
     assert not_json.status_code == 422
 
 
+@pytest.mark.parametrize("content_type", [None, "application/json", "APPLICATION/JSON; charset=utf-8", "text/json",
+                                          "application/vnd.workbench+json"])
+def test_every_way_of_saying_json_is_checked(client, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    body = '{"dataset_id": "cands", "record_id": "cand-000001", "field": "note", "value": "\\udc00"}'
+    answer = client.post("/api/annotations", content=body, headers=headers)
+    assert answer.status_code == 422 and "lone surrogate" in answer.json()["detail"], answer.text
+
+
+@pytest.mark.parametrize("after", [quote("²"), "9" * 23, "%00", "-1", "1_0", "%ED%A0%80", "x" * 20_000])
+def test_the_socket_refuses_junk_positions(client, after):
+    with pytest.raises(WebSocketDisconnect) as refused:
+        with client.websocket_connect(f"ws://localhost/api/workbench/live?after={after}") as ws:
+            ws.receive_text()
+    assert refused.value.code in (1008, 4422)  # a policy refusal, not a server error (1011)
+
+
+def test_lists_in_parameters_are_bounded(client):
+    many = ",".join(f"m{i}" for i in range(33))
+    for path in ("/api/workbench", "/api/compare", "/api/metrics", "/api/exports/results"):
+        answer = client.get(path, params={"dataset_id": "cands", "models": many})
+        assert answer.status_code == 422 and "at most 32" in answer.text, (path, answer.text)
+    answer = client.get("/api/workbench", params={"dataset_id": "cands", "seqs": ",".join(map(str, range(1, 502)))})
+    assert answer.status_code == 422 and "at most 500" in answer.text
+    verdicts = [("verdict", "base:recommendation=Yes")] * 33
+    assert client.get("/api/workbench", params=[("dataset_id", "cands"), *verdicts]).status_code == 422
+
+
+TEXT = st.text(st.characters(codec=None), max_size=40)  # any code point, lone surrogates included
+
+
+def wire(text: str) -> str:
+    return quote(text.encode("utf-8", "surrogatepass"), safe="")
+
+
+@pytest.mark.parametrize("path", ["/api/workbench", "/api/exports/{kind}", "/api/datasets/{dataset_id}/records",
+                                  "/api/tasks/{name}", "/api/annotations", "/api/metrics", "/api/compare",
+                                  "/api/runs", "/api/datasets/{dataset_id}/records/{record_id}"])
+@FUZZ
+@given(data=st.data())
+def test_arbitrary_query_and_path_values_get_no_5xx(client, path, data):
+    params = next(p for m, q, p in operations(client, {"get"}) if q == path)
+    names = data.draw(st.lists(st.sampled_from([p["name"] for p in params]), min_size=1, max_size=3, unique=True))
+    junk = {name: wire(data.draw(TEXT | st.sampled_from(["²", "1:2", "9" * 23, "\x00", "x" * 20_000])))
+            for name in names}
+    answer = client.get(url_for(client, path, params, junk))
+    assert answer.status_code < 500, answer.text[:300]
+
+
 JUNK_QUERY = st.sampled_from(JUNK) | st.text(max_size=30).map(lambda t: quote(t, safe=""))
 
 

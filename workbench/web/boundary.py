@@ -73,9 +73,10 @@ def body_problem(body: bytes) -> str | None:
 
 
 def is_json(headers: dict[bytes, bytes]) -> bool:
-    # FastAPI reads a body without a Content-Type as JSON, so that is checked as JSON too.
+    # At least what FastAPI reads as JSON (no Content-Type, application/json, application/*+json); */json too.
     kind = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-    return not kind or kind == b"application/json" or kind.endswith(b"+json")
+    subtype = kind.partition(b"/")[2]
+    return not kind or subtype == b"json" or subtype.endswith(b"+json")
 
 
 class BoundaryMiddleware:

@@ -12,6 +12,7 @@ from workbench.domain.models import ModelConfig, load_models_yaml
 from workbench.store import Store, open_store
 from workbench.store.datasets import DatasetInfo, import_dataset, list_datasets
 from workbench.providers.probe import ProbeResult, test_connection
+from workbench.scratch import sweep
 from workbench.store.models import get_model, model_exists, save_model
 from workbench.store.tasks import get_task, sync_tasks
 
@@ -24,6 +25,7 @@ DEMO_MODELS = (
 
 def open_workspace(settings: Settings) -> Store:
     store = open_store(settings)
+    sweep(settings.data_dir)  # what a killed process left in uploads/ and exports/ (not a live one's)
     sync_tasks(store)
     if settings.models_file:
         for config in load_models_yaml(settings.models_file):

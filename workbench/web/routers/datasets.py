@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import asdict
 from pathlib import Path, PurePath
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 
 from workbench.domain.importers import FORMATS
+from workbench.scratch import scratch_path
 from workbench.web.params import DatabaseId, Int64
 from workbench.store.datasets import (
     delete_dataset, get_dataset, get_record, import_dataset, iter_records, list_datasets,
@@ -63,9 +63,8 @@ def dataset_upload(
     if suffix not in ALLOWED_SUFFIXES and format is None:
         raise HTTPException(422, f"unsupported file type {suffix or '(none)'}; upload JSONL, CSV or Parquet")
     store = request.app.state.store
-    upload_dir = store.settings.ensure_data_dir() / "uploads"
-    upload_dir.mkdir(exist_ok=True)
-    target = upload_dir / f"{uuid.uuid4().hex}{suffix if suffix in ALLOWED_SUFFIXES else ''}"
+    # Named after this process, so a restart can tell a dead process's leftover (workbench.scratch).
+    target = scratch_path(store.settings.ensure_data_dir() / "uploads", suffix if suffix in ALLOWED_SUFFIXES else "")
     try:
         _copy_limited(file, target)
         info = import_dataset(store, target, name=name or PurePath(client_name).stem, id_field=id_field,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
+from workbench.scratch import scratch_path
 from workbench.store.exports import KIND_FORMATS, KINDS, compare, compute_metrics, export, icl_comparison
 from workbench.web.params import Int64, model_list as _models
 
@@ -31,9 +29,7 @@ def download(request: Request, kind: str, dataset_id: str, models: str | None = 
     if layout not in ("long", "wide"):
         raise HTTPException(422, "layout must be long or wide")
     store = request.app.state.store
-    tmp_dir = store.settings.ensure_data_dir() / "exports"
-    tmp_dir.mkdir(exist_ok=True)
-    path = Path(tempfile.mkstemp(prefix=f"{kind}-", suffix=f".{fmt}", dir=tmp_dir)[1])
+    path = scratch_path(store.settings.ensure_data_dir() / "exports", f".{fmt}")  # see workbench.scratch
     try:
         export(store, kind, dataset_id, _models(models), fmt, path, layout=layout, examples=max(1, min(examples, 50)))
     except BaseException:

@@ -457,3 +457,9 @@ def test_the_page_opens_a_record_whose_id_holds_a_slash(tmp_path):
             assert "team/a b?#%" in page.inner_text("#detail") and errors == []
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("name", ["x" * 100_000, "\x00", "é" * 5000])
+def test_an_upload_name_is_a_name_not_a_document(client, name):
+    answer = client.post("/api/datasets", data={"name": name}, files={"file": ("f.jsonl", b'{"id": "u1"}\n')})
+    assert answer.status_code == 422 and "storage" not in answer.text and "disk" not in answer.text, answer.text

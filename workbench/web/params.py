@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import HTTPException, Query
-from pydantic import BeforeValidator, Field
+from fastapi import Form, HTTPException, Query
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from workbench.store.selection import INT64_MAX, parse_int64
 
@@ -24,6 +24,16 @@ DatabaseId = Annotated[int, BeforeValidator(_whole_number), Field(ge=0, le=INT64
 MAX_SEARCH_CHARS = 1000
 MAX_MODELS = 32  # columns compared at once: each is a join, and the page shows a handful
 SearchText = Annotated[str | None, Query(max_length=MAX_SEARCH_CHARS, description="text to search for")]
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not hold a NUL character")
+    return value
+
+
+# A short text field of a form (an upload's name, id field, format): a name, not a document.
+FormText = Annotated[str | None, Form(max_length=200), AfterValidator(_no_nul)]
 
 
 def model_list(value: str | None) -> list[str] | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path, PurePath
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 
 from workbench.domain.importers import FORMATS
 from workbench.scratch import scratch_path
-from workbench.web.params import DatabaseId, Int64
+from workbench.web.params import DatabaseId, FormText, Int64
 from workbench.store.datasets import (
     delete_dataset, get_dataset, get_record, import_dataset, iter_records, list_datasets,
 )
@@ -50,9 +50,9 @@ def dataset_record(request: Request, dataset_id: str, record_id: str) -> dict:
 def dataset_upload(
     request: Request,
     file: UploadFile = File(...),
-    name: str | None = Form(None),
-    id_field: str | None = Form(None),
-    format: str | None = Form(None),
+    name: FormText = None,
+    id_field: FormText = None,
+    format: FormText = None,
 ) -> dict:
     """Import an uploaded JSONL, CSV or Parquet file. All or nothing: problems come back by line."""
     if format is not None and format not in FORMATS:

@@ -440,3 +440,29 @@ def test_kept_raw_text_is_valid_and_within_its_cap(text, cap, unread):
         assert kept.endswith(" bytes]") and "… [truncated: " in kept
     else:
         assert kept == text.encode("utf-8", "replace").decode()
+
+
+@pytest.mark.parametrize("shape", ["{", "{x}", '{"a":', "{" * 10 + "}", '"{'])
+def test_json_extraction_does_a_bounded_amount_of_work_per_character(monkeypatch, shape):
+    """Linear, never quadratic: the brace scan looks at each character a bounded number of times
+    (counted, not timed), however the braces are arranged; a real object after the junk is found."""
+    from workbench.domain import outputs
+
+    looked = []
+
+    class Counting:
+        def __init__(self, pattern):
+            self.pattern = pattern
+
+        def finditer(self, text, start, end):
+            for match in self.pattern.finditer(text, start, end):
+                looked.append(1)
+                yield match
+
+    monkeypatch.setattr(outputs, "_STRUCTURE", Counting(outputs._STRUCTURE))
+    junk = shape * (200_000 // len(shape))
+    outputs.extract_json_object(junk + ' {"a": 1}')
+    assert len(looked) <= 2 * len(junk) + 200_000
+    looked.clear()
+    assert outputs.extract_json_object("Here it is: {not json} " * 1000 + '{"a": 1}') == {"a": 1}
+    assert len(looked) <= 2 * 24_000 + 200_000

@@ -285,6 +285,9 @@ class RunExecutor:
             self.breaker.held.clear()  # stays pending, redone on resume
         self.writer.add(self, None)
         await self.writer.flush()
+        if self._gone:  # found deleted by that last write
+            self.status = "cancelled"
+            return self.status
         if self._stop_reason is None:
             status, reason = "completed", None
         else:

@@ -317,3 +317,37 @@ def test_parallel_cli_imports_with_one_name(store, settings, tmp_path):
     assert all("Traceback" not in err for _, err in outputs)
     ids = [out.strip() for out, _ in outputs]
     assert len(set(ids)) == 6 and set(ids) == {d.id for d in list_datasets(store)}
+
+
+def _worker_migrate(database_url: str) -> list[str]:
+    from workbench.store.db import open_store
+
+    _worker_barrier.wait(timeout=60)
+    store = open_store(Settings.load(data_dir=os.environ["WORKBENCH_DATA_DIR"], database_url=database_url))
+    try:
+        from workbench.store.migrations import applied
+
+        return applied(store.engine)
+    finally:
+        store.close()
+
+
+def test_processes_starting_on_a_new_database_migrate_it_once(settings, postgres_url, tmp_path):
+    """Four processes open one brand-new database at the same moment: each migration is applied
+    once, whole, and every process starts (before: 'table datasets already exists' in 8 of 10)."""
+    from tests.support.postgres import create_database
+    from workbench.store.migrations import MIGRATIONS
+
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(PROCESSES)
+    with context.Pool(PROCESSES, initializer=_worker_init_barrier, initargs=(barrier,)) as workers:
+        for trial in range(10):
+            url = create_database(postgres_url) if postgres_url else f"sqlite:///{tmp_path}/new-{trial}.db"
+            seen = workers.map(_worker_migrate, [url] * PROCESSES, chunksize=1)
+            assert seen == [sorted(name for name, _ in MIGRATIONS)] * PROCESSES
+        workers.terminate()
+
+
+def _worker_init_barrier(barrier) -> None:
+    global _worker_barrier
+    _worker_barrier = barrier

@@ -69,7 +69,7 @@ def open_store(settings: Settings) -> Store:
         db_path = settings.database_url.removeprefix("sqlite:///")
         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.database_url)
-    migrate(engine)
+    migrate(engine, lambda: _locked_transaction(engine))
     return Store(settings=settings, engine=engine)
 
 
@@ -81,10 +81,16 @@ def write_transaction(store: Store, *keys: str) -> Iterator[sa.Connection]:
     don't wait). PostgreSQL: an advisory lock per key (see ``lock``); rows that exist are better locked
     by reading them ``FOR UPDATE``. Lock order, to avoid deadlocks: these keys, then keys taken with
     ``lock`` later, then rows, then the event log's lock (always last, just before the commit)."""
-    with store.engine.connect() as conn:
+    with _locked_transaction(store.engine) as conn:
+        lock(conn, *keys)
+        yield conn
+
+
+@contextmanager
+def _locked_transaction(engine: Engine) -> Iterator[sa.Connection]:
+    with engine.connect() as conn:
         conn.execution_options(**{_WRITE_LOCK: True})
         with conn.begin():
-            lock(conn, *keys)
             yield conn
 
 

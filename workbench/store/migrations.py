@@ -8,6 +8,7 @@ is plain DDL written to run on both SQLite and PostgreSQL; ``_serial`` and
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ContextManager
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -147,9 +148,16 @@ def m001_initial(conn: Connection) -> None:
 
 
 def _ensure_table(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        # Two CREATE TABLE IF NOT EXISTS at once collide in PostgreSQL's catalog (pg_type).
+        _lock_migrations(conn)
     conn.exec_driver_sql(
         "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
+
+
+def _lock_migrations(conn: Connection) -> None:
+    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4080)")
 
 
 def applied(engine: Engine) -> list[str]:
@@ -159,16 +167,25 @@ def applied(engine: Engine) -> list[str]:
         return [row[0] for row in conn.exec_driver_sql("SELECT name FROM _migrations ORDER BY name")]
 
 
-def migrate(engine: Engine) -> list[str]:
-    """Apply pending migrations, each in its own transaction. Returns the names applied."""
-    done: list[str] = []
-    with engine.begin() as conn:
+def migrate(engine: Engine, write_lock: Callable[[], ContextManager[Connection]] | None = None) -> list[str]:
+    """Apply pending migrations, each in its own transaction. Returns the names applied.
+
+    ``write_lock`` opens a transaction that holds the database's write lock from its first
+    statement (the store's ``BEGIN IMMEDIATE`` on SQLite): two processes starting on one new
+    database must not both apply a step, and a step's DDL must commit with its record or not at
+    all. It is only taken when something is pending, so a start never waits for a busy writer."""
+    begin = write_lock or engine.begin
+    with engine.connect() as conn:
         _ensure_table(conn)
+        conn.commit()
+        known = {row[0] for row in conn.exec_driver_sql("SELECT name FROM _migrations")}
+    done: list[str] = []
     for name, step in MIGRATIONS:
-        with engine.begin() as conn:
+        if name in known:
+            continue
+        with begin() as conn:
             if conn.dialect.name == "postgresql":
-                # Several `workbench serve` processes may start at once.
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4080)")
+                _lock_migrations(conn)  # several `workbench serve` processes may start at once
             exists = conn.execute(
                 sa.text("SELECT 1 FROM _migrations WHERE name = :name"), {"name": name}
             ).first()

@@ -351,3 +351,55 @@ def test_processes_starting_on_a_new_database_migrate_it_once(settings, postgres
 def _worker_init_barrier(barrier) -> None:
     global _worker_barrier
     _worker_barrier = barrier
+
+
+# ---- lock order: a batch of results for several runs against pauses and retries of one ---------
+
+def _batch_update(run, seq: int):
+    from workbench.store.results import ResultRow, RunUpdate
+
+    row = ResultRow(seq=seq, record_id=f"r{seq}", status="error", output=None, error_kind="http",
+                    error_message="boom", raw_text=None, latency_ms=1.0, tokens_in=1, tokens_out=1, attempts=1,
+                    cached=False)
+    progress = {"model_id": run.model_id, "dataset_id": run.dataset_id, "done": seq, "errors": seq,
+                "tokens_in": 0, "tokens_out": 0, "cost": 0.0, "active_seconds": 0.0}
+    return RunUpdate(run.id, [row], [(f"key-{run.id}-{seq}", "text", 1, 1)], progress)
+
+
+def test_batches_for_two_runs_never_deadlock_with_pauses_and_retries_of_one(cands):
+    """The writer saves results of runs 1 and 2 in one transaction while users pause, resume and
+    retry the errors of run 2: every statement takes row locks before the event log's lock, so
+    nothing deadlocks (before: the batch locked the event log between run 1's row and run 2's,
+    DeadlockDetected on PostgreSQL, which the writer takes for a storage failure)."""
+    from workbench.store.results import write_batch
+
+    first, second = _queued_run(cands), _queued_run(cands)
+    rounds, problems = 60, []
+
+    def batches():
+        for n in range(rounds):
+            write_batch(cands, [_batch_update(first, n % 50 + 1), _batch_update(second, n % 50 + 1)])
+
+    def users(action):
+        for _ in range(rounds):
+            try:
+                if action == "retry":
+                    clear_errors(cands, second.id)
+                else:
+                    request_state(cands, second.id, "pause")
+                    request_state(cands, second.id, "resume")
+            except RunStateError:
+                pass  # the other user's change came first: a refusal, not a failure
+
+    def collected(call):
+        def go():
+            try:
+                call()
+            except Exception as exc:  # noqa: BLE001 - the first failure of each thread is what we report
+                problems.append(exc)
+        return go
+
+    race(collected(batches), collected(batches), collected(lambda: users("pause")),
+         collected(lambda: users("retry")))
+    assert problems == []
+    assert get_run(cands, first.id).done == (rounds - 1) % 50 + 1  # the last batch's counters

@@ -24,7 +24,8 @@ import sqlalchemy as sa
 from workbench.domain.outputs import INVALID_RESPONSE, keep_raw
 from workbench.providers.completion import MAX_TOKEN_COUNT
 from workbench.store import Store
-from workbench.store.results import ResultRow, RunUpdate, run_exists, write_batch
+from workbench.store.results import ResultRow, RunUpdate, run_exists
+from workbench.store.results import write_batch as _write_batch
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,22 @@ def is_storage_failure(exc: BaseException) -> bool:
         return True
     # PostgreSQL's read-only transaction (a standby, default_transaction_read_only) is an InternalError.
     return getattr(getattr(exc, "orig", None), "sqlstate", None) == "25006"
+
+
+_TRANSIENT = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
+_TRANSIENT_TRIES = 3
+
+
+def write_batch(store: Store, updates: list[RunUpdate]) -> None:
+    """``results.write_batch``, tried again when PostgreSQL aborted it to break a lock conflict: that
+    is a conflict with another transaction, not a failure of the store (which would pause runs)."""
+    for attempt in range(_TRANSIENT_TRIES):
+        try:
+            return _write_batch(store, updates)
+        except sa.exc.DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) not in _TRANSIENT or attempt == _TRANSIENT_TRIES - 1:
+                raise
+            log.info("a batch of results met a lock conflict (%s); writing it again", exc.orig.sqlstate)
 
 
 @dataclass

@@ -95,17 +95,20 @@ class RunUpdate:
 
 
 def write_batch(store: Store, updates: list[RunUpdate]) -> None:
-    """Results, cache entries, counters and events of several runs in one transaction."""
+    """Results, cache entries, counters and events of several runs in one transaction.
+
+    Lock order (see ``db.write_transaction``): every row first, runs by id (a result's row locks its
+    run's row too), cache entries by key, so two writers take them in one order; the event log's
+    lock once, last. Locking it between two runs' rows deadlocks with a pause, claim or retry of
+    the second run, which holds that run's row and then waits for the event log."""
     now = utcnow()
+    event_rows: list[dict[str, Any]] = []
+    cache_entries: dict[str, tuple[str, int, int]] = {}
     with store.engine.begin() as conn:
-        for update in updates:
-            if update.rows:
-                conn.execute(_insert_ignore(conn, results), [r.as_row(update.run_id, now) for r in update.rows])
-            if update.cache_entries:
-                conn.execute(_insert_ignore(conn, response_cache), [
-                    {"key": k, "text": t, "tokens_in": ti, "tokens_out": to, "created_at": now}
-                    for k, t, ti, to in update.cache_entries
-                ])
+        for update in sorted(updates, key=lambda u: u.run_id):
+            rows = sorted(update.rows, key=lambda r: r.seq)
+            if rows:
+                conn.execute(_insert_ignore(conn, results), [r.as_row(update.run_id, now) for r in rows])
             p = update.progress
             if update.counters:
                 # Counters and lease are the owner's: a process that lost the run keeps its answers
@@ -115,14 +118,21 @@ def write_batch(store: Store, updates: list[RunUpdate]) -> None:
                     done=p["done"], errors=p["errors"], tokens_in=p["tokens_in"], tokens_out=p["tokens_out"],
                     cost=p["cost"], active_seconds=p["active_seconds"], **renew_lease_values(),
                 ))
-            event_rows = [result_event(run_id=update.run_id, model_id=p["model_id"], dataset_id=p["dataset_id"],
-                                       seq=r.seq, record_id=r.record_id, status=r.status, error_kind=r.error_kind,
-                                       now=now)
-                          for r in update.rows]
+            event_rows += [result_event(run_id=update.run_id, model_id=p["model_id"], dataset_id=p["dataset_id"],
+                                        seq=r.seq, record_id=r.record_id, status=r.status, error_kind=r.error_kind,
+                                        now=now)
+                           for r in update.rows]
             if update.counters:
                 event_rows.append({"run_id": update.run_id, "type": "progress", "created_at": now,
                                    "payload": orjson.dumps(p).decode()})
-            insert_events(conn, event_rows)
+            for key, text, tokens_in, tokens_out in update.cache_entries:
+                cache_entries.setdefault(key, (text, tokens_in, tokens_out))
+        if cache_entries:
+            conn.execute(_insert_ignore(conn, response_cache), [
+                {"key": k, "text": t, "tokens_in": ti, "tokens_out": to, "created_at": now}
+                for k, (t, ti, to) in sorted(cache_entries.items())
+            ])
+        insert_events(conn, event_rows)
 
 
 def run_exists(store: Store, run_id: int) -> bool:

@@ -264,6 +264,8 @@ def test_hostile_parameters_of_changes_get_a_4xx(client, operation, data):
     names = [p["name"] for p in params] or ["token"]
     junk = {name: data.draw(JUNK_QUERY) for name in data.draw(st.lists(st.sampled_from(names), min_size=1,
                                                                        max_size=2, unique=True))}
+    if sum(map(len, junk.values())) > 60_000:  # two huge values exceed the URL httpx will send
+        junk = dict([next(iter(junk.items()))])
     if path == "/api/datasets":
         form = {field: data.draw(st.sampled_from(["", "x" * 100_000, "\x00", "é", "jsonl", "a/../b", "\ud800"]))
                 for field in data.draw(st.lists(st.sampled_from(["name", "id_field", "format"]), max_size=3))}

@@ -26,7 +26,7 @@ from workbench.store.annotations import AnnotationConflict, annotate, history, u
 from workbench.store.datasets import import_dataset, list_datasets
 from workbench.store.db import write_transaction
 from workbench.store.models import get_model, save_model
-from workbench.store.runs import RunStateError, claim, clear_errors, create_run, get_run, request_state
+from workbench.store.runs import RunStateError, claim, clear_errors, create_run, get_run, list_runs, request_state
 from workbench.store.schema import runs
 from workbench.store.tasks import get_task, save_task
 from workbench.workspace import sample_path
@@ -403,3 +403,17 @@ def test_batches_for_two_runs_never_deadlock_with_pauses_and_retries_of_one(cand
          collected(lambda: users("retry")))
     assert problems == []
     assert get_run(cands, first.id).done == (rounds - 1) % 50 + 1  # the last batch's counters
+
+
+def test_simultaneous_starts_of_one_run_give_one_run(cands):
+    """Two "Run" clicks (or two `workbench run`s) at once for one dataset, model and task version
+    continue one run; neither creates a second (before: two runs in most trials)."""
+    from workbench.runner.manager import prepare_runs
+
+    save_model(cands, BASELINE)
+    for trial in range(TRIALS // 5):
+        outcomes = race(*(lambda: prepare_runs(cands, "cands", ["baseline"]) for _ in range(4)))
+        assert [o for o in outcomes if isinstance(o, Exception)] == []
+        assert len({o[0].id for o in outcomes}) == 1, [o[0].id for o in outcomes]
+        request_state(cands, outcomes[0][0].id, "cancel")  # the next trial starts a new one
+    assert len({r.id for r in list_runs(cands)}) == TRIALS // 5

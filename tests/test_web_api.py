@@ -91,3 +91,34 @@ def test_token_is_required_when_set(tmp_path, monkeypatch):
     with TestClient(create_app(settings), headers=CLIENT, base_url=LOCAL) as c:
         assert c.get("/api/datasets").status_code == 401
         assert c.get("/api/datasets", headers={"Authorization": "Bearer t0ken"}).status_code == 200
+
+
+def test_simultaneous_run_starts_answer_the_same_run(settings, store):
+    """Two "Run" clicks at once (POST /api/runs) continue one run, both answered with it."""
+    import threading
+
+    from workbench.domain.models import ModelConfig
+    from workbench.store.datasets import import_dataset
+    from workbench.store.models import save_model
+    from workbench.workspace import sample_path
+
+    dataset = import_dataset(store, sample_path(), name="cands")
+    save_model(store, ModelConfig(id="baseline", name="Baseline", provider="baseline"))
+    body = {"dataset_id": dataset.id, "model_ids": ["baseline"]}
+    with TestClient(create_app(settings, store=store, execute_runs=False), headers=CLIENT, base_url=LOCAL) as c:
+        for _ in range(5):
+            start, answers = threading.Barrier(4), []
+
+            def click():
+                start.wait(timeout=60)
+                answers.append(c.post("/api/runs", json=body))
+
+            threads = [threading.Thread(target=click) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            assert [a.status_code for a in answers] == [201] * 4, [a.text for a in answers]
+            assert len({a.json()[0]["id"] for a in answers}) == 1
+            assert c.post(f"/api/runs/{answers[0].json()[0]['id']}/cancel").status_code == 200
+        assert len(c.get("/api/runs").json()) == 5

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
+import orjson
+import sqlalchemy as sa
+
+from workbench.domain.models import ModelConfig
 from workbench.domain.progress import TERMINAL_STATES
 from workbench.runner.executor import RunExecutor, RunOptions
 from workbench.runner.writer import ResultWriter, is_storage_failure
 from workbench.store import Store
 from workbench.store.curation import golden_examples
 from workbench.store.datasets import get_dataset
+from workbench.store.db import utcnow, write_transaction
 from workbench.store.models import get_model
-from workbench.store.runs import (LEASE_SECONDS, RunInfo, create_run, find_unfinished, get_run, list_runs,
-                                  renew_leases, set_status)
+from workbench.store.runs import LEASE_SECONDS, RunInfo, get_run, list_runs, renew_leases, set_status
+from workbench.store.schema import runs
 from workbench.store.tasks import get_task
 
 log = logging.getLogger(__name__)
@@ -45,17 +50,34 @@ def prepare_runs(store: Store, dataset_id: str, model_ids: Iterable[str], task_n
     prepared = []
     for model_id in dict.fromkeys(model_ids):
         model = get_model(store, model_id)
-        existing = find_unfinished(store, dataset_id, model_id, task.name, task.version)
-        same_plan = all(existing.options.get(k) == getattr(options, k) for k in ("limit", "few_shot", "examples_from")) \
-            if existing is not None else False
-        if same_plan:
-            if existing.status == "paused":
-                set_status(store, existing.id, "queued", None, only_from=("paused",))
-            prepared.append(get_run(store, existing.id))
-            continue
-        prepared.append(create_run(store, dataset_id=dataset_id, model=model, task_name=task.name,
-                                   task_version=task.version, total=total, options=options.to_dict()))
+        run_id, paused = _continue_or_create(store, dataset_id, model, task.name, task.version, total, options)
+        if paused:
+            set_status(store, run_id, "queued", None, only_from=("paused",))
+        prepared.append(get_run(store, run_id))
     return prepared
+
+
+def _continue_or_create(store: Store, dataset_id: str, model: ModelConfig, task_name: str, task_version: int,
+                        total: int, options: RunOptions) -> tuple[int, bool]:
+    """The unfinished run with this plan, else a new one: (run id, whether it is paused). One write
+    transaction keyed by what makes a run the same, so simultaneous starts find one run."""
+    key = f"run-start:{dataset_id}:{model.id}:{task_name}:{task_version}"
+    with write_transaction(store, key) as conn:
+        unfinished = runs.c.status.not_in(TERMINAL_STATES)
+        row = conn.execute(sa.select(runs).where(
+            runs.c.dataset_id == dataset_id, runs.c.model_id == model.id, runs.c.task_name == task_name,
+            runs.c.task_version == task_version, unfinished).order_by(runs.c.id.desc()).limit(1)).first()
+        existing = RunInfo.from_row(row) if row else None
+        if existing is not None and all(existing.options.get(k) == getattr(options, k)
+                                        for k in ("limit", "few_shot", "examples_from")):
+            return existing.id, existing.status == "paused"
+        now = utcnow()
+        return conn.execute(runs.insert().values(
+            dataset_id=dataset_id, model_id=model.id, task_name=task_name, task_version=task_version,
+            status="queued", model_snapshot=model.model_dump_json(), options=orjson.dumps(options.to_dict()).decode(),
+            total=total, done=0, errors=0, tokens_in=0, tokens_out=0, cost=0.0, active_seconds=0.0,
+            created_at=now, updated_at=now,
+        )).inserted_primary_key[0], False
 
 
 def unfinished_runs(store: Store) -> list[RunInfo]:

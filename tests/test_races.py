@@ -417,3 +417,27 @@ def test_simultaneous_starts_of_one_run_give_one_run(cands):
         assert len({o[0].id for o in outcomes}) == 1, [o[0].id for o in outcomes]
         request_state(cands, outcomes[0][0].id, "cancel")  # the next trial starts a new one
     assert len({r.id for r in list_runs(cands)}) == TRIALS // 5
+
+
+@pytest.mark.parametrize("edit", [{"name": "renamed", "base_url": "http://127.0.0.1:9/v1", "max_concurrency": 3},
+                                  {"structured_output": "prompt", "name": "chosen by hand"}])
+def test_an_edit_saved_during_a_connection_test_is_kept(store, monkeypatch, edit):
+    """"Test connection" takes seconds; a model edit saved meanwhile survives it, and the probe's
+    form is recorded only where the model still says auto (before: the probe saved the whole
+    model it had read, reverting the edit)."""
+    import asyncio
+
+    import workbench.workspace as workspace
+    from workbench.providers.probe import ProbeResult
+
+    model = ModelConfig(id="remote", name="Remote", provider="openai", base_url="http://127.0.0.1:8/v1", model="m")
+    save_model(store, model)
+
+    async def probe_while_someone_edits(config, task, record, timeout_s):
+        save_model(store, config.model_copy(update=edit))  # the edit, acknowledged while the probe runs
+        return ProbeResult(ok=True, structured_output="json_object")
+
+    monkeypatch.setattr(workspace, "test_connection", probe_while_someone_edits)
+    assert asyncio.run(workspace.test_model(store, "remote", CANDIDATE_SCREENING.name)).ok
+    after = get_model(store, "remote")
+    assert after == model.model_copy(update={"structured_output": "json_object", **edit})

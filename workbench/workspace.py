@@ -45,11 +45,15 @@ def sample_record() -> dict:
 
 async def test_model(store: Store, model_id: str, task_name: str, record: dict | None = None,
                      timeout_s: float = 120.0, save: bool = True) -> ProbeResult:
-    """Probe a model with one record; an `auto` OpenAI-compatible model remembers the form that worked."""
+    """Probe a model with one record; an `auto` OpenAI-compatible model remembers the form that worked
+    (only that field: the probe takes seconds, and the model may be edited meanwhile)."""
     config = get_model(store, model_id)
     result = await test_connection(config, get_task(store, task_name), record or sample_record(), timeout_s)
-    if save and result.ok and config.provider == "openai" and config.structured_output == "auto":
-        save_model(store, config.model_copy(update={"structured_output": result.structured_output}))
+    if save and result.ok and config.provider == "openai" and config.structured_output == "auto" \
+            and result.structured_output:
+        from workbench.store.models import remember_structured_output
+
+        remember_structured_output(store, model_id, result.structured_output)
     return result
 
 

@@ -48,6 +48,15 @@ def save_model(store: Store, config: ModelConfig) -> ModelConfig:
     return config
 
 
+def remember_structured_output(store: Store, model_id: str, form: str) -> bool:
+    """Record the structured-output form a probe found, only if the model still says ``auto``: one
+    conditional update, so an edit saved while the probe ran (seconds) is kept, and a form the
+    user chose meanwhile wins. Returns whether it changed."""
+    with store.engine.begin() as conn:
+        return conn.execute(models.update().where(models.c.id == model_id, models.c.structured_output == "auto")
+                            .values(structured_output=form, updated_at=utcnow())).rowcount > 0
+
+
 def get_model(store: Store, model_id: str) -> ModelConfig:
     with store.engine.connect() as conn:
         row = conn.execute(sa.select(models).where(models.c.id == model_id)).first()

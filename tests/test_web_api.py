@@ -122,3 +122,20 @@ def test_simultaneous_run_starts_answer_the_same_run(settings, store):
             assert len({a.json()[0]["id"] for a in answers}) == 1
             assert c.post(f"/api/runs/{answers[0].json()[0]['id']}/cancel").status_code == 200
         assert len(c.get("/api/runs").json()) == 5
+
+
+def test_a_models_max_response_size_is_kept(client):
+    """max_response_bytes survives a save and a read (before: every model read back 4 MiB)."""
+    from workbench.domain.models import DEFAULT_MAX_RESPONSE_BYTES
+
+    model = {"id": "capped", "provider": "openai", "base_url": "http://127.0.0.1:8/v1", "model": "m"}
+    assert client.post("/api/models", json={**model, "max_response_bytes": 65536}).status_code == 201
+    assert client.get("/api/models/capped").json()["max_response_bytes"] == 65536
+    assert client.put("/api/models/capped", json={**model, "max_response_bytes": 2_000_000}).status_code == 200
+    assert client.get("/api/models/capped").json()["max_response_bytes"] == 2_000_000
+    assert [m["max_response_bytes"] for m in client.get("/api/models").json() if m["id"] == "capped"] == [2_000_000]
+    assert client.put("/api/models/capped", json=model).status_code == 200  # not given: the default
+    assert client.get("/api/models/capped").json()["max_response_bytes"] == DEFAULT_MAX_RESPONSE_BYTES
+    refused = client.put("/api/models/capped", json={**model, "max_response_bytes": 10})
+    assert refused.status_code == 422
+    assert client.get("/api/models/capped").json()["max_response_bytes"] == DEFAULT_MAX_RESPONSE_BYTES

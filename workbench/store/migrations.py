@@ -254,3 +254,9 @@ def m004_results_verdict_index(conn: Connection) -> None:
     # it reads the index alone, never the rows with their long outputs (in SQLite, the verdict
     # key sits past the output; in PostgreSQL it allows index-only scans).
     _run(conn, "CREATE INDEX results_verdicts ON results (run_id, seq, status, verdict_key)")
+
+
+@migration
+def m005_model_max_response_bytes(conn: Connection) -> None:
+    # The cap on a model server's answer (ModelConfig.max_response_bytes); NULL means the default.
+    _run(conn, "ALTER TABLE models ADD COLUMN max_response_bytes INTEGER")

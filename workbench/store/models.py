@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import sqlalchemy as sa
 
-from workbench.domain.models import ModelConfig, ModelParams
+from workbench.domain.models import DEFAULT_MAX_RESPONSE_BYTES, ModelConfig, ModelParams
 from workbench.store.db import Store, dialect_insert, utcnow
 from workbench.store.schema import models
 
@@ -23,6 +23,8 @@ def _to_row(config: ModelConfig) -> dict:
         "requests_per_minute": config.requests_per_minute, "tokens_per_minute": config.tokens_per_minute,
         "price_in": config.price_in, "price_out": config.price_out,
         "structured_output": config.structured_output, "replicas": orjson.dumps(config.replicas).decode(),
+        "max_response_bytes": None if config.max_response_bytes == DEFAULT_MAX_RESPONSE_BYTES
+        else config.max_response_bytes,  # NULL: the default, which may change
     }
 
 
@@ -34,6 +36,7 @@ def _from_row(row) -> ModelConfig:
         max_concurrency=m["max_concurrency"], requests_per_minute=m["requests_per_minute"],
         tokens_per_minute=m["tokens_per_minute"], price_in=m["price_in"], price_out=m["price_out"],
         structured_output=m["structured_output"], replicas=orjson.loads(m["replicas"]),
+        max_response_bytes=m["max_response_bytes"] or DEFAULT_MAX_RESPONSE_BYTES,
     )
 
 

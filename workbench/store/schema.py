@@ -55,6 +55,7 @@ models = sa.Table(
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
     sa.Column("replicas", sa.Text, nullable=False),  # JSON list of further base URLs
+    sa.Column("max_response_bytes", sa.Integer),  # NULL: the default (domain.models)
 )
 
 runs = sa.Table(

@@ -33,6 +33,7 @@ export function setupModelsDialog({ onChange }) {
     form.elements.max_concurrency.value = model ? model.max_concurrency : 4;
     form.elements.temperature.value = model ? model.params.temperature : 0;
     form.elements.max_tokens.value = model ? model.params.max_tokens : 512;
+    form.elements.max_response_bytes.value = model ? model.max_response_bytes : "";
     output.hidden = true;
     say("");
   }
@@ -52,6 +53,8 @@ export function setupModelsDialog({ onChange }) {
       replicas: f.replicas.value.split(",").map((u) => u.trim()).filter(Boolean), model: f.model.value.trim() || (f.provider.value === "local" ? "smollm2" : null),
       api_key_env: f.api_key_env.value.trim() || null, max_concurrency: Number(f.max_concurrency.value) || 4,
       params: { temperature: Number(f.temperature.value) || 0, max_tokens: Number(f.max_tokens.value) || 512 },
+      // empty: the server's default
+      ...(f.max_response_bytes.value.trim() ? { max_response_bytes: Number(f.max_response_bytes.value) } : {}),
     };
   }
 

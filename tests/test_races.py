@@ -441,3 +441,37 @@ def test_an_edit_saved_during_a_connection_test_is_kept(store, monkeypatch, edit
     assert asyncio.run(workspace.test_model(store, "remote", CANDIDATE_SCREENING.name)).ok
     after = get_model(store, "remote")
     assert after == model.model_copy(update={"structured_output": "json_object", **edit})
+
+
+def _samples(store):
+    from workbench.workspace import SAMPLE_FILE
+
+    return [d for d in list_datasets(store) if d.source_name == SAMPLE_FILE]
+
+
+def test_simultaneous_demo_setups_import_the_sample_once(store):
+    """Threads setting up the demo at once (`serve --demo` twice) end with one sample dataset,
+    the one each of them answers (before: several)."""
+    from workbench.workspace import ensure_demo
+
+    for trial in range(3):
+        outcomes = race(*(lambda: ensure_demo(store) for _ in range(4)))
+        assert [o for o in outcomes if isinstance(o, Exception)] == []
+        assert len(_samples(store)) == 1 and {o.id for o in outcomes} == {_samples(store)[0].id}
+
+
+def _worker_ensure_demo(_: int) -> str:
+    from workbench.workspace import ensure_demo
+
+    _worker_barrier.wait(timeout=60)
+    return ensure_demo(_worker_store).id
+
+
+def test_demo_setups_from_processes_import_the_sample_once(store, settings):
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(PROCESSES)
+    with context.Pool(PROCESSES, initializer=_worker_init,
+                      initargs=(str(settings.data_dir), settings.database_url, barrier)) as workers:
+        ids = workers.map(_worker_ensure_demo, range(PROCESSES), chunksize=1)
+        workers.terminate()
+    assert len(_samples(store)) == 1 and set(ids) == {_samples(store)[0].id}

@@ -58,11 +58,31 @@ async def test_model(store: Store, model_id: str, task_name: str, record: dict |
 
 
 def ensure_demo(store: Store) -> DatasetInfo:
-    """The bundled sample dataset and the two models that need no server (idempotent)."""
+    """The bundled sample dataset and the two models that need no server (idempotent, also when
+    several processes set the demo up at once).
+
+    PostgreSQL: a lock keyed "demo" is held across the look and the import (which commits on its
+    own connection meanwhile). SQLite can't hold its write lock there (the import takes it on
+    another connection), so an import that turns out to race another is undone: every process
+    keeps the sample committed first, which each sees after its own commit."""
+    from contextlib import nullcontext
+
+    from workbench.store.datasets import delete_dataset
+    from workbench.store.db import write_transaction
+
+    def samples() -> list[DatasetInfo]:  # oldest first (ids of one name grow: base, base-2, ...)
+        found = [info for info in list_datasets(store) if info.source_name == SAMPLE_FILE]
+        return sorted(found, key=lambda info: (info.created_at, len(info.id), info.id))
+
     for config in DEMO_MODELS:
         if not model_exists(store, config.id):
             save_model(store, config)
-    for info in list_datasets(store):
-        if info.source_name == SAMPLE_FILE:
-            return info
-    return import_dataset(store, sample_path(), name="Sample candidates", source_name=SAMPLE_FILE)
+    with write_transaction(store, "demo") if store.dialect == "postgresql" else nullcontext():
+        if found := samples():
+            return found[0]
+        ours = import_dataset(store, sample_path(), name="Sample candidates", source_name=SAMPLE_FILE)
+    first = samples()[0]
+    if first.id != ours.id:
+        delete_dataset(store, ours.id)
+    return first
+

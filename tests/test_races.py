@@ -475,3 +475,53 @@ def test_demo_setups_from_processes_import_the_sample_once(store, settings):
         ids = workers.map(_worker_ensure_demo, range(PROCESSES), chunksize=1)
         workers.terminate()
     assert len(_samples(store)) == 1 and set(ids) == {_samples(store)[0].id}
+
+
+def test_the_writer_writes_a_batch_again_after_a_deadlock_instead_of_pausing(cands, monkeypatch):
+    """PostgreSQL aborting a batch to break a deadlock (or a serialization conflict) is a conflict
+    with another transaction, not a storage failure: the batch is written again and no run pauses
+    (before: the run was paused as if the disk were full)."""
+    import asyncio
+
+    import workbench.runner.writer as writer_module
+    from workbench.store.results import run_results
+
+    run = _queued_run(cands)
+    update = _batch_update(run, 1)
+
+    class Conflict(Exception):
+        sqlstate = "40P01"
+
+    real, aborted = writer_module._write_batch, []
+
+    def aborted_once(store, updates):
+        if not aborted:
+            aborted.append(True)
+            raise sa.exc.OperationalError("INSERT ...", {}, Conflict("deadlock detected"))
+        return real(store, updates)
+
+    class Source:
+        run_id = run.id
+        failures: list = []
+
+        def snapshot(self):
+            return update.progress
+
+        def storage_failed(self, exc):
+            self.failures.append(exc)
+
+        def result_replaced(self, old, new):
+            self.failures.append((old, new))
+
+        def run_gone(self):
+            self.failures.append("gone")
+
+        def internal_failure(self, where, exc):
+            self.failures.append((where, exc))
+
+    monkeypatch.setattr(writer_module, "_write_batch", aborted_once)
+    source, result_writer = Source(), writer_module.ResultWriter(cands)
+    result_writer.add(source, update.rows[0], update.cache_entries[0])
+    asyncio.run(result_writer.flush())
+    assert aborted and source.failures == []
+    assert [r["seq"] for r in run_results(cands, run.id)] == [1]

@@ -297,3 +297,33 @@ def test_with_a_token_the_page_sends_it(page, tmp_path, fake, monkeypatch):
     page.click("#run-selected")
     page.wait_for_selector(".job .status.completed", timeout=20_000)
     page.wait_for_function("document.querySelectorAll('.row .cell .verdict').length > 5")
+
+
+def test_editing_a_model_in_the_page_keeps_what_the_form_does_not_show(page, tmp_path, fake):
+    """The form shows some fields; saving it must not reset the others (prices, rate limits, the
+    structured-output form, the seed) to their defaults (before: all were reset)."""
+    url = workbench(tmp_path, add_model("gemma", "Gemma", fake.base_url))
+    import json
+    import urllib.request
+
+    def call(method: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(f"{url}/api/models/gemma", method=method,
+                                         data=json.dumps(body).encode() if body else None,
+                                         headers={"Content-Type": "application/json", "X-Workbench-Client": "t"})
+        with urllib.request.urlopen(request) as answer:
+            return json.load(answer)
+
+    model = call("GET")
+    kept = {"price_in": 2.5, "price_out": 10.0, "requests_per_minute": 600, "tokens_per_minute": 90000,
+            "structured_output": "json_object"}
+    call("PUT", {**model, **kept, "params": {**model["params"], "seed": 7, "top_p": 0.9}})
+    page.goto(url)
+    page.click("#open-models")
+    page.click("#models-list li:has-text('gemma') >> text=Edit")
+    page.fill("#model-form input[name=name]", "Gemma 3 (edited)")
+    page.click("#model-form button[type=submit]")
+    page.wait_for_selector("#model-message:has-text('Saved.')")
+    after = call("GET")
+    assert after["name"] == "Gemma 3 (edited)"
+    assert {k: after[k] for k in kept} == kept
+    assert after["params"]["seed"] == 7 and after["params"]["top_p"] == 0.9

@@ -139,3 +139,18 @@ def test_a_models_max_response_size_is_kept(client):
     refused = client.put("/api/models/capped", json={**model, "max_response_bytes": 10})
     assert refused.status_code == 422
     assert client.get("/api/models/capped").json()["max_response_bytes"] == DEFAULT_MAX_RESPONSE_BYTES
+
+
+def test_an_edit_racing_a_delete_never_brings_the_model_back(client, store):
+    """PUT is an update of what exists: after a DELETE it is a 404, and the model stays gone
+    (before: PUT checked, then upserted, so an edit landing after a delete re-created the model)."""
+    from workbench.store.models import model_exists, update_model
+    from workbench.domain.models import build_model
+
+    body = {"id": "m1", "provider": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m1"}
+    assert client.post("/api/models", json=body).status_code == 201
+    assert client.delete("/api/models/m1").status_code == 204
+    assert client.put("/api/models/m1", json=body).status_code == 404
+    with pytest.raises(LookupError):  # the store's half of the race: the check and the write are one UPDATE
+        update_model(store, build_model(body))
+    assert not model_exists(store, "m1")

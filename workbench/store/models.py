@@ -51,6 +51,17 @@ def save_model(store: Store, config: ModelConfig) -> ModelConfig:
     return config
 
 
+def update_model(store: Store, config: ModelConfig) -> ModelConfig:
+    """Replace an existing model's configuration: one UPDATE, so an edit racing a delete never
+    brings the model back (ModelNotFound instead)."""
+    row = _to_row(config)
+    with store.engine.begin() as conn:
+        if not conn.execute(models.update().where(models.c.id == config.id)
+                            .values(**row, updated_at=utcnow())).rowcount:
+            raise ModelNotFound(config.id)
+    return config
+
+
 def remember_structured_output(store: Store, model_id: str, form: str) -> bool:
     """Record the structured-output form a probe found, only if the model still says ``auto``: one
     conditional update, so an edit saved while the probe ran (seconds) is kept, and a form the

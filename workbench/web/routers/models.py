@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Request
 
 from workbench.domain.models import ModelConfig, build_model
 from workbench.store.datasets import iter_records
-from workbench.store.models import delete_model, get_model, list_models, save_model
+from workbench.store.models import delete_model, get_model, list_models, save_model, update_model
 from workbench.workspace import test_model
 
 router = APIRouter(tags=["models"])
@@ -31,9 +31,7 @@ def model_create(request: Request, body: dict[str, Any] = Body(...)) -> ModelCon
 
 @router.put("/models/{model_id}")
 def model_update(request: Request, model_id: str, body: dict[str, Any] = Body(...)) -> ModelConfig:
-    store = request.app.state.store
-    get_model(store, model_id)
-    return save_model(store, build_model({**body, "id": model_id}))
+    return update_model(request.app.state.store, build_model({**body, "id": model_id}))
 
 
 @router.delete("/models/{model_id}", status_code=204)

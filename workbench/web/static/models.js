@@ -8,6 +8,7 @@ export function setupModelsDialog({ onChange }) {
   const message = $("#model-message");
   const output = $("#model-test-output");
   let editing = null;
+  let original = null; // the model as the server has it: fields the form doesn't show are kept
 
   function say(text, kind = "") { message.textContent = text; message.className = `message ${kind}`; }
 
@@ -19,11 +20,13 @@ export function setupModelsDialog({ onChange }) {
       el("span", {},
         el("button", { type: "button", onclick: () => edit(m) }, "Edit"), " ",
         el("button", { type: "button", onclick: () => remove(m) }, "Delete")))));
+    if (editing) original = models.find((m) => m.id === editing) || original; // e.g. the form a probe found
     return models;
   }
 
   function edit(model) {
     editing = model ? model.id : null;
+    original = model;
     $("#model-form-title").textContent = model ? `Edit ${model.id}` : "Add a model";
     form.elements.id.value = model ? model.id : "";
     form.elements.id.readOnly = !!model;
@@ -47,15 +50,19 @@ export function setupModelsDialog({ onChange }) {
 
   function body() {
     const f = form.elements;
-    return {
+    const kept = original || {};
+    const data = {
+      ...kept,
       id: f.id.value.trim(), name: f.name.value.trim() || f.id.value.trim(), provider: f.provider.value,
       base_url: f.base_url.value.trim() || null,
       replicas: f.replicas.value.split(",").map((u) => u.trim()).filter(Boolean), model: f.model.value.trim() || (f.provider.value === "local" ? "smollm2" : null),
       api_key_env: f.api_key_env.value.trim() || null, max_concurrency: Number(f.max_concurrency.value) || 4,
-      params: { temperature: Number(f.temperature.value) || 0, max_tokens: Number(f.max_tokens.value) || 512 },
-      // empty: the server's default
-      ...(f.max_response_bytes.value.trim() ? { max_response_bytes: Number(f.max_response_bytes.value) } : {}),
+      params: { ...(kept.params || {}), temperature: Number(f.temperature.value) || 0, max_tokens: Number(f.max_tokens.value) || 512 },
     };
+    // empty: the server's default
+    if (f.max_response_bytes.value.trim()) data.max_response_bytes = Number(f.max_response_bytes.value);
+    else delete data.max_response_bytes;
+    return data;
   }
 
   async function save() {

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +24,8 @@ from workbench.domain.tasks import Task, TaskError
 from workbench.providers.base import ProviderError
 from workbench.store import Store
 from workbench.store.db import storage_problem
-from workbench.store.datasets import DatasetNotFound, delete_dataset, import_dataset, iter_records, list_datasets
+from workbench.store.datasets import (DatasetNotFound, delete_dataset, get_dataset, import_dataset, iter_records,
+                                      list_datasets)
 from workbench.store.models import ModelNotFound, delete_model, list_models, save_model
 from workbench.runner.manager import FewShotError
 from workbench.store.exports import NothingToExport
@@ -36,10 +39,18 @@ USER_ERRORS = (UnreadableFile, ImportRejected, TaskError, ModelConfigError, Data
                ModelNotFound, TaskNotFound, ProviderError, RunNotFound, RunStateError, NothingToExport, FewShotError, OSError)
 
 
+EXIT_INTERRUPTED = 130
+
+
 class WorkbenchGroup(click.Group):
+    """Every error becomes one `error: ...` line and exit 1; Ctrl-C `interrupted` and exit 130.
+    Anything unforeseen is said to be a bug, in one line (WORKBENCH_DEBUG=1 shows the traceback)."""
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors and exits: click says them
         except ImportRejected as exc:
             click.echo(f"error: nothing imported: {len(exc.problems) + exc.more} problem(s):", err=True)
             for problem in exc.problems:
@@ -48,11 +59,62 @@ class WorkbenchGroup(click.Group):
                 click.echo(f"  ... and {exc.more} more", err=True)
             sys.exit(1)
         except USER_ERRORS as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-        except sqlalchemy.exc.OperationalError as exc:
-            click.echo(f"error: {storage_problem(exc)}", err=True)
-            sys.exit(1)
+            _fail(_os_problem(exc) if isinstance(exc, OSError) else str(exc))
+        except sqlalchemy.exc.SQLAlchemyError as exc:  # can't be reached, opened, written; or a bad URL
+            _fail(storage_problem(exc))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except Exception as exc:
+            if os.environ.get("WORKBENCH_DEBUG") == "1":
+                raise
+            _fail(f"{type(exc).__name__}: {exc} (a bug: please report it)")
+
+
+def _fail(message: str) -> None:
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    click.echo(f"error: {'; '.join(lines) or 'unknown'}", err=True)
+    sys.exit(1)
+
+
+def _os_problem(exc: OSError) -> str:
+    if exc.filename is not None and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}"
+    return str(exc)
+
+
+INT64_MAX = 2**63 - 1
+
+
+class DatabaseIdType(click.IntRange):
+    """Run ids, task versions: positive and within the database's 64-bit integers."""
+
+    name = "id"
+
+    def __init__(self) -> None:
+        super().__init__(1, INT64_MAX)
+
+
+class FiniteFloat(click.FloatRange):
+    """A number within its range that is a number: no nan, no inf (1e999 is inf)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+DATABASE_ID = DatabaseIdType()
+
+
+def count(minimum: int = 1) -> click.IntRange:
+    """A count or limit: at least ``minimum``, within 64 bits."""
+    return click.IntRange(minimum, INT64_MAX)
+
+
+SECONDS = FiniteFloat(min=0, min_open=True)
+PRICE = FiniteFloat(min=0)
 
 
 def print_table(headers: list[str], rows: list[list[str]]) -> None:
@@ -87,9 +149,10 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Interface to listen on.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="Port to listen on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on.")
 @click.option("--demo", is_flag=True, help="Load the bundled sample dataset and the embedded model first.")
-@click.option("--max-runs", type=click.IntRange(min=1), envvar="WORKBENCH_MAX_RUNS",
+@click.option("--max-runs", type=count(), envvar="WORKBENCH_MAX_RUNS",
               help="Runs executed by this server at once; the rest wait, or go to another server on the same "
                    "database [env WORKBENCH_MAX_RUNS; default: no limit].")
 @click.option("--warm-up/--no-warm-up", default=True, show_default=True,
@@ -152,11 +215,13 @@ def datasets(ctx: click.Context, data_dir: Path | None) -> None:
 
 @datasets.command("show")
 @click.argument("dataset_id")
-@click.option("--limit", default=5, show_default=True, help="How many records to show.")
+@click.option("--limit", default=5, show_default=True, type=count(), help="How many records to show.")
 @data_dir_option
 def datasets_show(dataset_id: str, limit: int, data_dir: Path | None) -> None:
     """Show a dataset's first records."""
-    for record in iter_records(_store(data_dir), dataset_id, limit=limit):
+    store = _store(data_dir)
+    get_dataset(store, dataset_id)  # an unknown id is an error, not an empty list
+    for record in iter_records(store, dataset_id, limit=limit):
         click.echo(f"{record.record_id}\t{record.title}\t{record.subtitle}")
 
 
@@ -182,14 +247,14 @@ def models() -> None:
               help="Another base URL serving the same model (repeatable); requests go to the least busy.")
 @click.option("--model", "model_name", help="The server's model name, or a GGUF path for local (default: smollm2).")
 @click.option("--api-key-env", help="NAME of the environment variable holding the API key (never the key).")
-@click.option("--concurrency", type=int, default=4, show_default=True,
+@click.option("--concurrency", type=count(), default=4, show_default=True,
               help="Requests in flight at once, per endpoint (replicas add up).")
-@click.option("--rpm", type=int, help="Requests per minute limit.")
+@click.option("--rpm", type=count(), help="Requests per minute limit.")
 @click.option("--name", help="Display name.")
-@click.option("--temperature", type=float, default=0.0, show_default=True)
-@click.option("--max-tokens", type=int, default=512, show_default=True)
-@click.option("--price-in", type=float, default=0.0, help="Price per 1M input tokens.")
-@click.option("--price-out", type=float, default=0.0, help="Price per 1M output tokens.")
+@click.option("--temperature", type=FiniteFloat(min=0), default=0.0, show_default=True)
+@click.option("--max-tokens", type=count(), default=512, show_default=True)
+@click.option("--price-in", type=PRICE, default=0.0, help="Price per 1M input tokens.")
+@click.option("--price-out", type=PRICE, default=0.0, help="Price per 1M output tokens.")
 @click.option("--structured-output", type=click.Choice(["auto", "json_schema", "json_object", "prompt"]),
               default="auto", show_default=True, help="How to ask for JSON; `models test` detects it.")
 @data_dir_option
@@ -210,7 +275,7 @@ def models_add(model_id: str, provider: str, base_url: str | None, replicas: tup
 
 
 @models.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @data_dir_option
 def models_import(file: Path, data_dir: Path | None) -> None:
     """Add or replace the models listed in a models.yaml."""
@@ -242,7 +307,7 @@ def models_remove(model_id: str, data_dir: Path | None) -> None:
 @models.command("test")
 @click.argument("model_id")
 @click.option("--task", "task_name", default="candidate-screening", show_default=True)
-@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for the answer.")
+@click.option("--timeout", default=120.0, show_default=True, type=SECONDS, help="Seconds to wait for the answer.")
 @click.option("--save/--no-save", default=True, show_default=True,
               help="Remember the structured-output form that worked.")
 @data_dir_option
@@ -278,7 +343,7 @@ def tasks_list(data_dir: Path | None) -> None:
 
 
 @tasks.command("add")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @data_dir_option
 def tasks_add(file: Path, data_dir: Path | None) -> None:
     """Add a task from a YAML file (a changed task gets a new version)."""
@@ -288,7 +353,7 @@ def tasks_add(file: Path, data_dir: Path | None) -> None:
 
 @tasks.command("show")
 @click.argument("name")
-@click.option("--version", type=int, help="A specific version [default: latest].")
+@click.option("--version", type=DATABASE_ID, help="A specific version [default: latest].")
 @data_dir_option
 def tasks_show(name: str, version: int | None, data_dir: Path | None) -> None:
     """Print a task as YAML."""
@@ -301,7 +366,6 @@ def tasks_show(name: str, version: int | None, data_dir: Path | None) -> None:
 # ---- runs ----------------------------------------------------------------------------------------
 
 EXIT_PAUSED = 2
-EXIT_INTERRUPTED = 130
 
 
 def _execute_runs(store: Store, run_ids: list[int]) -> None:
@@ -352,10 +416,10 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
 @click.option("--dataset", "dataset_id", required=True, help="Dataset id (see `workbench datasets`).")
 @click.option("--model", "model_ids", multiple=True, required=True, help="Model id; repeat for several.")
 @click.option("--task", "task_name", default="candidate-screening", show_default=True)
-@click.option("--concurrency", type=int, help="Requests in flight per model [default: the model's].")
-@click.option("--limit", type=int, help="Only the first N records.")
+@click.option("--concurrency", type=count(), help="Requests in flight per model [default: the model's].")
+@click.option("--limit", type=count(), help="Only the first N records.")
 @click.option("--fresh", is_flag=True, help="Ask the model again instead of using cached answers.")
-@click.option("--timeout", "timeout_s", type=float, default=120.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=SECONDS, default=120.0, show_default=True,
               help="Seconds before a request counts as timed out (it is retried).")
 @click.option("--few-shot", type=click.IntRange(0, 50), default=0, show_default=True,
               help="Show N golden examples before each record (never the record itself).")
@@ -367,9 +431,9 @@ def run(dataset_id: str, model_ids: tuple[str, ...], task_name: str, concurrency
     from workbench.runner.executor import RunOptions
     from workbench.runner.manager import prepare_runs
 
-    if limit is not None and limit < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--limit")
     store = _store(data_dir)
+    if examples_from is not None:
+        get_dataset(store, examples_from)  # named, so it must exist, even with --few-shot 0
     options = RunOptions(limit=limit, fresh=fresh, concurrency=concurrency, timeout_s=timeout_s,
                          few_shot=few_shot, examples_from=examples_from)
     runs = prepare_runs(store, dataset_id, model_ids, task_name, options)
@@ -380,7 +444,7 @@ def run(dataset_id: str, model_ids: tuple[str, ...], task_name: str, concurrency
 
 
 @main.command()
-@click.argument("run_ids", nargs=-1, type=int)
+@click.argument("run_ids", nargs=-1, type=DATABASE_ID)
 @data_dir_option
 def resume(run_ids: tuple[int, ...], data_dir: Path | None) -> None:
     """Continue runs (default: every unfinished run, e.g. after a crash)."""
@@ -404,8 +468,11 @@ def runs(ctx: click.Context, dataset_id: str | None, data_dir: Path | None) -> N
         return
     from workbench.store.runs import list_runs
 
+    store = _store(data_dir)
+    if dataset_id is not None:
+        get_dataset(store, dataset_id)  # an unknown id is an error, not an empty table
     rows = []
-    for r in list_runs(_store(data_dir), dataset_id=dataset_id):
+    for r in list_runs(store, dataset_id=dataset_id):
         rate = r.done / r.active_seconds if r.active_seconds else 0.0
         rows.append([str(r.id), r.dataset_id, r.model_id, f"{r.task_name}@{r.task_version}", r.status,
                      f"{r.done}/{r.total}", str(r.errors), f"{rate:.1f}", str(r.tokens_in), str(r.tokens_out),
@@ -415,7 +482,7 @@ def runs(ctx: click.Context, dataset_id: str | None, data_dir: Path | None) -> N
 
 
 @runs.command("retry-errors")
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=DATABASE_ID)
 @data_dir_option
 def runs_retry_errors(run_id: int, data_dir: Path | None) -> None:
     """Run again only the records of RUN that ended in an error."""
@@ -429,7 +496,7 @@ def runs_retry_errors(run_id: int, data_dir: Path | None) -> None:
 
 def _control(action: str):
     @data_dir_option
-    @click.argument("run_id", type=int)
+    @click.argument("run_id", type=DATABASE_ID)
     def command(run_id: int, data_dir: Path | None) -> None:
         from workbench.store.runs import request_state
 

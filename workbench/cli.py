@@ -432,8 +432,6 @@ def run(dataset_id: str, model_ids: tuple[str, ...], task_name: str, concurrency
     from workbench.runner.manager import prepare_runs
 
     store = _store(data_dir)
-    if examples_from is not None:
-        get_dataset(store, examples_from)  # named, so it must exist, even with --few-shot 0
     options = RunOptions(limit=limit, fresh=fresh, concurrency=concurrency, timeout_s=timeout_s,
                          few_shot=few_shot, examples_from=examples_from)
     runs = prepare_runs(store, dataset_id, model_ids, task_name, options)

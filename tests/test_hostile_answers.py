@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import orjson
 import pytest
@@ -466,3 +467,30 @@ def test_json_extraction_does_a_bounded_amount_of_work_per_character(monkeypatch
     looked.clear()
     assert outputs.extract_json_object("Here it is: {not json} " * 1000 + '{"a": 1}') == {"a": 1}
     assert len(looked) <= 2 * 24_000 + 200_000
+
+
+def test_workbench_run_says_so_when_its_dataset_is_deleted_mid_run(tmp_path):
+    """`workbench run` whose dataset another process deletes: it ends, saying why, without a
+    traceback (before: "error: no run 1" from the summary's look-up)."""
+    data = str(tmp_path / "cli-data")
+    source = tmp_path / "c.jsonl"
+    write_jsonl(source, 200)
+
+    def workbench(*args):
+        return subprocess.run([sys.executable, "-m", "workbench", *args, "--data-dir", data],
+                              capture_output=True, text=True, timeout=RUN_LIMIT_S, env=os.environ.copy())
+
+    assert workbench("import", str(source), "--name", "cands").returncode == 0
+    with FakeOpenAIServer(FaultConfig(latency_ms=100)) as server:
+        assert workbench("models", "add", "m", "--provider", "openai", "--base-url", server.base_url,
+                         "--model", "m", "--concurrency", "1").returncode == 0
+        run = subprocess.Popen([sys.executable, "-m", "workbench", "run", "--dataset", "cands", "--model", "m",
+                                "--data-dir", data], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=os.environ.copy())
+        deadline = time.monotonic() + RUN_LIMIT_S
+        while server.stats()["total"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert workbench("datasets", "delete", "cands").returncode == 0
+        _, err = run.communicate(timeout=RUN_LIMIT_S)
+    assert "Traceback" not in err
+    assert "cancelled (its dataset was deleted while it ran)" in err, err

@@ -374,7 +374,7 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
 
     from workbench.runner.console import RunBars
     from workbench.runner.manager import RunManager
-    from workbench.store.runs import get_run
+    from workbench.store.runs import RunNotFound, get_run
 
     runs = [get_run(store, run_id) for run_id in run_ids]
     labels = {r.id: f"{r.model_id} (run {r.id})" for r in runs}
@@ -396,7 +396,11 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
     final = asyncio.run(go())
     code = 0
     for run in runs:
-        info = get_run(store, run.id)
+        try:
+            info = get_run(store, run.id)
+        except RunNotFound:  # its dataset was deleted while it ran
+            click.echo(f"run {run.id} {run.model_id}: cancelled (its dataset was deleted while it ran)", err=True)
+            continue
         line = f"run {run.id} {run.model_id}: {final[run.id]} — {info.done}/{info.total} done, {info.errors} errors"
         if info.status_reason:
             line += f" ({info.status_reason})"

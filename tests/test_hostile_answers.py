@@ -98,15 +98,22 @@ def test_each_hostile_answer_is_its_records_error_and_the_run_completes(store, d
     assert all(0 <= r["tokens_in"] <= MAX_TOKEN_COUNT and 0 <= r["tokens_out"] <= MAX_TOKEN_COUNT for r in rows)
 
 
+def _cli(data: str):
+    """`workbench ARGS --data-dir DATA` as a subprocess, bounded in time."""
+    def workbench(*args):
+        return subprocess.run([sys.executable, "-m", "workbench", *args, "--data-dir", data],
+                              capture_output=True, text=True, timeout=RUN_LIMIT_S, env=os.environ.copy())
+
+    return workbench
+
+
 def test_workbench_run_with_a_timeout_ends_on_hostile_answers(tmp_path):
     """The CLI as a subprocess: `workbench run --timeout` ends (it used to hang at 0/N)."""
     data = str(tmp_path / "cli-data")
     source = tmp_path / "c.jsonl"
     write_jsonl(source, 12)
 
-    def workbench(*args):
-        return subprocess.run([sys.executable, "-m", "workbench", *args, "--data-dir", data],
-                              capture_output=True, text=True, timeout=RUN_LIMIT_S, env=os.environ.copy())
+    workbench = _cli(data)
 
     assert workbench("import", str(source), "--name", "cands").returncode == 0
     faults = FaultConfig(content_not_text_rate=0.4, bad_usage_rate=0.2, bad_token_counts_rate=0.2, seed=2)
@@ -476,9 +483,7 @@ def test_workbench_run_says_so_when_its_dataset_is_deleted_mid_run(tmp_path):
     source = tmp_path / "c.jsonl"
     write_jsonl(source, 200)
 
-    def workbench(*args):
-        return subprocess.run([sys.executable, "-m", "workbench", *args, "--data-dir", data],
-                              capture_output=True, text=True, timeout=RUN_LIMIT_S, env=os.environ.copy())
+    workbench = _cli(data)
 
     assert workbench("import", str(source), "--name", "cands").returncode == 0
     with FakeOpenAIServer(FaultConfig(latency_ms=100)) as server:

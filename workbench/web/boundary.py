@@ -2,23 +2,28 @@
 
 - the path and every query parameter: valid UTF-8 (no lone surrogates), no NUL, bounded length;
 - a JSON body under /api: valid JSON that keeps workbench.domain.json_rules (depth, 64-bit
-  integers, finite numbers, valid Unicode), checked once here instead of in every handler;
+  integers, finite numbers, valid Unicode), checked once here instead of in every handler; never
+  more than MAX_BODY_BYTES of it held (uploads are multipart, not buffered), big ones parsed off the loop;
 - and, last, anything unexpected: logged, answered with a generic 500 (no traceback leaves).
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 from urllib.parse import parse_qsl, unquote_to_bytes
 
+import orjson
 from starlette.responses import JSONResponse
 
-from workbench.domain.json_rules import json_problem
+from workbench.domain.importers import _checked, _decode_problem
+from workbench.web.security import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
 MAX_PARAM_CHARS = 16_000  # longer than any id or list the page sends; the server's URL limit is about this
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+OFF_LOOP_BYTES = 64 * 1024  # parsing and walking more than this would hold up every other request
+TOO_BIG_JSON = f"a JSON request body is at most {MAX_BODY_BYTES} bytes; upload a file as multipart/form-data"
 
 
 def parameter_problem(scope) -> str | None:
@@ -63,12 +68,13 @@ def body_problem(body: bytes) -> str | None:
     if not body.strip():
         return None
     try:
-        value = json.loads(body)
-    except RecursionError:
-        return "request body: nested too deeply"
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        return f"request body: not valid JSON ({exc})"
-    problem = json_problem(value)
+        # orjson refuses lone surrogates, NaN and depth past 255 itself; _checked walks for the rest
+        # and re-reads exactly an integer orjson could only keep as a float (10**23).
+        problem = _checked(orjson.loads(body), body)[1]
+    except orjson.JSONDecodeError as exc:
+        problem = _decode_problem(exc)
+    except (ValueError, RecursionError) as exc:  # the exact re-read: orjson took it, json should too
+        problem = f"not valid JSON ({exc})"
     return None if problem is None else f"request body: {problem}"
 
 
@@ -94,21 +100,35 @@ class BoundaryMiddleware:
         headers = dict(scope.get("headers") or [])
         if scope["type"] == "http" and scope["method"] in BODY_METHODS and scope["path"].startswith("/api/") \
                 and is_json(headers):
-            body, receive = await _buffered(receive)
-            problem = body_problem(body)
+            length = headers.get(b"content-length", b"")
+            body = None
+            if not (length.isdigit() and int(length) > MAX_BODY_BYTES):  # else: known too big, read nothing
+                body, receive = await _buffered(receive, MAX_BODY_BYTES)
+            if body is None:  # only an upload path lets a body this big past GuardMiddleware
+                return await JSONResponse({"detail": TOO_BIG_JSON}, status_code=413)(scope, receive, send)
+            if len(body) > OFF_LOOP_BYTES:
+                problem = await asyncio.to_thread(body_problem, body)
+            else:
+                problem = body_problem(body)
             if problem is not None:
                 return await JSONResponse({"detail": problem}, status_code=422)(scope, receive, send)
         return await self.app(scope, receive, send)
 
 
-async def _buffered(receive):
-    """The whole body (already bounded by GuardMiddleware), and a receive that hands it on again."""
+async def _buffered(receive, limit: int):
+    """The whole body, and a receive that hands it on again; None for the body once it passes ``limit``
+    bytes (what is left is never read)."""
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":  # the client left: pass that on
             return b"", _replay([message], receive)
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None, receive
+        chunks.append(chunk)
         if not message.get("more_body", False):
             break
     body = b"".join(chunks)

@@ -272,3 +272,32 @@ def test_model_config_lists_replicas(store):
     from workbench.store.models import get_model
 
     assert get_model(store, "vllm").base_urls == ["http://127.0.0.2:8000/v1", "http://127.0.0.3:8000/v1"]
+
+
+def test_a_run_that_cant_start_fails_alone_and_the_others_finish(store, dataset, monkeypatch):
+    """`workbench run --model a --model b`: b's setup fails (its task unreadable) after a has started,
+    and a run id that is gone; a still finishes, b fails saying why, nothing is left "running"."""
+    import workbench.runner.manager as manager
+
+    ds = dataset(40)
+    with FakeOpenAIServer(FaultConfig(latency_ms=2)) as server:
+        a, b = add_model(store, server, "a"), add_model(store, server, "b")
+        run_a, run_b = prepare_runs(store, ds, [a, b], options=RunOptions())
+        real_get_task = manager.get_task
+        calls = []
+
+        def get_task(*args):
+            calls.append(args)
+            if len(calls) == 2:
+                raise ValueError("task file unreadable")
+            return real_get_task(*args)
+
+        monkeypatch.setattr(manager, "get_task", get_task)
+        final = asyncio.run(RunManager(store).execute([run_a.id, run_b.id, 999_999]))
+    assert final == {run_a.id: "completed", run_b.id: "failed", 999_999: "cancelled"}, final
+    assert get_run(store, run_a.id).done == 40
+    failed = get_run(store, run_b.id)
+    assert failed.status == "failed" and "task file unreadable" in failed.status_reason
+    with store.engine.connect() as conn:
+        leased = conn.execute(sa.text("SELECT count(*) FROM runs WHERE lease_owner IS NOT NULL")).scalar()
+    assert leased == 0

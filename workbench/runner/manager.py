@@ -20,7 +20,7 @@ from workbench.store.curation import golden_examples
 from workbench.store.datasets import get_dataset
 from workbench.store.db import utcnow, write_transaction
 from workbench.store.models import get_model
-from workbench.store.runs import LEASE_SECONDS, RunInfo, get_run, list_runs, renew_leases, set_status
+from workbench.store.runs import LEASE_SECONDS, RunInfo, RunNotFound, get_run, list_runs, renew_leases, set_status
 from workbench.store.schema import runs
 from workbench.store.tasks import get_task
 
@@ -99,37 +99,61 @@ class RunManager:
         run_ids = list(run_ids)
         writer_task = asyncio.create_task(self.writer.run_forever())
         lease_task = asyncio.create_task(self._keep_leases())
-        tasks = {}
-        for run_id in run_ids:
-            run = await asyncio.to_thread(get_run, self.store, run_id)
-            if run.status in TERMINAL_STATES:
-                continue
-            if run.status == "paused":
-                await asyncio.to_thread(set_status, self.store, run_id, "queued", None, only_from=("paused",))
-                run = await asyncio.to_thread(get_run, self.store, run_id)
-            task = await asyncio.to_thread(get_task, self.store, run.task_name, run.task_version)
-            executor = RunExecutor(self.store, run, task, self.writer)
-            self.executors[run_id] = executor
-            tasks[run_id] = asyncio.create_task(executor.execute())
-        reporter = asyncio.create_task(self._report(on_progress, progress_interval_s)) if on_progress else None
+        tasks: dict[int, asyncio.Task] = {}
+        final: dict[int, str] = {}
+        reporter = None
         try:
+            for run_id in run_ids:
+                started = await self._start(run_id)
+                if isinstance(started, str):  # over already, or can't start: the others still go on
+                    final[run_id] = started
+                    continue
+                self.executors[run_id] = started
+                tasks[run_id] = asyncio.create_task(started.execute())
+            reporter = asyncio.create_task(self._report(on_progress, progress_interval_s)) if on_progress else None
             await asyncio.gather(*tasks.values(), return_exceptions=True)
         finally:
-            if reporter:
-                reporter.cancel()
-            writer_task.cancel()
-            lease_task.cancel()
+            # Left early (storage failure, cancelled): the started runs stop cleanly, their work saved.
+            for run_id, task in tasks.items():
+                if not task.done():
+                    self.executors[run_id].stop("paused", "the command stopped before this run ended")
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            for background in (reporter, writer_task, lease_task):
+                if background is not None:
+                    background.cancel()
             await asyncio.gather(*(t for t in (reporter, writer_task, lease_task) if t), return_exceptions=True)
             await self.writer.flush()
         if on_progress:
             await _call(on_progress, self.progress())
-        final = {}
-        for run_id in run_ids:
-            task = tasks.get(run_id)
-            if task is not None and task.exception() is not None:
+        for run_id, task in tasks.items():
+            if task.exception() is not None:
                 raise task.exception()
-            final[run_id] = task.result() if task is not None else (await asyncio.to_thread(get_run, self.store, run_id)).status
-        return final
+            final[run_id] = task.result()
+        return {run_id: final[run_id] for run_id in run_ids}
+
+    async def _start(self, run_id: int) -> RunExecutor | str:
+        """The run's executor; or, for a run that is over or can't start (failed, saying why), its status."""
+        try:
+            run = await asyncio.to_thread(get_run, self.store, run_id)
+            if run.status in TERMINAL_STATES:
+                return run.status
+            if run.status == "paused":
+                await asyncio.to_thread(set_status, self.store, run_id, "queued", None, only_from=("paused",))
+                run = await asyncio.to_thread(get_run, self.store, run_id)
+            task = await asyncio.to_thread(get_task, self.store, run.task_name, run.task_version)
+            return RunExecutor(self.store, run, task, self.writer)
+        except RunNotFound:  # deleted with its dataset
+            return "cancelled"
+        except Exception as exc:  # noqa: BLE001 - this run can't start; the others still do
+            if is_storage_failure(exc):
+                raise
+            await self._fail_to_start(run_id, exc)
+            return "failed"
+
+    async def _fail_to_start(self, run_id: int, exc: Exception) -> None:
+        log.error("run %s can't start: %s: %s", run_id, type(exc).__name__, exc)
+        await asyncio.to_thread(set_status, self.store, run_id, "failed", f"can't start: {exc}"[:500],
+                                only_from=("queued", "running", "paused"), release_lease=True)
 
     async def serve_forever(self, poll_s: float = 1.0) -> None:
         """For the web server: execute queued runs (and runs orphaned by a crash) as they appear."""
@@ -182,9 +206,7 @@ class RunManager:
             except Exception as exc:  # noqa: BLE001 - this run can't start; the others still do
                 if is_storage_failure(exc):
                     raise
-                log.error("run %s can't start", run.id, exc_info=exc)
-                await asyncio.to_thread(set_status, self.store, run.id, "failed", f"can't start: {exc}"[:500],
-                                        only_from=("queued", "running"), release_lease=True)
+                await self._fail_to_start(run.id, exc)
                 continue
             active += 1
             self.executors[run.id] = executor

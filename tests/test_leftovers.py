@@ -93,6 +93,18 @@ def _upload(url: str, path) -> None:
         pass  # the server is killed mid-way
 
 
+def _bigger_than(folder, size: int) -> bool:
+    """A .jsonl file in ``folder`` has passed ``size`` bytes (waiting for the file alone killed the
+    server before it had written anything much)."""
+    for path in folder.glob("*.jsonl"):
+        try:
+            if path.stat().st_size > size:
+                return True
+        except FileNotFoundError:  # removed between the listing and the look
+            pass
+    return False
+
+
 def test_a_server_killed_mid_upload_leaves_nothing_after_restart(settings, tmp_path):
     data_dir = settings.data_dir
     big = tmp_path / "big.jsonl"
@@ -104,9 +116,9 @@ def test_a_server_killed_mid_upload_leaves_nothing_after_restart(settings, tmp_p
         uploader = threading.Thread(target=_upload, args=(url, big), daemon=True)
         uploader.start()
         deadline = time.monotonic() + 60
-        while not list((data_dir / "uploads").glob("*.jsonl")) and time.monotonic() < deadline:
+        while not _bigger_than(data_dir / "uploads", 1_000_000) and time.monotonic() < deadline:
             time.sleep(0.005)
-        os.kill(proc.pid, signal.SIGKILL)  # while it imports the uploaded copy
+        os.kill(proc.pid, signal.SIGKILL)  # while it copies or imports the upload, past its first MB
         proc.wait()
         leftovers = list((data_dir / "uploads").glob("*.jsonl"))
         assert leftovers and leftovers[0].stat().st_size > 1_000_000, "the upload was not caught mid-way"

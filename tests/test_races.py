@@ -525,3 +525,69 @@ def test_the_writer_writes_a_batch_again_after_a_deadlock_instead_of_pausing(can
     asyncio.run(result_writer.flush())
     assert aborted and source.failures == []
     assert [r["seq"] for r in run_results(cands, run.id)] == [1]
+
+
+# ---- lock order on PostgreSQL: lease renewal against the writer, run locks against result inserts -----
+
+postgres_only = pytest.mark.skipif(not os.environ.get("WORKBENCH_TEST_POSTGRES"), reason="row locks of PostgreSQL")
+
+
+def _running_runs_here(store, count: int) -> list[int]:
+    from workbench.store.runs import OWNER
+
+    ids = [_queued_run(store).id for _ in range(count)]
+    with store.engine.begin() as conn:
+        for run_id in reversed(ids):  # new row versions in reverse id order: a scan meets the last first
+            conn.execute(runs.update().where(runs.c.id == run_id).values(status="running", lease_owner=OWNER))
+    return ids
+
+
+def _wait_for_a_lock_wait(store) -> None:
+    query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
+    for _ in range(2000):
+        with store.engine.connect() as conn:
+            if conn.execute(query).scalar():
+                return
+        threading.Event().wait(0.005)
+    raise AssertionError("the other transaction never waited for the row lock")
+
+
+@postgres_only
+def test_lease_renewal_locks_runs_in_the_writers_order(cands):
+    """The writer locks run rows by id (first, then last); renew_leases racing it must too (before:
+    one UPDATE locked them in scan order, last first: DeadlockDetected, after a 1 s stall)."""
+    from workbench.store.runs import renew_leases
+
+    first, *_, last = _running_runs_here(cands, 4)
+    renewed: list = []
+    with cands.engine.connect() as conn, conn.begin():
+        conn.execute(runs.update().where(runs.c.id == first).values(done=1))  # as write_batch: lowest id first
+        thread = threading.Thread(target=lambda: renewed.append(_outcome(renew_leases, cands)))
+        thread.start()
+        _wait_for_a_lock_wait(cands)  # renew_leases waits for `first`
+        conn.execute(runs.update().where(runs.c.id == last).values(done=1))  # before: deadlock here
+    thread.join(60)
+    assert renewed == [None]
+
+
+def _outcome(call, *args):
+    try:
+        return call(*args)
+    except Exception as exc:  # noqa: BLE001 - the test compares outcomes
+        return exc
+
+
+@postgres_only
+def test_a_locked_run_lets_its_results_be_inserted(cands):
+    """claim/recount/clear_errors lock the run's row FOR NO KEY UPDATE, which the foreign key check
+    of a result insert (FOR KEY SHARE) does not wait for (before: FOR UPDATE, the insert waited)."""
+    from workbench.store.runs import _locked_run
+    from workbench.store.schema import results
+
+    run = _queued_run(cands)
+    row = _batch_update(run, 1).rows[0].as_row(run.id, "2026-01-01T00:00:00")
+    with write_transaction(cands) as holder:
+        _locked_run(holder, run.id, runs.c.status)
+        with cands.engine.connect() as conn, conn.begin():
+            conn.execute(sa.text("SET LOCAL lock_timeout = '3s'"))  # before: LockNotAvailable after 3 s
+            conn.execute(results.insert().values(**row))

@@ -164,8 +164,9 @@ def orphaned(run: RunInfo) -> bool:
 
 def _locked_run(conn: sa.Connection, run_id: int, *columns: sa.Column) -> sa.Row:
     """The run's row, locked until the transaction ends (a ``write_transaction``): a pause, a
-    cancel or another claim made meanwhile waits for us instead of being overwritten."""
-    row = conn.execute(sa.select(*columns).where(runs.c.id == run_id).with_for_update()).first()
+    cancel or another claim made meanwhile waits for us instead of being overwritten. FOR NO KEY UPDATE:
+    the run's id stays, so result inserts (their foreign key check takes FOR KEY SHARE) need not wait."""
+    row = conn.execute(sa.select(*columns).where(runs.c.id == run_id).with_for_update(key_share=True)).first()
     if row is None:
         raise RunNotFound(run_id)
     return row
@@ -198,9 +199,14 @@ def renew_lease_values() -> dict[str, Any]:
 
 def renew_leases(store: Store) -> None:
     """Extend the leases of the runs this process is running, whether or not results came lately."""
-    with store.engine.begin() as conn:
-        conn.execute(runs.update().where(runs.c.lease_owner == OWNER, runs.c.status == "running")
-                     .values(lease_expires_at=_lease_expiry()))
+    # Rows locked by id first, the order write_batch locks them in: one UPDATE would lock them in scan
+    # order and deadlock with the writer on PostgreSQL.
+    mine = sa.select(runs.c.id).where(runs.c.lease_owner == OWNER, runs.c.status == "running").order_by(runs.c.id)
+    with write_transaction(store) as conn:
+        ids = conn.execute(mine.with_for_update(key_share=True)).scalars().all()
+        if ids:
+            conn.execute(runs.update().where(runs.c.id.in_(ids), runs.c.lease_owner == OWNER,
+                                             runs.c.status == "running").values(lease_expires_at=_lease_expiry()))
 
 
 def request_state(store: Store, run_id: int, action: str) -> RunInfo:

@@ -489,7 +489,8 @@ def _asgi_post(app, path: str, body: bytes, headers: dict[str, str], chunk: int 
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
              "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
              "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000),
-             "headers": [(k.lower().encode(), v.encode()) for k, v in {"host": "localhost", **CLIENT, **headers}.items()]}
+             "headers": [(k.lower().encode(), v.encode())
+                         for k, v in {"host": "localhost", **CLIENT, **headers}.items()]}
     asyncio.run(app(scope, receive, send))
     start = next(m for m in sent if m["type"] == "http.response.start")
     return start["status"], pulled, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")

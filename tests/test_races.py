@@ -543,7 +543,8 @@ def _running_runs_here(store, count: int) -> list[int]:
 
 
 def _wait_for_a_lock_wait(store) -> None:
-    query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
+    query = sa.text("SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()")
     for _ in range(2000):
         with store.engine.connect() as conn:
             if conn.execute(query).scalar():

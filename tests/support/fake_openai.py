@@ -69,6 +69,7 @@ HOSTILE = {
     "bad_choices": ([], {"0": {}}, ["text"], [{"index": 0}], None),  # choices (None: no choices at all)
     "deep_json": (300,),  # a valid answer plus a field nested this deep (valid JSON, which orjson reads)
     "huge_answer": (None,),  # prose of huge_answer_bytes before the answer, streamed without a length
+    "nul_content": ("prose", "json"),  # U+0000 in prose (no JSON), or in a string of a valid answer
 }
 OUTCOMES = ("ok", "drop", "hang", "error_500", "error_429", "malformed_json",
             "schema_violation", "down", "rejected_format", "bad_request", *HOSTILE)
@@ -111,6 +112,7 @@ class FaultConfig:
     deep_json_rate: float = 0.0         # the answer carries a value nested 300 deep
     huge_answer_rate: float = 0.0       # huge_answer_bytes of prose before the answer
     huge_answer_bytes: int = 50 * 1024 * 1024
+    nul_content_rate: float = 0.0       # U+0000 in the answer: in prose, or inside a JSON string value
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update (as sent to POST /control); raises ValueError on bad keys."""
@@ -381,6 +383,11 @@ class FakeOpenAI:
             message["content"] = json.dumps({**json.loads(content), "extra": deep})
         elif mode == "huge_answer":
             return await self._huge(request, content, model)
+        elif mode == "nul_content" and variant == "prose":
+            message["content"] = "abc\u0000 I would rather not say.\u0000"
+        elif mode == "nul_content":
+            answer = json.loads(content)
+            message["content"] = json.dumps({**answer, "reasoning": f"{answer.get('reasoning', '')}\u0000"})
         resp: dict[str, Any] = {"id": f"chatcmpl-fake{self.total}", "object": "chat.completion",
                                 "model": model, "usage": usage}
         if choices is not None:

@@ -6,7 +6,8 @@ person can act on, instead of failing later (a 500, a paused run, a silently rou
 
 - nesting: at most ``MAX_DEPTH`` objects/arrays inside each other (orjson stops at 255, and
   Python's recursion long before any real record needs it);
-- strings and keys: valid Unicode (a lone surrogate such as ``"\\ud800"`` can't be encoded);
+- strings and keys: valid Unicode (a lone surrogate such as ``"\\ud800"`` can't be encoded)
+  without U+0000 (PostgreSQL's text and jsonb can't hold it);
 - integers: within 64 bits (beyond that they can't be stored exactly; quote them as strings);
 - floats: finite (``NaN`` and ``Infinity`` are not JSON).
 """
@@ -45,7 +46,7 @@ def json_scan(value: Any) -> tuple[str | None, bool]:
             return TOO_DEEP, big_float
         if type(item) is dict:
             for key in item:
-                if type(key) is not str or not key.isascii():
+                if type(key) is not str or not key.isascii() or "\x00" in key:
                     problem = _key_problem(key)
                     if problem is not None:
                         return problem, big_float
@@ -55,7 +56,7 @@ def json_scan(value: Any) -> tuple[str | None, bool]:
         for child in children:
             kind = type(child)
             if kind is str:
-                if not child.isascii():
+                if not child.isascii() or "\x00" in child:
                     problem = _unicode_problem(child)
                     if problem is not None:
                         return problem, big_float
@@ -87,7 +88,7 @@ def too_big_integer(number: int) -> str:
 def _scalar_problem(item: Any) -> str | None:
     kind = type(item)
     if kind is str:
-        return None if item.isascii() else _unicode_problem(item)
+        return None if item.isascii() and "\x00" not in item else _unicode_problem(item)
     if kind is int:
         return None if INT64_MIN <= item <= INT64_MAX else too_big_integer(item)
     if kind is float:
@@ -98,10 +99,12 @@ def _scalar_problem(item: Any) -> str | None:
 def _key_problem(key: Any) -> str | None:
     if type(key) is not str:
         return f"object keys must be strings, not {type(key).__name__}"
-    return None if key.isascii() else _unicode_problem(key)
+    return None if key.isascii() and "\x00" not in key else _unicode_problem(key)
 
 
 def _unicode_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "a string holds the character U+0000, which can't be stored"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:

@@ -10,6 +10,7 @@ of work per character, whatever the braces), and what json_rules refuses
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ RAW_TEXT_CAP = 64 * 1024  # bytes of raw answer kept on an error, the truncation
 _STRUCTURE = re.compile(r'[{}"\\]')
 _OBJECT_START = re.compile(r'\{\s*["}]')  # how every JSON object begins: a key or the end
 _SPAN_COST = 16  # steps charged for each candidate, on top of its characters
+OFF_LOOP_CHARS = 64 * 1024  # longer answers are parsed in a thread, so the event loop keeps serving
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,14 @@ class ParsedOutput:
 
 
 def keep_raw(text: Any, cap: int = RAW_TEXT_CAP, unread: int = 0) -> str:
-    """``text`` as it can be stored: valid UTF-8 (lone surrogates replaced), at most ``cap`` bytes,
-    ending with a visible "… [truncated: N bytes]" when cut (N: the bytes left out, plus ``unread``
-    bytes that came after ``text`` and were never read)."""
+    """``text`` as it can be stored: valid UTF-8 (lone surrogates replaced), no U+0000 (PostgreSQL's
+    text can't hold it: replaced by U+FFFD), at most ``cap`` bytes, ending with a visible
+    "… [truncated: N bytes]" when cut (N: the bytes left out, plus ``unread`` bytes that came
+    after ``text`` and were never read)."""
     if not isinstance(text, str):
         text = repr(text)
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
     if not unread and len(text) * 4 <= cap and (text.isascii() or _encodable(text)):
         return text  # can't be over the cap: no need to encode it
     data = text.encode("utf-8", "replace")
@@ -164,3 +169,10 @@ def parse_output(text: str, task: Task) -> ParsedOutput:
     if errors:
         return ParsedOutput(value, SCHEMA_VIOLATION, "; ".join(errors))
     return ParsedOutput(value)
+
+
+async def parse_output_off_loop(text: str, task: Task) -> ParsedOutput:
+    """``parse_output`` from async code: in a thread when the answer is long enough to hold up the loop."""
+    if isinstance(text, str) and len(text) > OFF_LOOP_CHARS:
+        return await asyncio.to_thread(parse_output, text, task)
+    return parse_output(text, task)

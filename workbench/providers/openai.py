@@ -198,7 +198,7 @@ def _error_text(payload: bytes) -> str:
         text = message if isinstance(message, str) else orjson.dumps(message).decode()
     except Exception:  # noqa: BLE001 - any shape at all: show it as text
         text = payload.decode("utf-8", "replace")
-    return " ".join(text.split())[:300]
+    return keep_raw(" ".join(text.split())[:300])  # no U+0000 or lone surrogate: the message is stored
 
 
 def _parse_retry_after(value: str | None) -> float | None:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from workbench.domain.models import ModelConfig
-from workbench.domain.outputs import keep_raw, parse_output
+from workbench.domain.outputs import keep_raw, parse_output_off_loop
 from workbench.domain.tasks import Task
 from workbench.providers.base import Provider, ProviderError, Request, create_provider
 
@@ -78,7 +78,7 @@ async def _probe(provider: Provider, config: ModelConfig, task: Task, record: di
                 continue  # this form is not supported; try the next
             result.error = str(exc)
             return
-        parsed = parse_output(gen.text, task)
+        parsed = await parse_output_off_loop(gen.text, task)
         latency_ms = round(gen.latency_s * 1000, 1)
         result.attempts.append(Attempt(mode, parsed.ok, parsed.error_message, latency_ms))
         result.raw_text, result.latency_ms = keep_raw(gen.text), latency_ms

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from workbench.domain.comparison import verdict_key
-from workbench.domain.outputs import INVALID_RESPONSE, keep_raw, parse_output
+from workbench.domain.outputs import INVALID_RESPONSE, ParsedOutput, keep_raw, parse_output_off_loop
 from workbench.domain.progress import Progress, cost, rates
 from workbench.domain.tasks import Task, TaskError
 from workbench.providers.base import (
@@ -40,7 +40,6 @@ DRAIN_S = 5.0  # on pause, how long answers in flight may take to land
 CHUNK = 25
 CONTROL_POLL_S = 0.5
 FATAL_KINDS = (CONFIG, UNSUPPORTED)
-OFF_LOOP_CHARS = 64 * 1024  # longer answers are parsed in a thread, so the loop keeps serving
 GONE = "its dataset was deleted while it ran"
 
 
@@ -130,6 +129,7 @@ class RunExecutor:
         self._lost = False  # another process took the run over while this one ran it
         self._gone = False  # the run was deleted (with its dataset) while it ran
         self._checked_at = time.monotonic()  # when the run was last seen to be ours
+        self._logged: set[type] = set()  # exception types whose traceback was logged
         # Counters (absolute) and where this session started, for rates.
         self.done = self.errors = self.tokens_in = self.tokens_out = 0
         self.errors_by_kind: dict[str, int] = {}
@@ -164,7 +164,7 @@ class RunExecutor:
     def internal_failure(self, where: str, exc: BaseException) -> None:
         """A bug of the runner's own (not the model's, not the store's): the run fails, saying why."""
         log.error("run %s: internal error while %s", self.run_id, where, exc_info=exc)
-        self.stop("failed", f"internal error while {where}: {type(exc).__name__}: {exc}"[:500])
+        self.stop("failed", keep_raw(f"internal error while {where}: {type(exc).__name__}: {exc}", cap=500))
 
     def run_gone(self) -> None:
         """The run was deleted (with its dataset): stop asking, save nothing more."""
@@ -186,6 +186,13 @@ class RunExecutor:
         """Run to the end (or until stopped); returns the run's final status. Never raises (but
         for cancellation): whatever goes wrong ends in a state with its reason, never a silent stop."""
         try:
+            return await self._execute_reported()
+        finally:
+            self.writer.forget(self.run_id)  # its last flush is done: the writer keeps nothing of it
+
+    async def _execute_reported(self) -> str:
+        """``_execute``, whatever goes wrong ending in a state with its reason."""
+        try:
             return await self._execute()
         except asyncio.CancelledError:
             raise
@@ -200,7 +207,7 @@ class RunExecutor:
                 status, reason = "paused", _storage_reason(exc)
             else:
                 log.error("run %s failed", self.run_id, exc_info=exc)
-                status, reason = "failed", f"internal error: {type(exc).__name__}: {exc}"[:500]
+                status, reason = "failed", keep_raw(f"internal error: {type(exc).__name__}: {exc}", cap=500)
             try:
                 await asyncio.to_thread(set_status, self.store, self.run_id, status, reason,
                                         only_from=("queued", "running"), release_lease=True)
@@ -423,7 +430,7 @@ class RunExecutor:
         row = await self._parsed_row(record, outcome.text, outcome.input_tokens, outcome.output_tokens,
                                      outcome.latency_s * 1000, attempts, cached=False)
         entry = None
-        if row.status == "ok" and item.cache_key:
+        if row.status == "ok" and item.cache_key and "\x00" not in outcome.text:  # a text PostgreSQL can't hold
             entry = (item.cache_key, outcome.text, outcome.input_tokens, outcome.output_tokens)
         self._record(row, entry)
 
@@ -443,7 +450,7 @@ class RunExecutor:
                 await asyncio.sleep(backoff_delay(attempt, exc.retry_after_s))
                 continue
             except Exception as exc:  # noqa: BLE001 - whatever breaks while asking or reading ends this record
-                log.warning("run %s: %s while asking the model", self.run_id, type(exc).__name__, exc_info=exc)
+                self._log_unforeseen(exc)
                 return ProviderError(INVALID_RESPONSE, f"the answer could not be read: {type(exc).__name__}: {exc}"
                                      [:500]), attempt
             self.limiter.spend(generation.input_tokens + generation.output_tokens)
@@ -451,31 +458,34 @@ class RunExecutor:
 
     async def _parsed_row(self, record: PendingRecord, text: str, tokens_in: int, tokens_out: int,
                           latency_ms: float | None, attempts: int, cached: bool) -> ResultRow:
-        args = (record, text, tokens_in, tokens_out, latency_ms, attempts, cached)
-        if isinstance(text, str) and len(text) > OFF_LOOP_CHARS:
-            return await asyncio.to_thread(self._read_answer, *args)
-        return self._read_answer(*args)
-
-    def _read_answer(self, record: PendingRecord, text: str, tokens_in: int, tokens_out: int,
-                     latency_ms: float | None, attempts: int, cached: bool) -> ResultRow:
         """The result row for an answer: parsed and checked, or a typed error keeping the raw text (capped)."""
-        parsed = parse_output(text, self.task)
+        parsed = await parse_output_off_loop(text, self.task)
         try:
             valid = parsed.value if parsed.ok else None
             primary = self.task.primary_verdict
             verdict = verdict_key(valid, self.verdict_fields)
             primary_value = str(valid.get(primary)) if valid is not None and primary else None
         except Exception as exc:  # noqa: BLE001 - an answer the comparison can't read is an error too
-            parsed = parsed.__class__(None, INVALID_RESPONSE, f"the answer could not be compared: "
-                                                              f"{type(exc).__name__}: {exc}"[:300])
+            parsed = ParsedOutput(None, INVALID_RESPONSE, f"the answer could not be compared: "
+                                                          f"{type(exc).__name__}: {exc}"[:300])
             verdict = primary_value = None
+        message = keep_raw(parsed.error_message, cap=1000) if parsed.error_message is not None else None
         return ResultRow(
             seq=record.seq, record_id=record.record_id, status="ok" if parsed.ok else "error",
-            output=parsed.value, error_kind=parsed.error_kind, error_message=parsed.error_message,
+            output=parsed.value, error_kind=parsed.error_kind, error_message=message,
             raw_text=None if parsed.ok else keep_raw(text), latency_ms=latency_ms, tokens_in=tokens_in,
             tokens_out=tokens_out, attempts=attempts, cached=cached, verdict_key=verdict,
             primary_verdict=primary_value,
         )
+
+    def _log_unforeseen(self, exc: Exception) -> None:
+        """The traceback once per run and exception type (it is the same bug on every record), then one line."""
+        if type(exc) in self._logged:
+            log.debug("run %s: %s while asking the model (again)", self.run_id, type(exc).__name__)
+            return
+        self._logged.add(type(exc))
+        log.warning("run %s: %s while asking the model (later ones are not logged)", self.run_id,
+                    type(exc).__name__, exc_info=exc)
 
     def _record(self, row: ResultRow, cache_entry: tuple[str, str, int, int] | None = None) -> None:
         self.done += 1
@@ -495,5 +505,5 @@ def _error_row(record: PendingRecord, kind: str, message: str, attempts: int,
 
 
 def _storage_reason(exc: BaseException) -> str:
-    return f"could not save results ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}); " \
-           "resume when fixed"
+    return keep_raw(f"could not save results ({str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}); "
+                    "resume when fixed")

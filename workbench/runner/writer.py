@@ -94,6 +94,16 @@ class ResultWriter:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._pending = 0
+        self._progress: dict[int, dict] = {}  # each run's last figures
+
+    def forget(self, run_id: int) -> None:
+        """The run ended: drop what is kept about it (a long-lived serve runs many). Rows still queued
+        (none, once the run's last flush is done) keep it known until they are written."""
+        if run_id in self._dirty or self._rows.get(run_id) or self._cache.get(run_id):
+            return
+        for kept in (self._sources, self._progress, self._rows, self._cache):
+            kept.pop(run_id, None)
+        self._gone.discard(run_id)
 
     def add(self, source: Source, row: ResultRow | None, cache_entry: tuple[str, str, int, int] | None = None) -> None:
         """Queue a result (or just a progress change, with row=None) for the next batch."""
@@ -122,12 +132,20 @@ class ResultWriter:
         # Taking rows and counters together, in the loop thread, keeps them consistent.
         updates = []
         for run_id in sorted(self._dirty):
+            rows, cache = self._rows.pop(run_id, []), self._cache.pop(run_id, [])
             try:
                 progress = self._sources[run_id].snapshot()
             except Exception as exc:  # noqa: BLE001 - a bug of that run's: it fails, the others are saved
                 self._sources[run_id].internal_failure("taking its figures", exc)
+                last = self._progress.get(run_id)
+                if last is not None:  # its finished results are kept; a resume recounts the figures
+                    updates.append(RunUpdate(run_id, rows, cache, last, counters=False))
+                elif rows:  # nothing to file them under: they stay pending, asked again on resume
+                    log.error("run %s: %d results not saved (its figures can't be taken); they are redone "
+                              "when it is resumed", run_id, len(rows))
                 continue
-            updates.append(RunUpdate(run_id, self._rows.pop(run_id, []), self._cache.pop(run_id, []), progress))
+            self._progress[run_id] = progress
+            updates.append(RunUpdate(run_id, rows, cache, progress))
         self._dirty.clear()
         self._pending = 0
         try:
@@ -152,7 +170,9 @@ class ResultWriter:
 
     def _settle(self, outcome: _Outcome) -> None:
         run_id = outcome.update.run_id
-        source = self._sources[run_id]
+        source = self._sources.get(run_id)
+        if source is None:  # forgotten meanwhile (it ended): nobody to tell
+            return
         if outcome.storage is not None:
             source.storage_failed(outcome.storage)
         elif outcome.gone:
@@ -213,12 +233,24 @@ def _write_rows_apart(store: Store, update: RunUpdate, outcome: _Outcome) -> Non
     for row in update.rows:
         try:
             write_batch(store, [replace(rows_only, rows=[row])])
+            continue
         except Exception as exc:  # noqa: BLE001
             if is_storage_failure(exc):
                 raise
-            saveable = unsaveable_result(row, exc)
-            write_batch(store, [replace(rows_only, rows=[saveable])])  # failing too: not the row's fault
+            refused: Exception = exc
+        for make in (unsaveable_result, bare_error):
+            try:
+                saveable = make(row, refused)
+                write_batch(store, [replace(rows_only, rows=[saveable])])
+            except Exception as exc:  # noqa: BLE001
+                if is_storage_failure(exc):
+                    raise
+                refused = exc
+                continue
             outcome.replaced.append((row, saveable))
+            break
+        else:  # even a bare error is refused: not the row's fault, a real failure
+            raise refused
     for entry in update.cache_entries:  # one the store refuses is simply not cached
         try:
             write_batch(store, [replace(rows_only, cache_entries=[entry])])
@@ -231,13 +263,21 @@ def _write_rows_apart(store: Store, update: RunUpdate, outcome: _Outcome) -> Non
 def unsaveable_result(row: ResultRow, exc: BaseException) -> ResultRow:
     """The error a result becomes when the store refuses it: only values any store holds."""
     reason = str(exc).splitlines()[0] if str(exc).strip() else ""
+    return replace(
+        bare_error(row), error_message=keep_raw(f"the answer could not be saved ({type(exc).__name__}: {reason})",
+                                                cap=1000),
+        raw_text=keep_raw(row.raw_text) if isinstance(row.raw_text, str) else None,
+        latency_ms=row.latency_ms if isinstance(row.latency_ms, float) and math.isfinite(row.latency_ms) else None,
+        tokens_in=_count(row.tokens_in), tokens_out=_count(row.tokens_out), cached=bool(row.cached),
+    )
+
+
+def bare_error(row: ResultRow, exc: BaseException | None = None) -> ResultRow:
+    """The least a result can become when the store refuses even its error: no text from outside."""
     return ResultRow(
         seq=row.seq, record_id=row.record_id, status="error", output=None, error_kind=INVALID_RESPONSE,
-        error_message=keep_raw(f"the answer could not be saved ({type(exc).__name__}: {reason})", cap=1000),
-        raw_text=keep_raw(row.raw_text) if row.raw_text is not None else None,
-        latency_ms=row.latency_ms if isinstance(row.latency_ms, float) and math.isfinite(row.latency_ms) else None,
-        tokens_in=_count(row.tokens_in), tokens_out=_count(row.tokens_out),
-        attempts=_count(row.attempts), cached=bool(row.cached),
+        error_message="the answer could not be saved", raw_text=None, latency_ms=None, tokens_in=0, tokens_out=0,
+        attempts=_count(row.attempts), cached=False,
     )
 
 

@@ -313,17 +313,12 @@ def test_parquet_numbers_follow_the_json_rule(store, tmp_path, column, problem):
     assert_rejected(store, path, problem)
 
 
-_NUL_IN_PARQUET = "importers: Arrow string columns count as safe by type, so U+0000 in one isn't looked for"
-
-
 @pytest.mark.parametrize("suffix, write, where", [
     ("jsonl", lambda path: path.write_text('{"id": "r1"}\n{"id": "r2", "note": "a\\u0000b"}\n', encoding="utf-8"),
      "line 2"),
     ("json", lambda path: path.write_text('[{"id": "r1"}, {"id": "r2", "a\\u0000": 1}]', encoding="utf-8"), "item 2"),
     ("csv", lambda path: path.write_bytes(b"id,note\nr1,x\nr2,a\x00b\n"), "NUL byte at offset 17"),
-    pytest.param("parquet", lambda path: pq.write_table(pa.table({"id": ["r1", "r2"], "note": ["x", "a\x00b"]}),
-                                                         path), "row 2",
-                 marks=pytest.mark.xfail(strict=True, reason=_NUL_IN_PARQUET)),
+    ("parquet", lambda path: pq.write_table(pa.table({"id": ["r1", "r2"], "note": ["x", "a\x00b"]}), path), "row 2"),
 ])
 def test_nul_is_refused_by_every_importer_saying_where(store, tmp_path, suffix, write, where):
     """U+0000 can't be stored by PostgreSQL (text or jsonb): every reader refuses it, saying where."""

@@ -321,7 +321,7 @@ def _read_parquet(path: Path) -> Iterator[Row]:
     checks = {field.name: _column_check(field.type) for field in parquet.schema_arrow}
     convert = "convert" in checks.values()
     walk = convert or "walk" in checks.values()
-    vector = [name for name, check in checks.items() if check in ("float", "uint64")]
+    vector = [name for name, check in checks.items() if check in ("float", "uint64", "string")]
     row_no = 0
     try:
         for batch in parquet.iter_batches(batch_size=2048):
@@ -362,8 +362,8 @@ def _parquet_row(item: dict[str, Any], location: str, convert: bool, walk: bool)
 
 def _column_check(kind: Any, depth: int = 1) -> str:
     """What a column's values need for the JSON rule, from its type: "safe" (nothing: the type
-    can't break it), "float" / "uint64" (a vectorised check; top level only), "walk" (json_scan
-    per row) or "convert" (_plain, then the walk)."""
+    can't break it), "float" / "uint64" / "string" (a vectorised check; top level only), "walk" (json_scan
+    per row) or "convert" (_plain, then the walk). Strings are checked for U+0000."""
     import pyarrow.types as t
 
     if t.is_dictionary(kind):
@@ -377,9 +377,12 @@ def _column_check(kind: Any, depth: int = 1) -> str:
         return "convert" if "convert" in checks else "safe" if checks <= {"safe"} else "walk"
     if t.is_floating(kind) or t.is_uint64(kind):
         return "walk" if depth > 1 else "float" if t.is_floating(kind) else "uint64"
-    if (t.is_null(kind) or t.is_boolean(kind) or t.is_integer(kind) or t.is_string(kind)
-            or t.is_large_string(kind) or t.is_timestamp(kind) or t.is_date(kind) or t.is_time(kind)):
-        return "safe"  # Arrow strings are valid UTF-8; the other integers fit in 64 bits
+    if t.is_string(kind) or t.is_large_string(kind):
+        # Valid UTF-8, but it may hold U+0000, which PostgreSQL can't store.
+        return "walk" if depth > 1 else "string"
+    if (t.is_null(kind) or t.is_boolean(kind) or t.is_integer(kind) or t.is_timestamp(kind) or t.is_date(kind)
+            or t.is_time(kind)):
+        return "safe"  # the other integers fit in 64 bits
     return "convert"
 
 
@@ -390,8 +393,12 @@ def _flagged_rows(batch: Any, columns: list[str], checks: dict[str, str]) -> set
     flagged: set[int] = set()
     for name in columns:
         column = batch.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
         if checks[name] == "float":
             bad = pc.invert(pc.fill_null(pc.is_finite(column), True))
+        elif checks[name] == "string":
+            bad = pc.fill_null(pc.match_substring(column, "\x00"), False)
         else:
             bad = pc.fill_null(pc.greater(column, pa.scalar(INT64_MAX, pa.uint64())), False)
         if pc.any(bad).as_py():

@@ -19,11 +19,29 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # WAL lets the page read while the runner writes; NORMAL sync is durable
     # across process crashes (only an OS crash can lose the last commit).
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    _enable_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _enable_wal(cursor, wait_s: float = 30.0) -> None:
+    """Switching a new database to WAL needs it to itself, and SQLite answers "database is locked"
+    at once, without waiting, when another process opening it at the same moment holds it: try
+    again for a while, as busy_timeout does for everything else."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 _WRITE_LOCK = "workbench_write_lock"  # execution option of the connections write_transaction() opens

@@ -18,6 +18,7 @@ from rich.table import Table
 from workbench.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from workbench.domain.datasets import ImportRejected
 from workbench.domain.importers import FORMATS, UnreadableFile
+from workbench.domain.json_rules import INT64_MAX
 from workbench.domain.models import ModelConfigError, build_model, load_models_yaml
 from workbench.domain.records import DisplayFields
 from workbench.domain.tasks import Task, TaskError
@@ -81,9 +82,6 @@ def _os_problem(exc: OSError) -> str:
     if exc.filename is not None and exc.strerror:
         return f"{exc.strerror}: {exc.filename}"
     return str(exc)
-
-
-INT64_MAX = 2**63 - 1
 
 
 class DatabaseIdType(click.IntRange):

@@ -9,12 +9,12 @@ from itertools import combinations
 
 import sqlalchemy as sa
 
+from workbench.domain.json_rules import INT64_MAX
 from workbench.store.schema import annotations, records, results
 
 FILTERS = ("all", "differences", "golden", "needs_review", "fixed", "unreviewed")
 SORTS = ("record", "disagreement")
 MAX_SEQS = 500  # rows refreshed at once (the page asks for those on screen)
-INT64_MAX = 2**63 - 1
 _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,19}")  # ASCII only: str.isdigit() also takes "²", int() takes "١"
 
 

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from workbench.domain.json_rules import INT64_MAX
 from workbench.runner.executor import RunOptions
 from workbench.runner.manager import prepare_runs
 from workbench.store.runs import RunInfo, clear_errors, get_run, list_runs, request_state
@@ -19,7 +20,7 @@ class StartRuns(BaseModel):
     dataset_id: str
     model_ids: list[str] = Field(min_length=1)
     task: str = "candidate-screening"
-    limit: int | None = Field(None, ge=1, le=2**63 - 1)
+    limit: int | None = Field(None, ge=1, le=INT64_MAX)
     fresh: bool = False
     concurrency: int | None = Field(None, ge=1, le=1024)
     few_shot: int = Field(0, ge=0, le=50, description="golden examples shown before each record")

@@ -34,7 +34,7 @@ def median(values: list[float]) -> float:
 @contextlib.contextmanager
 def fake_server(*args: str):
     """The fake OpenAI-compatible server as its own process (so it doesn't share our GIL)."""
-    proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_openai", "--port", "0", *args],
+    proc = subprocess.Popen([sys.executable, "-m", "testkit.fake_openai", "--port", "0", *args],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()

@@ -43,22 +43,22 @@ def main() -> None:
 def explain(use_postgres: bool) -> None:
     from sqlalchemy.dialects import postgresql, sqlite
 
-    from tests.support.scale import populate, rewrite_results
+    from testkit.scale import populate, rewrite_results
     from workbench.config import Settings
-    from workbench.domain.synthetic import write_jsonl
-    from workbench.store import counts as counts_module
-    from workbench.store import marks as marks_module
-    from workbench.store import grid as grid_module
-    from workbench.store.selection import GridQuery
+    from testkit.synthetic import write_jsonl
+    from workbench.grid import counts as counts_module
+    from workbench.grid import marks as marks_module
+    from workbench.grid import page as grid_module
+    from workbench.grid.selection import GridQuery
     from workbench.store.datasets import import_dataset
     from workbench.store.runs import get_run
-    from workbench.store.views import latest_runs
-    from workbench.workspace import open_workspace
+    from workbench.grid.views import latest_runs
+    from workbench.service.workspace import open_workspace
 
     with contextlib.ExitStack() as stack:
         url = None
         if use_postgres:
-            from tests.support.postgres import create_database, postgres_server, wait_ready
+            from testkit.postgres import create_database, postgres_server, wait_ready
 
             server = stack.enter_context(postgres_server())
             wait_ready(server)

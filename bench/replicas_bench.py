@@ -21,13 +21,13 @@ sys.path.insert(0, str(ROOT))
 def run_once(urls: list[str], records: int) -> float:
     from workbench.config import Settings
     from workbench.domain.models import build_model
-    from workbench.domain.synthetic import write_jsonl
+    from testkit.synthetic import write_jsonl
     from workbench.runner.executor import RunOptions
     from workbench.runner.manager import RunManager, prepare_runs
     from workbench.store.datasets import import_dataset
     from workbench.store.models import save_model
     from workbench.store.runs import get_run
-    from workbench.workspace import open_workspace
+    from workbench.service.workspace import open_workspace
 
     work = Path(tempfile.mkdtemp(prefix="wb-replicas-"))
     write_jsonl(work / "c.jsonl", records)

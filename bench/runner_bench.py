@@ -25,7 +25,7 @@ import asyncio, json, resource, sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
 from workbench.config import Settings
-from workbench.workspace import open_workspace
+from workbench.service.workspace import open_workspace
 from workbench.domain.models import build_model
 from workbench.store.models import save_model
 from workbench.store.datasets import list_datasets
@@ -52,9 +52,9 @@ print(json.dumps({{"elapsed": elapsed, "persisted": persisted, "total": run.tota
 
 def prepare(count: int) -> Path:
     from workbench.config import Settings
-    from workbench.domain.synthetic import write_jsonl
+    from testkit.synthetic import write_jsonl
     from workbench.store.datasets import import_dataset
-    from workbench.workspace import open_workspace
+    from workbench.service.workspace import open_workspace
 
     data_dir = Path(tempfile.mkdtemp(prefix=f"wb-bench-{count}-"))
     write_jsonl(data_dir / "cands.jsonl", count)

@@ -26,7 +26,7 @@ from pathlib import Path
 from _util import ROOT, machine, print_table
 
 sys.path.insert(0, str(ROOT))
-from tests.support.scale import MODELS, populate, rewrite_results  # noqa: E402
+from testkit.scale import MODELS, populate, rewrite_results  # noqa: E402
 
 def timed_process(args: list[str], env: dict) -> tuple[float, float]:
     """(seconds, peak RSS MB) of a command run as its own process."""
@@ -52,7 +52,7 @@ def get_ms(url: str, repeat: int) -> tuple[float, dict]:
 def serving(env: dict, data_dir: Path, *flags: str):
     """``workbench serve`` on a free port for the block: yields (process, base URL)."""
     sys.path.insert(0, str(ROOT))
-    from tests.conftest import free_port, wait_for_http
+    from testkit.net import free_port, wait_for_http
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "workbench", "serve", "--port", str(port), "--data-dir",
@@ -77,7 +77,7 @@ def live_socket(base: str, settings, dataset_id: str, seconds: float = 5.0, rate
     import websockets
 
     from workbench.store.runs import list_runs
-    from workbench.workspace import open_workspace
+    from workbench.service.workspace import open_workspace
 
     store = open_workspace(settings)
     run = next(r for r in list_runs(store, dataset_id=dataset_id) if r.model_id == MODELS[0])
@@ -136,9 +136,9 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from workbench.config import Settings
-    from workbench.domain.synthetic import write_jsonl
+    from testkit.synthetic import write_jsonl
     from workbench.store.runs import list_runs
-    from workbench.workspace import open_workspace
+    from workbench.service.workspace import open_workspace
 
     print(f"machine: {machine()}")
     work = Path(tempfile.mkdtemp(prefix="wb-scale-"))
@@ -149,7 +149,7 @@ def main() -> None:
         env.pop("WORKBENCH_DATABASE_URL", None)
         store_name = "SQLite"
         if args.postgres:
-            from tests.support.postgres import create_database, postgres_server, wait_ready
+            from testkit.postgres import create_database, postgres_server, wait_ready
 
             server = stack.enter_context(postgres_server())
             wait_ready(server)

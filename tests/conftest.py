@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from workbench.config import Settings
-from workbench.workspace import open_workspace
+from workbench.service.workspace import open_workspace
+from testkit.net import free_port, wait_for_http  # noqa: F401 (tests import them from here too)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +25,7 @@ def postgres_url():
     if not POSTGRES:
         yield None
         return
-    from tests.support.postgres import postgres_server, wait_ready
+    from testkit.postgres import postgres_server, wait_ready
 
     with postgres_server() as url:
         wait_ready(url)
@@ -42,7 +40,7 @@ def _isolated_env(tmp_path_factory, monkeypatch, postgres_url):
     monkeypatch.delenv("WORKBENCH_TOKEN", raising=False)
     monkeypatch.delenv("WORKBENCH_MODELS_FILE", raising=False)
     if postgres_url:
-        from tests.support.postgres import create_database
+        from testkit.postgres import create_database
 
         monkeypatch.setenv("WORKBENCH_DATABASE_URL", create_database(postgres_url))
     else:
@@ -59,25 +57,6 @@ def store(settings):
     store = open_workspace(settings)
     yield store
     store.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
 def smollm2_path() -> Path:

@@ -7,16 +7,16 @@ import threading
 
 import pytest
 
-from tests.support.fake_openai import FakeOpenAIServer
+from testkit.fake_openai import FakeOpenAIServer
 from workbench.domain.annotations import AnnotationError, AnswerState, golden_answer, reference_label, validate
 from workbench.domain.models import build_model
 from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
 from workbench.runner.manager import RunManager, prepare_runs
 from workbench.store.annotations import AnnotationConflict, annotate, answer_states, history, undo
-from workbench.store.curation import golden_examples
+from workbench.grid.curation import golden_examples
 from workbench.store.datasets import import_dataset
 from workbench.store.models import save_model
-from workbench.workspace import sample_path
+from workbench.service.workspace import sample_path
 
 FIX = {"recommendation": "Strong Yes", "trajectory": "Strong", "pedigree": "Good", "reasoning": "fixed by hand"}
 

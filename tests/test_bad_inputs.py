@@ -110,7 +110,7 @@ def test_formula_cells_import_and_are_neutralised_on_export(store, tmp_path):
 
     from workbench.domain.models import build_model
     from workbench.runner.manager import RunManager, prepare_runs
-    from workbench.store.exports import export
+    from workbench.service.exports import export
     from workbench.store.models import save_model
 
     info = import_dataset(store, BAD / "csv-injection.csv")

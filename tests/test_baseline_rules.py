@@ -2,7 +2,7 @@
 
 import pytest
 
-from workbench.domain.synthetic import generate_candidates
+from testkit.synthetic import generate_candidates
 from workbench.providers.baseline_rules import score_candidate, title_rank
 
 RECOMMENDATIONS = {"Strong Yes", "Yes", "Maybe", "No", "Strong No"}

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, free_port, wait_for_http
-from tests.support.fake_openai import FakeOpenAIServer, FaultConfig
-from workbench.domain.synthetic import write_jsonl
+from testkit.fake_openai import FakeOpenAIServer, FaultConfig
+from testkit.synthetic import write_jsonl
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -115,7 +115,7 @@ def test_workflow_1_upload_run_watch_live_open_a_record(page, tmp_path, fake):
 
 def test_workflow_2_three_models_compare_differences(page, tmp_path, fake):
     fake.config.latency_ms = 1
-    from workbench.workspace import sample_path
+    from workbench.service.workspace import sample_path
 
     url = workbench(tmp_path, "import\x00" + str(sample_path()),
                     *(add_model(m, m.upper(), fake.base_url) for m in ("a", "b", "c")))
@@ -168,7 +168,7 @@ def test_xss_payloads_render_as_text(page, tmp_path, fake):
 
 def test_the_page_reconnects_after_a_server_restart(page, tmp_path, fake):
     fake.config.latency_ms = 1
-    from workbench.workspace import sample_path
+    from workbench.service.workspace import sample_path
 
     url = workbench(tmp_path, "import\x00" + str(sample_path()), add_model("gemma", "Gemma", fake.base_url))
     page.goto(url)
@@ -194,7 +194,7 @@ def test_the_page_reconnects_after_a_server_restart(page, tmp_path, fake):
 
 def test_workflow_3_review_with_the_keyboard_and_export_golden(page, tmp_path, fake):
     fake.config.latency_ms = 1
-    from workbench.workspace import sample_path
+    from workbench.service.workspace import sample_path
 
     url = workbench(tmp_path, add_model("best", "Best model", fake.base_url))
     page.goto(url)
@@ -251,7 +251,7 @@ def test_golden_export_feeds_a_few_shot_run_shown_in_metrics(page, tmp_path, fak
     import urllib.request
 
     fake.config.latency_ms = 1
-    from workbench.workspace import sample_path
+    from workbench.service.workspace import sample_path
 
     url = workbench(tmp_path, "import\x00" + str(sample_path()), add_model("best", "Best", fake.base_url))
     data = ["--data-dir", str(tmp_path / "data")]
@@ -284,7 +284,7 @@ def test_golden_export_feeds_a_few_shot_run_shown_in_metrics(page, tmp_path, fak
 
 def test_with_a_token_the_page_sends_it(page, tmp_path, fake, monkeypatch):
     fake.config.latency_ms = 1
-    from workbench.workspace import sample_path
+    from workbench.service.workspace import sample_path
 
     monkeypatch.setenv("WORKBENCH_TOKEN", "s3cret-token")
     url = workbench(tmp_path, "import\x00" + str(sample_path()), add_model("best", "Best", fake.base_url))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.support.fake_openai import FakeOpenAIServer, FaultConfig
+from testkit.fake_openai import FakeOpenAIServer, FaultConfig
 from workbench.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ def cli(tmp_path):
 
 
 def test_import_prints_the_dataset_id(cli):
-    from workbench.workspace import sample_path
+    from workbench.service.workspace import sample_path
 
     result = cli("import", str(sample_path()), "--name", "Candidates")
     assert result.stdout.strip().splitlines()[-1] == "candidates"

@@ -53,7 +53,7 @@ def workspace(tmp_path):
     """A data dir holding the sample dataset, the baseline model and a finished run on it."""
     data_dir = tmp_path / "data"
     runner = CliRunner()
-    from workbench.workspace import sample_path
+    from workbench.service.workspace import sample_path
 
     def ok(*args):
         result = runner.invoke(main, [*args, "--data-dir", str(data_dir)], catch_exceptions=False)
@@ -82,7 +82,7 @@ def _valid(param: click.Parameter, ws: dict, path: tuple[str, ...]) -> list[str]
     elif name == "output":
         value = str(ws["tmp"] / "out.jsonl")
     elif name == "file":
-        from workbench.workspace import sample_path
+        from workbench.service.workspace import sample_path
 
         value = str(sample_path())
     elif name == "name" and path == ("tasks", "show"):

@@ -10,9 +10,9 @@ import time
 
 import sqlalchemy as sa
 
-from tests.support.fake_openai import FakeOpenAIServer, FaultConfig, prompt_key
+from testkit.fake_openai import FakeOpenAIServer, FaultConfig, prompt_key
 from workbench.domain.models import build_model
-from workbench.domain.synthetic import write_jsonl
+from testkit.synthetic import write_jsonl
 from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
 from workbench.store.datasets import import_dataset, iter_records
 from workbench.store.models import save_model

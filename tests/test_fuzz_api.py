@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance  # noq
 
 from workbench.config import Settings  # noqa: E402
 from workbench.web.app import create_app  # noqa: E402
-from workbench.workspace import ensure_demo, open_workspace  # noqa: E402
+from workbench.service.workspace import ensure_demo, open_workspace  # noqa: E402
 
 _settings = Settings.load(data_dir=tempfile.mkdtemp(prefix="wb-fuzz-"), database_url=None)
 _settings = Settings(data_dir=_settings.data_dir, database_url=f"sqlite:///{_settings.data_dir / 'fuzz.db'}",

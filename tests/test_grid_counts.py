@@ -9,20 +9,20 @@ import random
 
 import pytest
 
-from tests.support.scale import answer
+from testkit.scale import answer
 from workbench.domain.comparison import verdict_key
 from workbench.domain.models import build_model
 from workbench.domain.annotations import AnnotationError
 from workbench.store.annotations import annotate
 from workbench.store.datasets import import_dataset
-from workbench.store.counts import grid_counts
-from workbench.store.grid import grid_page
-from workbench.store.selection import FILTERS, GridQuery
+from workbench.grid.counts import grid_counts
+from workbench.grid.page import grid_page
+from workbench.grid.selection import FILTERS, GridQuery
 from workbench.store.models import save_model
 from workbench.store.results import ResultRow, RunUpdate, write_batch
 from workbench.store.runs import clear_errors, create_run, recount
 from workbench.store.tasks import get_task
-from workbench.workspace import sample_path
+from workbench.service.workspace import sample_path
 
 MODELS = ("gemma", "olmo", "phi")
 
@@ -144,9 +144,9 @@ def test_a_finished_run_stands_in_for_the_records(grid_store):
     """A first scan is driven by a run that has answered every record, by its counter, when there
     is one (a lookup fewer per record); its marks are those read through the records, and a
     counter that is wrong only costs a second read."""
-    from workbench.store import marks
+    from workbench.grid import marks
     from workbench.store.schema import runs as runs_table
-    from workbench.store.selection import Joins
+    from workbench.grid.selection import Joins
 
     store, dataset_id, runs, fields = grid_store
     write_results(store, dataset_id, runs["gemma"], "gemma", range(1, 101), fields, errors={3, 40})
@@ -180,8 +180,8 @@ def test_a_finished_run_stands_in_for_the_records(grid_store):
 def test_warm_up_counts_the_default_selection_of_big_datasets(grid_store, monkeypatch):
     """`serve` warms the counts of the newest big datasets as it starts: the page's first counts,
     with the models in any order, then come from the marks built, not from a scan."""
-    from workbench.store import marks
-    from workbench.store.counts import warm_up
+    from workbench.grid import marks
+    from workbench.grid.counts import warm_up
 
     store, dataset_id, runs, fields = grid_store
     for model in MODELS:

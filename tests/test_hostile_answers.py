@@ -1,6 +1,6 @@
 """Hostile model answers: any shape or size ends that record in a typed error, never the run.
 
-Against the fake OpenAI server on loopback (tests/support/fake_openai.py, its HOSTILE modes):
+Against the fake OpenAI server on loopback (testkit/fake_openai.py, its HOSTILE modes):
 no worker dies silently, one unsaveable answer never pauses another run, deleting a dataset
 stops only its own runs, and huge answers are capped (read, kept and parsed within bounds).
 """
@@ -22,10 +22,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from tests.support.fake_openai import HOSTILE, FakeOpenAIServer, FaultConfig
+from testkit.fake_openai import HOSTILE, FakeOpenAIServer, FaultConfig
 from workbench.domain.models import ModelConfig, build_model
 from workbench.domain.outputs import RAW_TEXT_CAP, extract_json_object, keep_raw, parse_output
-from workbench.domain.synthetic import write_jsonl
+from testkit.synthetic import write_jsonl
 from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
 from workbench.providers.base import ProviderError, Request
 from workbench.providers.completion import MAX_TOKEN_COUNT, read_completion

@@ -22,7 +22,7 @@ from tests.test_web_workbench import wait_for_runs
 from workbench.config import Settings
 from workbench.domain.json_rules import json_problem
 from workbench.web.app import create_app
-from workbench.workspace import sample_path
+from workbench.service.workspace import sample_path
 
 CLIENT = {"X-Workbench-Client": "tests"}
 LOCAL = "http://localhost"  # TestClient's own host name, "testserver", is not on the allow-list

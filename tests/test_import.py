@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from workbench.domain.datasets import ImportRejected
 from workbench.domain.importers import MAX_RECORD_BYTES, UnreadableFile
-from workbench.domain.synthetic import generate_candidates, write_jsonl
+from testkit.synthetic import generate_candidates, write_jsonl
 from workbench.store.datasets import get_dataset, import_dataset, iter_records, list_datasets
 
 PEOPLE = [
@@ -211,7 +211,7 @@ def test_json_array_file(store, tmp_path):
 
 
 def test_sample_dataset_imports(store):
-    from workbench.workspace import sample_path
+    from workbench.service.workspace import sample_path
 
     info = import_dataset(store, sample_path())
     assert info.record_count == 100 and info.id_field == "id"

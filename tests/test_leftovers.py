@@ -13,10 +13,10 @@ import time
 import urllib.request
 import uuid
 
-from tests.conftest import free_port, wait_for_http
-from workbench.domain.synthetic import write_jsonl
+from testkit.net import free_port, wait_for_http
+from testkit.synthetic import write_jsonl
 from workbench.scratch import _host, _start_time, scratch_path, sweep
-from workbench.workspace import open_workspace
+from workbench.service.workspace import open_workspace
 
 DAY = 24 * 3600
 

@@ -27,10 +27,10 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import POSTGRES, free_port, wait_for_http
-from tests.support.fake_openai import FakeOpenAIServer, FaultConfig, prompt_key
+from testkit.fake_openai import FakeOpenAIServer, FaultConfig, prompt_key
 from tests.test_soak import call
 from workbench.domain.models import build_model
-from workbench.domain.synthetic import write_jsonl
+from testkit.synthetic import write_jsonl
 from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
 from workbench.store.datasets import import_dataset, iter_records
 from workbench.store.models import save_model

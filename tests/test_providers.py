@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from tests.support.fake_openai import FakeOpenAIServer, FaultConfig
-from tests.support.tiny_gguf import write_tiny_gguf
+from testkit.fake_openai import FakeOpenAIServer, FaultConfig
+from testkit.tiny_gguf import write_tiny_gguf
 from workbench.domain.models import ModelConfig
 from workbench.domain.outputs import parse_output
-from workbench.domain.synthetic import generate_candidates
+from testkit.synthetic import generate_candidates
 from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
 from workbench.providers import ProviderError, Request, create_provider
 from workbench.providers.probe import test_connection as probe

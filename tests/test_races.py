@@ -29,7 +29,7 @@ from workbench.store.models import get_model, save_model
 from workbench.store.runs import RunStateError, claim, clear_errors, create_run, get_run, list_runs, request_state
 from workbench.store.schema import runs
 from workbench.store.tasks import get_task, save_task
-from workbench.workspace import sample_path
+from workbench.service.workspace import sample_path
 
 TRIALS = 25
 BASELINE = ModelConfig(id="baseline", name="Baseline", provider="baseline")
@@ -336,7 +336,7 @@ def test_processes_starting_on_a_new_database_migrate_it_once(settings, postgres
     """Four processes open one brand-new database at the same moment: each migration is applied
     once, whole, and every process starts (before: 'table datasets already exists' in 8 of 10, and
     'database is locked' from the switch to WAL in 2 of 40)."""
-    from tests.support.postgres import create_database
+    from testkit.postgres import create_database
     from workbench.store.migrations import MIGRATIONS
 
     context = multiprocessing.get_context("spawn")
@@ -428,7 +428,7 @@ def test_an_edit_saved_during_a_connection_test_is_kept(store, monkeypatch, edit
     model it had read, reverting the edit)."""
     import asyncio
 
-    import workbench.workspace as workspace
+    import workbench.service.workspace as workspace
     from workbench.providers.probe import ProbeResult
 
     model = ModelConfig(id="remote", name="Remote", provider="openai", base_url="http://127.0.0.1:8/v1", model="m")
@@ -445,7 +445,7 @@ def test_an_edit_saved_during_a_connection_test_is_kept(store, monkeypatch, edit
 
 
 def _samples(store):
-    from workbench.workspace import SAMPLE_FILE
+    from workbench.service.workspace import SAMPLE_FILE
 
     return [d for d in list_datasets(store) if d.source_name == SAMPLE_FILE]
 
@@ -453,7 +453,7 @@ def _samples(store):
 def test_simultaneous_demo_setups_import_the_sample_once(store):
     """Threads setting up the demo at once (`serve --demo` twice) end with one sample dataset,
     the one each of them answers (before: several)."""
-    from workbench.workspace import ensure_demo
+    from workbench.service.workspace import ensure_demo
 
     for trial in range(3):
         outcomes = race(*(lambda: ensure_demo(store) for _ in range(4)))
@@ -462,7 +462,7 @@ def test_simultaneous_demo_setups_import_the_sample_once(store):
 
 
 def _worker_ensure_demo(_: int) -> str:
-    from workbench.workspace import ensure_demo
+    from workbench.service.workspace import ensure_demo
 
     _worker_barrier.wait(timeout=60)
     return ensure_demo(_worker_store).id

@@ -10,9 +10,9 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from tests.support.fake_openai import FakeOpenAIServer, FaultConfig, prompt_key
+from testkit.fake_openai import FakeOpenAIServer, FaultConfig, prompt_key
 from workbench.domain.models import build_model
-from workbench.domain.synthetic import write_jsonl
+from testkit.synthetic import write_jsonl
 from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
 from workbench.runner.executor import RunOptions
 from workbench.runner.limits import RateLimiter, backoff_delay
@@ -196,7 +196,7 @@ def test_two_models_at_once_disagree_somewhere(store, dataset):
         a, b = add_model(store, server, "gemma"), add_model(store, server, "olmo")
         runs, final = execute(store, ds, [a, b])
     assert set(final.values()) == {"completed"}
-    from workbench.store.exports import compare
+    from workbench.service.exports import compare
 
     summary = compare(store, ds, [a, b])
     assert summary.all_answered == 100 and 0 < summary.disagreement_share() < 1

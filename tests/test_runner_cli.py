@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from tests.support.fake_openai import FakeOpenAIServer, FaultConfig
+from testkit.fake_openai import FakeOpenAIServer, FaultConfig
 from workbench.cli import main
-from workbench.workspace import sample_path
+from workbench.service.workspace import sample_path
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_two_real_models_end_to_end(cli, llama_server):
 def test_export_kinds_and_few_shot_from_the_cli(cli, tmp_path):
     from workbench.config import Settings
     from workbench.store.annotations import annotate
-    from workbench.workspace import open_workspace
+    from workbench.service.workspace import open_workspace
 
     with FakeOpenAIServer() as server:
         cli("models", "add", "m", "--provider", "openai", "--base-url", server.base_url, "--model", "m")

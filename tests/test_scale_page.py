@@ -20,11 +20,11 @@ pytestmark = [
 
 
 def test_the_page_stays_quick_at_200k_records(page, tmp_path):  # noqa: F811
-    from tests.support.scale import MODELS, populate
+    from testkit.scale import MODELS, populate
     from workbench.config import Settings
-    from workbench.domain.synthetic import write_jsonl
+    from testkit.synthetic import write_jsonl
     from workbench.store.datasets import import_dataset
-    from workbench.workspace import open_workspace
+    from workbench.service.workspace import open_workspace
 
     source = tmp_path / "big.jsonl"
     write_jsonl(source, RECORDS)

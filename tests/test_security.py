@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from tests.support.fake_openai import FakeOpenAIServer, FaultConfig
+from testkit.fake_openai import FakeOpenAIServer, FaultConfig
 from workbench.web.app import create_app
-from workbench.workspace import sample_path
+from workbench.service.workspace import sample_path
 
 SECRET = "sk-planted-7f3a9c1e5b2d4e6f8a0b"
 CLIENT = {"X-Workbench-Client": "tests"}

@@ -19,11 +19,11 @@ import urllib.request
 
 import sqlalchemy as sa
 
-from tests.conftest import free_port, wait_for_http
-from tests.support.fake_openai import FakeOpenAIServer, FaultConfig
+from testkit.net import free_port, wait_for_http
+from testkit.fake_openai import FakeOpenAIServer, FaultConfig
 from tests.test_browser import ARTIFACTS
 from workbench.domain.models import build_model
-from workbench.domain.synthetic import write_jsonl
+from testkit.synthetic import write_jsonl
 from workbench.store.annotations import history
 from workbench.store.datasets import import_dataset
 from workbench.store.models import save_model

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import POSTGRES
-from workbench.domain.synthetic import write_jsonl
+from testkit.synthetic import write_jsonl
 
 pytestmark = pytest.mark.skipif(POSTGRES or os.geteuid() != 0,
                                 reason="needs root to mount a small filesystem; SQLite only")

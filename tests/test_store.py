@@ -12,7 +12,7 @@ from workbench.store import open_store
 from workbench.store.migrations import MIGRATIONS, applied, migrate
 from workbench.store.models import ModelNotFound, delete_model, get_model, list_models, save_model
 from workbench.store.schema import metadata
-from workbench.workspace import open_workspace
+from workbench.service.workspace import open_workspace
 
 
 def test_migrations_are_recorded_and_idempotent(store):

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support.fake_openai import (
+from testkit.fake_openai import (
     RECOMMENDATIONS,
     SCREENING_SCHEMA,
     FakeOpenAIServer,
@@ -200,7 +200,7 @@ def test_control_endpoint_changes_config(server):
 
 
 def test_subprocess_mode():
-    proc = subprocess.Popen([sys.executable, "-m", "tests.support.fake_openai", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "testkit.fake_openai", "--port", "0",
                              "--error-429-rate", "1", "--retry-after-s", "2"],
                             cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -228,7 +228,7 @@ YES_NO_SCHEMA = {
 
 def test_tiny_gguf_is_deterministic(tmp_path):
     pytest.importorskip("gguf", reason="the gguf package is not installed")
-    from tests.support.tiny_gguf import write_tiny_gguf
+    from testkit.tiny_gguf import write_tiny_gguf
 
     a = write_tiny_gguf(tmp_path / "a.gguf").read_bytes()
     b = write_tiny_gguf(tmp_path / "b.gguf").read_bytes()
@@ -239,7 +239,7 @@ def test_tiny_gguf_is_deterministic(tmp_path):
 def test_tiny_gguf_gives_schema_valid_json(tmp_path):
     llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
     pytest.importorskip("gguf", reason="the gguf package is not installed")
-    from tests.support.tiny_gguf import write_tiny_gguf
+    from testkit.tiny_gguf import write_tiny_gguf
 
     path = write_tiny_gguf(tmp_path / "tiny.gguf")
     t0 = time.perf_counter()

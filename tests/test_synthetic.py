@@ -4,7 +4,7 @@ import json
 import types
 from pathlib import Path
 
-from workbench.domain.synthetic import CURRENT_YEAR, generate_candidates, write_jsonl
+from testkit.synthetic import CURRENT_YEAR, generate_candidates, write_jsonl
 
 SAMPLE = Path(__file__).resolve().parents[1] / "workbench" / "data" / "sample_candidates.jsonl"
 FIELDS = {"id", "name", "title", "company", "location", "years_experience", "education", "skills",

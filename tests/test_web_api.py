@@ -7,7 +7,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.fake_openai import FakeOpenAIServer
+from testkit.fake_openai import FakeOpenAIServer
 from workbench.web.app import create_app
 
 CLIENT = {"X-Workbench-Client": "tests"}
@@ -100,7 +100,7 @@ def test_simultaneous_run_starts_answer_the_same_run(settings, store):
     from workbench.domain.models import ModelConfig
     from workbench.store.datasets import import_dataset
     from workbench.store.models import save_model
-    from workbench.workspace import sample_path
+    from workbench.service.workspace import sample_path
 
     dataset = import_dataset(store, sample_path(), name="cands")
     save_model(store, ModelConfig(id="baseline", name="Baseline", provider="baseline"))

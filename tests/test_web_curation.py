@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.fake_openai import FakeOpenAIServer, prompt_key
+from testkit.fake_openai import FakeOpenAIServer, prompt_key
 from tests.test_web_workbench import all_rows, wait_for_runs
 from workbench.domain.metrics import cohen_kappa
 from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
@@ -20,7 +20,7 @@ from workbench.web.app import create_app
 
 CLIENT = {"X-Workbench-Client": "tests"}
 LOCAL = "http://localhost"  # TestClient's own host name, "testserver", is not on the allow-list
-from workbench.workspace import sample_path
+from workbench.service.workspace import sample_path
 
 FIX = {"recommendation": "Strong Yes", "trajectory": "Strong", "pedigree": "Good", "reasoning": "fixed by hand"}
 

@@ -10,12 +10,12 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.fake_openai import FakeOpenAIServer, FaultConfig
+from testkit.fake_openai import FakeOpenAIServer, FaultConfig
 from workbench.web.app import create_app
 
 CLIENT = {"X-Workbench-Client": "tests"}
 LOCAL = "http://localhost"  # TestClient's own host name, "testserver", is not on the allow-list
-from workbench.workspace import sample_path
+from workbench.service.workspace import sample_path
 
 FIELDS = {"recommendation", "trajectory", "pedigree", "reasoning"}
 

@@ -29,10 +29,10 @@ from workbench.store.datasets import (DatasetNotFound, delete_dataset, get_datas
                                       list_datasets)
 from workbench.store.models import ModelNotFound, delete_model, list_models, save_model
 from workbench.runner.manager import FewShotError
-from workbench.store.exports import NothingToExport
+from workbench.service.exports import NothingToExport
 from workbench.store.runs import RunNotFound, RunStateError
 from workbench.store.tasks import TaskNotFound, get_task, list_tasks, save_task
-from workbench.workspace import ensure_demo, open_workspace
+from workbench.service.workspace import ensure_demo, open_workspace
 
 console = Console()
 # Mistakes a user can make: shown as one line, never a traceback.
@@ -313,7 +313,7 @@ def models_test(model_id: str, task_name: str, timeout: float, save: bool, data_
     """Send one sample record; show latency, the answer and the structured-output form that works."""
     import orjson
 
-    from workbench.workspace import test_model
+    from workbench.service.workspace import test_model
 
     result = asyncio.run(test_model(_store(data_dir), model_id, task_name, timeout_s=timeout, save=save))
     for attempt in result.attempts:
@@ -536,7 +536,7 @@ def _model_list(value: str | None) -> list[str] | None:
 def export(dataset_id: str, models: str | None, kind: str, fmt: str | None, layout: str, examples: int,
            output: Path, data_dir: Path | None) -> None:
     """Export results, golden data, comparisons or training data (latest run of each model), streamed."""
-    from workbench.store.exports import export as export_kind
+    from workbench.service.exports import export as export_kind
 
     try:
         count = export_kind(_store(data_dir), kind, dataset_id, _model_list(models), fmt, output, layout=layout,
@@ -555,7 +555,7 @@ def compare(dataset_id: str, models: str | None, as_json: bool, data_dir: Path |
     """Agreement per verdict field, and the share of records where the models disagree."""
     import orjson
 
-    from workbench.store.exports import compare as compare_models
+    from workbench.service.exports import compare as compare_models
 
     summary = compare_models(_store(data_dir), dataset_id, _model_list(models))
     if as_json:

@@ -28,7 +28,7 @@ from workbench.providers.base import (
 from workbench.runner.limits import RateLimiter, backoff_delay
 from workbench.runner.writer import ResultWriter, is_storage_failure
 from workbench.store import Store
-from workbench.store.curation import golden_examples
+from workbench.grid.curation import golden_examples
 from workbench.store.results import PendingRecord, ResultRow, cached_answers, pending_records
 from workbench.store.runs import OWNER, RunInfo, RunNotFound, claim, get_run, orphaned, recount, set_status
 

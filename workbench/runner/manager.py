@@ -16,7 +16,7 @@ from workbench.domain.progress import TERMINAL_STATES
 from workbench.runner.executor import RunExecutor, RunOptions
 from workbench.runner.writer import ResultWriter, is_storage_failure
 from workbench.store import Store
-from workbench.store.curation import golden_examples
+from workbench.grid.curation import golden_examples
 from workbench.store.datasets import get_dataset
 from workbench.store.db import utcnow, write_transaction
 from workbench.store.models import get_model

@@ -14,13 +14,13 @@ from fastapi.staticfiles import StaticFiles
 from workbench import __version__
 from workbench.config import Settings
 from workbench.store import Store
-from workbench.store.counts import warm_up as warm_counts
+from workbench.grid.counts import warm_up as warm_counts
 from workbench.web.boundary import BoundaryMiddleware, LastResortMiddleware
 from workbench.web.errors import ERROR_RESPONSES, install_error_handlers
 from workbench.runner.manager import RunManager
 from workbench.web.routers import annotations, datasets, exports, models, runs, tasks, workbench
 from workbench.web.security import GuardMiddleware, refuse_unprotected_host  # noqa: F401 (re-export)
-from workbench.workspace import open_workspace
+from workbench.service.workspace import open_workspace
 
 
 def create_app(settings: Settings, store: Store | None = None, *, execute_runs: bool = True,

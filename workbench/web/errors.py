@@ -19,10 +19,10 @@ from workbench.runner.manager import FewShotError
 from workbench.store.annotations import AnnotationConflict
 from workbench.store.datasets import DatasetNotFound
 from workbench.store.db import storage_problem
-from workbench.store.exports import NothingToExport
+from workbench.service.exports import NothingToExport
 from workbench.store.models import ModelNotFound
 from workbench.store.runs import RunNotFound, RunStateError
-from workbench.store.selection import BadPosition
+from workbench.grid.selection import BadPosition
 from workbench.store.tasks import TaskNotFound
 from workbench.web.params import DatabaseId  # noqa: F401 (re-export: routers take ids typed once)
 

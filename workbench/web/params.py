@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Form, HTTPException, Query
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from workbench.store.selection import INT64_MAX, parse_int64
+from workbench.grid.selection import INT64_MAX, parse_int64
 
 
 def _whole_number(value: Any) -> Any:

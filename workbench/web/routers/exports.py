@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from workbench.scratch import scratch_path
-from workbench.store.exports import KIND_FORMATS, KINDS, compare, compute_metrics, export, icl_comparison
+from workbench.service.exports import KIND_FORMATS, KINDS, compare, compute_metrics, export, icl_comparison
 from workbench.web.params import Int64, model_list as _models
 
 router = APIRouter(tags=["exports"])

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Request
 from workbench.domain.models import ModelConfig, build_model
 from workbench.store.datasets import iter_records
 from workbench.store.models import delete_model, get_model, list_models, save_model, update_model
-from workbench.workspace import test_model
+from workbench.service.workspace import test_model
 
 router = APIRouter(tags=["models"])
 

@@ -10,14 +10,14 @@ import orjson
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
 
 from workbench.store.datasets import get_dataset
-from workbench.store.counts import grid_counts
-from workbench.store.grid import grid_page
-from workbench.store.selection import FILTERS, SORTS, GridQuery, parse_cursor, parse_seqs
+from workbench.grid.counts import grid_counts
+from workbench.grid.page import grid_page
+from workbench.grid.selection import FILTERS, SORTS, GridQuery, parse_cursor, parse_seqs
 from workbench.store.models import list_models
 from workbench.store.results import events_after, last_event_id, latest_progress
 from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
-from workbench.store.views import latest_runs
+from workbench.grid.views import latest_runs
 from workbench.web.params import DatabaseId, Int64, SearchText, model_list
 
 router = APIRouter(tags=["workbench"])

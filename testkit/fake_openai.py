@@ -9,7 +9,7 @@ In-process (own event loop in a background thread)::
 
 As a subprocess (prints ``READY <port>`` on stdout once listening)::
 
-    python -m tests.support.fake_openai --port 0 --latency-ms 20 --error-500-rate 0.05
+    python -m testkit.fake_openai --port 0 --latency-ms 20 --error-500-rate 0.05
 
 and steer it from another process with ``POST /control`` (JSON body of FaultConfig
 fields, plus ``"reset_stats": true``); read counters with ``GET /stats``.
@@ -563,7 +563,7 @@ class FakeOpenAIServer:
 
 
 def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, FaultConfig]:
-    p = argparse.ArgumentParser(prog="python -m tests.support.fake_openai", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m testkit.fake_openai", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)

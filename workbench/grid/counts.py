@@ -10,10 +10,10 @@ import logging
 import sqlalchemy as sa
 
 from workbench.store.db import Store, storage_problem
-from workbench.store.marks import record_marks
+from workbench.grid.marks import record_marks
 from workbench.store.schema import annotations, datasets
-from workbench.store.selection import ANSWER_REVIEWED, RECORD_REVIEWED, GridQuery, Joins
-from workbench.store.views import latest_runs
+from workbench.grid.selection import ANSWER_REVIEWED, RECORD_REVIEWED, GridQuery, Joins
+from workbench.grid.views import latest_runs
 
 # What the results say about a record, a bit each: it matches the search; the models differ (on
 # the chosen field, for "differences"); an answer failed; the models differ on any verdict.

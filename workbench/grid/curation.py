@@ -10,7 +10,7 @@ from workbench.domain.curated_exports import CuratedItem
 from workbench.store.annotations import answer_states, record_notes
 from workbench.store.datasets import iter_records
 from workbench.store.db import Store
-from workbench.store.views import iter_record_results
+from workbench.grid.views import iter_record_results
 
 BATCH = 1000
 

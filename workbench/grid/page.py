@@ -15,9 +15,9 @@ import sqlalchemy as sa
 
 from workbench.domain.comparison import agreement, disagreeing_fields
 from workbench.store.db import Store
-from workbench.store.marks import record_marks
+from workbench.grid.marks import record_marks
 from workbench.store.schema import annotations, records
-from workbench.store.selection import GridQuery, Joins, parse_cursor
+from workbench.grid.selection import GridQuery, Joins, parse_cursor
 
 MAX_LIMIT = 500
 FEW = ("golden", "fixed")  # filters that only annotated records pass: they are few

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from workbench.store.db import Store
 from workbench.store.schema import datasets, events, records, runs
-from workbench.store.selection import GridQuery, Joins
+from workbench.grid.selection import GridQuery, Joins
 
 MarkExpression = Callable[[Joins], sa.ColumnElement]  # a byte per record, in SQL
 _MAX_TOUCHED = 20_000  # beyond this many new results since last time, rescanning is cheaper

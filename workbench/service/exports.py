@@ -7,13 +7,13 @@ from pathlib import Path
 from workbench.domain import curated_exports as curated
 from workbench.domain import exports
 from workbench.domain.metrics import MetricsAccumulator
-from workbench.store.curation import golden_examples, iter_curated
+from workbench.grid.curation import golden_examples, iter_curated
 from workbench.domain.comparison import ComparisonSummary
 from workbench.store.datasets import get_dataset
 from workbench.store.db import Store
 from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
-from workbench.store.views import iter_record_results, latest_runs
+from workbench.grid.views import iter_record_results, latest_runs
 
 KINDS = ("results", "golden", "comparison", "comparison-summary", "training", "training-parquet", "few-shot")
 KIND_FORMATS = {

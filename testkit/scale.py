@@ -34,7 +34,7 @@ def populate(settings, dataset_id: str) -> None:
     from workbench.store.results import ResultRow, RunUpdate, write_batch
     from workbench.store.runs import create_run, recount, set_status
     from workbench.store.tasks import get_task
-    from workbench.workspace import open_workspace
+    from workbench.service.workspace import open_workspace
 
     store = open_workspace(settings)
     task = get_task(store, "candidate-screening")

@@ -1,0 +1,1 @@
+"""What the app does: one module per use-case area. The CLI and the routers call one function each."""

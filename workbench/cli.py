@@ -17,27 +17,23 @@ from rich.table import Table
 
 from workbench.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from workbench.domain.datasets import ImportRejected
-from workbench.domain.importers import FORMATS, UnreadableFile
+from workbench.domain.errors import WorkbenchError
+from workbench.domain.importers import FORMATS
 from workbench.domain.json_rules import INT64_MAX
-from workbench.domain.models import ModelConfigError, build_model, load_models_yaml
+from workbench.domain.models import build_model, load_models_yaml
 from workbench.domain.records import DisplayFields
-from workbench.domain.tasks import Task, TaskError
-from workbench.providers.base import ProviderError
+from workbench.domain.tasks import Task
 from workbench.store import Store
 from workbench.store.db import storage_problem
-from workbench.store.datasets import (DatasetNotFound, delete_dataset, get_dataset, import_dataset, iter_records,
+from workbench.store.datasets import (delete_dataset, get_dataset, import_dataset, iter_records,
                                       list_datasets)
-from workbench.store.models import ModelNotFound, delete_model, list_models, save_model
-from workbench.runner.manager import FewShotError
-from workbench.service.exports import NothingToExport
-from workbench.store.runs import RunNotFound, RunStateError
-from workbench.store.tasks import TaskNotFound, get_task, list_tasks, save_task
+from workbench.store.models import delete_model, list_models, save_model
+from workbench.store.tasks import get_task, list_tasks, save_task
 from workbench.service.workspace import ensure_demo, open_workspace
 
 console = Console()
-# Mistakes a user can make: shown as one line, never a traceback.
-USER_ERRORS = (UnreadableFile, ImportRejected, TaskError, ModelConfigError, DatasetNotFound,
-               ModelNotFound, TaskNotFound, ProviderError, RunNotFound, RunStateError, NothingToExport, FewShotError, OSError)
+# Mistakes a user can make (and files that can't be read or written): one line, never a traceback.
+USER_ERRORS = (WorkbenchError, OSError)
 
 
 EXIT_INTERRUPTED = 130

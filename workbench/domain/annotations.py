@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.domain.tasks import Task
+from workbench.domain.errors import InvalidInput
 
 MODEL_FIELDS = ("golden", "judgement", "correction")
 RECORD_FIELDS = ("preference", "note")
@@ -21,7 +22,7 @@ PREFERENCE_SPECIAL = ("tie", "all_bad")
 MAX_NOTE = 5000
 
 
-class AnnotationError(ValueError):
+class AnnotationError(InvalidInput):
     """A value that can't be stored (wrong type, invalid correction...)."""
 
 

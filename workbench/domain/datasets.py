@@ -17,6 +17,7 @@ import orjson
 
 from workbench.domain.importers import Row
 from workbench.domain.records import DisplayFields, content_id, normalise_id
+from workbench.domain.errors import InvalidInput
 
 MAX_PROBLEMS = 20
 DEFAULT_ID_FIELD = "id"
@@ -31,7 +32,7 @@ class PreparedRecord:
     data: str  # the raw record as JSON text
 
 
-class ImportRejected(ValueError):
+class ImportRejected(InvalidInput):
     """The file has problems; nothing was imported."""
 
     def __init__(self, problems: list[str], more: int = 0):
@@ -40,6 +41,9 @@ class ImportRejected(ValueError):
         summary = "; ".join(problems[:3])
         extra = len(problems) - 3 + more
         super().__init__(summary + (f" (and {extra} more)" if extra > 0 else ""))
+
+    def to_dict(self) -> dict:
+        return {"detail": f"nothing imported: {self}", "problems": self.problems, "more": self.more}
 
 
 @dataclass

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from workbench.domain.json_rules import INT64_MAX, MAX_DEPTH, TOO_DEEP, json_problem, json_scan
+from workbench.domain.errors import InvalidInput
 
 # Documented limit: one record (a JSONL line, a CSV row, a Parquet row as
 # JSON) may be at most this large. Bigger ones are almost always a mistake
@@ -46,7 +47,7 @@ class Row:
     text: str | None = None  # the record as compact JSON, when the reader made it already
 
 
-class UnreadableFile(ValueError):
+class UnreadableFile(InvalidInput):
     """The file as a whole can't be read (empty, binary, wrong format)."""
 
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from workbench.domain.errors import InvalidInput
 
 MAX_DEPTH = 64
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep (the limit for any JSON value)"
 
 
-class JsonRuleError(ValueError):
+class JsonRuleError(InvalidInput):
     """A value breaks the rule; the message says how."""
 
 

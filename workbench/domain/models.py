@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from workbench.domain.errors import InvalidInput
 
 PROVIDERS = ("openai", "local", "baseline")
 STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "prompt")
@@ -20,7 +21,7 @@ DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # far beyond any real answer; boun
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class ModelConfigError(ValueError):
+class ModelConfigError(InvalidInput):
     pass
 
 

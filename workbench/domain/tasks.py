@@ -21,9 +21,10 @@ import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from workbench.domain.errors import InvalidInput
 
 
-class TaskError(ValueError):
+class TaskError(InvalidInput):
     """A task definition is invalid, or a template failed on a record."""
 
 

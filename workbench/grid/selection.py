@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from workbench.domain.json_rules import INT64_MAX
 from workbench.store.schema import annotations, records, results
+from workbench.domain.errors import InvalidInput
 
 FILTERS = ("all", "differences", "golden", "needs_review", "fixed", "unreviewed")
 SORTS = ("record", "disagreement")
@@ -18,7 +19,7 @@ MAX_SEQS = 500  # rows refreshed at once (the page asks for those on screen)
 _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,19}")  # ASCII only: str.isdigit() also takes "²", int() takes "١"
 
 
-class BadPosition(ValueError):
+class BadPosition(InvalidInput):
     """A cursor, seq or number in a query that no page could have handed out."""
 
 

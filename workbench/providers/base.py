@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from workbench.domain.errors import WorkbenchError
 from workbench.domain.models import ModelConfig
 from workbench.domain.outputs import INVALID_RESPONSE  # noqa: F401 - also a provider's kind: an answer of the wrong shape
 
@@ -40,8 +41,10 @@ class Generation:
     structured_output: str = "prompt"  # how the answer was constrained
 
 
-class ProviderError(Exception):
+class ProviderError(WorkbenchError):
     """A failed call. ``retryable`` says whether trying again may help."""
+
+    status = 502  # the model's server failed us, not the request
 
     def __init__(self, kind: str, message: str, *, status: int | None = None,
                  retry_after_s: float | None = None, retryable: bool = False, format_rejected: bool = False,

@@ -23,11 +23,12 @@ from workbench.store.models import get_model
 from workbench.store.runs import LEASE_SECONDS, RunInfo, RunNotFound, get_run, list_runs, renew_leases, set_status
 from workbench.store.schema import runs
 from workbench.store.tasks import get_task
+from workbench.domain.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
 
-class FewShotError(ValueError):
+class FewShotError(InvalidInput):
     pass
 
 

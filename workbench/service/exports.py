@@ -14,6 +14,7 @@ from workbench.store.db import Store
 from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
 from workbench.grid.views import iter_record_results, latest_runs
+from workbench.domain.errors import NotFound
 
 KINDS = ("results", "golden", "comparison", "comparison-summary", "training", "training-parquet", "few-shot")
 KIND_FORMATS = {
@@ -22,7 +23,7 @@ KIND_FORMATS = {
 }
 
 
-class NothingToExport(LookupError):
+class NothingToExport(NotFound):
     pass
 
 

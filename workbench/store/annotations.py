@@ -21,9 +21,10 @@ from workbench.store.schema import annotation_events, annotations, records, resu
 from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
 from workbench.grid.views import latest_runs
+from workbench.domain.errors import Conflict
 
 
-class AnnotationConflict(ValueError):
+class AnnotationConflict(Conflict):
     pass
 
 

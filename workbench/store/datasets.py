@@ -17,6 +17,7 @@ from workbench.domain.records import DisplayFields
 from workbench.store.db import Store, refresh_statistics, try_lock, utcnow, write_transaction
 from workbench.store.event_log import insert_events
 from workbench.store.schema import annotation_events, annotations, datasets, events, records, results, runs
+from workbench.domain.errors import NotFound
 
 BATCH = 2000
 
@@ -43,7 +44,7 @@ class DatasetInfo:
         )
 
 
-class DatasetNotFound(LookupError):
+class DatasetNotFound(NotFound):
     def __init__(self, dataset_id: str):
         super().__init__(f"no dataset {dataset_id!r} (see `workbench datasets`)")
 

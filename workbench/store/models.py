@@ -8,9 +8,10 @@ import sqlalchemy as sa
 from workbench.domain.models import DEFAULT_MAX_RESPONSE_BYTES, ModelConfig, ModelParams
 from workbench.store.db import Store, dialect_insert, utcnow
 from workbench.store.schema import models
+from workbench.domain.errors import NotFound
 
 
-class ModelNotFound(LookupError):
+class ModelNotFound(NotFound):
     def __init__(self, model_id: str):
         super().__init__(f"no model {model_id!r} (see `workbench models list`)")
 

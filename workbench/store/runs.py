@@ -17,17 +17,18 @@ from workbench.domain.progress import TERMINAL_STATES, cost
 from workbench.store.db import Store, refresh_statistics, utcnow, write_transaction
 from workbench.store.event_log import insert_events, result_event
 from workbench.store.schema import results, runs
+from workbench.domain.errors import Conflict, NotFound
 
 LEASE_SECONDS = float(os.environ.get("WORKBENCH_LEASE_SECONDS", "30"))  # shorter in some tests
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class RunNotFound(LookupError):
+class RunNotFound(NotFound):
     def __init__(self, run_id: int):
         super().__init__(f"no run {run_id} (see `workbench runs`)")
 
 
-class RunStateError(ValueError):
+class RunStateError(Conflict):
     pass
 
 

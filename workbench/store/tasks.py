@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from workbench.domain.tasks import BUILTIN_TASKS, Task, TaskError
 from workbench.store.db import Store, utcnow, write_transaction
 from workbench.store.schema import tasks
+from workbench.domain.errors import NotFound
 
 
-class TaskNotFound(LookupError):
+class TaskNotFound(NotFound):
     pass
 
 

@@ -9,22 +9,10 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel
 from fastapi.responses import JSONResponse
 
-from workbench.domain.annotations import AnnotationError
-from workbench.domain.datasets import ImportRejected
-from workbench.domain.importers import UnreadableFile
-from workbench.domain.json_rules import JsonRuleError
-from workbench.domain.models import ModelConfigError
-from workbench.domain.tasks import TaskError
-from workbench.runner.manager import FewShotError
-from workbench.store.annotations import AnnotationConflict
-from workbench.store.datasets import DatasetNotFound
+from workbench.domain.errors import WorkbenchError
 from workbench.store.db import storage_problem
-from workbench.service.exports import NothingToExport
-from workbench.store.models import ModelNotFound
-from workbench.store.runs import RunNotFound, RunStateError
-from workbench.grid.selection import BadPosition
-from workbench.store.tasks import TaskNotFound
 from workbench.web.params import DatabaseId  # noqa: F401 (re-export: routers take ids typed once)
+
 
 class Problem(BaseModel):
     """Every error answer: one readable message (or FastAPI's list of field problems), plus the
@@ -40,17 +28,11 @@ ERROR_RESPONSES = {status: {"model": Problem, "description": text} for status, t
     (409, "Conflicts with the current state"), (413, "Too large"), (421, "Not answered for this Host (DNS rebinding)"),
     (422, "Invalid input"), (503, "The database can't be written (disk full, read-only)"))}
 
-NOT_FOUND = (DatasetNotFound, ModelNotFound, TaskNotFound, RunNotFound, NothingToExport)
-BAD_INPUT = (UnreadableFile, ModelConfigError, TaskError, AnnotationError, FewShotError, JsonRuleError, BadPosition)
-CONFLICT = (RunStateError, AnnotationConflict)
-
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ImportRejected)
-    async def rejected(_: Request, exc: ImportRejected) -> JSONResponse:
-        return JSONResponse(
-            {"detail": f"nothing imported: {exc}", "problems": exc.problems, "more": exc.more}, status_code=422
-        )
+    @app.exception_handler(WorkbenchError)
+    async def refused(_: Request, exc: WorkbenchError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
 
     @app.exception_handler(sqlalchemy.exc.OperationalError)
     async def storage(_: Request, exc: sqlalchemy.exc.OperationalError) -> JSONResponse:
@@ -63,9 +45,6 @@ def install_error_handlers(app: FastAPI) -> None:
     async def bad_value(_: Request, exc: sqlalchemy.exc.DataError) -> JSONResponse:
         return JSONResponse({"detail": input_problem(exc) or _too_much(exc)}, status_code=422)
 
-    for kinds, status in ((NOT_FOUND, 404), (BAD_INPUT, 422), (CONFLICT, 409)):
-        for kind in kinds:
-            app.add_exception_handler(kind, _handler(status))
 
 
 # What the database refuses because of what was asked, not because it is full, read-only or gone:
@@ -92,10 +71,3 @@ def input_problem(exc: sqlalchemy.exc.DBAPIError) -> str | None:
 def _too_much(exc: sqlalchemy.exc.DBAPIError) -> str:
     first = (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
     return f"the database can't take this request as asked ({first[:200]}): make it smaller or simpler"
-
-
-def _handler(status: int):
-    async def handle(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status)
-
-    return handle

@@ -249,3 +249,6 @@ Answer with a single JSON object and nothing else, matching this JSON Schema:
 )
 
 BUILTIN_TASKS = {CANDIDATE_SCREENING.name: CANDIDATE_SCREENING}
+# The task a run, a probe or an empty grid uses when none is named (one place: the CLI's defaults,
+# the API's defaults and the grid's fallback all read it).
+DEFAULT_TASK = CANDIDATE_SCREENING.name

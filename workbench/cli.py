@@ -17,14 +17,16 @@ from rich.table import Table
 
 from workbench.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from workbench.domain.datasets import ImportRejected
-from workbench.domain.errors import WorkbenchError
+from workbench.domain.errors import InvalidInput, WorkbenchError
+from workbench.domain.exports import ALL_FORMATS as EXPORT_FORMATS, KINDS as EXPORT_KINDS, MAX_EXAMPLES
+from workbench.domain.exports import LAYOUTS as EXPORT_LAYOUTS
 from workbench.domain.importers import FORMATS
 from workbench.domain.json_rules import INT64_MAX
 from workbench.domain.models import build_model, load_models_yaml
 from workbench.domain.records import DisplayFields
 from workbench.domain.tasks import Task
 from workbench.store import Store
-from workbench.store.db import storage_problem
+from workbench.store.faults import storage_problem
 from workbench.store.datasets import (delete_dataset, get_dataset, import_dataset, iter_records,
                                       list_datasets)
 from workbench.store.models import delete_model, list_models, save_model
@@ -517,28 +519,29 @@ def _model_list(value: str | None) -> list[str] | None:
 @main.command()
 @click.option("--dataset", "dataset_id", required=True)
 @click.option("--models", help="Comma-separated model ids [default: every model run on the dataset].")
-@click.option("--kind", type=click.Choice(["results", "golden", "comparison", "comparison-summary", "training",
-                                           "training-parquet", "few-shot"]), default="results", show_default=True,
+@click.option("--kind", type=click.Choice(EXPORT_KINDS), default="results", show_default=True,
               help="results; golden (JSONL, corrections applied); comparison / comparison-summary (CSV); "
                    "training (OpenAI chat JSONL); training-parquet (Hugging Face); few-shot (prompt text).")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "parquet", "txt"]),
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS),
               help="File format [default: the kind's first: results jsonl, comparison csv, few-shot txt...].")
-@click.option("--layout", type=click.Choice(["long", "wide"]), default="long", show_default=True,
+@click.option("--layout", type=click.Choice(EXPORT_LAYOUTS), default="long", show_default=True,
               help="results: a row per record × model (long) or per record (wide).")
-@click.option("--examples", type=click.IntRange(1, 50), default=5, show_default=True,
+@click.option("--examples", type=click.IntRange(1, MAX_EXAMPLES), default=5, show_default=True,
               help="few-shot: how many golden examples.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @data_dir_option
 def export(dataset_id: str, models: str | None, kind: str, fmt: str | None, layout: str, examples: int,
            output: Path, data_dir: Path | None) -> None:
     """Export results, golden data, comparisons or training data (latest run of each model), streamed."""
+    from workbench.domain.exports import check_export
     from workbench.service.exports import export as export_kind
 
     try:
-        count = export_kind(_store(data_dir), kind, dataset_id, _model_list(models), fmt, output, layout=layout,
-                            examples=examples)
-    except ValueError as exc:
+        check_export(kind, fmt, layout, examples)
+    except InvalidInput as exc:
         raise click.UsageError(str(exc)) from None
+    count = export_kind(_store(data_dir), kind, dataset_id, _model_list(models), fmt, output, layout=layout,
+                        examples=examples)
     click.echo(f"wrote {count} {'examples' if kind == 'few-shot' else 'rows'} to {output}", err=True)
 
 

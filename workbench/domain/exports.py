@@ -18,7 +18,41 @@ from typing import Any
 
 import orjson
 
+from workbench.domain.errors import InvalidInput, NotFound
+
 FORMATS = ("jsonl", "csv", "parquet")
+# Every export kind and its formats (the first is the default): the one list the CLI's choices,
+# the API's checks and the page read.
+KIND_FORMATS = {
+    "results": ("jsonl", "csv", "parquet"), "golden": ("jsonl",), "comparison": ("csv",),
+    "comparison-summary": ("csv",), "training": ("jsonl",), "training-parquet": ("parquet",), "few-shot": ("txt",),
+}
+KINDS = tuple(KIND_FORMATS)
+ALL_FORMATS = tuple(dict.fromkeys(f for formats in KIND_FORMATS.values() for f in formats))
+LAYOUTS = ("long", "wide")  # results: a row per record × model, or per record
+MAX_EXAMPLES = 50  # few-shot: golden examples in one block
+
+
+class UnknownExportKind(NotFound):
+    pass
+
+
+def check_export(kind: str, fmt: str | None, layout: str = "long", examples: int = 5) -> str:
+    """The format to write ``kind`` in (its default when none is asked), or a one-line refusal."""
+    if kind not in KIND_FORMATS:
+        raise UnknownExportKind(f"no export kind {kind!r}; use one of {', '.join(KINDS)}")
+    fmt = fmt or KIND_FORMATS[kind][0]
+    if fmt not in KIND_FORMATS[kind]:
+        raise InvalidInput(f"{kind} exports as {' or '.join(KIND_FORMATS[kind])}, not {fmt}")
+    if layout not in LAYOUTS:
+        raise InvalidInput(f"layout must be {' or '.join(LAYOUTS)}")
+    if not 1 <= examples <= MAX_EXAMPLES:
+        raise InvalidInput(f"examples must be 1 to {MAX_EXAMPLES}")
+    return fmt
+
+
+def export_file_name(dataset_id: str, kind: str, fmt: str, layout: str = "long") -> str:
+    return f"{dataset_id}-{kind}{'-wide' if layout == 'wide' and kind == 'results' else ''}.{fmt}"
 META_COLUMNS = ["record_id", "title", "subtitle", "model_id", "run_id", "status"]
 TAIL_COLUMNS = ["error_kind", "error_message", "latency_ms", "tokens_in", "tokens_out", "attempts", "cached"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

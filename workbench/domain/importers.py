@@ -23,7 +23,8 @@ from typing import Any
 
 import orjson
 
-from workbench.domain.json_rules import INT64_MAX, MAX_DEPTH, TOO_DEEP, json_problem, json_scan
+from workbench.domain.json_rules import (INT64_MAX, MAX_DEPTH, TOO_DEEP, checked_value, decode_problem, json_problem,
+                                        json_scan)
 from workbench.domain.errors import InvalidInput
 
 # Documented limit: one record (a JSONL line, a CSV row, a Parquet row as
@@ -85,37 +86,16 @@ def _check_not_binary(head: bytes, what: str) -> None:
         raise UnreadableFile(f"this looks like a binary file, not {what} (NUL byte at offset {nul})")
 
 
-def _checked(value: Any, text: str | bytes) -> tuple[Any, str | None]:
-    """``value`` (read from ``text`` by orjson) and how it breaks the JSON rule, or None. One walk;
-    orjson reads an integer literal past 64 bits as a float (1e+23), so when the walk meets a float
-    that large the text is read again exactly, to refuse 10**23 instead of keeping it as 1e+23."""
-    problem, big_float = json_scan(value)
-    if problem is None and big_float:
-        value = json.loads(text)  # within MAX_DEPTH here, so no recursion risk
-        problem = json_problem(value)
-    return value, problem
-
-
-def _decode_problem(exc: orjson.JSONDecodeError) -> str:
-    if "depth" in exc.msg or "recursion" in exc.msg.lower():
-        return TOO_DEEP
-    if "surrogate" in exc.msg:
-        return f"a string holds a lone surrogate (column {exc.colno}), which is not valid Unicode"
-    if "infinity" in exc.msg:  # a number past a double's range (e.g. a 400-digit integer)
-        return f"the number at column {exc.colno} is too large to keep exactly; quote it as a string"
-    return f"malformed JSON ({exc.msg} at column {exc.colno})"
-
-
 def _parse_object(text: str, location: str) -> Row:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        return Row(location, None, _decode_problem(exc))
+        return Row(location, None, decode_problem(exc))
     if not isinstance(value, dict):
         return Row(location, None, f"expected a JSON object, got {_json_type(value)}")
     if len(value) > MAX_FIELDS:
         return Row(location, None, f"{len(value)} fields; the limit is {MAX_FIELDS} per record")
-    value, problem = _checked(value, text)
+    value, problem = checked_value(value, text)
     return Row(location, None, problem) if problem else Row(location, value)
 
 
@@ -175,7 +155,7 @@ def _read_json_array(path: Path) -> Iterator[Row]:
     try:
         items = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        if _decode_problem(exc) == TOO_DEEP:
+        if decode_problem(exc) == TOO_DEEP:
             raise UnreadableFile(f"line {exc.lineno}, column {exc.colno}: {TOO_DEEP}") from None
         raise UnreadableFile(f"malformed JSON array (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     if not isinstance(items, list):

@@ -14,8 +14,12 @@ person can act on, instead of failing later (a 500, a paused run, a silently rou
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
+
+import orjson
+
 from workbench.domain.errors import InvalidInput
 
 MAX_DEPTH = 64
@@ -111,3 +115,24 @@ def _unicode_problem(text: str) -> str | None:
     except UnicodeEncodeError as exc:
         return f"a string holds a lone surrogate (\\u{ord(text[exc.start]):04x}), which is not valid Unicode"
     return None
+
+
+def checked_value(value: Any, text: str | bytes) -> tuple[Any, str | None]:
+    """``value`` (read from ``text`` by orjson) and how it breaks the JSON rule, or None. One walk;
+    orjson reads an integer literal past 64 bits as a float (1e+23), so when the walk meets a float
+    that large the text is read again exactly, to refuse 10**23 instead of keeping it as 1e+23."""
+    problem, big_float = json_scan(value)
+    if problem is None and big_float:
+        value = json.loads(text)  # within MAX_DEPTH here, so no recursion risk
+        problem = json_problem(value)
+    return value, problem
+
+
+def decode_problem(exc: orjson.JSONDecodeError) -> str:
+    if "depth" in exc.msg or "recursion" in exc.msg.lower():
+        return TOO_DEEP
+    if "surrogate" in exc.msg:
+        return f"a string holds a lone surrogate (column {exc.colno}), which is not valid Unicode"
+    if "infinity" in exc.msg:  # a number past a double's range (e.g. a 400-digit integer)
+        return f"the number at column {exc.colno} is too large to keep exactly; quote it as a string"
+    return f"malformed JSON ({exc.msg} at column {exc.colno})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.domain import curated_exports as curated
@@ -15,12 +16,8 @@ from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
 from workbench.grid.views import iter_record_results, latest_runs
 from workbench.domain.errors import NotFound
+from workbench.scratch import scratch_path
 
-KINDS = ("results", "golden", "comparison", "comparison-summary", "training", "training-parquet", "few-shot")
-KIND_FORMATS = {
-    "results": ("jsonl", "csv", "parquet"), "golden": ("jsonl",), "comparison": ("csv",),
-    "comparison-summary": ("csv",), "training": ("jsonl",), "training-parquet": ("parquet",), "few-shot": ("txt",),
-}
 
 
 class NothingToExport(NotFound):
@@ -89,11 +86,7 @@ def _task_of(store: Store, run_ids: dict[str, int]):
 def export(store: Store, kind: str, dataset_id: str, model_ids: list[str] | None, fmt: str | None, path: Path,
            *, layout: str = "long", examples: int = 5) -> int:
     """Any export kind, streamed to ``path``; returns the number of rows (or examples) written."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
-    fmt = fmt or KIND_FORMATS[kind][0]
-    if fmt not in KIND_FORMATS[kind]:
-        raise ValueError(f"{kind} exports as {' or '.join(KIND_FORMATS[kind])}, not {fmt}")
+    fmt = exports.check_export(kind, fmt, layout, examples)
     if kind == "results":
         return export_results(store, dataset_id, model_ids, fmt, path, layout)
     run_ids = _runs_for(store, dataset_id, model_ids)
@@ -119,6 +112,32 @@ def export(store: Store, kind: str, dataset_id: str, model_ids: list[str] | None
         return exports.write_csv(rows, path, curated.comparison_columns(list(run_ids), verdicts))
     metrics = compute_metrics(store, dataset_id, list(run_ids))
     return exports.write_csv(curated.summary_rows(metrics), path, curated.summary_columns())
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    path: Path  # a scratch file in the data dir: the caller sends it, then deletes it
+    name: str  # the name to download it as
+    fmt: str
+    count: int
+
+
+def export_file(store: Store, kind: str, dataset_id: str, model_ids: list[str] | None, fmt: str | None,
+                *, layout: str = "long", examples: int = 5) -> ExportFile:
+    """An export written to a scratch file (named after this process, see workbench.scratch), for a download."""
+    fmt = exports.check_export(kind, fmt, layout, examples)
+    path = scratch_path(store.settings.ensure_data_dir() / "exports", f".{fmt}")
+    try:
+        count = export(store, kind, dataset_id, model_ids, fmt, path, layout=layout, examples=examples)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return ExportFile(path, exports.export_file_name(dataset_id, kind, fmt, layout), fmt, count)
+
+
+def metrics(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict:
+    """The Metrics panel's figures: ``compute_metrics`` and zero-shot vs few-shot where a model has both."""
+    return compute_metrics(store, dataset_id, model_ids) | {"icl": icl_comparison(store, dataset_id)}
 
 
 def compute_metrics(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict:

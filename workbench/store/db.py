@@ -154,14 +154,3 @@ def refresh_statistics(store: Store, table: str, *, vacuum: bool = False) -> Non
 
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def storage_problem(exc: Exception) -> str:
-    """One line for a database that can't be written or reached (full disk, read-only, gone)."""
-    text = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    lowered = text.lower()
-    if "full" in lowered:
-        return f"the disk holding the database is full ({text}); nothing was half-written — free space and retry"
-    if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
-        return f"the database can't be written ({text}); is the data dir read-only?"
-    return f"database error: {text}"

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 import orjson
 from starlette.responses import JSONResponse
 
-from workbench.domain.importers import _checked, _decode_problem
+from workbench.domain.json_rules import checked_value, decode_problem
 from workbench.web.security import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,11 @@ def body_problem(body: bytes) -> str | None:
     if not body.strip():
         return None
     try:
-        # orjson refuses lone surrogates, NaN and depth past 255 itself; _checked walks for the rest
+        # orjson refuses lone surrogates, NaN and depth past 255 itself; checked_value walks for the rest
         # and re-reads exactly an integer orjson could only keep as a float (10**23).
-        problem = _checked(orjson.loads(body), body)[1]
+        problem = checked_value(orjson.loads(body), body)[1]
     except orjson.JSONDecodeError as exc:
-        problem = _decode_problem(exc)
+        problem = decode_problem(exc)
     except (ValueError, RecursionError) as exc:  # the exact re-read: orjson took it, json should too
         problem = f"not valid JSON ({exc})"
     return None if problem is None else f"request body: {problem}"

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from fastapi.responses import JSONResponse
 
 from workbench.domain.errors import WorkbenchError
-from workbench.store.db import storage_problem
+from workbench.store.faults import input_problem, storage_problem, too_much
 from workbench.web.params import DatabaseId  # noqa: F401 (re-export: routers take ids typed once)
 
 
@@ -43,31 +43,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(sqlalchemy.exc.DataError)
     async def bad_value(_: Request, exc: sqlalchemy.exc.DataError) -> JSONResponse:
-        return JSONResponse({"detail": input_problem(exc) or _too_much(exc)}, status_code=422)
-
-
-
-# What the database refuses because of what was asked, not because it is full, read-only or gone:
-# SQLite's limits (by message: they share SQLITE_ERROR with real faults), PostgreSQL's data
-# exceptions (SQLSTATE class 22) and program limits (54), NUL in text (psycopg refuses it itself).
-_INPUT_MESSAGES = ("too many sql variables", "string or blob too big", "expression tree is too large",
-                   "like or glob pattern too complex", "tables in a join", "too many terms", "too many columns",
-                   "parser stack overflow", "index row size", "cannot contain nul", "nul (0x00)",
-                   "stack depth limit exceeded", "out of range", "value too long", "invalid byte sequence")
-
-
-def input_problem(exc: sqlalchemy.exc.DBAPIError) -> str | None:
-    """A readable line when the database refused the request's size or content, else None."""
-    original = getattr(exc, "orig", exc)
-    state = str(getattr(original, "sqlstate", None) or "")
-    text = str(original).lower()
-    if isinstance(exc, sqlalchemy.exc.DataError) or state[:2] in ("22", "54") \
-            or getattr(original, "sqlite_errorname", "") in ("SQLITE_TOOBIG", "SQLITE_RANGE") \
-            or any(m in text for m in _INPUT_MESSAGES):
-        return _too_much(exc)
-    return None
-
-
-def _too_much(exc: sqlalchemy.exc.DBAPIError) -> str:
-    first = (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
-    return f"the database can't take this request as asked ({first[:200]}): make it smaller or simpler"
+        return JSONResponse({"detail": input_problem(exc) or too_much(exc)}, status_code=422)

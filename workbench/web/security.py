@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.responses import JSONResponse
 
 from workbench.config import Settings
+from workbench.service.datasets import MAX_UPLOAD_BYTES
 
 
 class UnprotectedHost(SystemExit):
@@ -91,7 +92,6 @@ def refuse_unprotected_host(host: str, settings: Settings) -> None:
 
 
 UPLOAD_PATHS = ("/api/datasets",)
-MAX_UPLOAD_BYTES = 2 * 1024**3
 MAX_BODY_BYTES = 1024**2
 CLIENT_HEADER = b"x-workbench-client"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

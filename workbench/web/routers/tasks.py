@@ -7,8 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from workbench.domain.tasks import Task
-from workbench.store.tasks import get_task, list_tasks, save_task
+from workbench.service import tasks
 from workbench.web.errors import DatabaseId
 
 router = APIRouter(tags=["tasks"])
@@ -16,13 +15,12 @@ router = APIRouter(tags=["tasks"])
 
 @router.get("/tasks")
 def tasks_list(request: Request) -> list[dict]:
-    return [t.to_dict() | {"verdict_fields": t.verdict_fields} for t in list_tasks(request.app.state.store)]
+    return [tasks.task_view(t) for t in tasks.list_tasks(request.app.state.store)]
 
 
 @router.get("/tasks/{name}")
 def task_get(request: Request, name: str, version: DatabaseId | None = None) -> dict:
-    task = get_task(request.app.state.store, name, version)
-    return task.to_dict() | {"verdict_fields": task.verdict_fields}
+    return tasks.task_view(tasks.get_task(request.app.state.store, name, version))
 
 
 class TaskBody(BaseModel):
@@ -43,5 +41,4 @@ class TaskBody(BaseModel):
 @router.post("/tasks", status_code=201)
 def task_save(request: Request, body: TaskBody) -> dict:
     """Save a task; a changed definition becomes a new version, results keep theirs."""
-    task = Task.from_dict(body.model_dump(exclude={"version", "verdict_fields"}))
-    return save_task(request.app.state.store, task).to_dict()
+    return tasks.save_task(request.app.state.store, body.model_dump(exclude={"version", "verdict_fields"})).to_dict()

@@ -98,7 +98,7 @@ def explain(use_postgres: bool) -> None:
             grid_module.grid_page(store, GridQuery("big", runs, fields, name), cursor="1000")
             show(store, real_connect, f"page, filter={name}, after seq 1000", captured[0], sqlite, postgresql)
         captured.clear()
-        marks_module.forget()
+        marks_module.forget(store)
         counts_module.grid_counts(store, GridQuery("big", runs, fields))
         version, _bounds, _driver, piece, _other_piece, from_annotations = captured
         show(store, real_connect, "filter counts: the results' version (which runs wrote since last time)", version,

@@ -159,7 +159,7 @@ def test_a_finished_run_stands_in_for_the_records(grid_store):
 
     def check_first_scans():
         for query in queries(dataset_id, runs, fields):
-            marks.forget()  # each selection's first scan
+            marks.forget(store)  # each selection's first scan
             assert grid_counts(store, query) == shown(store, query), query
             check_contested_order(store, query)
 
@@ -186,7 +186,7 @@ def test_warm_up_counts_the_default_selection_of_big_datasets(grid_store, monkey
     store, dataset_id, runs, fields = grid_store
     for model in MODELS:
         write_results(store, dataset_id, runs[model], model, range(1, 101), fields, errors={9})
-    marks.forget()
+    marks.forget(store)
     assert warm_up(store, min_records=101) == []  # too small to need it
     assert warm_up(store, min_records=100) == [dataset_id]
 

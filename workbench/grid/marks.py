@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import orjson
 import sqlalchemy as sa
 
+from workbench.grid.selection import GridQuery, Joins
 from workbench.store.db import Store
 from workbench.store.schema import datasets, events, records, runs
-from workbench.grid.selection import GridQuery, Joins
 
 MarkExpression = Callable[[Joins], sa.ColumnElement]  # a byte per record, in SQL
 _MAX_TOUCHED = 20_000  # beyond this many new results since last time, rescanning is cheaper
@@ -39,46 +39,72 @@ class _Marks:
     marks: bytearray
 
 
-_CACHE: dict[tuple, _Marks] = {}
-_LOCKS: dict[tuple, threading.Lock] = {}  # one per selection: a first scan holds up only its own
-_LOCK = threading.Lock()  # guards the two dicts
+class MarkCache:
+    """The marks of a store's recent selections (a byte per record each, at most ``MAX_SELECTIONS``)."""
+
+    MAX_SELECTIONS = 64
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple, _Marks] = {}
+        self._locks: dict[tuple, threading.Lock] = {}  # one per selection: a first scan holds up only its own
+        self._lock = threading.Lock()  # guards the two dicts
+
+    def marks(self, conn: sa.Connection, store: Store, query: GridQuery, kind: str, mark: MarkExpression) -> bytes:
+        # Marks never depend on the filter, the sort, the rows on screen or the order of the models.
+        query = dataclasses.replace(query, filter="all", seqs=None, sort="record")
+        joins = Joins(query, store.dialect)
+        key = (kind, query.dataset_id, tuple(sorted(query.run_ids.items())), query.q, query.diff_field,
+               tuple(query.verdicts or ()))
+        with self._lock:
+            if len(self._entries) >= self.MAX_SELECTIONS and key not in self._entries:
+                self._entries.clear()
+                self._locks.clear()  # a thread still holding an old lock just computes the same marks
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            # The version is read before the marks: a result landing in between is seen twice, and
+            # recomputing a record's mark from the current rows gives the same both times.
+            version = _results_version(conn, query)
+            entry = self._entries.get(key)
+            if entry is None or entry.version[0] != version[0]:
+                entry = _Marks(version, _all_marks(store, joins, mark))
+            elif entry.version != version:
+                touched = _touched_records(conn, query, entry.version, version)
+                if touched is None:
+                    entry.marks = _all_marks(store, joins, mark)
+                else:
+                    _remark(conn, joins, mark(joins), entry.marks, touched)
+                entry.version = version
+            with self._lock:
+                self._entries[key] = entry
+            return bytes(entry.marks)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._locks.clear()
+
+
+_CACHE_KEY = "grid.marks"
+_CREATING = threading.Lock()
+
+
+def mark_cache(store: Store) -> MarkCache:
+    """The store's MarkCache, made on first use (kept in ``store.caches``)."""
+    cache = store.caches.get(_CACHE_KEY)
+    if cache is None:
+        with _CREATING:
+            cache = store.caches.setdefault(_CACHE_KEY, MarkCache())
+    return cache
 
 
 def record_marks(conn: sa.Connection, store: Store, query: GridQuery, kind: str, mark: MarkExpression) -> bytes:
     """marks[seq] for every record of the selection (0 past the end); ``kind`` names ``mark``."""
-    # Marks never depend on the filter, the sort, the rows on screen or the order of the models.
-    query = dataclasses.replace(query, filter="all", seqs=None, sort="record")
-    joins = Joins(query, store.dialect)
-    key = (kind, store.settings.database_url, query.dataset_id, tuple(sorted(query.run_ids.items())), query.q,
-           query.diff_field, tuple(query.verdicts or ()))
-    with _LOCK:
-        if len(_CACHE) >= 64 and key not in _CACHE:  # bounded: 64 × a byte per record
-            _CACHE.clear()
-            _LOCKS.clear()  # a thread still holding an old lock just computes the same marks
-        lock = _LOCKS.setdefault(key, threading.Lock())
-    with lock:
-        # The version is read before the marks: a result landing in between is seen twice, and
-        # recomputing a record's mark from the current rows gives the same both times.
-        version = _results_version(conn, query)
-        entry = _CACHE.get(key)
-        if entry is None or entry.version[0] != version[0]:
-            entry = _Marks(version, _all_marks(store, joins, mark))
-        elif entry.version != version:
-            touched = _touched_records(conn, query, entry.version, version)
-            if touched is None:
-                entry.marks = _all_marks(store, joins, mark)
-            else:
-                _remark(conn, joins, mark(joins), entry.marks, touched)
-            entry.version = version
-        with _LOCK:
-            _CACHE[key] = entry
-        return bytes(entry.marks)
+    return mark_cache(store).marks(conn, store, query, kind, mark)
 
 
-def forget() -> None:
-    with _LOCK:
-        _CACHE.clear()
-        _LOCKS.clear()
+def forget(store: Store) -> None:
+    """Drop the store's marks: the next count or contested page scans again."""
+    mark_cache(store).clear()
 
 
 def _statement(joins: Joins, mark: sa.ColumnElement, seqs: tuple[int, int] | None = None):
@@ -92,8 +118,8 @@ def _all_marks(store: Store, joins: Joins, mark: MarkExpression) -> bytearray:
     joins are the cost; each piece's marks come back as one string, not a row per record)."""
     query = joins.query
     with store.engine.connect() as conn:
-        low, high, count = conn.execute(sa.select(sa.func.min(records.c.seq), sa.func.max(records.c.seq),
-                                                  sa.func.count()).where(records.c.dataset_id == query.dataset_id)).one()
+        bounds = sa.select(sa.func.min(records.c.seq), sa.func.max(records.c.seq), sa.func.count())
+        low, high, count = conn.execute(bounds.where(records.c.dataset_id == query.dataset_id)).one()
         if not count:
             return bytearray()
         if high - low + 1 != count:  # seqs are 1..N after an import; anything else is read row by row
@@ -171,7 +197,7 @@ def _touched_records(conn: sa.Connection, query: GridQuery, old: tuple, new: tup
     """Records whose results changed in the selected runs since ``old`` (new results, or error
     results removed to be retried: both are result events); None when a rescan is cheaper."""
     touched: set[int] = set()
-    for run_id, since, until in zip(sorted(query.run_ids.values()), old[1:], new[1:]):
+    for run_id, since, until in zip(sorted(query.run_ids.values()), old[1:], new[1:], strict=True):
         if since == until:
             continue
         if since is None or until is None or until < since:  # no events before, or some removed

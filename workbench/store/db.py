@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -71,6 +72,8 @@ def create_engine(url: str) -> Engine:
 class Store:
     settings: Settings
     engine: Engine
+    # What read models keep in memory for this database (grid/marks.py), by owner; gone with the store.
+    caches: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def dialect(self) -> str:

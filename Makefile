@@ -1,4 +1,5 @@
-# The two commands in the README: `make demo` and `make test`.
+# The commands in the README: `make demo`, `make test` (everything, what CI runs) and
+# `make test-fast` (the inner loop: unit, store and API tests, no browser or real engine).
 # Each sets up its own virtualenv (.venv) from pyproject.toml, the one place
 # dependencies are declared.
 
@@ -17,19 +18,33 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # wheel it cached from another build (a native one) would be reused; --no-cache-dir builds ours.
 LLAMA_CPP := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | head -n 1)
 
-.PHONY: demo test install install-test system-deps postgres-deps bench clean
+.PHONY: demo test test-fast lint install install-test system-deps postgres-deps bench clean
 
 demo: install
 	$(BIN)/workbench serve --demo
 
-# The suite runs on SQLite; with WORKBENCH_TEST_POSTGRES=1 (CI sets it) it runs again on a
-# throwaway PostgreSQL server that the tests start on loopback.
-test: install-test system-deps
-	WORKBENCH_TEST_POSTGRES= $(BIN)/python -m pytest
+# pytest with the given arguments on SQLite; with WORKBENCH_TEST_POSTGRES=1 (CI sets it) again on
+# a throwaway PostgreSQL server that the tests start on loopback.
+define pytest_on_each_store
+	WORKBENCH_TEST_POSTGRES= $(BIN)/python -m pytest $(1)
 	@if [ "$$WORKBENCH_TEST_POSTGRES" = "1" ]; then \
 		$(MAKE) --no-print-directory postgres-deps && \
-		WORKBENCH_TEST_POSTGRES=1 $(BIN)/python -m pytest; \
+		WORKBENCH_TEST_POSTGRES=1 $(BIN)/python -m pytest $(1); \
 	fi
+endef
+
+# Everything. Lint and type-check first: they take seconds and fail the build like a test does.
+test: install-test system-deps lint
+	$(call pytest_on_each_store,)
+
+# The inner loop: every test not marked slow (browser, real engine, many processes, long soaks).
+# What is slow is decided in one place, tests/conftest.py (SLOW_FILES, SLOW_FIXTURES).
+test-fast: install-test
+	$(call pytest_on_each_store,-m "not slow" -q)
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,8 +72,12 @@ system-deps:
 postgres-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql; }
 
+# The README's figures, each script at the arguments the README quotes (scale_bench takes ~30 min).
 bench: install-test
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/runner_bench.py
+	$(BIN)/python bench/replicas_bench.py
+	$(BIN)/python bench/scale_bench.py
+	$(BIN)/python bench/scale_bench.py --postgres
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

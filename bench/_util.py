@@ -24,7 +24,8 @@ def machine() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{platform.system()} {platform.release()}, Python {platform.python_version()}, {os.cpu_count()} cores ({cpu}), {mem:.0f} GiB"
+    return (f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
+            f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB")
 
 
 def median(values: list[float]) -> float:
@@ -37,6 +38,7 @@ def fake_server(*args: str):
     proc = subprocess.Popen([sys.executable, "-m", "testkit.fake_openai", "--port", "0", *args],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
+        assert proc.stdout is not None
         line = proc.stdout.readline()
         port = int(line.split()[1])
         yield f"http://127.0.0.1:{port}/v1"
@@ -46,9 +48,9 @@ def fake_server(*args: str):
 
 
 def print_table(title: str, headers: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
     print(f"\n{title}")
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))

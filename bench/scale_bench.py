@@ -22,6 +22,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from _util import ROOT, machine, print_table
 
@@ -38,7 +39,7 @@ def timed_process(args: list[str], env: dict) -> tuple[float, float]:
     return float(seconds), float(rss)
 
 
-def get_ms(url: str, repeat: int) -> tuple[float, dict]:
+def get_ms(url: str, repeat: int) -> tuple[float, Any]:
     times, body = [], None
     for _ in range(repeat):
         t = time.perf_counter()
@@ -56,7 +57,8 @@ def serving(env: dict, data_dir: Path, *flags: str):
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "workbench", "serve", "--port", str(port), "--data-dir",
-                             str(data_dir), *flags], env=env, stdout=subprocess.DEVNULL, stderr=open(data_dir.parent / "serve.log", "w"))
+                             str(data_dir), *flags], env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(data_dir.parent / "serve.log", "w"))
     try:
         wait_for_http(f"http://127.0.0.1:{port}/api/health", 60, proc)
         yield proc, f"http://127.0.0.1:{port}"

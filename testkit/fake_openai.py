@@ -41,7 +41,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -51,7 +51,7 @@ try:  # orjson is a project dependency, but keep the fake usable without it
     def _dumps(obj: Any) -> bytes:
         return orjson.dumps(obj)
 
-    _loads = orjson.loads
+    _loads: Callable[[str | bytes], Any] = orjson.loads
 except ImportError:  # pragma: no cover
     def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode()
@@ -62,7 +62,7 @@ RECOMMENDATIONS = ("Strong Yes", "Yes", "Maybe", "No", "Strong No")
 GRADES = ("Strong", "Good", "Average", "Weak")
 RESPONSE_FORMAT_TYPES = ("json_schema", "json_object", "text")
 # Each hostile mode's variants; the envelope is the usual one but for the part named.
-HOSTILE = {
+HOSTILE: dict[str, tuple[Any, ...]] = {
     "content_not_text": ({"recommendation": "Yes"}, 42, ["Yes"], True),  # message.content
     "bad_usage": ("lots", [1, 2], 12),  # usage
     "bad_token_counts": ("12", 1.5, -3, 2**63, 1e30, None),  # prompt_tokens and completion_tokens
@@ -355,7 +355,7 @@ class FakeOpenAI:
         if not any(rate for _, rate in rates):
             return None
         draws = [self.rng.random() for _ in rates]  # all of them, so the stream is stable
-        for (mode, rate), draw in zip(rates, draws):
+        for (mode, rate), draw in zip(rates, draws, strict=True):
             if draw < rate:
                 variants = HOSTILE[mode]
                 return mode, variants[self.outcomes[mode] % len(variants)]

@@ -72,7 +72,7 @@ def populate(settings, dataset_id: str) -> None:
     with store.engine.begin() as conn:  # the bulk load's result events are not part of the scenario
         conn.execute(events.delete().where(events.c.type == "result"))
         conn.execute(runs_table.update().values(total=total))
-    for model, run_id in runs.items():
+    for run_id in runs.values():
         recount(store, run_id)
         set_status(store, run_id, "completed")
     rng = random.Random(1)

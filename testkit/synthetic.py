@@ -288,7 +288,7 @@ def _work_history(rng: random.Random, family: str, years: int, pace: float,
 
     history = []
     company = None
-    for job_start, job_end in zip(starts, ends):
+    for job_start, job_end in zip(starts, ends, strict=True):
         # Title is the one held at the end of the stint (what a CV shows);
         # for the current job that is the current level.
         elapsed = (job_end if job_end is not None else CURRENT_YEAR) - start

@@ -18,6 +18,57 @@ ROOT = Path(__file__).resolve().parent.parent
 
 POSTGRES = os.environ.get("WORKBENCH_TEST_POSTGRES") == "1"
 
+# The inner loop, `make test-fast` (`pytest -m "not slow"`), leaves out what is marked slow here, the one
+# place that says so: Chromium, the real engine, several processes, big datasets. `make test` runs all.
+SLOW_FILES = {
+    "test_browser.py": "drives Chromium",
+    "test_scale_page.py": "Chromium over 200K records",
+    "test_soak.py": "processes running and annotating for a minute",
+    "test_multi_serve.py": "several `workbench serve` processes on one database",
+    "test_crash.py": "kills a server mid-run",
+    "test_leftovers.py": "kills a server mid-upload",
+    "test_storage_faults.py": "CLI processes on a tiny or read-only disk",
+}
+SLOW_FIXTURES = {
+    "llama_server": "a real llama.cpp server",
+    "pool": "a pool of processes racing on one database",
+}
+SLOW_MARKERS = {"engine": "the embedded llama.cpp engine"}
+SLOW_TESTS = {
+    "test_runner.py::test_faults_end_in_exactly_one_terminal_state": "10,000 requests against faults",
+    "test_metrics.py::test_streaming_100k_records_in_bounded_memory": "100K records",
+    "test_import.py::test_import_memory_stays_flat": "big files",
+    "test_races.py::test_parallel_cli_imports_with_one_name": "CLI processes",
+    "test_races.py::test_processes_starting_on_a_new_database_migrate_it_once": "processes",
+    "test_races.py::test_demo_setups_from_processes_import_the_sample_once": "processes",
+    "test_hostile_answers.py::test_workbench_run_with_a_timeout_ends_on_hostile_answers": "a CLI run",
+    "test_hostile_answers.py::test_workbench_run_says_so_when_its_dataset_is_deleted_mid_run": "CLI processes",
+    "test_hostile_requests.py::test_odd_ids_and_hosts_on_a_real_server": "a `workbench serve` process",
+    "test_hostile_requests.py::test_the_page_opens_a_record_whose_id_holds_a_slash": "Chromium",
+    "test_cli_junk.py::test_a_database_that_cannot_be_opened": "CLI processes",
+    "test_cli_junk.py::test_ctrl_c_is_a_short_message_and_exit_130": "a CLI process",
+    "test_cli_junk.py::test_overflowing_ids_in_a_real_process": "CLI processes",
+    "test_cli.py::test_serve_refuses_a_public_host_without_token": "a `workbench serve` process",
+    "test_provider_plugin.py::test_the_plugin_is_in_the_models_dialog": "Chromium",
+    "test_grid_counts.py::test_counts_match_the_filters_through_results_and_annotations":
+        "every filter of every selection, after each of many changes (tests/test_review_rule.py is the quick check)",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    seen = set()
+    for item in items:
+        test = f"{item.path.name}::{item.originalname}"
+        if (item.path.name in SLOW_FILES or test in SLOW_TESTS or SLOW_FIXTURES.keys() & set(item.fixturenames)
+                or any(item.get_closest_marker(name) for name in SLOW_MARKERS)):
+            item.add_marker(pytest.mark.slow)
+        seen.add(test)
+    files = {item.path.name for item in items}
+    # A renamed test would silently join the inner loop; say so where its file was collected.
+    for test in SLOW_TESTS.keys() - seen:
+        if test.split("::")[0] in files:
+            config.issue_config_time_warning(pytest.PytestConfigWarning(f"SLOW_TESTS names no test: {test}"), 2)
+
 
 @pytest.fixture(scope="session")
 def postgres_url():

@@ -22,8 +22,9 @@ def run_once(urls: list[str], records: int) -> float:
     from workbench.config import Settings
     from workbench.domain.models import build_model
     from testkit.synthetic import write_jsonl
-    from workbench.runner.executor import RunOptions
-    from workbench.runner.manager import RunManager, prepare_runs
+    from workbench.runner.options import RunOptions
+    from workbench.runner.manager import RunManager
+    from workbench.service.runs import start_runs as prepare_runs
     from workbench.store.datasets import import_dataset
     from workbench.store.models import save_model
     from workbench.store.runs import get_run

@@ -29,8 +29,9 @@ from workbench.service.workspace import open_workspace
 from workbench.domain.models import build_model
 from workbench.store.models import save_model
 from workbench.store.datasets import list_datasets
-from workbench.runner.executor import RunOptions
-from workbench.runner.manager import RunManager, prepare_runs
+from workbench.runner.options import RunOptions
+from workbench.runner.manager import RunManager
+from workbench.service.runs import start_runs as prepare_runs
 from workbench.store.runs import get_run
 import sqlalchemy as sa
 

@@ -11,7 +11,8 @@ from testkit.fake_openai import FakeOpenAIServer
 from workbench.domain.annotations import AnnotationError, AnswerState, golden_answer, reference_label, validate
 from workbench.domain.models import build_model
 from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
-from workbench.runner.manager import RunManager, prepare_runs
+from workbench.runner.manager import RunManager
+from workbench.service.runs import start_runs
 from workbench.store.annotations import AnnotationConflict, annotate, answer_states, history, undo
 from workbench.grid.curation import golden_examples
 from workbench.store.datasets import import_dataset
@@ -29,7 +30,7 @@ def ran(store):
         for model in ("gemma", "olmo"):
             save_model(store, build_model({"id": model, "provider": "openai", "base_url": server.base_url,
                                            "model": model}))
-        runs = prepare_runs(store, "cands", ["gemma", "olmo"])
+        runs = start_runs(store, "cands", ["gemma", "olmo"])
         asyncio.run(RunManager(store).execute([r.id for r in runs]))
     return store
 

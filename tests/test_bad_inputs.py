@@ -109,14 +109,15 @@ def test_formula_cells_import_and_are_neutralised_on_export(store, tmp_path):
     import asyncio
 
     from workbench.domain.models import build_model
-    from workbench.runner.manager import RunManager, prepare_runs
+    from workbench.runner.manager import RunManager
+    from workbench.service.runs import start_runs
     from workbench.service.exports import export
     from workbench.store.models import save_model
 
     info = import_dataset(store, BAD / "csv-injection.csv")
     assert info.record_count == 2
     save_model(store, build_model({"id": "rules", "provider": "baseline"}))
-    runs = prepare_runs(store, info.id, ["rules"])
+    runs = start_runs(store, info.id, ["rules"])
     asyncio.run(RunManager(store).execute([r.id for r in runs]))
     out = tmp_path / "results.csv"
     export(store, "results", info.id, None, "csv", out)

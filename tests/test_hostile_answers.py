@@ -30,8 +30,9 @@ from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
 from workbench.providers.base import ProviderError, Request
 from workbench.providers.completion import MAX_TOKEN_COUNT, read_completion
 from workbench.runner import executor as executor_module
-from workbench.runner.executor import RunOptions
-from workbench.runner.manager import RunManager, prepare_runs
+from workbench.runner.options import RunOptions
+from workbench.runner.manager import RunManager
+from workbench.service.runs import start_runs
 from workbench.runner.writer import ResultWriter
 from workbench.store.datasets import delete_dataset, import_dataset
 from workbench.store.models import save_model
@@ -87,7 +88,7 @@ def test_each_hostile_answer_is_its_records_error_and_the_run_completes(store, d
     ds = dataset(40)
     with FakeOpenAIServer(FaultConfig(**{f"{mode}_rate": 0.5}, seed=7)) as server:
         model = add_model(store, server)
-        [run] = prepare_runs(store, ds, [model])
+        [run] = start_runs(store, ds, [model])
         final = execute(store, [run.id])
         hostile = server.outcomes[mode]
     assert final == {run.id: "completed"} and 0 < hostile < 40
@@ -152,8 +153,8 @@ def test_deleting_a_dataset_mid_run_stops_only_its_own_run(store, dataset):
     kept, doomed = dataset(300, "kept"), dataset(300, "doomed")
     with FakeOpenAIServer(FaultConfig(latency_ms=5)) as server:
         model = add_model(store, server)
-        [run_a] = prepare_runs(store, kept, [model])
-        [run_b] = prepare_runs(store, doomed, [model])
+        [run_a] = start_runs(store, kept, [model])
+        [run_b] = start_runs(store, doomed, [model])
 
         async def delete_doomed_mid_run(manager):
             while len(run_results(store, run_b.id)) < 20:
@@ -174,7 +175,7 @@ def test_an_unsaveable_answer_never_pauses_another_run(store, dataset):
     """Valid JSON nested 300 deep (orjson reads it, can't write it back) on one model's server."""
     ds = dataset(60)
     with FakeOpenAIServer(FaultConfig(deep_json_rate=0.3, seed=5)) as bad, FakeOpenAIServer() as good:
-        runs = prepare_runs(store, ds, [add_model(store, bad, "bad"), add_model(store, good, "good")])
+        runs = start_runs(store, ds, [add_model(store, bad, "bad"), add_model(store, good, "good")])
         final = execute(store, [r.id for r in runs])
         deep = bad.outcomes["deep_json"]
     assert set(final.values()) == {"completed"} and deep > 0
@@ -257,7 +258,7 @@ def test_answers_holding_nul_are_their_records_errors_and_the_grid_still_answers
     the run completes, and the grid's filters that read answers in SQL still answer."""
     ds = dataset(40)
     with FakeOpenAIServer(FaultConfig(nul_content_rate=0.5, seed=3)) as server:
-        runs = prepare_runs(store, ds, [add_model(store, server, "one"), add_model(store, server, "two")])
+        runs = start_runs(store, ds, [add_model(store, server, "one"), add_model(store, server, "two")])
         final = execute(store, [r.id for r in runs])
         nul = server.outcomes["nul_content"]
     assert set(final.values()) == {"completed"} and nul > 2
@@ -342,7 +343,7 @@ def test_a_huge_answer_is_cut_off_unread_and_kept_capped(store, dataset):
     ds = dataset(6)
     size = 50 * 1024 * 1024
     with FakeOpenAIServer(FaultConfig(huge_answer_rate=1.0, huge_answer_bytes=size)) as server:
-        [run] = prepare_runs(store, ds, [add_model(store, server)])
+        [run] = start_runs(store, ds, [add_model(store, server)])
         final = execute(store, [run.id])
         sent = server.stats()["bytes_sent"]
     assert final == {run.id: "completed"}
@@ -401,7 +402,7 @@ def test_a_workers_own_failure_fails_the_run_with_its_reason(store, dataset, mon
 
     monkeypatch.setattr(executor_module.RunExecutor, "_record", broken)
     with FakeOpenAIServer() as server:
-        [run] = prepare_runs(store, ds, [add_model(store, server)])
+        [run] = start_runs(store, ds, [add_model(store, server)])
         final = execute(store, [run.id])
     run = get_run(store, run.id)
     assert final == {run.id: "failed"} and run.status == "failed"
@@ -416,7 +417,7 @@ def test_a_producer_failure_fails_the_run_with_its_reason(store, dataset, monkey
 
     monkeypatch.setattr(executor_module, "pending_records", broken)
     with FakeOpenAIServer() as server:
-        [run] = prepare_runs(store, ds, [add_model(store, server)])
+        [run] = start_runs(store, ds, [add_model(store, server)])
         final = execute(store, [run.id])
     run = get_run(store, run.id)
     assert final == {run.id: "failed"} and "no such page" in run.status_reason
@@ -437,7 +438,7 @@ def test_a_provider_raising_anything_is_that_records_error(store, dataset, monke
 
     monkeypatch.setattr(OpenAIProvider, "generate", flaky)
     with FakeOpenAIServer() as server, caplog.at_level(logging.DEBUG, logger=executor_module.__name__):
-        [run] = prepare_runs(store, ds, [add_model(store, server)])
+        [run] = start_runs(store, ds, [add_model(store, server)])
         final = execute(store, [run.id])
     assert final == {run.id: "completed"}
     _, rows = one_result_per_record(store, run.id)

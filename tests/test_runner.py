@@ -14,9 +14,10 @@ from testkit.fake_openai import FakeOpenAIServer, FaultConfig, prompt_key
 from workbench.domain.models import build_model
 from testkit.synthetic import write_jsonl
 from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
-from workbench.runner.executor import RunOptions
+from workbench.runner.options import RunOptions
 from workbench.runner.limits import RateLimiter, backoff_delay
-from workbench.runner.manager import RunManager, prepare_runs
+from workbench.runner.manager import RunManager
+from workbench.service.runs import start_runs
 from workbench.store.datasets import import_dataset, iter_records
 from workbench.store.models import save_model
 from workbench.store.results import events_after, run_results
@@ -40,7 +41,7 @@ def add_model(store, server, model_id="fake", **extra):
 
 
 def execute(store, dataset_id, model_ids, **options):
-    runs = prepare_runs(store, dataset_id, model_ids, options=RunOptions(**options))
+    runs = start_runs(store, dataset_id, model_ids, options=RunOptions(**options))
     final = asyncio.run(RunManager(store).execute([r.id for r in runs]))
     return [get_run(store, r.id) for r in runs], final
 
@@ -169,7 +170,7 @@ def test_pause_resume_and_cancel_from_another_actor(store, dataset):
     ds = dataset(400)
     with FakeOpenAIServer(FaultConfig(latency_ms=20)) as server:
         model = add_model(store, server, max_concurrency=4)
-        [run] = prepare_runs(store, ds, [model])
+        [run] = start_runs(store, ds, [model])
 
         def pause_soon():
             time.sleep(0.5)
@@ -282,7 +283,7 @@ def test_a_run_that_cant_start_fails_alone_and_the_others_finish(store, dataset,
     ds = dataset(40)
     with FakeOpenAIServer(FaultConfig(latency_ms=2)) as server:
         a, b = add_model(store, server, "a"), add_model(store, server, "b")
-        run_a, run_b = prepare_runs(store, ds, [a, b], options=RunOptions())
+        run_a, run_b = start_runs(store, ds, [a, b], options=RunOptions())
         real_get_task = manager.get_task
         calls = []
 

@@ -37,7 +37,7 @@ class RateLimiter:
             now = time.monotonic()
             while self._spent and now - self._spent[0][0] >= 60:
                 self._spent_total -= self._spent.popleft()[1]
-            if not self._spent or self._spent_total + expected <= self.tokens_per_minute:
+            if not self._spent or self._spent_total + expected <= (self.tokens_per_minute or 0):
                 return
             await asyncio.sleep(60 - (now - self._spent[0][0]) + 0.01)
 

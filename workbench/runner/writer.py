@@ -54,7 +54,7 @@ def is_storage_failure(exc: BaseException) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) == "25006"
 
 
-_TRANSIENT = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialization failure
+_TRANSIENT = frozenset({"40P01", "40001"})  # PostgreSQL: deadlock detected, serialization failure
 _TRANSIENT_TRIES = 3
 
 
@@ -65,9 +65,10 @@ def write_batch(store: Store, updates: list[RunUpdate]) -> None:
         try:
             return _write_batch(store, updates)
         except sa.exc.DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) not in _TRANSIENT or attempt == _TRANSIENT_TRIES - 1:
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if sqlstate not in _TRANSIENT or attempt == _TRANSIENT_TRIES - 1:
                 raise
-            log.info("a batch of results met a lock conflict (%s); writing it again", exc.orig.sqlstate)
+            log.info("a batch of results met a lock conflict (%s); writing it again", sqlstate)
 
 
 @dataclass

@@ -71,15 +71,24 @@ class RunInfo:
 
 def create_run(store: Store, *, dataset_id: str, model: ModelConfig, task_name: str, task_version: int,
                total: int, options: dict[str, Any]) -> RunInfo:
-    now = utcnow()
     with store.engine.begin() as conn:
-        run_id = conn.execute(runs.insert().values(
-            dataset_id=dataset_id, model_id=model.id, task_name=task_name, task_version=task_version,
-            status="queued", model_snapshot=model.model_dump_json(), options=orjson.dumps(options).decode(),
-            total=total, done=0, errors=0, tokens_in=0, tokens_out=0, cost=0.0, active_seconds=0.0,
-            created_at=now, updated_at=now,
-        )).inserted_primary_key[0]
+        run_id = insert_run(conn, dataset_id=dataset_id, model=model, task_name=task_name,
+                            task_version=task_version, total=total, options=options)
     return get_run(store, run_id)
+
+
+def insert_run(conn: sa.Connection, *, dataset_id: str, model: ModelConfig, task_name: str, task_version: int,
+               total: int, options: dict[str, Any]) -> int:
+    """A new queued run in the caller's transaction; returns its id."""
+    now = utcnow()
+    inserted = conn.execute(runs.insert().values(
+        dataset_id=dataset_id, model_id=model.id, task_name=task_name, task_version=task_version,
+        status="queued", model_snapshot=model.model_dump_json(), options=orjson.dumps(options).decode(),
+        total=total, done=0, errors=0, tokens_in=0, tokens_out=0, cost=0.0, active_seconds=0.0,
+        created_at=now, updated_at=now,
+    )).inserted_primary_key
+    assert inserted is not None
+    return inserted[0]
 
 
 def get_run(store: Store, run_id: int) -> RunInfo:
@@ -100,15 +109,16 @@ def list_runs(store: Store, *, dataset_id: str | None = None, statuses: tuple[st
         return [RunInfo.from_row(r) for r in conn.execute(query)]
 
 
-def find_unfinished(store: Store, dataset_id: str, model_id: str, task_name: str, task_version: int) -> RunInfo | None:
-    """The latest run of this model on this dataset and task that has not ended, if any."""
-    with store.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(runs).where(
-                runs.c.dataset_id == dataset_id, runs.c.model_id == model_id, runs.c.task_name == task_name,
-                runs.c.task_version == task_version, runs.c.status.not_in(TERMINAL_STATES),
-            ).order_by(runs.c.id.desc()).limit(1)
-        ).first()
+def find_unfinished(conn: sa.Connection, dataset_id: str, model_id: str, task_name: str,
+                    task_version: int) -> RunInfo | None:
+    """The latest run of this model on this dataset and task that has not ended, if any (in the
+    caller's transaction: a ``write_transaction`` when a run is created unless one is found)."""
+    row = conn.execute(
+        sa.select(runs).where(
+            runs.c.dataset_id == dataset_id, runs.c.model_id == model_id, runs.c.task_name == task_name,
+            runs.c.task_version == task_version, runs.c.status.not_in(TERMINAL_STATES),
+        ).order_by(runs.c.id.desc()).limit(1)
+    ).first()
     return RunInfo.from_row(row) if row else None
 
 

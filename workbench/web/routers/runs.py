@@ -8,9 +8,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from workbench.domain.json_rules import INT64_MAX
-from workbench.runner.executor import RunOptions
-from workbench.runner.manager import prepare_runs
-from workbench.store.runs import RunInfo, clear_errors, get_run, list_runs, request_state
+from workbench.domain.tasks import DEFAULT_TASK
+from workbench.service import runs as service
+from workbench.service.runs import RunOptions
+from workbench.store.runs import RunInfo
 from workbench.web.errors import DatabaseId
 
 router = APIRouter(tags=["runs"])
@@ -19,7 +20,7 @@ router = APIRouter(tags=["runs"])
 class StartRuns(BaseModel):
     dataset_id: str
     model_ids: list[str] = Field(min_length=1)
-    task: str = "candidate-screening"
+    task: str = DEFAULT_TASK
     limit: int | None = Field(None, ge=1, le=INT64_MAX)
     fresh: bool = False
     concurrency: int | None = Field(None, ge=1, le=1024)
@@ -36,7 +37,8 @@ def run_view(run: RunInfo) -> dict:
 
 @router.get("/runs")
 def runs_list(request: Request, dataset_id: str | None = None) -> list[dict]:
-    return [run_view(r) for r in list_runs(request.app.state.store, dataset_id=dataset_id)]
+    # An empty dataset_id (`?dataset_id=`) means none, as it always has.
+    return [run_view(r) for r in service.list_runs(request.app.state.store, dataset_id or None)]
 
 
 @router.post("/runs", status_code=201)
@@ -44,24 +46,19 @@ def runs_start(request: Request, body: StartRuns) -> list[dict]:
     """One run per model; an unfinished run of the same model and dataset continues instead."""
     options = RunOptions(limit=body.limit, fresh=body.fresh, concurrency=body.concurrency, few_shot=body.few_shot,
                          examples_from=body.examples_from)
-    runs = prepare_runs(request.app.state.store, body.dataset_id, body.model_ids, body.task, options)
+    runs = service.start_runs(request.app.state.store, body.dataset_id, body.model_ids, body.task, options)
     request.app.state.runner.wake()
     return [run_view(r) for r in runs]
 
 
 @router.get("/runs/{run_id}")
 def run_get(request: Request, run_id: DatabaseId) -> dict:
-    return run_view(get_run(request.app.state.store, run_id))
+    return run_view(service.get_run(request.app.state.store, run_id))
 
 
 @router.post("/runs/{run_id}/{action}")
 def run_control(request: Request, run_id: DatabaseId, action: str) -> dict:
     """pause, resume, cancel or retry-errors."""
-    store = request.app.state.store
-    if action == "retry-errors":
-        clear_errors(store, run_id)
-        run = get_run(store, run_id)
-    else:
-        run = request_state(store, run_id, action)
+    run = service.control_run(request.app.state.store, run_id, action)
     request.app.state.runner.wake()
     return run_view(run)

@@ -409,11 +409,11 @@ def test_batches_for_two_runs_never_deadlock_with_pauses_and_retries_of_one(cand
 def test_simultaneous_starts_of_one_run_give_one_run(cands):
     """Two "Run" clicks (or two `workbench run`s) at once for one dataset, model and task version
     continue one run; neither creates a second (before: two runs in most trials)."""
-    from workbench.runner.manager import prepare_runs
+    from workbench.service.runs import start_runs
 
     save_model(cands, BASELINE)
     for trial in range(TRIALS // 5):
-        outcomes = race(*(lambda: prepare_runs(cands, "cands", ["baseline"]) for _ in range(4)))
+        outcomes = race(*(lambda: start_runs(cands, "cands", ["baseline"]) for _ in range(4)))
         assert [o for o in outcomes if isinstance(o, Exception)] == []
         assert len({o[0].id for o in outcomes}) == 1, [o[0].id for o in outcomes]
         request_state(cands, outcomes[0][0].id, "cancel")  # the next trial starts a new one

@@ -8,6 +8,8 @@ import dataclasses
 import random
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from testkit.scale import answer
 from workbench.domain.comparison import verdict_key
@@ -20,7 +22,8 @@ from workbench.grid.page import grid_page
 from workbench.grid.selection import FILTERS, GridQuery
 from workbench.store.models import save_model
 from workbench.store.results import ResultRow, RunUpdate, write_batch
-from workbench.store.runs import clear_errors, create_run, recount
+from workbench.store.runs import clear_errors, create_run, get_run, recount
+from workbench.store.schema import annotations
 from workbench.store.tasks import get_task
 from workbench.service.workspace import sample_path
 
@@ -107,7 +110,8 @@ def test_counts_match_the_filters_through_results_and_annotations(grid_store):
     write_results(store, dataset_id, runs["olmo"], "olmo", range(61, 101), fields)
     write_results(store, dataset_id, runs["phi"], "phi", range(1, 101), fields, errors={7})
     check()
-    choices = [("golden", lambda: rng.choice([True, False])), ("judgement", lambda: rng.choice(["good", "wrong", None])),
+    choices = [("golden", lambda: rng.choice([True, False])),
+               ("judgement", lambda: rng.choice(["good", "wrong", None])),
                ("correction", lambda: rng.choice([None, dict(answer("x", "y"), recommendation="Maybe")])),
                ("preference", lambda: rng.choice([*MODELS, "tie", None])), ("note", lambda: rng.choice(["hm", None]))]
     for step in range(40):
@@ -196,3 +200,73 @@ def test_warm_up_counts_the_default_selection_of_big_datasets(grid_store, monkey
     monkeypatch.setattr(marks, "_all_marks", no_scan)
     query = GridQuery(dataset_id, {m: runs[m] for m in reversed(MODELS)}, fields)
     assert grid_counts(store, query) == shown(store, query)
+
+
+SEQS = range(1, 9)  # the records the random examples write to (the others have no results or notes)
+outcome = st.one_of(st.none(), st.just("error"),
+                    st.tuples(st.sampled_from(["Yes", "No"]), st.sampled_from(["Strong", "Weak"])))
+answer_note = st.fixed_dictionaries({"golden": st.booleans(), "judgement": st.sampled_from([None, "good", "wrong"]),
+                                     "correction": st.sampled_from([None, '{"recommendation": "Maybe"}'])})
+record_note = st.fixed_dictionaries({"preference": st.sampled_from([None, "gemma", "tie"]),
+                                     "note": st.sampled_from([None, "hm"])})
+example = st.fixed_dictionaries({
+    "results": st.dictionaries(st.tuples(st.sampled_from(MODELS), st.sampled_from(SEQS)), outcome, max_size=20),
+    "notes": st.dictionaries(st.tuples(st.sampled_from(MODELS + ("",)), st.sampled_from(SEQS)),
+                             st.one_of(answer_note, record_note), max_size=10),
+    "selected": st.lists(st.sampled_from(MODELS), min_size=1, max_size=3, unique=True),
+    "q": st.sampled_from([None, "a"]),
+})
+
+
+def write_example(store, dataset_id, runs, fields, case) -> dict[str, int]:
+    """Fresh runs holding the example's results, and its annotations as the only ones."""
+    run_ids = {}
+    updates = []
+    for model in MODELS:
+        first = get_run(store, runs[model])
+        run_id = create_run(store, dataset_id=dataset_id, model=first.model, task_name=first.task_name,
+                            task_version=first.task_version, total=100, options={}).id
+        run_ids[model] = run_id
+        rows = []
+        for (m, seq), result in sorted(case["results"].items()):
+            if m != model or result is None:
+                continue
+            record_id = f"cand-{seq:06d}"
+            if result == "error":
+                rows.append(ResultRow(seq, record_id, "error", None, "http", "HTTP 500", None, 5.0, 0, 0, 1, False))
+                continue
+            out = {"recommendation": result[0], "trajectory": result[1], "pedigree": "Good", "reasoning": "r"}
+            rows.append(ResultRow(seq, record_id, "ok", out, None, None, None, 5.0, 1, 1, 1, False,
+                                  verdict_key(out, fields), out["recommendation"]))
+        updates.append(RunUpdate(run_id, rows, [], {"run_id": run_id, "done": 0, "errors": 0, "tokens_in": 0,
+                                                    "tokens_out": 0, "cost": 0, "active_seconds": 0,
+                                                    "model_id": model, "dataset_id": dataset_id}))
+    write_batch(store, updates)
+    with store.engine.begin() as conn:
+        conn.execute(annotations.delete().where(annotations.c.dataset_id == dataset_id))
+        for (model, seq), note in case["notes"].items():
+            if (model == "") != ("note" in note):
+                continue  # answer marks go on a model's answer, preference and note on the record
+            conn.execute(annotations.insert().values(
+                dataset_id=dataset_id, seq=seq, model_id=model, record_id=f"cand-{seq:06d}",
+                run_id=run_ids.get(model), golden=int(note.get("golden", False)), judgement=note.get("judgement"),
+                correction=note.get("correction"), preference=note.get("preference"), note=note.get("note"),
+                updated_by="tester", updated_at="2026-01-01T00:00:00Z"))
+    return run_ids
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=example)
+def test_the_row_flag_the_filter_and_the_count_of_needs_review_agree(grid_store, case):
+    """One rule (domain/review.py), three forms: on random results and annotations (any state,
+    also on a selected model with no answer in its run, or on one not selected) they agree."""
+    store, dataset_id, runs, fields = grid_store
+    run_ids = write_example(store, dataset_id, runs, fields, case)
+    query = GridQuery(dataset_id, {m: run_ids[m] for m in case["selected"]}, fields, q=case["q"])
+    flagged = {r["seq"] for r in every_row(store, query) if r["needs_review"]}
+    filtered = [r["seq"] for r in every_row(store, dataclasses.replace(query, filter="needs_review"))]
+    contested = {r["seq"] for r in every_row(store, dataclasses.replace(query, filter="needs_review",
+                                                                     sort="disagreement"))}
+    assert sorted(flagged) == filtered
+    assert contested == flagged
+    assert grid_counts(store, query)["needs_review"] == len(flagged)

@@ -9,11 +9,13 @@ import logging
 
 import sqlalchemy as sa
 
-from workbench.store.db import Store, storage_problem
+from workbench.domain.review import PYTHON, ReviewFacts, needs_review
 from workbench.grid.marks import record_marks
-from workbench.store.schema import annotations, datasets
-from workbench.grid.selection import ANSWER_REVIEWED, RECORD_REVIEWED, GridQuery, Joins
+from workbench.grid.selection import ANSWER_REVIEWED, MARKED_WRONG, RECORD_REVIEWED, GridQuery, Joins, marked
 from workbench.grid.views import latest_runs
+from workbench.store.db import Store
+from workbench.store.faults import storage_problem
+from workbench.store.schema import annotations as annotation_states, datasets
 
 # What the results say about a record, a bit each: it matches the search; the models differ (on
 # the chosen field, for "differences"); an answer failed; the models differ on any verdict.
@@ -36,7 +38,9 @@ def grid_counts(store: Store, query: GridQuery) -> dict[str, int]:
     def having(bits: int) -> int:
         return sum(n for value, n in enumerate(histogram) if value & bits == bits)
 
-    flagged = sum(n for value, n in enumerate(histogram) if value & MATCH and value & (ERRORED | DIFFER_ANY))
+    # Records without annotations first (all of them, by their marks); an annotated record's
+    # verdict is then corrected by what its annotations say.
+    flagged = sum(n for value, n in enumerate(histogram) if value & MATCH and _needs_review(value))
     counts = {"all": having(MATCH), "differences": having(MATCH | DIFFERENT), "golden": 0,
               "needs_review": flagged, "fixed": 0, "unreviewed": having(MATCH)}
     for seq, golden, wrong, fixed, reviewed in notes:
@@ -46,12 +50,14 @@ def grid_counts(store: Store, query: GridQuery) -> dict[str, int]:
         counts["golden"] += golden
         counts["fixed"] += fixed
         counts["unreviewed"] -= reviewed
-        # Without annotations a record needs review when an answer failed or the models differ;
-        # annotations can add (marked wrong) or clear (reviewed) the second reason.
-        before = bool(mark & (ERRORED | DIFFER_ANY))
-        after = bool(wrong or mark & ERRORED or (mark & DIFFER_ANY and not reviewed))
-        counts["needs_review"] += after - before
+        counts["needs_review"] += _needs_review(mark, bool(wrong), bool(reviewed)) - _needs_review(mark)
     return counts
+
+
+def _needs_review(mark: int, marked_wrong: bool = False, reviewed: bool = False) -> bool:
+    facts = ReviewFacts(marked_wrong=marked_wrong, errored=bool(mark & ERRORED),
+                        models_differ=bool(mark & DIFFER_ANY), reviewed=reviewed)
+    return needs_review(facts, PYTHON)
 
 
 def _count_marks(joins: Joins) -> sa.ColumnElement:
@@ -65,19 +71,19 @@ def _count_marks(joins: Joins) -> sa.ColumnElement:
 def _annotation_flags(conn: sa.Connection, query: GridQuery) -> list[tuple[int, int, int, int, int]]:
     """(seq, golden, wrong, fixed, reviewed) of each annotated record, for the selected models'
     answers (and the record's own preference and note): an index range of the annotations."""
-    per_model = annotations.c.model_id.in_(list(query.run_ids))
+    per_model = annotation_states.c.model_id.in_(list(query.run_ids))
     on_answer = lambda condition: sa.func.max(sa.case((sa.and_(per_model, condition), 1), else_=0))  # noqa: E731
-    record_level = sa.and_(annotations.c.model_id == "", RECORD_REVIEWED)
+    record_level = sa.and_(annotation_states.c.model_id == "", RECORD_REVIEWED)
     statement = (
         sa.select(
-            annotations.c.seq,
-            on_answer(annotations.c.golden == 1),
-            on_answer(annotations.c.judgement == "wrong"),
-            on_answer(annotations.c.correction.is_not(None)),
+            annotation_states.c.seq,
+            on_answer(marked("golden")),
+            on_answer(MARKED_WRONG),
+            on_answer(marked("correction")),
             sa.func.max(sa.case((sa.or_(sa.and_(per_model, ANSWER_REVIEWED), record_level), 1), else_=0)),
         )
-        .where(annotations.c.dataset_id == query.dataset_id)
-        .group_by(annotations.c.seq)
+        .where(annotation_states.c.dataset_id == query.dataset_id)
+        .group_by(annotation_states.c.seq)
     )
     return [tuple(row) for row in conn.execute(statement)]
 

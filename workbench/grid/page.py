@@ -6,7 +6,7 @@ scan over records plus index lookups, whatever the dataset's size (see selection
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
@@ -14,10 +14,11 @@ import orjson
 import sqlalchemy as sa
 
 from workbench.domain.comparison import agreement, disagreeing_fields
-from workbench.store.db import Store
+from workbench.domain.review import PYTHON, WRONG, ReviewFacts, looked_at, needs_review, verdicts_differ
 from workbench.grid.marks import record_marks
-from workbench.store.schema import annotations, records
 from workbench.grid.selection import GridQuery, Joins, parse_cursor
+from workbench.store.db import Store
+from workbench.store.schema import annotations as annotation_states, records
 
 MAX_LIMIT = 500
 FEW = ("golden", "fixed")  # filters that only annotated records pass: they are few
@@ -33,12 +34,14 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
     position = parse_cursor(cursor, query.sort)
     limit = max(1, min(limit, MAX_LIMIT))
     joins = Joins(query, store.dialect)
-    columns = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle]
+    columns: list[sa.ColumnElement] = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle]
     for i, res in enumerate(joins.results.values()):
         columns += [res.c.status.label(f"s{i}"), res.c.output.label(f"o{i}"), res.c.error_kind.label(f"k{i}"),
-                    res.c.error_message.label(f"e{i}"), res.c.latency_ms.label(f"l{i}")]
+                    res.c.error_message.label(f"e{i}"), res.c.latency_ms.label(f"l{i}"),
+                    res.c.verdict_key.label(f"v{i}")]
     statement = sa.select(*columns).select_from(joins.from_clause()).where(joins.condition(query.filter))
     contested = query.sort == "disagreement"
+    rows: Sequence[Mapping[Any, Any]]
     with store.engine.connect() as conn:
         if contested and query.seqs is None and query.filter not in FEW and len(query.verdict_fields) < 128:
             rows = _contested_rows(conn, store, query, statement, position, limit + 1)
@@ -84,7 +87,7 @@ def _contested_rows(conn: sa.Connection, store: Store, query: GridQuery, stateme
         batch = list(islice(candidates, batch_size))
         if not batch:
             break
-        found = {}
+        found: dict[int, sa.RowMapping] = {}
         for i in range(0, len(batch), 1000):
             seqs = [seq for _, seq in batch[i:i + 1000]]
             found.update((r["seq"], r) for r in conn.execute(statement.where(records.c.seq.in_(seqs))).mappings())
@@ -109,8 +112,8 @@ def _annotations_of(conn: sa.Connection, dataset_id: str, seqs: list[int]) -> di
     if not seqs:
         return {}
     found: dict[int, dict[str, Any]] = {}
-    for row in conn.execute(sa.select(annotations).where(annotations.c.dataset_id == dataset_id,
-                                                         annotations.c.seq.in_(seqs))).mappings():
+    for row in conn.execute(sa.select(annotation_states).where(annotation_states.c.dataset_id == dataset_id,
+                                                         annotation_states.c.seq.in_(seqs))).mappings():
         found.setdefault(row["seq"], {})[row["model_id"]] = row
     return found
 
@@ -138,14 +141,14 @@ def _row(r: Any, models: list[str], verdict_fields: list[str], notes: dict[str, 
             "judgement": note.get("judgement"),
         }
     record_note = notes.get("") or {}
-    answered = {m: o for m, o in originals.items() if o is not None}
+    answered: dict[str, dict[str, Any] | None] = {m: o for m, o in originals.items() if o is not None}
     differing = disagreeing_fields(answered, verdict_fields)
-    present = [c for c in cells.values() if c is not None]
-    reviewed = record_note.get("preference") is not None or record_note.get("note") is not None or any(
-        c["is_golden"] or c["judgement"] or c["is_fixed"] for c in present)
-    needs_review = any(c["judgement"] == "wrong" or c["status"] == "error" for c in present) or (
-        bool(differing) and not reviewed)
-    return {"seq": r["seq"], "candidate_id": r["record_id"], "candidate_name": r["title"],
-            "candidate_title": r["subtitle"], "models": cells, "agreement": agreement(originals, verdict_fields),
-            "disagree_fields": differing, "needs_review": needs_review,
-            "preference": record_note.get("preference"), "note": record_note.get("note")}
+    answer_notes = [notes[m] for m in models if m in notes]
+    facts = ReviewFacts(marked_wrong=any(n["judgement"] == WRONG for n in answer_notes),
+                        errored=any(c is not None and c["status"] == "error" for c in cells.values()),
+                        models_differ=verdicts_differ(r[f"v{i}"] for i in range(len(models))),
+                        reviewed=looked_at(answer_notes, record_note))
+    return {"seq": r["seq"], "record_id": r["record_id"], "title": r["title"], "subtitle": r["subtitle"],
+            "models": cells, "agreement": agreement(originals, verdict_fields), "disagree_fields": differing,
+            "needs_review": needs_review(facts, PYTHON), "preference": record_note.get("preference"),
+            "note": record_note.get("note")}

@@ -9,9 +9,11 @@ from itertools import combinations
 
 import sqlalchemy as sa
 
-from workbench.domain.json_rules import INT64_MAX
-from workbench.store.schema import annotations, records, results
 from workbench.domain.errors import InvalidInput
+from workbench.domain.json_rules import INT64_MAX
+from workbench.domain.review import (ANSWER_REVIEW_MARKS, FLAG_MARKS, RECORD_REVIEW_MARKS, WRONG, Logic,
+                                     ReviewFacts, needs_review)
+from workbench.store.schema import annotations as annotation_states, records, results
 
 FILTERS = ("all", "differences", "golden", "needs_review", "fixed", "unreviewed")
 SORTS = ("record", "disagreement")
@@ -91,11 +93,19 @@ def json_text(column, key: str, dialect: str):
     return sa.select(each.c.value).where(each.c.key == key).scalar_subquery()
 
 
-# Someone has looked: at a model's answer (marked it golden, good or wrong, or fixed it), or at
-# the record (said which model is better, or left a note).
-ANSWER_REVIEWED = sa.or_(annotations.c.golden == 1, annotations.c.judgement.is_not(None),
-                         annotations.c.correction.is_not(None))
-RECORD_REVIEWED = sa.or_(annotations.c.preference.is_not(None), annotations.c.note.is_not(None))
+# The review rules' logic in SQL (domain/review.py).
+SQL: Logic[sa.ColumnElement[bool]] = Logic(sa.or_, sa.and_, sa.not_)
+
+
+def marked(mark: str) -> sa.ColumnElement[bool]:
+    """The annotation field ``mark`` holds something (Python: domain/review.is_set)."""
+    column = annotation_states.c[mark]
+    return column == 1 if mark in FLAG_MARKS else column.is_not(None)
+
+
+ANSWER_REVIEWED = sa.or_(*(marked(m) for m in ANSWER_REVIEW_MARKS))
+RECORD_REVIEWED = sa.or_(*(marked(m) for m in RECORD_REVIEW_MARKS))
+MARKED_WRONG = annotation_states.c.judgement == WRONG
 
 
 class Joins:
@@ -117,7 +127,7 @@ class Joins:
     def from_clause(self, seqs: tuple[int, int] | None = None):
         """With ``seqs`` (first, last), only that range, said to every table: PostgreSQL then reads
         each run's results as a range of its primary key rather than whole."""
-        joined = records if self.driver is None else self.results[self.driver]
+        joined: sa.FromClause = records if self.driver is None else self.results[self.driver]
         for model, res in self.results.items():
             if model == self.driver:
                 continue
@@ -136,10 +146,11 @@ class Joins:
     def _annotated(self, *conditions, record_level=None):
         """records.seq is among the records with a matching annotation on a selected model."""
         models = list(self.query.run_ids)
-        on_answers = sa.and_(annotations.c.model_id.in_(models), sa.or_(*conditions)) if models else sa.false()
+        on_answers = sa.and_(annotation_states.c.model_id.in_(models), sa.or_(*conditions)) if models else sa.false()
         matching = on_answers if record_level is None else sa.or_(
-            on_answers, sa.and_(annotations.c.model_id == "", record_level))
-        seqs = sa.select(annotations.c.seq).where(annotations.c.dataset_id == self.query.dataset_id, matching)
+            on_answers, sa.and_(annotation_states.c.model_id == "", record_level))
+        in_dataset = annotation_states.c.dataset_id == self.query.dataset_id
+        seqs = sa.select(annotation_states.c.seq).where(in_dataset, matching)
         return self.seq.in_(seqs)
 
     def differences(self, field: str | None = None):
@@ -164,10 +175,10 @@ class Joins:
         return sum(sa.case((self.differences(f), 1), else_=0) for f in fields)
 
     def golden(self):
-        return self._annotated(annotations.c.golden == 1)
+        return self._annotated(marked("golden"))
 
     def fixed(self):
-        return self._annotated(annotations.c.correction.is_not(None))
+        return self._annotated(marked("correction"))
 
     def reviewed(self):
         return self._annotated(ANSWER_REVIEWED, record_level=RECORD_REVIEWED)
@@ -177,8 +188,8 @@ class Joins:
         return sa.or_(sa.false(), *[sa.func.coalesce(r.c.status, "") == "error" for r in self.results.values()])
 
     def needs_review(self):
-        return sa.or_(self._annotated(annotations.c.judgement == "wrong"), self.errored(),
-                      sa.and_(self.differences(), sa.not_(self.reviewed())))
+        return needs_review(ReviewFacts(marked_wrong=self._annotated(MARKED_WRONG), errored=self.errored(),
+                                        models_differ=self.differences(), reviewed=self.reviewed()), SQL)
 
     def condition(self, name: str):
         dialect = self.dialect

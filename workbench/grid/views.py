@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,12 +69,12 @@ def _iter_pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_dat
     loads = orjson.loads
     for rows in _pages(store, dataset_id, run_ids, with_data, batch, extra):
         for row in rows:
-            per_model = {}
+            per_model: dict[str, dict[str, Any] | None] = {}
             for model, run_id, start in layout:
                 if row[start] is None:  # status is never NULL: no result row for this model
                     per_model[model] = None
                     continue
-                result = dict(zip(_RESULT_COLUMNS, row[start:start + width]))
+                result = dict(zip(_RESULT_COLUMNS, row[start:start + width], strict=True))
                 output = result["output"]
                 result["output"] = loads(output) if output else None
                 result["run_id"] = run_id
@@ -83,7 +83,7 @@ def _iter_pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_dat
 
 
 def _pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_data: bool, batch: int,
-           extra) -> Iterator[list]:
+           extra) -> Iterator[Sequence[sa.Row]]:
     """Keyset pages of rows as plain tuples: seq, record_id, title, subtitle, [data], then each model's
     _RESULT_COLUMNS in ``run_ids`` order (NULLs where it has no result).
 
@@ -94,7 +94,7 @@ def _pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_data: bo
     columns = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle]
     if with_data:
         columns.append(records.c.data)
-    joined = records
+    joined: sa.FromClause = records
     for i, run_id in enumerate(run_ids.values()):
         alias = results.alias(f"r{i}")
         columns += [alias.c[c] for c in _RESULT_COLUMNS]

@@ -13,9 +13,10 @@ from typing import Any
 
 import orjson
 
-TITLE_CANDIDATES = ("name", "full_name", "candidate_name", "title", "question", "prompt", "text")
-ROLE_CANDIDATES = ("title", "current_title", "job_title", "position", "role", "headline")
-COMPANY_CANDIDATES = ("company", "current_company", "employer", "organization")
+# Fields tried, in order, for a record's title and its subtitle's two parts (role @ company).
+TITLE_KEYS = ("name", "full_name", "candidate_name", "title", "question", "prompt", "text")
+ROLE_KEYS = ("title", "current_title", "job_title", "position", "role", "headline")
+COMPANY_KEYS = ("company", "current_company", "employer", "organization")
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,9 @@ class DisplayFields:
     @classmethod
     def infer(cls, sample: dict[str, Any]) -> "DisplayFields":
         keys = set(sample)
-        title = next((k for k in TITLE_CANDIDATES if k in keys), None)
-        role = next((k for k in ROLE_CANDIDATES if k in keys and k != title), None)
-        company = next((k for k in COMPANY_CANDIDATES if k in keys), None)
+        title = next((k for k in TITLE_KEYS if k in keys), None)
+        role = next((k for k in ROLE_KEYS if k in keys and k != title), None)
+        company = next((k for k in COMPANY_KEYS if k in keys), None)
         return cls(title, tuple(k for k in (role, company) if k))
 
     def title(self, record: dict[str, Any], record_id: str) -> str:

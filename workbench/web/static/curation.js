@@ -33,7 +33,7 @@ export function createCuration(ctx) {
   async function post(row, modelId, field, value) {
     try {
       const event = await api("/api/annotations", { method: "POST", json: {
-        dataset_id: ctx.datasetId(), record_id: row.candidate_id, model_id: modelId || "", field, value, author: author() } });
+        dataset_id: ctx.datasetId(), record_id: row.record_id, model_id: modelId || "", field, value, author: author() } });
       return event;
     } catch (error) {
       toast(error.message, "error");
@@ -85,7 +85,7 @@ export function createCuration(ctx) {
     const schema = task.schema || {};
     const props = schema.properties || {};
     const current = cell.is_fixed || cell.status === "ok" ? cell : (cell.original || {});
-    $("#edit-title").textContent = `Fix ${modelId}'s answer — ${row.candidate_name}`;
+    $("#edit-title").textContent = `Fix ${modelId}'s answer — ${row.title}`;
     $("#edit-original").textContent = JSON.stringify(cell.original || pick(cell, Object.keys(props)), null, 2);
     $("#edit-message").textContent = "";
     $("#edit-fields").replaceChildren(...Object.entries(props).map(([name, spec]) => fieldInput(name, spec, current[name])));
@@ -101,7 +101,7 @@ export function createCuration(ctx) {
       }
       try {
         await inOrder(() => api("/api/annotations", { method: "POST", json: {
-          dataset_id: ctx.datasetId(), record_id: row.candidate_id, model_id: modelId, field: "correction", value, author: author() } }));
+          dataset_id: ctx.datasetId(), record_id: row.record_id, model_id: modelId, field: "correction", value, author: author() } }));
         dialog.close();
         ctx.refreshRows([row.seq]);
         toast("Fix saved.");

@@ -3,9 +3,18 @@ import { el } from "./dom.js";
 
 const BUFFER = 6;
 
+// The seed's names for a row's record fields in GET /api/workbench; inside the page a row's
+// record is a record (record_id, title, subtitle). Rows enter the page through the grid, mapped here once.
+const RECORD_KEYS = { candidate_id: "record_id", candidate_name: "title", candidate_title: "subtitle" };
+
+export function recordRow(row) {
+  if ("record_id" in row) return row;
+  return Object.fromEntries(Object.entries(row).map(([key, value]) => [RECORD_KEYS[key] || key, value]));
+}
+
+// A verdict's colour from its place in the task's own order (the schema's enum lists the best first):
+// the first third good, the middle warn, the last third bad; a value the task doesn't list is warn.
 export function verdictClass(value, options) {
-  const known = { "Strong Yes": "good", "Yes": "good", "Maybe": "warn", "No": "bad", "Strong No": "bad" };
-  if (value in known) return known[value];
   const i = (options || []).indexOf(value);
   if (i < 0 || !options.length) return "warn";
   const position = i / Math.max(options.length - 1, 1);
@@ -49,7 +58,7 @@ export class Grid {
   }
 
   append(rows) {
-    for (const row of rows) {
+    for (const row of rows.map(recordRow)) {
       if (this.bySeq.has(row.seq)) continue;
       this.bySeq.set(row.seq, this.rows.length);
       this.rows.push(row);
@@ -59,7 +68,7 @@ export class Grid {
 
   update(rows) {
     let changed = false;
-    for (const row of rows) {
+    for (const row of rows.map(recordRow)) {
       const index = this.bySeq.get(row.seq);
       if (index === undefined) continue;
       this.rows[index] = row;
@@ -97,8 +106,8 @@ export class Grid {
       onclick: () => { this.focus(index); this.onOpen(row); },
     },
     el("div", { class: "rec" },
-      el("div", { class: "title", title: row.candidate_name }, row.candidate_name),
-      el("div", { class: "sub", title: row.candidate_title }, row.candidate_title || row.candidate_id)),
+      el("div", { class: "title", title: row.title }, row.title),
+      el("div", { class: "sub", title: row.subtitle }, row.subtitle || row.record_id)),
     ...this.models.map((m) => this.renderCell(row, m)));
     return node;
   }

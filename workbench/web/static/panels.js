@@ -59,7 +59,7 @@ export function renderCompare(summary) {
 }
 
 export async function openDetail(datasetId, row, models, task, curation) {
-  $("#detail-title").textContent = `${row.candidate_name}${row.candidate_title ? ` — ${row.candidate_title}` : ""}`;
+  $("#detail-title").textContent = `${row.title}${row.subtitle ? ` — ${row.subtitle}` : ""}`;
   const body = $("#detail-body");
   body.replaceChildren(el("p", { class: "muted" }, "loading…"));
   $("#detail").hidden = false;
@@ -89,8 +89,8 @@ export async function openDetail(datasetId, row, models, task, curation) {
   }
   try {
     const [record, log] = await Promise.all([
-      api(`/api/datasets/${encodeURIComponent(datasetId)}/records/${encodeURIComponent(row.candidate_id)}`),
-      api(`/api/annotations?dataset_id=${encodeURIComponent(datasetId)}&record_id=${encodeURIComponent(row.candidate_id)}`),
+      api(`/api/datasets/${encodeURIComponent(datasetId)}/records/${encodeURIComponent(row.record_id)}`),
+      api(`/api/annotations?dataset_id=${encodeURIComponent(datasetId)}&record_id=${encodeURIComponent(row.record_id)}`),
     ]);
     if (log.length) {
       parts.push(el("h3", {}, "History"), el("ul", { class: "history" }, ...log.slice(0, 20).map((e) => el("li", {},

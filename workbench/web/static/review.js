@@ -14,13 +14,13 @@ export function createReview(ctx) {
   const isOpen = () => !$("#review").hidden;
 
   async function fetchRecord(row) {
-    if (!row || records.has(row.candidate_id)) return;
-    records.set(row.candidate_id, null);
+    if (!row || records.has(row.record_id)) return;
+    records.set(row.record_id, null);
     try {
-      const record = await api(`/api/datasets/${encodeURIComponent(ctx.datasetId())}/records/${encodeURIComponent(row.candidate_id)}`);
-      records.set(row.candidate_id, record.data);
+      const record = await api(`/api/datasets/${encodeURIComponent(ctx.datasetId())}/records/${encodeURIComponent(row.record_id)}`);
+      records.set(row.record_id, record.data);
       if (isOpen() && ctx.grid.rows[index] === row) render();
-    } catch { records.delete(row.candidate_id); }
+    } catch { records.delete(row.record_id); }
   }
 
   function open(start = Math.max(ctx.grid.focused, 0)) {
@@ -57,7 +57,7 @@ export function createReview(ctx) {
     $("#review-progress").textContent = `${FILTER_NAMES[ctx.filter()] || ctx.filter()}: ${index + 1} / ${total ?? "?"}`;
     const task = view.task;
     const diffs = new Set(row.disagree_fields || []);
-    const data = records.get(row.candidate_id);
+    const data = records.get(row.record_id);
     const prefer = (value, label) => el("button", {
       type: "button", class: row.preference === value ? "on" : "", dataset: { prefer: value },
       onclick: () => ctx.curation.setRecord(row, "preference", row.preference === value ? null : value),
@@ -66,8 +66,8 @@ export function createReview(ctx) {
     note.value = row.note || "";
     note.addEventListener("change", () => ctx.curation.setRecord(row, "note", note.value.trim() || null));
     $("#review-body").replaceChildren(
-      el("h1", {}, row.candidate_name),
-      el("div", { class: "muted" }, row.candidate_title || row.candidate_id),
+      el("h1", {}, row.title),
+      el("div", { class: "muted" }, row.subtitle || row.record_id),
       el("div", { class: "answers", style: `--models:${Math.max(models.length, 1)}` }, ...models.map((m, i) => {
         const cell = row.models[m.id];
         const parts = [el("strong", {}, `${i + 1}. ${m.name}`)];

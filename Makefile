@@ -75,6 +75,7 @@ postgres-deps:
 # The README's figures, each script at the arguments the README quotes (scale_bench takes ~30 min).
 bench: install-test
 	$(BIN)/python bench/runner_bench.py
+	$(BIN)/python bench/bare_loop_bench.py
 	$(BIN)/python bench/replicas_bench.py
 	$(BIN)/python bench/scale_bench.py
 	$(BIN)/python bench/scale_bench.py --postgres

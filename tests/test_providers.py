@@ -156,3 +156,49 @@ def test_openai_provider_against_llama_cpp_server(llama_server):
         parsed = parse_output(gen.text, TASK)
         assert parsed.ok, (parsed.error_message, gen.text)
         assert gen.input_tokens > 100 and gen.output_tokens > 0
+
+
+# ---- the registry: providers are found, and each declares what the rest of the app asks ----------
+
+def test_the_registry_finds_the_bundled_providers_and_their_declarations():
+    from workbench.providers.registry import describe_providers, provider_class, provider_names
+
+    assert {"openai", "local", "baseline"} <= set(provider_names())
+    described = {p["name"]: p for p in describe_providers()}
+    assert described["openai"]["needs_base_url"] and described["openai"]["learns_structured_output"]
+    assert "base_url" in described["openai"]["form_fields"] and "base_url" not in described["baseline"]["form_fields"]
+    assert described["local"]["default_model"] == "smollm2"
+    assert not provider_class("baseline").cacheable and provider_class("openai").cacheable
+    assert all(p["label"] and p["form_fields"] for p in described.values())
+
+
+def test_an_unknown_provider_names_the_known_ones():
+    from workbench.domain.models import ModelConfigError
+    from workbench.providers.registry import create_provider, provider_class
+
+    with pytest.raises(ModelConfigError, match="unknown provider 'magic'; known: .*openai"):
+        provider_class("magic")
+    with pytest.raises(ModelConfigError, match="unknown provider"):
+        create_provider(ModelConfig(id="m", provider="magic"))
+
+
+def test_model_checks_come_from_the_providers_declarations():
+    from workbench.domain.models import ModelConfigError
+    from workbench.providers.registry import check_model
+
+    assert check_model(ModelConfig(id="b", provider="baseline")).provider == "baseline"
+    with pytest.raises(ModelConfigError, match="^model 'o': model: the openai provider needs a base URL"):
+        check_model(ModelConfig(id="o", provider="openai", model="m"))
+    with pytest.raises(ModelConfigError, match="needs the server's model name"):
+        check_model(ModelConfig(id="o", provider="openai", base_url="http://127.0.0.1:9/v1"))
+
+
+def test_finding_the_providers_loads_no_engine():
+    """`local` imports llama.cpp only when it first answers, so the CLI's help stays light."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from workbench.providers.registry import describe_providers; describe_providers(); "
+            "print('llama_cpp' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -428,7 +428,7 @@ def test_an_edit_saved_during_a_connection_test_is_kept(store, monkeypatch, edit
     model it had read, reverting the edit)."""
     import asyncio
 
-    import workbench.service.workspace as workspace
+    import workbench.service.models as model_service
     from workbench.providers.probe import ProbeResult
 
     model = ModelConfig(id="remote", name="Remote", provider="openai", base_url="http://127.0.0.1:8/v1", model="m")
@@ -438,8 +438,8 @@ def test_an_edit_saved_during_a_connection_test_is_kept(store, monkeypatch, edit
         save_model(store, config.model_copy(update=edit))  # the edit, acknowledged while the probe runs
         return ProbeResult(ok=True, structured_output="json_object")
 
-    monkeypatch.setattr(workspace, "test_connection", probe_while_someone_edits)
-    assert asyncio.run(workspace.test_model(store, "remote", CANDIDATE_SCREENING.name)).ok
+    monkeypatch.setattr(model_service, "test_connection", probe_while_someone_edits)
+    assert asyncio.run(model_service.test_model(store, "remote", CANDIDATE_SCREENING.name)).ok
     after = get_model(store, "remote")
     assert after == model.model_copy(update={"structured_output": "json_object", **edit})
 

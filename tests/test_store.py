@@ -7,7 +7,8 @@ import pytest
 
 from tests.conftest import POSTGRES
 from workbench.config import Settings
-from workbench.domain.models import ModelConfigError, build_model, load_models_yaml
+from workbench.domain.models import ModelConfigError
+from workbench.service.models import build_model, load_models_yaml
 from workbench.store import open_store
 from workbench.store.migrations import MIGRATIONS, applied, migrate
 from workbench.store.models import ModelNotFound, delete_model, get_model, list_models, save_model

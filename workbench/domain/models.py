@@ -1,7 +1,8 @@
 """Model configurations: an endpoint and how to call it, never code and never a key.
 
 The API key itself stays in the environment; a model only names the
-variable that holds it (``api_key_env``).
+variable that holds it (``api_key_env``). What a provider needs (a base URL, a
+model name) is its own declaration, checked by ``providers.registry.check_model``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from workbench.domain.errors import InvalidInput
 
-PROVIDERS = ("openai", "local", "baseline")
 STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "prompt")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # far beyond any real answer; bounds memory per request
@@ -42,7 +42,7 @@ class ModelConfig(BaseModel):
 
     id: str
     name: str = ""
-    provider: Literal["openai", "local", "baseline"]
+    provider: str = Field(min_length=1, max_length=64, description="a provider's name (GET /api/providers)")
     base_url: str | None = None
     replicas: list[str] = Field(default_factory=list, description="further base URLs serving the same model")
     model: str | None = None  # the server's model name, or a GGUF path for `local`
@@ -82,13 +82,9 @@ class ModelConfig(BaseModel):
         return [_url(v) for v in value]
 
     @model_validator(mode="after")
-    def _check_provider_needs(self) -> "ModelConfig":
+    def _default_name(self) -> "ModelConfig":
         if not self.name:
             self.name = self.id
-        if self.provider == "openai" and not self.base_url:
-            raise ValueError("the openai provider needs a base URL (e.g. http://127.0.0.1:8000/v1)")
-        if self.provider == "openai" and not self.model:
-            raise ValueError("the openai provider needs the server's model name")
         return self
 
     @property
@@ -108,7 +104,8 @@ def _url(value: str) -> str:
 
 
 def build_model(data: dict[str, Any]) -> ModelConfig:
-    """Validate user input into a ModelConfig, with one readable error line."""
+    """Validate user input into a ModelConfig, with one readable error line (its shape only: the
+    provider's needs are checked by ``service.models.build_model``)."""
     try:
         return ModelConfig.model_validate(data)
     except ValidationError as exc:

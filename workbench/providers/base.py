@@ -59,9 +59,21 @@ class ProviderError(WorkbenchError):
 
 
 class Provider(ABC):
-    name: ClassVar[str]
+    """One provider. The class attributes are its declarations: what the rest of the app asks
+    about it (the registry serves them to the CLI, the API and the page)."""
+
+    name: ClassVar[str]  # as written in a model's `provider`
+    label: ClassVar[str] = ""  # shown to users, e.g. in the CLI's help and the page's provider list
     # The ways this provider can constrain answers to the schema, best first.
     structured_modes: ClassVar[tuple[str, ...]] = ("prompt",)
+    needs_base_url: ClassVar[bool] = False
+    needs_model: ClassVar[bool] = False  # the server's model name must be given
+    uses_api_key: ClassVar[bool] = False  # reads the key from the variable named by `api_key_env`
+    cacheable: ClassVar[bool] = True  # a later run may reuse its answers to identical requests
+    learns_structured_output: ClassVar[bool] = False  # "test connection" remembers the form that worked
+    default_model: ClassVar[str | None] = None  # the `model` used when none is given
+    # The ModelConfig fields its configuration form shows ("params": temperature and max tokens).
+    form_fields: ClassVar[tuple[str, ...]] = ("max_concurrency", "params")
 
     def __init__(self, config: ModelConfig):
         self.config = config
@@ -70,30 +82,6 @@ class Provider(ABC):
     async def generate(self, request: Request, mode: str | None = None) -> Generation:
         """One answer. ``mode`` forces a structured-output form (used by "test connection")."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional: most providers hold nothing
         """Release connections or model memory."""
 
-
-_REGISTRY: dict[str, type[Provider]] = {}
-
-
-def register(cls: type[Provider]) -> type[Provider]:
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def provider_class(name: str) -> type[Provider]:
-    load_providers()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown provider {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
-
-
-def load_providers() -> None:
-    """Importing the modules registers them (`local` loads llama.cpp only when first used)."""
-    from workbench.providers import baseline, local, openai  # noqa: F401
-
-
-def create_provider(config: ModelConfig) -> Provider:
-    return provider_class(config.provider)(config)

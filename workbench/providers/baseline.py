@@ -11,24 +11,25 @@ import time
 import orjson
 
 from workbench.providers.base import (
-    INVALID_RESPONSE, UNSUPPORTED, Generation, Provider, ProviderError, Request, register,
+    INVALID_RESPONSE, UNSUPPORTED, Generation, Provider, ProviderError, Request,
 )
 from workbench.providers.baseline_rules import score_candidate
 
 SUPPORTED_FIELDS = {"recommendation", "trajectory", "pedigree", "reasoning"}
 
 
-@register
 class BaselineProvider(Provider):
     name = "baseline"
+    label = "rules"
     structured_modes = ("rules",)
+    cacheable = False  # it answers from the record, while the cache is keyed by the prompt
+    form_fields = ("max_concurrency",)
 
     async def generate(self, request: Request, mode: str | None = None) -> Generation:
         wanted = set((request.schema or {}).get("properties", {}))
         if request.schema is not None and not wanted <= SUPPORTED_FIELDS:
-            raise ProviderError(
-                UNSUPPORTED, f"the rule-based baseline only answers candidate screening, not fields {sorted(wanted - SUPPORTED_FIELDS)}"
-            )
+            raise ProviderError(UNSUPPORTED, "the rule-based baseline only answers candidate screening, "
+                                             f"not fields {sorted(wanted - SUPPORTED_FIELDS)}")
         started = time.perf_counter()
         try:
             text = orjson.dumps(score_candidate(request.record)).decode()

@@ -142,7 +142,7 @@ def _history(record: dict) -> list[dict]:
         elif isinstance(item, str) and item.strip():
             entries.append({"title": item, "company": item, "start": None, "end": None})
     if entries and all(e["start"] is not None for e in entries):
-        entries.sort(key=lambda e: e["start"])
+        entries.sort(key=lambda e: int(e["start"] or 0))  # all ints here
     return entries
 
 

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workbench.providers.base import CONFIG, INVALID_RESPONSE, Generation, Provider, ProviderError, Request, register
+from workbench.providers.base import CONFIG, INVALID_RESPONSE, Generation, Provider, ProviderError, Request
 from workbench.providers.completion import completion_from_data
 
 BUNDLED_NAME = "smollm2"
@@ -79,10 +79,12 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
         return _models[key]
 
 
-@register
 class LocalProvider(Provider):
     name = "local"
+    label = "embedded model"
     structured_modes = ("json_object",)  # grammar-constrained by the schema
+    default_model = BUNDLED_NAME
+    form_fields = ("model", "max_concurrency", "params")
 
     def __init__(self, config):
         super().__init__(config)
@@ -105,7 +107,8 @@ class LocalProvider(Provider):
             except ValueError as exc:  # e.g. the prompt exceeds the context window
                 raise ProviderError(CONFIG, f"local model: {exc}") from None
             except Exception as exc:  # noqa: BLE001 - llama.cpp failing on one record is that record's error
-                raise ProviderError(INVALID_RESPONSE, f"local model failed: {type(exc).__name__}: {exc}"[:500]) from None
+                raise ProviderError(INVALID_RESPONSE,
+                                    f"local model failed: {type(exc).__name__}: {exc}"[:500]) from None
             latency = time.perf_counter() - started
         return completion_from_data(out, latency_s=latency,
                                     structured_output="json_object" if request.schema is not None else "prompt")

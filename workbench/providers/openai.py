@@ -20,7 +20,7 @@ import orjson
 
 from workbench.domain.outputs import RAW_TEXT_CAP, keep_raw
 from workbench.providers.base import (
-    CONFIG, HTTP, TIMEOUT, TRUNCATED, Generation, Provider, ProviderError, Request, register,
+    CONFIG, HTTP, TIMEOUT, TRUNCATED, Generation, Provider, ProviderError, Request,
 )
 from workbench.providers.completion import read_completion
 
@@ -42,7 +42,7 @@ class Replicas:
         now = time.monotonic()
         healthy = [u for u in self.urls if self.down_until[u] <= now]
         if not healthy:  # all resting: the one back soonest
-            return min(self.urls, key=self.down_until.get)
+            return min(self.urls, key=lambda u: self.down_until[u])
         return min(healthy, key=lambda u: (self.busy[u], self.failures[u]))
 
     def failed(self, url: str) -> None:
@@ -55,10 +55,14 @@ class Replicas:
         self.down_until[url] = 0.0
 
 
-@register
 class OpenAIProvider(Provider):
     name = "openai"
+    label = "OpenAI-compatible server"
     structured_modes = MODES
+    needs_base_url = needs_model = uses_api_key = True
+    learns_structured_output = True  # servers differ in the forms they accept; the probe finds out
+    form_fields = ("base_url", "replicas", "model", "api_key_env", "structured_output", "max_concurrency", "params",
+                   "max_response_bytes", "price_in", "price_out")
 
     def __init__(self, config):
         super().__init__(config)

@@ -13,7 +13,8 @@ from typing import Any
 from workbench.domain.models import ModelConfig
 from workbench.domain.outputs import keep_raw, parse_output_off_loop
 from workbench.domain.tasks import Task
-from workbench.providers.base import Provider, ProviderError, Request, create_provider
+from workbench.providers.base import Provider, ProviderError, Request
+from workbench.providers.registry import create_provider
 
 
 @dataclass
@@ -40,7 +41,8 @@ class ProbeResult:
         return asdict(self)
 
 
-async def test_connection(config: ModelConfig, task: Task, record: dict[str, Any], timeout_s: float = 60) -> ProbeResult:
+async def test_connection(config: ModelConfig, task: Task, record: dict[str, Any],
+                          timeout_s: float = 60) -> ProbeResult:
     """Never raises: whatever the server answers (or the record, or the task), it is reported."""
     result = ProbeResult(ok=False)
     try:

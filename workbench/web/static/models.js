@@ -1,4 +1,5 @@
 // Model management on the page: list, add/edit, delete, test connection. Keys never appear here.
+// Which providers exist and which fields each one's form shows come from GET /api/providers.
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
 
@@ -9,6 +10,27 @@ export function setupModelsDialog({ onChange }) {
   const output = $("#model-test-output");
   let editing = null;
   let original = null; // the model as the server has it: fields the form doesn't show are kept
+  let providers = []; // GET /api/providers, read when the dialog first opens
+
+  const chosen = () => providers.find((p) => p.name === form.elements.provider.value) || providers[0] || null;
+  const shows = (field) => { const p = chosen(); return !!p && p.form_fields.includes(field); };
+
+  async function loadProviders() {
+    if (providers.length) return;
+    providers = await api("/api/providers");
+    form.elements.provider.replaceChildren(...providers.map((p) =>
+      el("option", { value: p.name }, p.label ? `${p.name} (${p.label})` : p.name)));
+  }
+
+  // The labels of the chosen provider's fields show; the structured-output choices are its forms.
+  function showProviderFields(structuredOutput = "auto") {
+    const provider = chosen();
+    for (const label of form.querySelectorAll("label[data-field]")) label.hidden = !shows(label.dataset.field);
+    const forms = ["auto", ...(provider ? provider.structured_modes : [])];
+    form.elements.structured_output.replaceChildren(...forms.map((mode) => el("option", { value: mode }, mode)));
+    form.elements.structured_output.value = forms.includes(structuredOutput) ? structuredOutput : "auto";
+    form.elements.model.placeholder = provider && provider.default_model ? `default: ${provider.default_model}` : "e.g. google/gemma-3-4b-it";
+  }
 
   function say(text, kind = "") { message.textContent = text; message.className = `message ${kind}`; }
 
@@ -32,11 +54,16 @@ export function setupModelsDialog({ onChange }) {
     form.elements.id.readOnly = !!model;
     for (const name of ["name", "base_url", "model", "api_key_env"]) form.elements[name].value = (model && model[name]) || "";
     form.elements.replicas.value = model ? (model.replicas || []).join(", ") : "";
-    form.elements.provider.value = model ? model.provider : "openai";
+    // A new model is most often a server (the embedded model and the baseline come configured).
+    const fresh = providers.find((p) => p.needs_base_url) || providers[0] || {};
+    form.elements.provider.value = model ? model.provider : fresh.name || "";
     form.elements.max_concurrency.value = model ? model.max_concurrency : 4;
     form.elements.temperature.value = model ? model.params.temperature : 0;
     form.elements.max_tokens.value = model ? model.params.max_tokens : 512;
     form.elements.max_response_bytes.value = model ? model.max_response_bytes : "";
+    form.elements.price_in.value = model ? model.price_in : 0;
+    form.elements.price_out.value = model ? model.price_out : 0;
+    showProviderFields(model ? model.structured_output : "auto");
     output.hidden = true;
     say("");
   }
@@ -55,13 +82,17 @@ export function setupModelsDialog({ onChange }) {
       ...kept,
       id: f.id.value.trim(), name: f.name.value.trim() || f.id.value.trim(), provider: f.provider.value,
       base_url: f.base_url.value.trim() || null,
-      replicas: f.replicas.value.split(",").map((u) => u.trim()).filter(Boolean), model: f.model.value.trim() || (f.provider.value === "local" ? "smollm2" : null),
+      replicas: f.replicas.value.split(",").map((u) => u.trim()).filter(Boolean),
+      model: f.model.value.trim() || (chosen() || {}).default_model || null,
       api_key_env: f.api_key_env.value.trim() || null, max_concurrency: Number(f.max_concurrency.value) || 4,
       params: { ...(kept.params || {}), temperature: Number(f.temperature.value) || 0, max_tokens: Number(f.max_tokens.value) || 512 },
     };
     // empty: the server's default
     if (f.max_response_bytes.value.trim()) data.max_response_bytes = Number(f.max_response_bytes.value);
     else delete data.max_response_bytes;
+    if (shows("structured_output")) data.structured_output = f.structured_output.value;
+    if (shows("price_in")) data.price_in = Number(f.price_in.value) || 0;
+    if (shows("price_out")) data.price_out = Number(f.price_out.value) || 0;
     return data;
   }
 
@@ -97,9 +128,10 @@ export function setupModelsDialog({ onChange }) {
     } catch (error) { say(error.message, "error"); }
   });
   $("#model-new").addEventListener("click", () => edit(null));
+  form.elements.provider.addEventListener("change", () => showProviderFields(form.elements.structured_output.value));
   $("#models-close").addEventListener("click", () => dialog.close());
 
   return {
-    async open(model = null) { edit(model); await refresh(); dialog.showModal(); },
+    async open(model = null) { await loadProviders(); edit(model); await refresh(); dialog.showModal(); },
   };
 }

@@ -97,3 +97,16 @@ def test_the_plugin_is_in_the_models_dialog(tmp_path):
     finally:
         server.terminate()
         server.wait(15)
+
+
+def test_an_installed_package_adds_a_provider_by_entry_point(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from workbench.providers import registry
+
+    monkeypatch.delenv("WORKBENCH_PROVIDERS", raising=False)
+    monkeypatch.setattr(registry, "_registry", {})  # a fresh look, undone after the test
+    monkeypatch.setattr(registry, "_loaded_modules", set())
+    entry = EntryPoint(name="echo", value=f"{PLUGIN}:EchoProvider", group=registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [entry] if group == entry.group else [])
+    assert {"echo", "openai", "local", "baseline"} <= set(registry.provider_names())

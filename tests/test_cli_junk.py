@@ -192,7 +192,7 @@ def test_an_unexpected_error_is_one_line_unless_debugging(tmp_path, monkeypatch)
     def broken(*_args, **_kwargs):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(cli, "list_datasets", broken)
+    monkeypatch.setattr(cli.service_datasets, "list_datasets", broken)
     result = CliRunner().invoke(main, ["datasets", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.strip() == "error: ZeroDivisionError: division by zero (a bug: please report it)"

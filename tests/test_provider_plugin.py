@@ -52,7 +52,8 @@ def test_the_plugin_is_in_the_api(plugin, settings, store):
                     base_url="http://localhost") as client:
         echo = {p["name"]: p for p in client.get("/api/providers").json()}["echo"]
         assert echo["label"] == "echo (test plugin)" and echo["form_fields"] == ["model", "max_concurrency"]
-        assert client.post("/api/models", json={"id": "e2", "provider": "echo"}).status_code == 422  # needs_model
+        saved = client.post("/api/models", json={"id": "e2", "provider": "echo"})  # no model: the provider's default
+        assert saved.status_code == 201 and saved.json()["model"] == "echo-1"
         assert client.post("/api/models", json={"id": "e2", "provider": "echo", "model": "x"}).status_code == 201
         tested = client.post("/api/models/e2/test").json()
         assert tested["ok"] and tested["output"]["recommendation"] == "Strong Yes", tested

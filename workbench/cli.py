@@ -22,15 +22,14 @@ from workbench.domain.exports import ALL_FORMATS as EXPORT_FORMATS, KINDS as EXP
 from workbench.domain.exports import LAYOUTS as EXPORT_LAYOUTS
 from workbench.domain.importers import FORMATS
 from workbench.domain.json_rules import INT64_MAX
-from workbench.domain.models import build_model, load_models_yaml
-from workbench.domain.records import DisplayFields
-from workbench.domain.tasks import Task
+from workbench.domain.models import STRUCTURED_OUTPUT_MODES
+from workbench.domain.tasks import DEFAULT_TASK
 from workbench.store import Store
 from workbench.store.faults import storage_problem
-from workbench.store.datasets import (delete_dataset, get_dataset, import_dataset, iter_records,
-                                      list_datasets)
-from workbench.store.models import delete_model, list_models, save_model
-from workbench.store.tasks import get_task, list_tasks, save_task
+
+from workbench.service import models as service_models
+from workbench.service import datasets as service_datasets
+from workbench.service import tasks as service_tasks
 from workbench.service.workspace import ensure_demo, open_workspace
 
 console = Console()
@@ -188,8 +187,8 @@ def serve(host: str, port: int, demo: bool, max_runs: int | None, warm_up: bool,
 def import_(file: Path, name: str | None, id_field: str | None, fmt: str | None,
             title_field: str | None, subtitle_field: tuple[str, ...], data_dir: Path | None) -> None:
     """Import a JSONL, CSV or Parquet file as a dataset; prints the new dataset id."""
-    display = DisplayFields(title_field, tuple(subtitle_field)) if (title_field or subtitle_field) else None
-    info = import_dataset(_store(data_dir), file, name=name, id_field=id_field, fmt=fmt, display=display)
+    info = service_datasets.import_file(_store(data_dir), file, name=name, id_field=id_field, fmt=fmt,
+                                        title_field=title_field, subtitle_fields=subtitle_field)
     click.echo(f"imported {info.record_count} records as dataset:", err=True)
     click.echo(info.id)
 
@@ -202,7 +201,7 @@ def datasets(ctx: click.Context, data_dir: Path | None) -> None:
     if ctx.invoked_subcommand is not None:
         return
     rows = []
-    for info in list_datasets(_store(data_dir)):
+    for info in service_datasets.list_datasets(_store(data_dir)):
         shown = " / ".join(filter(None, [info.title_field or "(id)", " @ ".join(info.subtitle_fields)]))
         rows.append([info.id, info.name, str(info.record_count), info.format, info.id_field or "(generated)",
                      shown, info.created_at[:19]])
@@ -215,9 +214,7 @@ def datasets(ctx: click.Context, data_dir: Path | None) -> None:
 @data_dir_option
 def datasets_show(dataset_id: str, limit: int, data_dir: Path | None) -> None:
     """Show a dataset's first records."""
-    store = _store(data_dir)
-    get_dataset(store, dataset_id)  # an unknown id is an error, not an empty list
-    for record in iter_records(store, dataset_id, limit=limit):
+    for record in service_datasets.first_records(_store(data_dir), dataset_id, limit):
         click.echo(f"{record.record_id}\t{record.title}\t{record.subtitle}")
 
 
@@ -226,22 +223,45 @@ def datasets_show(dataset_id: str, limit: int, data_dir: Path | None) -> None:
 @data_dir_option
 def datasets_delete(dataset_id: str, data_dir: Path | None) -> None:
     """Delete a dataset and everything run on it."""
-    delete_dataset(_store(data_dir), dataset_id)
+    service_datasets.delete_dataset(_store(data_dir), dataset_id)
     click.echo(f"deleted {dataset_id}")
+
+
+class ProviderChoice(click.Choice):
+    """The registry's provider names, read when first needed (so `workbench --help` loads no provider)."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(service_models.provider_names())
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass  # the registry holds them
+
+
+class ProviderOption(click.Option):
+    """`--provider`, whose help lists each provider's label from the registry."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = "; ".join(f"{p['name']}: {p['label']}" for p in service_models.describe_providers())
+        return super().get_help_record(ctx)
 
 
 @main.group(cls=WorkbenchGroup)
 def models() -> None:
-    """Configure models: OpenAI-compatible servers, the embedded model, the baseline."""
+    """Configure models: one per endpoint, of any provider (see `models add --help`)."""
 
 
 @models.command("add")
 @click.argument("model_id")
-@click.option("--provider", type=click.Choice(["openai", "local", "baseline"]), required=True)
-@click.option("--base-url", help="e.g. http://127.0.0.1:8000/v1 (openai provider).")
+@click.option("--provider", cls=ProviderOption, type=ProviderChoice(), required=True)
+@click.option("--base-url", help="e.g. http://127.0.0.1:8000/v1 (for providers that call a server).")
 @click.option("--replica", "replicas", multiple=True,
               help="Another base URL serving the same model (repeatable); requests go to the least busy.")
-@click.option("--model", "model_name", help="The server's model name, or a GGUF path for local (default: smollm2).")
+@click.option("--model", "model_name", help="The server's model name, or a model file [default: the provider's].")
 @click.option("--api-key-env", help="NAME of the environment variable holding the API key (never the key).")
 @click.option("--concurrency", type=count(), default=4, show_default=True,
               help="Requests in flight at once, per endpoint (replicas add up).")
@@ -251,7 +271,7 @@ def models() -> None:
 @click.option("--max-tokens", type=count(), default=512, show_default=True)
 @click.option("--price-in", type=PRICE, default=0.0, help="Price per 1M input tokens.")
 @click.option("--price-out", type=PRICE, default=0.0, help="Price per 1M output tokens.")
-@click.option("--structured-output", type=click.Choice(["auto", "json_schema", "json_object", "prompt"]),
+@click.option("--structured-output", type=click.Choice(STRUCTURED_OUTPUT_MODES),
               default="auto", show_default=True, help="How to ask for JSON; `models test` detects it.")
 @data_dir_option
 def models_add(model_id: str, provider: str, base_url: str | None, replicas: tuple[str, ...],
@@ -259,14 +279,13 @@ def models_add(model_id: str, provider: str, base_url: str | None, replicas: tup
                concurrency: int, rpm: int | None, name: str | None, temperature: float, max_tokens: int,
                price_in: float, price_out: float, structured_output: str, data_dir: Path | None) -> None:
     """Add (or replace) a model configuration."""
-    config = build_model({
+    config = service_models.save_model(_store(data_dir), {
         "id": model_id, "name": name or model_id, "provider": provider, "base_url": base_url,
-        "replicas": list(replicas),
-        "model": model_name or ("smollm2" if provider == "local" else None), "api_key_env": api_key_env,
-        "max_concurrency": concurrency, "requests_per_minute": rpm, "price_in": price_in, "price_out": price_out,
+        "replicas": list(replicas), "model": model_name,
+        "api_key_env": api_key_env, "max_concurrency": concurrency, "requests_per_minute": rpm,
+        "price_in": price_in, "price_out": price_out,
         "params": {"temperature": temperature, "max_tokens": max_tokens}, "structured_output": structured_output,
     })
-    save_model(_store(data_dir), config)
     click.echo(f"saved model {config.id} ({config.provider})")
 
 
@@ -275,10 +294,7 @@ def models_add(model_id: str, provider: str, base_url: str | None, replicas: tup
 @data_dir_option
 def models_import(file: Path, data_dir: Path | None) -> None:
     """Add or replace the models listed in a models.yaml."""
-    configs = load_models_yaml(file)
-    store = _store(data_dir)
-    for config in configs:
-        save_model(store, config)
+    configs = service_models.import_models(_store(data_dir), file)
     click.echo(f"saved {len(configs)} model(s): {', '.join(c.id for c in configs)}")
 
 
@@ -287,7 +303,7 @@ def models_import(file: Path, data_dir: Path | None) -> None:
 def models_list(data_dir: Path | None) -> None:
     """List configured models."""
     rows = [[m.id, m.name, m.provider, " ".join(filter(None, [m.base_url, m.model])), m.api_key_env or "",
-             str(m.max_concurrency), m.structured_output] for m in list_models(_store(data_dir))]
+             str(m.max_concurrency), m.structured_output] for m in service_models.list_models(_store(data_dir))]
     print_table(["id", "name", "provider", "endpoint / model", "key env", "concurrency", "structured output"], rows)
 
 
@@ -296,13 +312,13 @@ def models_list(data_dir: Path | None) -> None:
 @data_dir_option
 def models_remove(model_id: str, data_dir: Path | None) -> None:
     """Remove a model configuration (its results stay)."""
-    delete_model(_store(data_dir), model_id)
+    service_models.delete_model(_store(data_dir), model_id)
     click.echo(f"removed {model_id}")
 
 
 @models.command("test")
 @click.argument("model_id")
-@click.option("--task", "task_name", default="candidate-screening", show_default=True)
+@click.option("--task", "task_name", default=DEFAULT_TASK, show_default=True)
 @click.option("--timeout", default=120.0, show_default=True, type=SECONDS, help="Seconds to wait for the answer.")
 @click.option("--save/--no-save", default=True, show_default=True,
               help="Remember the structured-output form that worked.")
@@ -311,9 +327,8 @@ def models_test(model_id: str, task_name: str, timeout: float, save: bool, data_
     """Send one sample record; show latency, the answer and the structured-output form that works."""
     import orjson
 
-    from workbench.service.workspace import test_model
-
-    result = asyncio.run(test_model(_store(data_dir), model_id, task_name, timeout_s=timeout, save=save))
+    result = asyncio.run(service_models.test_model(_store(data_dir), model_id, task_name, timeout_s=timeout,
+                                                   save=save))
     for attempt in result.attempts:
         mark = "ok" if attempt.ok else "no"
         click.echo(f"  {attempt.mode:<12} {mark}" + (f"  ({attempt.problem[:150]})" if attempt.problem else ""))
@@ -334,7 +349,7 @@ def tasks() -> None:
 def tasks_list(data_dir: Path | None) -> None:
     """List tasks (latest versions)."""
     rows = [[t.name, str(t.version), ", ".join(n for n, _ in t.verdict_fields), t.primary_verdict or "",
-             t.description] for t in list_tasks(_store(data_dir))]
+             t.description] for t in service_tasks.list_tasks(_store(data_dir))]
     print_table(["name", "version", "verdict fields", "primary", "description"], rows)
 
 
@@ -343,7 +358,7 @@ def tasks_list(data_dir: Path | None) -> None:
 @data_dir_option
 def tasks_add(file: Path, data_dir: Path | None) -> None:
     """Add a task from a YAML file (a changed task gets a new version)."""
-    task = save_task(_store(data_dir), Task.from_yaml(file))
+    task = service_tasks.save_task_file(_store(data_dir), file)
     click.echo(f"task {task.name} version {task.version}")
 
 
@@ -355,7 +370,7 @@ def tasks_show(name: str, version: int | None, data_dir: Path | None) -> None:
     """Print a task as YAML."""
     import yaml
 
-    task = get_task(_store(data_dir), name, version)
+    task = service_tasks.get_task(_store(data_dir), name, version)
     click.echo(yaml.safe_dump(task.to_dict(), sort_keys=False, allow_unicode=True))
 
 
@@ -468,7 +483,7 @@ def runs(ctx: click.Context, dataset_id: str | None, data_dir: Path | None) -> N
 
     store = _store(data_dir)
     if dataset_id is not None:
-        get_dataset(store, dataset_id)  # an unknown id is an error, not an empty table
+        service_datasets.get_dataset(store, dataset_id)  # an unknown id is an error, not an empty table
     rows = []
     for r in list_runs(store, dataset_id=dataset_id):
         rate = r.done / r.active_seconds if r.active_seconds else 0.0

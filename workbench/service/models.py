@@ -37,7 +37,10 @@ def get_model(store: Store, model_id: str) -> ModelConfig:
 
 
 def save_model(store: Store, data: dict[str, Any]) -> ModelConfig:
-    """Add a model, or replace the one with its id."""
+    """Add a model, or replace the one with its id. No model name: the provider's default, if it has one."""
+    if not data.get("model") and isinstance(data.get("provider"), str) \
+            and data["provider"] in registry.provider_names():
+        data = {**data, "model": registry.provider_class(data["provider"]).default_model}
     return stored.save_model(store, build_model(data))
 
 
@@ -60,6 +63,10 @@ def import_models(store: Store, path: Path) -> list[ModelConfig]:
 
 def describe_providers() -> list[dict[str, Any]]:
     return registry.describe_providers()
+
+
+def provider_names() -> list[str]:
+    return registry.provider_names()
 
 
 async def test_model(store: Store, model_id: str, task_name: str = DEFAULT_TASK, *, dataset_id: str | None = None,

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
-
-import orjson
-
 from workbench.config import Settings
-from workbench.domain.models import ModelConfig, load_models_yaml
+from workbench.domain.models import ModelConfig
+from workbench.scratch import sweep
+from workbench.service.models import load_models_yaml
+from workbench.service.samples import SAMPLE_FILE, sample_path, sample_record  # noqa: F401 (tests read them here)
 from workbench.store import Store, open_store
 from workbench.store.datasets import DatasetInfo, import_dataset, list_datasets
-from workbench.providers.probe import ProbeResult, test_connection
-from workbench.scratch import sweep
-from workbench.store.models import get_model, model_exists, save_model
-from workbench.store.tasks import get_task, sync_tasks
+from workbench.store.models import model_exists, save_model
+from workbench.store.tasks import sync_tasks
 
-SAMPLE_FILE = "sample_candidates.jsonl"
 DEMO_MODELS = (
     ModelConfig(id="smollm2", name="SmolLM2 135M (embedded)", provider="local", model="smollm2", max_concurrency=1),
     ModelConfig(id="baseline", name="Rule-based baseline", provider="baseline", max_concurrency=8),
@@ -31,30 +26,6 @@ def open_workspace(settings: Settings) -> Store:
         for config in load_models_yaml(settings.models_file):
             save_model(store, config)
     return store
-
-
-def sample_path() -> Path:
-    return Path(str(resources.files("workbench") / "data" / SAMPLE_FILE))
-
-
-def sample_record() -> dict:
-    """The first bundled sample candidate, sent by "test connection"."""
-    with open(sample_path(), "rb") as f:
-        return orjson.loads(f.readline())
-
-
-async def test_model(store: Store, model_id: str, task_name: str, record: dict | None = None,
-                     timeout_s: float = 120.0, save: bool = True) -> ProbeResult:
-    """Probe a model with one record; an `auto` OpenAI-compatible model remembers the form that worked
-    (only that field: the probe takes seconds, and the model may be edited meanwhile)."""
-    config = get_model(store, model_id)
-    result = await test_connection(config, get_task(store, task_name), record or sample_record(), timeout_s)
-    if save and result.ok and config.provider == "openai" and config.structured_output == "auto" \
-            and result.structured_output:
-        from workbench.store.models import remember_structured_output
-
-        remember_structured_output(store, model_id, result.structured_output)
-    return result
 
 
 def ensure_demo(store: Store) -> DatasetInfo:

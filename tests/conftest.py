@@ -28,6 +28,7 @@ SLOW_FILES = {
     "test_crash.py": "kills a server mid-run",
     "test_leftovers.py": "kills a server mid-upload",
     "test_storage_faults.py": "CLI processes on a tiny or read-only disk",
+    "test_fuzz_api.py": "schemathesis over the whole API",
 }
 SLOW_FIXTURES = {
     "llama_server": "a real llama.cpp server",
@@ -44,6 +45,12 @@ SLOW_TESTS = {
     "test_hostile_answers.py::test_workbench_run_with_a_timeout_ends_on_hostile_answers": "a CLI run",
     "test_hostile_answers.py::test_workbench_run_says_so_when_its_dataset_is_deleted_mid_run": "CLI processes",
     "test_hostile_requests.py::test_odd_ids_and_hosts_on_a_real_server": "a `workbench serve` process",
+    # Junk in every parameter, each case on a fresh dataset with two runs (the fixture `client`).
+    "test_hostile_requests.py::test_junk_in_any_query_or_path_parameter_is_a_4xx": "every parameter × junk",
+    "test_hostile_requests.py::test_the_grid_refuses_junk_with_a_message": "40 cases",
+    "test_hostile_requests.py::test_hostile_json_bodies_get_a_4xx": "hypothesis over every body",
+    "test_hostile_requests.py::test_arbitrary_query_and_path_values_get_no_5xx": "hypothesis over every parameter",
+    "test_hostile_requests.py::test_hostile_parameters_of_changes_get_a_4xx": "hypothesis over every parameter",
     "test_hostile_requests.py::test_the_page_opens_a_record_whose_id_holds_a_slash": "Chromium",
     "test_cli_junk.py::test_a_database_that_cannot_be_opened": "CLI processes",
     "test_cli_junk.py::test_ctrl_c_is_a_short_message_and_exit_130": "a CLI process",

@@ -16,11 +16,11 @@ from testkit.fake_openai import FakeOpenAIServer, prompt_key
 from tests.test_web_workbench import all_rows, wait_for_runs
 from workbench.domain.metrics import cohen_kappa
 from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
+from workbench.service.workspace import sample_path
 from workbench.web.app import create_app
 
 CLIENT = {"X-Workbench-Client": "tests"}
 LOCAL = "http://localhost"  # TestClient's own host name, "testserver", is not on the allow-list
-from workbench.service.workspace import sample_path
 
 FIX = {"recommendation": "Strong Yes", "trajectory": "Strong", "pedigree": "Good", "reasoning": "fixed by hand"}
 
@@ -61,11 +61,15 @@ def test_annotations_show_in_the_grid_and_filters(client):
     row = grid(client, seqs="1,2")["results"]
     assert row[0]["models"]["gemma"]["is_golden"] is True
     fixed = row[1]["models"]["olmo"]
-    assert fixed["is_fixed"] and fixed["recommendation"] == "Strong Yes" and fixed["original"]["reasoning"] != FIX["reasoning"]
+    assert fixed["is_fixed"] and fixed["recommendation"] == "Strong Yes"
+    assert fixed["original"]["reasoning"] != FIX["reasoning"]
     counts = grid(client)["counts"]
     assert (counts["golden"], counts["fixed"], counts["unreviewed"]) == (1, 1, 97)
-    assert [r["candidate_id"] for r in all_rows(client, dataset_id="cands", models="gemma,olmo", filter="golden")] == ["cand-000001"]
-    assert [r["candidate_id"] for r in all_rows(client, dataset_id="cands", models="gemma,olmo", filter="fixed")] == ["cand-000002"]
+    def shown(name):
+        return [r["candidate_id"] for r in all_rows(client, dataset_id="cands", models="gemma,olmo", filter=name)]
+
+    assert shown("golden") == ["cand-000001"]
+    assert shown("fixed") == ["cand-000002"]
     needs = all_rows(client, dataset_id="cands", models="gemma,olmo", filter="needs_review")
     assert "cand-000003" in [r["candidate_id"] for r in needs]  # marked wrong
     assert all(r["needs_review"] for r in needs)
@@ -96,8 +100,12 @@ def test_verdict_filters_and_sort_by_disagreement(client):
     filtered = all_rows(client, dataset_id="cands", models="gemma,olmo",
                         verdict=["gemma:recommendation=Yes", "olmo:recommendation=No"])
     assert filtered == yes_no
-    on_field = all_rows(client, dataset_id="cands", models="gemma,olmo", filter="differences", diff_field="recommendation")
-    assert on_field == [r for r in rows if r["models"]["gemma"]["recommendation"] != r["models"]["olmo"]["recommendation"]]
+    on_field = all_rows(client, dataset_id="cands", models="gemma,olmo", filter="differences",
+                        diff_field="recommendation")
+    def differ(row):
+        return row["models"]["gemma"]["recommendation"] != row["models"]["olmo"]["recommendation"]
+
+    assert on_field == [r for r in rows if differ(r)]
     contested = all_rows(client, dataset_id="cands", models="gemma,olmo", sort="disagreement")
     assert sorted(r["seq"] for r in contested) == list(range(1, 101))  # every record once, across pages
     scores = [len(r["disagree_fields"]) for r in contested]
@@ -117,7 +125,8 @@ def test_metrics(client):
     assert m["accuracy"]["gemma"]["n"] == 10
     assert m["win_rate"]["olmo"] == {"wins": 1, "n": 1, "rate": 1.0}
     rows = all_rows(client, dataset_id="cands", models="gemma,olmo")
-    expected = cohen_kappa((r["models"]["gemma"]["recommendation"], r["models"]["olmo"]["recommendation"]) for r in rows)
+    expected = cohen_kappa((r["models"]["gemma"]["recommendation"], r["models"]["olmo"]["recommendation"])
+                           for r in rows)
     [pair] = m["agreement"]["recommendation"]
     assert pair["kappa"] == pytest.approx(expected) and pair["n"] == 100
     assert sum(map(sum, m["confusion"]["gemma"]["matrix"])) == 10

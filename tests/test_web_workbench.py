@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from testkit.fake_openai import FakeOpenAIServer, FaultConfig
+from workbench.service.workspace import sample_path
 from workbench.web.app import create_app
 
 CLIENT = {"X-Workbench-Client": "tests"}
 LOCAL = "http://localhost"  # TestClient's own host name, "testserver", is not on the allow-list
-from workbench.service.workspace import sample_path
 
 FIELDS = {"recommendation", "trajectory", "pedigree", "reasoning"}
 
@@ -66,10 +66,13 @@ def test_run_two_models_and_read_the_grid(client):
     page = client.get("/api/workbench", params={"dataset_id": "cands", "models": "gemma,olmo", "limit": 20}).json()
     assert page["dataset"] == {"id": "cands", "name": "cands", "count": 100}
     assert [m["id"] for m in page["models"]] == ["gemma", "olmo"]
-    assert {"id", "name", "status", "progress", "total", "throughput", "eta_seconds", "results_count"} <= set(page["models"][0])
+    assert {"id", "name", "status", "progress", "total", "throughput", "eta_seconds",
+            "results_count"} <= set(page["models"][0])
     assert page["models"][0]["status"] == "completed" and page["models"][0]["results_count"] == 100
     row = page["results"][0]
-    assert {"candidate_id", "candidate_name", "candidate_title", "models", "agreement", "needs_review"} <= set(row)
+    # The seed's row keys, in their order (records are record_id/title/subtitle only inside).
+    assert list(row) == ["seq", "candidate_id", "candidate_name", "candidate_title", "models", "agreement",
+                         "disagree_fields", "needs_review", "preference", "note"]
     assert row["candidate_id"] == "cand-000001" and " @ " in row["candidate_title"]
     cell = row["models"]["gemma"]
     assert FIELDS <= set(cell) and cell["is_golden"] is False and cell["is_fixed"] is False and cell["error"] is None

@@ -22,6 +22,7 @@ from workbench.domain.exports import ALL_FORMATS as EXPORT_FORMATS, KINDS as EXP
 from workbench.domain.exports import LAYOUTS as EXPORT_LAYOUTS
 from workbench.domain.importers import FORMATS
 from workbench.domain.json_rules import INT64_MAX
+from workbench.domain.model_ids import parse_model_ids
 from workbench.domain.models import STRUCTURED_OUTPUT_MODES
 from workbench.domain.tasks import DEFAULT_TASK
 from workbench.store import Store
@@ -527,10 +528,6 @@ runs.command("cancel")(_control("cancel"))
 # ---- export and compare ----------------------------------------------------------------------------
 
 
-def _model_list(value: str | None) -> list[str] | None:
-    return [m.strip() for m in value.split(",") if m.strip()] if value else None
-
-
 @main.command()
 @click.option("--dataset", "dataset_id", required=True)
 @click.option("--models", help="Comma-separated model ids [default: every model run on the dataset].")
@@ -555,7 +552,7 @@ def export(dataset_id: str, models: str | None, kind: str, fmt: str | None, layo
         check_export(kind, fmt, layout, examples)
     except InvalidInput as exc:
         raise click.UsageError(str(exc)) from None
-    count = export_kind(_store(data_dir), kind, dataset_id, _model_list(models), fmt, output, layout=layout,
+    count = export_kind(_store(data_dir), kind, dataset_id, parse_model_ids(models), fmt, output, layout=layout,
                         examples=examples)
     click.echo(f"wrote {count} {'examples' if kind == 'few-shot' else 'rows'} to {output}", err=True)
 
@@ -571,7 +568,7 @@ def compare(dataset_id: str, models: str | None, as_json: bool, data_dir: Path |
 
     from workbench.service.exports import compare as compare_models
 
-    summary = compare_models(_store(data_dir), dataset_id, _model_list(models))
+    summary = compare_models(_store(data_dir), dataset_id, parse_model_ids(models))
     if as_json:
         click.echo(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2).decode())
         return

@@ -31,7 +31,7 @@ class CuratedItem:
     record_id: str
     title: str
     subtitle: str
-    data: dict[str, Any]
+    data: dict[str, Any] | None  # None where the record's data was not read
     results: dict[str, dict[str, Any] | None]
     reference: dict[str, Any] | None = None  # the golden / corrected answer
     provenance: dict[str, Any] | None = None  # {"source", "model_id", "run_id", "annotator", "annotated_at"}

@@ -250,7 +250,7 @@ def m003_model_replicas(conn: Connection) -> None:
 
 @migration
 def m004_results_verdict_index(conn: Connection) -> None:
-    # What the per-record marks read of each result (marks.py), in seq order per run: a scan of
+    # What the per-record marks read of each result (grid/marks.py), in seq order per run: a scan of
     # it reads the index alone, never the rows with their long outputs (in SQLite, the verdict
     # key sits past the output; in PostgreSQL it allows index-only scans).
     _run(conn, "CREATE INDEX results_verdicts ON results (run_id, seq, status, verdict_key)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Form, HTTPException, Query
+from fastapi import Form, Query
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from workbench.grid.selection import INT64_MAX, parse_int64
@@ -22,7 +22,6 @@ Int64 = Annotated[int, BeforeValidator(_whole_number), Field(ge=-INT64_MAX - 1, 
 DatabaseId = Annotated[int, BeforeValidator(_whole_number), Field(ge=0, le=INT64_MAX)]
 
 MAX_SEARCH_CHARS = 1000
-MAX_MODELS = 32  # columns compared at once: each is a join, and the page shows a handful
 SearchText = Annotated[str | None, Query(max_length=MAX_SEARCH_CHARS, description="text to search for")]
 
 
@@ -34,11 +33,3 @@ def _no_nul(value: str | None) -> str | None:
 
 # A short text field of a form (an upload's name, id field, format): a name, not a document.
 FormText = Annotated[str | None, Form(max_length=200), AfterValidator(_no_nul)]
-
-
-def model_list(value: str | None) -> list[str] | None:
-    """ "a,b" -> ["a", "b"]; None (every model) when empty."""
-    models = [m for m in (value or "").split(",") if m]
-    if len(models) > MAX_MODELS:
-        raise HTTPException(422, f"models lists {len(models)} entries; compare at most {MAX_MODELS} at once")
-    return models or None

@@ -7,7 +7,8 @@ from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from workbench.service import exports
-from workbench.web.params import Int64, model_list as _models
+from workbench.domain.model_ids import parse_model_ids as _models
+from workbench.web.params import Int64
 
 router = APIRouter(tags=["exports"])
 MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/vnd.apache.parquet",

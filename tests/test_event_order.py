@@ -16,7 +16,7 @@ def test_a_reader_following_ids_misses_no_event_while_writers_overlap(store):
     done = threading.Event()
 
     def slow_writer():  # takes an id, then holds its transaction open a while
-        for i in range(15):
+        for _ in range(15):
             with store.engine.begin() as conn:
                 insert_events(conn, [{"run_id": None, "type": "test", "payload": "{}", "created_at": utcnow()}])
                 time.sleep(0.05)

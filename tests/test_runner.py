@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from collections import Counter
@@ -231,7 +232,7 @@ def test_rate_limiter_spaces_requests():
         return times
 
     times = asyncio.run(starts())
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.019  # sleeping never ends early; no upper bound (machines are noisy)
 
 

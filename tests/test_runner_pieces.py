@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from workbench.domain.models import ModelConfig
 from workbench.domain.tasks import CANDIDATE_SCREENING as TASK
@@ -20,10 +21,11 @@ RECORD = {"id": "c1", "name": "Ada", "title": "Engineer", "company": "X", "exper
 
 
 def a_run(**changes) -> RunInfo:
-    fields = dict(id=7, dataset_id="d", model_id="m", task_name=TASK.name, task_version=1, status="running",
-                  status_reason=None, model=ModelConfig(id="m", provider="baseline", price_in=1.0, price_out=2.0),
-                  options={}, total=10, done=0, errors=0, tokens_in=0, tokens_out=0, cost=0.0, active_seconds=5.0,
-                  lease_owner=None, lease_expires_at=None, created_at="", started_at=None, finished_at=None)
+    fields: dict[str, Any] = dict(
+        id=7, dataset_id="d", model_id="m", task_name=TASK.name, task_version=1, status="running",
+        status_reason=None, model=ModelConfig(id="m", provider="baseline", price_in=1.0, price_out=2.0),
+        options={}, total=10, done=0, errors=0, tokens_in=0, tokens_out=0, cost=0.0, active_seconds=5.0,
+        lease_owner=None, lease_expires_at=None, created_at="", started_at=None, finished_at=None)
     return RunInfo(**(fields | changes))
 
 
@@ -156,7 +158,8 @@ def test_prompts_are_rendered_with_examples_but_never_the_record_itself():
     asker = Asker(run, TASK, RunOptions(), use_cache=True, breaker=Breaker(5), tally=Tally(run),
                   examples=[("c1", RECORD, {"recommendation": "Yes"}), ("c2", RECORD | {"id": "c2"}, {})])
     item = asker.prepare(PendingRecord(1, "c1", RECORD))
-    assert item.render_error is None and item.cache_key == cache_key(run, item.messages, TASK.output_schema)
+    assert item.render_error is None and item.messages is not None
+    assert item.cache_key == cache_key(run, item.messages, TASK.output_schema)
     assert len(item.messages) == len(TASK.render(RECORD, [(RECORD, {})]))  # one example: c2, not c1
     uncached = Asker(run, TASK, RunOptions(), use_cache=False, breaker=Breaker(5), tally=Tally(run))
     assert uncached.prepare(PendingRecord(1, "c1", RECORD)).cache_key is None

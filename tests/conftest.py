@@ -70,11 +70,12 @@ def pytest_collection_modifyitems(config, items):
                 or any(item.get_closest_marker(name) for name in SLOW_MARKERS)):
             item.add_marker(pytest.mark.slow)
         seen.add(test)
+    # A renamed test or file would silently join the inner loop: say so.
     files = {item.path.name for item in items}
-    # A renamed test would silently join the inner loop; say so where its file was collected.
-    for test in SLOW_TESTS.keys() - seen:
-        if test.split("::")[0] in files:
-            config.issue_config_time_warning(pytest.PytestConfigWarning(f"SLOW_TESTS names no test: {test}"), 2)
+    stale = [test for test in SLOW_TESTS.keys() - seen if test.split("::")[0] in files]
+    stale += [name for name in SLOW_FILES if not (Path(__file__).parent / name).exists()]
+    for name in stale:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(f"slow, but no such test: {name}"), 2)
 
 
 @pytest.fixture(scope="session")

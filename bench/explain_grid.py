@@ -52,7 +52,7 @@ def explain(use_postgres: bool) -> None:
     from workbench.grid.selection import GridQuery
     from workbench.store.datasets import import_dataset
     from workbench.store.runs import get_run
-    from workbench.grid.views import latest_runs
+    from workbench.store.runs import latest_runs
     from workbench.service.workspace import open_workspace
 
     with contextlib.ExitStack() as stack:

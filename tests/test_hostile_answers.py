@@ -535,11 +535,12 @@ def test_parsing_any_answer_gives_a_value_or_a_typed_error(text):
 @given(st.text(st.characters(codec=None), max_size=300), st.integers(64, 400), st.integers(0, 10**9))
 def test_kept_raw_text_is_valid_and_within_its_cap(text, cap, unread):
     kept = keep_raw(text, cap=cap, unread=unread)
-    assert len(kept.encode("utf-8")) <= cap  # encodes: no lone surrogate left
-    if unread or len(text.encode("utf-8", "replace")) > cap:
+    assert len(kept.encode("utf-8")) <= cap and "\x00" not in kept  # encodes: no lone surrogate, no NUL left
+    whole = text.encode("utf-8", "replace").decode().replace("\x00", "\ufffd")
+    if unread or len(whole.encode("utf-8")) > cap:
         assert kept.endswith(" bytes]") and "… [truncated: " in kept
     else:
-        assert kept == text.encode("utf-8", "replace").decode()
+        assert kept == whole
 
 
 @pytest.mark.parametrize("junk", ["Here it is: {not json} ", "{x} ", '{"a" b} ', "{[1]} ", 'say "{" or "}" ', "} "])

@@ -385,12 +385,10 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
     import signal
 
     from workbench.runner.console import RunBars
-    from workbench.runner.manager import RunManager
-    from workbench.store.runs import RunNotFound, get_run
+    from workbench.service.runs import InProcessRuns
 
-    runs = [get_run(store, run_id) for run_id in run_ids]
-    labels = {r.id: f"{r.model_id} (run {r.id})" for r in runs}
-    manager = RunManager(store)
+    here = InProcessRuns(store, run_ids)
+    labels = {r.id: f"{r.model_id} (run {r.id})" for r in here.runs}
     interrupted = []
 
     def on_sigint() -> None:
@@ -398,28 +396,27 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
             raise KeyboardInterrupt  # second Ctrl-C: stop now (finished results are already saved)
         interrupted.append(True)
         console.print("[yellow]pausing… (finished results are saved; Ctrl-C again to quit now)[/yellow]")
-        manager.pause_all("paused from the command line")
+        here.pause_all("paused from the command line")
 
-    async def go() -> dict[int, str]:
+    async def go():
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_sigint)
         with RunBars(labels, console=console) as bars:
-            return await manager.execute(run_ids, on_progress=bars.update)
+            return await here.execute(on_progress=bars.update)
 
-    final = asyncio.run(go())
     code = 0
-    for run in runs:
-        try:
-            info = get_run(store, run.id)
-        except RunNotFound:  # its dataset was deleted while it ran
-            click.echo(f"run {run.id} {run.model_id}: cancelled (its dataset was deleted while it ran)", err=True)
+    for outcome in asyncio.run(go()):
+        info = outcome.run
+        if info is None:
+            click.echo(f"run {outcome.run_id} {outcome.model_id}: cancelled (its dataset was deleted while it ran)",
+                       err=True)
             continue
-        line = f"run {run.id} {run.model_id}: {final[run.id]} — {info.done}/{info.total} done, {info.errors} errors"
+        line = f"run {info.id} {info.model_id}: {outcome.status} — {info.done}/{info.total} done, {info.errors} errors"
         if info.status_reason:
             line += f" ({info.status_reason})"
         click.echo(line, err=True)
-        if final[run.id] == "failed":
+        if outcome.status == "failed":
             code = 1
-        elif final[run.id] in ("paused", "queued", "running") and code == 0:
+        elif outcome.status in ("paused", "queued", "running") and code == 0:
             code = EXIT_PAUSED
     if interrupted:
         ids = " ".join(str(r) for r in run_ids)
@@ -431,7 +428,7 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
 @main.command()
 @click.option("--dataset", "dataset_id", required=True, help="Dataset id (see `workbench datasets`).")
 @click.option("--model", "model_ids", multiple=True, required=True, help="Model id; repeat for several.")
-@click.option("--task", "task_name", default="candidate-screening", show_default=True)
+@click.option("--task", "task_name", default=DEFAULT_TASK, show_default=True)
 @click.option("--concurrency", type=count(), help="Requests in flight per model [default: the model's].")
 @click.option("--limit", type=count(), help="Only the first N records.")
 @click.option("--fresh", is_flag=True, help="Ask the model again instead of using cached answers.")
@@ -444,13 +441,12 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
 def run(dataset_id: str, model_ids: tuple[str, ...], task_name: str, concurrency: int | None, limit: int | None,
         fresh: bool, timeout_s: float, few_shot: int, examples_from: str | None, data_dir: Path | None) -> None:
     """Run models over a dataset with live progress; an interrupted run continues where it stopped."""
-    from workbench.runner.executor import RunOptions
-    from workbench.runner.manager import prepare_runs
+    from workbench.service.runs import RunOptions, start_runs
 
     store = _store(data_dir)
     options = RunOptions(limit=limit, fresh=fresh, concurrency=concurrency, timeout_s=timeout_s,
                          few_shot=few_shot, examples_from=examples_from)
-    runs = prepare_runs(store, dataset_id, model_ids, task_name, options)
+    runs = start_runs(store, dataset_id, model_ids, task_name, options)
     for r in runs:
         state = "continuing" if r.done else "starting"
         click.echo(f"{state} run {r.id}: {r.model_id} on {r.dataset_id} ({r.done}/{r.total} done)", err=True)
@@ -462,7 +458,7 @@ def run(dataset_id: str, model_ids: tuple[str, ...], task_name: str, concurrency
 @data_dir_option
 def resume(run_ids: tuple[int, ...], data_dir: Path | None) -> None:
     """Continue runs (default: every unfinished run, e.g. after a crash)."""
-    from workbench.runner.manager import unfinished_runs
+    from workbench.service.runs import unfinished_runs
 
     store = _store(data_dir)
     ids = list(run_ids) or [r.id for r in unfinished_runs(store)]
@@ -480,13 +476,10 @@ def runs(ctx: click.Context, dataset_id: str | None, data_dir: Path | None) -> N
     """List runs with status and figures (or act on one with a subcommand)."""
     if ctx.invoked_subcommand is not None:
         return
-    from workbench.store.runs import list_runs
+    from workbench.service.runs import list_runs
 
-    store = _store(data_dir)
-    if dataset_id is not None:
-        service_datasets.get_dataset(store, dataset_id)  # an unknown id is an error, not an empty table
     rows = []
-    for r in list_runs(store, dataset_id=dataset_id):
+    for r in list_runs(_store(data_dir), dataset_id):
         rate = r.done / r.active_seconds if r.active_seconds else 0.0
         rows.append([str(r.id), r.dataset_id, r.model_id, f"{r.task_name}@{r.task_version}", r.status,
                      f"{r.done}/{r.total}", str(r.errors), f"{rate:.1f}", str(r.tokens_in), str(r.tokens_out),
@@ -500,10 +493,10 @@ def runs(ctx: click.Context, dataset_id: str | None, data_dir: Path | None) -> N
 @data_dir_option
 def runs_retry_errors(run_id: int, data_dir: Path | None) -> None:
     """Run again only the records of RUN that ended in an error."""
-    from workbench.store.runs import clear_errors
+    from workbench.service.runs import retry_errors
 
     store = _store(data_dir)
-    removed = clear_errors(store, run_id)
+    removed = retry_errors(store, run_id)
     click.echo(f"retrying {removed} error(s) of run {run_id}", err=True)
     _execute_runs(store, [run_id])
 
@@ -512,9 +505,9 @@ def _control(action: str):
     @data_dir_option
     @click.argument("run_id", type=DATABASE_ID)
     def command(run_id: int, data_dir: Path | None) -> None:
-        from workbench.store.runs import request_state
+        from workbench.service.runs import control_run
 
-        info = request_state(_store(data_dir), run_id, action)
+        info = control_run(_store(data_dir), run_id, action)
         click.echo(f"run {run_id}: {info.status}")
 
     command.__doc__ = f"{action.capitalize()} RUN (the process running it obeys within a second)."

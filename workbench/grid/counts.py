@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from workbench.domain.review import PYTHON, ReviewFacts, needs_review
 from workbench.grid.marks import record_marks
 from workbench.grid.selection import ANSWER_REVIEWED, MARKED_WRONG, RECORD_REVIEWED, GridQuery, Joins, marked
-from workbench.grid.views import latest_runs
+from workbench.store.runs import latest_runs
 from workbench.store.db import Store
 from workbench.store.faults import storage_problem
 from workbench.store.schema import annotations as annotation_states, datasets

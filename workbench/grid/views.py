@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 
 from workbench.store.db import Store
-from workbench.store.schema import records, results, runs
+from workbench.store.schema import records, results
 
 
 @dataclass(frozen=True)
@@ -25,21 +25,6 @@ class RecordResults:
     def outputs(self) -> dict[str, dict[str, Any] | None]:
         """Model id -> valid output, or None where the model has no valid answer."""
         return {m: (r["output"] if r and r["status"] == "ok" else None) for m, r in self.results.items()}
-
-
-def latest_runs(store: Store, dataset_id: str, model_ids: list[str] | None = None) -> dict[str, int]:
-    """For each model, its latest run on the dataset that has results (else its latest run)."""
-    query = sa.select(runs.c.id, runs.c.model_id, runs.c.done).where(runs.c.dataset_id == dataset_id)
-    if model_ids:
-        query = query.where(runs.c.model_id.in_(model_ids))
-    chosen: dict[str, tuple[bool, int]] = {}
-    with store.engine.connect() as conn:
-        for run_id, model_id, done in conn.execute(query.order_by(runs.c.id)):
-            rank = (done > 0, run_id)
-            if model_id not in chosen or rank > chosen[model_id]:
-                chosen[model_id] = rank
-    order = model_ids or sorted(chosen)
-    return {m: chosen[m][1] for m in order if m in chosen}
 
 
 _RESULT_COLUMNS = ("status", "output", "error_kind", "error_message", "raw_text", "latency_ms", "tokens_in",

@@ -168,17 +168,3 @@ async def _call(callback: ProgressCallback, value: Any) -> None:
     result = callback(value)
     if asyncio.iscoroutine(result):
         await result
-
-
-# TEMPORARY, until cli.py calls workbench.service.runs (the lead wires it): the CLI's old names.
-# An upward import, so it goes with that change; nothing else may use these.
-def prepare_runs(*args: Any, **kwargs: Any) -> Any:
-    from workbench.service.runs import start_runs
-
-    return start_runs(*args, **kwargs)
-
-
-def unfinished_runs(store: Store) -> Any:
-    from workbench.service.runs import unfinished_runs as unfinished
-
-    return unfinished(store)

@@ -14,7 +14,8 @@ from workbench.store.datasets import get_dataset
 from workbench.store.db import Store
 from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
-from workbench.grid.views import iter_record_results, latest_runs
+from workbench.grid.views import iter_record_results
+from workbench.store.runs import latest_runs
 from workbench.domain.errors import NotFound
 from workbench.scratch import scratch_path
 

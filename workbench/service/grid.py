@@ -16,7 +16,7 @@ from workbench.domain.tasks import DEFAULT_TASK
 from workbench.grid.counts import grid_counts
 from workbench.grid.page import grid_page
 from workbench.grid.selection import FILTERS, SORTS, GridQuery, parse_cursor, parse_seqs
-from workbench.grid.views import latest_runs
+from workbench.store.runs import latest_runs
 from workbench.store.datasets import get_dataset
 from workbench.store.db import Store
 from workbench.store.models import list_models

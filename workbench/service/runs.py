@@ -28,7 +28,7 @@ UNFINISHED = ("queued", "running", "paused")
 # The options that make an unfinished run the one a start continues (the rest may change on resume).
 SAME_PLAN = ("limit", "few_shot", "examples_from")
 
-__all__ = ["ACTIONS", "FewShotError", "InProcessRuns", "RunOptions", "RunOutcome", "control_run", "get_run",
+__all__ = ["ACTIONS", "FewShotError", "InProcessRuns", "RunInfo", "RunOptions", "RunOutcome", "control_run", "get_run",
            "list_runs", "retry_errors", "start_runs", "unfinished_runs"]
 
 

@@ -20,7 +20,7 @@ from workbench.store.event_log import insert_events
 from workbench.store.schema import annotation_events, annotations, records, results
 from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
-from workbench.grid.views import latest_runs
+from workbench.store.runs import latest_runs
 from workbench.domain.errors import Conflict
 
 

@@ -280,3 +280,18 @@ def clear_errors(store: Store, run_id: int) -> int:
         _recount(conn, run_id)
         _state_event(conn, run_id, "queued", f"retrying {removed} error(s)")
     return removed
+
+
+def latest_runs(store: Store, dataset_id: str, model_ids: list[str] | None = None) -> dict[str, int]:
+    """For each model, its latest run on the dataset that has results (else its latest run)."""
+    query = sa.select(runs.c.id, runs.c.model_id, runs.c.done).where(runs.c.dataset_id == dataset_id)
+    if model_ids:
+        query = query.where(runs.c.model_id.in_(model_ids))
+    chosen: dict[str, tuple[bool, int]] = {}
+    with store.engine.connect() as conn:
+        for run_id, model_id, done in conn.execute(query.order_by(runs.c.id)):
+            rank = (done > 0, run_id)
+            if model_id not in chosen or rank > chosen[model_id]:
+                chosen[model_id] = rank
+    order = model_ids or sorted(chosen)
+    return {m: chosen[m][1] for m in order if m in chosen}

@@ -10,8 +10,7 @@ from pydantic import BaseModel, Field
 from workbench.domain.json_rules import INT64_MAX
 from workbench.domain.tasks import DEFAULT_TASK
 from workbench.service import runs as service
-from workbench.service.runs import RunOptions
-from workbench.store.runs import RunInfo
+from workbench.service.runs import RunInfo, RunOptions
 from workbench.web.errors import DatabaseId
 
 router = APIRouter(tags=["runs"])

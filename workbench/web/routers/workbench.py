@@ -9,7 +9,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query, Request, WebSocket
 
-from workbench.grid.selection import FILTERS, SORTS
+from workbench.service.grid import FILTERS, SORTS  # the choices, for the API docs
 from workbench.service.grid import grid_view
 from workbench.service.live import latest_event_id, live_messages
 from workbench.web.params import DatabaseId, Int64, SearchText

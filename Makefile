@@ -42,9 +42,9 @@ test: install-test system-deps lint
 test-fast: install-test
 	$(call pytest_on_each_store,-m "not slow" -q)
 
+# Both always run, so one look shows every finding; either failing fails.
 lint: install-test
-	$(BIN)/ruff check .
-	$(BIN)/mypy
+	@status=0; $(BIN)/ruff check . || status=1; $(BIN)/mypy || status=1; exit $$status
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -26,7 +26,8 @@ from workbench.runner.lease import CONTROL_POLL_S, RunControl
 from workbench.runner.options import RunOptions
 from workbench.runner.stopping import Stop, final_state
 from workbench.runner.tally import Tally
-from workbench.runner.writer import ResultWriter, is_storage_failure
+from workbench.runner.writer import ResultWriter
+from workbench.store.faults import is_storage_failure
 from workbench.store import Store
 from workbench.store.results import ResultRow, cached_answers, pending_records
 from workbench.store.runs import RunInfo, RunNotFound, claim, get_run, orphaned, recount, set_status

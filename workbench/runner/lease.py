@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from workbench.runner.stopping import Stop
-from workbench.runner.writer import is_storage_failure
+from workbench.store.faults import is_storage_failure
 from workbench.store import Store
 from workbench.store.runs import LEASE_SECONDS, OWNER, RunInfo, get_run, renew_leases
 

@@ -13,7 +13,8 @@ from typing import Any
 from workbench.domain.progress import TERMINAL_STATES
 from workbench.runner.executor import RunExecutor
 from workbench.runner.lease import keep_leases
-from workbench.runner.writer import ResultWriter, is_storage_failure
+from workbench.runner.writer import ResultWriter
+from workbench.store.faults import is_storage_failure
 from workbench.store import Store
 from workbench.store.runs import RunNotFound, get_run, list_runs, set_status
 from workbench.store.tasks import get_task

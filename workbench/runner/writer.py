@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from workbench.domain.outputs import INVALID_RESPONSE, keep_raw
 from workbench.providers.completion import MAX_TOKEN_COUNT
 from workbench.store import Store
+from workbench.store.faults import is_storage_failure
 from workbench.store.results import ResultRow, RunUpdate, run_exists
 from workbench.store.results import write_batch as _write_batch
 
@@ -42,16 +43,6 @@ class Source(Protocol):
     def run_gone(self) -> None: ...
 
     def internal_failure(self, where: str, exc: BaseException) -> None: ...
-
-
-def is_storage_failure(exc: BaseException) -> bool:
-    """The database can't be written or reached (not: it refused one value)."""
-    if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError)):
-        return True
-    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    # PostgreSQL's read-only transaction (a standby, default_transaction_read_only) is an InternalError.
-    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "25006"
 
 
 _TRANSIENT = frozenset({"40P01", "40001"})  # PostgreSQL: deadlock detected, serialization failure

@@ -50,7 +50,7 @@ def test_openai_server_errors_are_typed(status_rate, retryable):
             asyncio.run(generate(openai_model(server.base_url), RECORDS[0]))
     assert info.value.kind == "http" and info.value.retryable is retryable
     if status_rate == "error_429_rate":
-        assert info.value.status == 429 and info.value.retry_after_s == 7
+        assert info.value.http_status == 429 and info.value.retry_after_s == 7
 
 
 def test_openai_timeout_and_dropped_connection():

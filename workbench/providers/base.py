@@ -53,7 +53,7 @@ class ProviderError(WorkbenchError):
         self.raw_text = raw_text  # what the server said, kept (capped) on the record's error
         self.format_rejected = format_rejected  # the server refused the structured-output form
         self.kind = kind
-        self.status = status
+        self.http_status = status  # what the model's server answered (status stays the 502 we answer)
         self.retry_after_s = retry_after_s
         self.retryable = retryable
 

@@ -122,7 +122,7 @@ class OpenAIProvider(Provider):
         try:
             generation = await self._post(base, request, mode)
         except ProviderError as exc:
-            if exc.retryable and exc.status != 429:  # down or broken, not merely busy
+            if exc.retryable and exc.http_status != 429:  # down or broken, not merely busy
                 self.replicas.failed(base)
             raise
         finally:

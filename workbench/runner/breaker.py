@@ -14,7 +14,8 @@ from workbench.store.results import ResultRow
 
 
 def is_transport_failure(exc: ProviderError) -> bool:
-    return exc.kind == TIMEOUT or (exc.kind == HTTP and (exc.status is None or exc.status == 429 or exc.status >= 500))
+    status = exc.http_status
+    return exc.kind == TIMEOUT or (exc.kind == HTTP and (status is None or status == 429 or status >= 500))
 
 
 @dataclass

@@ -217,7 +217,7 @@ def test_finetune_jsonl(items, tmp_path):
     assert write_jsonl(ce.training_rows(TASK, items), path) == 3
     lines = read_jsonl(path)
     assert all(list(line) == ["messages"] for line in lines)
-    for line, ref in zip(lines, [ADA_REF, MALLORY_REF, GRACE_REF]):
+    for line, ref in zip(lines, [ADA_REF, MALLORY_REF, GRACE_REF], strict=True):
         check_chat(line["messages"], ref)
     assert "Grace Hopper" in lines[2]["messages"][1]["content"]
 
@@ -236,7 +236,7 @@ def test_hf_parquet(items, tmp_path):
     assert all(messages_type.value_type.field(i).type == pa.string() for i in range(2))
     rows = table.to_pylist()
     assert [r["id"] for r in rows] == ["c-001", "c-002", "9f1c2ab4"]
-    for row, ref in zip(rows, [ADA_REF, MALLORY_REF, GRACE_REF]):
+    for row, ref in zip(rows, [ADA_REF, MALLORY_REF, GRACE_REF], strict=True):
         check_chat(row["messages"], ref)
         assert row["system"] == row["messages"][0]["content"]
         assert row["prompt"] == row["messages"][1]["content"]

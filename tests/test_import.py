@@ -275,7 +275,7 @@ def test_jsonl_and_json_array_apply_the_same_rule(tmp_path, records):
     assert [r.location for r in from_array] == [f"item {i}" for i in range(1, len(records) + 1)]
     # Refused alike (a record breaking the rule twice may be told either way), kept alike.
     assert [(r.problem is None, r.record) for r in from_lines] == [(r.problem is None, r.record) for r in from_array]
-    for record, row in zip(records, from_lines):
+    for record, row in zip(records, from_lines, strict=True):
         assert (row.problem is None) == (json_problem(record) is None), (row.problem, record)
         if row.problem is None:
             assert row.record == record and repr(row.record) == repr(record)

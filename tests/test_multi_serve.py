@@ -239,7 +239,7 @@ def test_kill_9_one_server_the_other_takes_over_its_runs(store, cluster):
     a.proc.wait()
     finished = {run_id: result_seqs(store, run_id) for run_id in a_runs}
     assert all(len(seqs) < RECORDS for seqs in finished.values()), "a finished before it was killed"
-    model_of = {run_id: m for run_id, m in zip(a_runs, MODELS[:2])}
+    model_of = {run_id: m for run_id, m in zip(a_runs, MODELS[:2], strict=True)}
     sent_at_kill = {(run_id, s): model_server.requests_by_model_prompt[(model_of[run_id], key_of[s])]
                     for run_id, seqs in finished.items() for s in seqs}
 

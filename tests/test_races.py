@@ -160,7 +160,7 @@ def test_concurrent_undos_of_one_event_apply_once(cands):
 
 
 def test_parallel_imports_with_one_name_get_distinct_ids(store):
-    for trial in range(5):
+    for _trial in range(5):
         outcomes = race(*(lambda: import_dataset(store, sample_path(), name="same") for _ in range(6)))
         problems = [o for o in outcomes if isinstance(o, Exception)]
         assert problems == []
@@ -412,7 +412,7 @@ def test_simultaneous_starts_of_one_run_give_one_run(cands):
     from workbench.service.runs import start_runs
 
     save_model(cands, BASELINE)
-    for trial in range(TRIALS // 5):
+    for _trial in range(TRIALS // 5):
         outcomes = race(*(lambda: start_runs(cands, "cands", ["baseline"]) for _ in range(4)))
         assert [o for o in outcomes if isinstance(o, Exception)] == []
         assert len({o[0].id for o in outcomes}) == 1, [o[0].id for o in outcomes]
@@ -455,7 +455,7 @@ def test_simultaneous_demo_setups_import_the_sample_once(store):
     the one each of them answers (before: several)."""
     from workbench.service.workspace import ensure_demo
 
-    for trial in range(3):
+    for _trial in range(3):
         outcomes = race(*(lambda: ensure_demo(store) for _ in range(4)))
         assert [o for o in outcomes if isinstance(o, Exception)] == []
         assert len(_samples(store)) == 1 and {o.id for o in outcomes} == {_samples(store)[0].id}

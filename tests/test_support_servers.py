@@ -100,7 +100,7 @@ def test_answers_are_deterministic_and_valid(server):
         assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"] > 0
     recs_a = [json.loads(c)["recommendation"] for c in contents(a)]
     recs_b = [json.loads(c)["recommendation"] for c in contents(b)]
-    disagree = sum(x != y for x, y in zip(recs_a, recs_b))
+    disagree = sum(x != y for x, y in zip(recs_a, recs_b, strict=True))
     assert 0 < disagree < len(texts) // 2
     assert len(set(recs_a)) >= 3  # answers vary across records
     assert server.total == 180 and server.outcomes["ok"] == 180

@@ -46,7 +46,7 @@ def test_work_history_consistent():
         assert current["end_year"] is None
         assert all(job["end_year"] is not None for job in history[:-1])
         assert history[0]["start_year"] == CURRENT_YEAR - rec["years_experience"]
-        for prev, nxt in zip(history, history[1:]):
+        for prev, nxt in zip(history, history[1:], strict=False):
             assert prev["start_year"] < prev["end_year"] <= nxt["start_year"]
         assert current["start_year"] <= CURRENT_YEAR
         assert all(job["summary"] for job in history)

@@ -389,7 +389,7 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
 
     here = InProcessRuns(store, run_ids)
     labels = {r.id: f"{r.model_id} (run {r.id})" for r in here.runs}
-    interrupted = []
+    interrupted: list[bool] = []
 
     def on_sigint() -> None:
         if interrupted:

@@ -87,7 +87,7 @@ def _provenance(state: AnswerState, source: str) -> dict[str, Any]:
             "annotator": state.updated_by, "annotated_at": state.updated_at}
 
 
-def golden_answer(states: list[AnswerState]) -> tuple[dict, dict] | None:
+def golden_answer(states: list[AnswerState]) -> tuple[dict | None, dict] | None:
     """The record's golden answer (corrections applied) and where it came from; latest wins."""
     marked = [s for s in states if s.golden and s.answer is not None]
     if not marked:
@@ -96,7 +96,7 @@ def golden_answer(states: list[AnswerState]) -> tuple[dict, dict] | None:
     return chosen.answer, _provenance(chosen, "golden")
 
 
-def reference_label(states: list[AnswerState]) -> tuple[dict, dict] | None:
+def reference_label(states: list[AnswerState]) -> tuple[dict | None, dict] | None:
     """What a model is scored against: a golden answer, else the latest correction."""
     golden = golden_answer(states)
     if golden is not None:

@@ -73,7 +73,7 @@ def wide_rows(items: Iterable[Any], models: list[str], fields: list[str]) -> Ite
         row: dict[str, Any] = {"record_id": item.record_id, "title": item.title, "subtitle": item.subtitle}
         for model in models:
             result = item.results.get(model) or {}
-            output = result.get("output") if isinstance(result.get("output"), dict) else {}
+            output = result["output"] if isinstance(result.get("output"), dict) else {}
             row[f"{model}.status"] = result.get("status")
             for f in fields:
                 row[f"{model}.{f}"] = _cell(output.get(f))
@@ -184,7 +184,7 @@ def few_shot_block(task: Task, examples: list[tuple[dict, dict]]) -> str:
     """The examples as one text block to paste into a prompt for in-context learning."""
     turns = few_shot_messages(task, examples)
     blocks = [f"Example {i}\n{user['content']}\nAnswer: {assistant['content']}"
-              for i, (user, assistant) in enumerate(zip(turns[::2], turns[1::2]), start=1)]
+              for i, (user, assistant) in enumerate(zip(turns[::2], turns[1::2], strict=True), start=1)]
     return "\n\n".join(blocks).rstrip()
 
 

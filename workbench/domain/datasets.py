@@ -79,11 +79,13 @@ class RecordPlanner:
             except orjson.JSONEncodeError as exc:  # the readers check the rule; this is the last line
                 self._problem(f"{row.location}: can't be stored as JSON ({exc})")
                 continue
+            display = self.display
+            assert display is not None  # decided with the first record
             yield PreparedRecord(
                 seq=seq,
                 record_id=record_id,
-                title=self.display.title(record, record_id),
-                subtitle=self.display.subtitle(record),
+                title=display.title(record, record_id),
+                subtitle=display.subtitle(record),
                 data=data,
             )
         self._finish(seq)

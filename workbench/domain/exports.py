@@ -89,8 +89,8 @@ def long_values(items: Iterable[Any], output_fields: list[str]) -> Iterator[list
     writers turn them into JSON text, as _cell would."""
     if set(output_fields) & set(META_COLUMNS + TAIL_COLUMNS):  # a field shadows a column: the general way
         columns = result_columns(output_fields)
-        for row in long_rows(items, output_fields):
-            yield [row[c] for c in columns]
+        for as_dict in long_rows(items, output_fields):
+            yield [as_dict[c] for c in columns]
         return
     tail = TAIL_COLUMNS[:-1]  # "cached" last, as a bool
     for item in items:
@@ -99,7 +99,7 @@ def long_values(items: Iterable[Any], output_fields: list[str]) -> Iterator[list
             if result is None:
                 continue
             get = result.get
-            row = [*head, model_id, get("run_id"), result["status"]]
+            row: list[Any] = [*head, model_id, get("run_id"), result["status"]]
             row += map((get("output") or {}).get, output_fields)
             row += map(get, tail)
             row.append(bool(get("cached")))
@@ -137,7 +137,8 @@ def atomic_output(path: Path, mode: str = "wb"):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
+        text = "b" not in mode
+        with os.fdopen(fd, mode, encoding="utf-8" if text else None, newline="" if text else None) as f:
             yield f
         os.replace(tmp, path)
     except BaseException:
@@ -187,18 +188,19 @@ def write_parquet_values(rows: Iterable[list], path: Path, columns: list[str], b
     import pyarrow.parquet as pq
 
     types = [getattr(pa, _PARQUET_NUMBERS[c])() if c in _PARQUET_NUMBERS else pa.string() for c in columns]
-    schema = pa.schema(list(zip(columns, types)))
+    schema = pa.schema(list(zip(columns, types, strict=True)))
     count = 0
 
     def table(chunk: list[list]):
         arrays = []
-        for values, kind in zip(zip(*chunk), types):
+        for values, kind in zip(zip(*chunk, strict=True), types, strict=True):
             if kind == pa.string():
                 try:  # all text already (bytes, which no export produces, would pass as UTF-8)
                     arrays.append(pa.array(values, kind))
                     continue
                 except pa.ArrowTypeError:
-                    values = [_as_text(v) for v in values]
+                    arrays.append(pa.array([_as_text(v) for v in values], kind))
+                    continue
             arrays.append(pa.array(values, kind))
         return pa.Table.from_arrays(arrays, schema=schema)
 

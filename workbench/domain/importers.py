@@ -149,7 +149,8 @@ def _skip_rest_of_line(f: io.BufferedReader) -> None:
 def _read_json_array(path: Path) -> Iterator[Row]:
     if path.stat().st_size > MAX_JSON_ARRAY_BYTES:
         raise UnreadableFile(
-            f"a JSON array file may be at most {_mib(MAX_JSON_ARRAY_BYTES)}; save large files as JSONL (one object per line)"
+            f"a JSON array file may be at most {_mib(MAX_JSON_ARRAY_BYTES)}; "
+            "save large files as JSONL (one object per line)"
         )
     data = path.read_bytes().removeprefix(BOM)
     try:
@@ -231,7 +232,7 @@ def _read_csv(path: Path) -> Iterator[Row]:
             if len(values) != len(header):
                 yield Row(location, None, f"has {len(values)} values but the header has {len(header)} columns")
                 continue
-            yield Row(location, dict(zip(header, values)))
+            yield Row(location, dict(zip(header, values, strict=True)))
 
 
 class _BadLine(Exception):
@@ -260,7 +261,7 @@ def _sniff_delimiter(head: bytes, path: Path) -> str:
         return "\t"
     first_line = head.split(b"\n", 1)[0]
     counts = {d: first_line.count(d.encode()) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 
 

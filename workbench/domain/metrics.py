@@ -187,7 +187,8 @@ class MetricsAccumulator:
                 joint = self.joint[(f, a, b)]
                 n = sum(joint.values())
                 agree = sum(c for (x, y), c in joint.items() if x == y)
-                rows.append({"models": [a, b], "n": n, "percent": _ratio(agree, n), "kappa": kappa_from_counts(joint, n)})
+                rows.append({"models": [a, b], "n": n, "percent": _ratio(agree, n),
+                             "kappa": kappa_from_counts(joint, n)})
             out[f] = rows
         return out
 

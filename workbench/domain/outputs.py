@@ -165,7 +165,8 @@ def parse_output(text: str, task: Task) -> ParsedOutput:
             return ParsedOutput(None, INVALID_JSON, f"the answer's JSON can't be kept: {problem}")
         errors = task.validation_errors(value)
     except Exception as exc:  # noqa: BLE001 - a hostile answer must not take the run down
-        return ParsedOutput(None, INVALID_RESPONSE, f"the answer could not be checked: {type(exc).__name__}: {exc}"[:300])
+        problem = f"the answer could not be checked: {type(exc).__name__}: {exc}"
+        return ParsedOutput(None, INVALID_RESPONSE, problem[:300])
     if errors:
         return ParsedOutput(value, SCHEMA_VIOLATION, "; ".join(errors))
     return ParsedOutput(value)

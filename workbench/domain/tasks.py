@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import jinja2
@@ -111,7 +112,7 @@ class Task:
         body = {k: v for k, v in self.to_dict().items() if k != "version"}
         return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
-    def render(self, record: dict[str, Any], examples: list[tuple[dict, dict]] = ()) -> list[dict[str, str]]:
+    def render(self, record: dict[str, Any], examples: Sequence[tuple[dict, dict]] = ()) -> list[dict[str, str]]:
         """Chat messages for one record; ``examples`` are (record, answer) pairs shown as few-shot turns."""
         _, user_t = self._templates
         try:
@@ -180,7 +181,8 @@ def compile_fast_check(schema: dict[str, Any]):
     props = schema.get("properties", {})
     checks = []
     for name, spec in props.items():
-        if not isinstance(spec, dict) or set(spec) - _FAST_PROPERTY_KEYWORDS or spec.get("type") not in (None, "string"):
+        if not isinstance(spec, dict) or set(spec) - _FAST_PROPERTY_KEYWORDS \
+                or spec.get("type") not in (None, "string"):
             return None
         if "enum" in spec and not all(isinstance(v, str) for v in spec["enum"]):
             return None
@@ -245,7 +247,7 @@ Answer with a single JSON object and nothing else, matching this JSON Schema:
 {% endif %}{% if work_history and work_history is not string %}Work history:
 {% for w in work_history %}- {% if w is mapping %}{{ w.start_year }}–{{ w.end_year or "now" }}: {{ w.title }} at {{ w.company }}{% if w.summary %}. {{ w.summary }}{% endif %}{% else %}{{ w }}{% endif %}
 {% endfor %}{% endif %}{% if summary %}Summary: {{ summary }}
-{% endif %}{% if not (title or skills or work_history or summary) %}Record: {{ record | tojson }}{% endif %}""",
+{% endif %}{% if not (title or skills or work_history or summary) %}Record: {{ record | tojson }}{% endif %}""",  # noqa: E501 - a template: its lines are the prompt's
 )
 
 BUILTIN_TASKS = {CANDIDATE_SCREENING.name: CANDIDATE_SCREENING}

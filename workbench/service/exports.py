@@ -109,7 +109,8 @@ def export(store: Store, kind: str, dataset_id: str, model_ids: list[str] | None
         return len(chosen)
     verdicts = [name for name, _ in task.verdict_fields]
     if kind == "comparison":
-        rows = curated.comparison_rows(iter_curated(store, dataset_id, run_ids, with_data=False), list(run_ids), verdicts)
+        items = iter_curated(store, dataset_id, run_ids, with_data=False)
+        rows = curated.comparison_rows(items, list(run_ids), verdicts)
         return exports.write_csv(rows, path, curated.comparison_columns(list(run_ids), verdicts))
     metrics = compute_metrics(store, dataset_id, list(run_ids))
     return exports.write_csv(curated.summary_rows(metrics), path, curated.summary_columns())
@@ -168,9 +169,9 @@ def icl_comparison(store: Store, dataset_id: str) -> list[dict]:
     """For each model with a zero-shot and a few-shot run here: accuracy against the reference
     labels of both, on the same records, leaving out the records used as examples."""
     from workbench.domain.metrics import accuracy_on
-    from workbench.store.runs import list_runs
+    from workbench.store.runs import RunInfo, list_runs
 
-    by_model: dict[str, dict[str, object]] = {}
+    by_model: dict[str, dict[str, RunInfo]] = {}
     for run in list_runs(store, dataset_id=dataset_id):
         if run.done == 0:
             continue
@@ -183,6 +184,8 @@ def icl_comparison(store: Store, dataset_id: str) -> list[dict]:
         zero, few = pair["zero"], pair["few"]
         task = get_task(store, few.task_name, few.task_version)
         primary = task.primary_verdict
+        if primary is None:
+            continue  # nothing to score: the task names no primary verdict
         excluded = set(few.options.get("example_ids") or [])
         pairs_zero, pairs_few = [], []
         for item in iter_curated(store, dataset_id, {"zero": zero.id, "few": few.id}, with_data=False):

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from workbench.domain.annotations import MODEL_FIELDS, AnnotationError, AnswerState, validate
 from workbench.store.db import Store, dialect_insert, lock, utcnow, write_transaction
 from workbench.store.event_log import insert_events
-from workbench.store.schema import annotation_events, annotations, records, results
+from workbench.store.schema import annotation_events, annotations as annotation_states, records, results
 from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
 from workbench.store.runs import latest_runs
@@ -87,8 +87,9 @@ def annotate(store: Store, *, dataset_id: str, record_id: str, field: str, value
 
 
 def _state_row(conn: sa.Connection, dataset_id: str, seq: int, model_id: str) -> dict | None:
-    row = conn.execute(sa.select(annotations).where(
-        annotations.c.dataset_id == dataset_id, annotations.c.seq == seq, annotations.c.model_id == model_id)).first()
+    state = annotation_states.c
+    row = conn.execute(sa.select(annotation_states).where(
+        state.dataset_id == dataset_id, state.seq == seq, state.model_id == model_id)).first()
     return dict(row._mapping) if row else None
 
 
@@ -104,15 +105,15 @@ def _write(conn: sa.Connection, *, dataset_id: str, seq: int, record_id: str, mo
     """Append the event and change the state; the caller holds ``_lock_field`` in a write transaction."""
     now = utcnow()
     before = _state_row(conn, dataset_id, seq, model_id)
-    previous = _decode(field, before[field]) if before else (False if field == "golden" else None)
+    previous = _decode(field, before[field]) if before is not None else (False if field == "golden" else None)
     event_id = conn.execute(annotation_events.insert().values(
         dataset_id=dataset_id, seq=seq, record_id=record_id, model_id=model_id, run_id=run_id, field=field,
         value=_json(value), previous=_json(previous), author=author, undoes=undoes, created_at=now,
-    )).inserted_primary_key[0]
+    )).inserted_primary_key[0]  # type: ignore[index]  # always set after an INSERT of one row
     changes = {field: _encode(field, value), "updated_by": author, "updated_at": now}
     if run_id is not None:
         changes["run_id"] = run_id
-    statement = dialect_insert(conn, annotations).values(
+    statement = dialect_insert(conn, annotation_states).values(
         **{"golden": 0, **changes}, dataset_id=dataset_id, seq=seq, model_id=model_id, record_id=record_id)
     conn.execute(statement.on_conflict_do_update(index_elements=["dataset_id", "seq", "model_id"], set_=changes))
     state = _public_state(_state_row(conn, dataset_id, seq, model_id))
@@ -178,21 +179,21 @@ def answer_states(store: Store, dataset_id: str, seqs: Iterable[int] | None = No
                   golden_only: bool = False) -> dict[int, list[AnswerState]]:
     """Model-level annotation states (with the annotated answer) for these records, or all of them."""
     query = (
-        sa.select(annotations, results.c.output, results.c.status)
-        .select_from(annotations.outerjoin(results, sa.and_(results.c.run_id == annotations.c.run_id,
-                                                            results.c.seq == annotations.c.seq)))
-        .where(annotations.c.dataset_id == dataset_id, annotations.c.model_id != "")
+        sa.select(annotation_states, results.c.output, results.c.status)
+        .select_from(annotation_states.outerjoin(results, sa.and_(results.c.run_id == annotation_states.c.run_id,
+                                                            results.c.seq == annotation_states.c.seq)))
+        .where(annotation_states.c.dataset_id == dataset_id, annotation_states.c.model_id != "")
     )
     if seqs is not None:
         seqs = list(seqs)
         if not seqs:
             return {}
-        query = query.where(annotations.c.seq.in_(seqs))
+        query = query.where(annotation_states.c.seq.in_(seqs))
     if golden_only:
-        query = query.where(annotations.c.golden == 1)
+        query = query.where(annotation_states.c.golden == 1)
     found: dict[int, list[AnswerState]] = {}
     with store.engine.connect() as conn:
-        for r in conn.execute(query.order_by(annotations.c.seq)).mappings():
+        for r in conn.execute(query.order_by(annotation_states.c.seq)).mappings():
             output = orjson.loads(r["output"]) if r["output"] and r["status"] == "ok" else None
             found.setdefault(r["seq"], []).append(AnswerState(
                 model_id=r["model_id"], run_id=r["run_id"], output=output, golden=bool(r["golden"]),
@@ -206,13 +207,14 @@ def record_notes(store: Store, dataset_id: str, seqs: Iterable[int]) -> dict[int
     if not seqs:
         return {}
     with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(annotations.c.seq, annotations.c.preference, annotations.c.note).where(
-            annotations.c.dataset_id == dataset_id, annotations.c.seq.in_(seqs),
-            annotations.c.model_id == "")).all()
+        state = annotation_states.c
+        rows = conn.execute(sa.select(state.seq, state.preference, state.note).where(
+            annotation_states.c.dataset_id == dataset_id, annotation_states.c.seq.in_(seqs),
+            annotation_states.c.model_id == "")).all()
     return {r.seq: {"preference": r.preference, "note": r.note} for r in rows}
 
 
 def golden_count(store: Store, dataset_id: str) -> int:
     with store.engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count(sa.distinct(annotations.c.seq))).where(
-            annotations.c.dataset_id == dataset_id, annotations.c.golden == 1)).scalar_one()
+        return conn.execute(sa.select(sa.func.count(sa.distinct(annotation_states.c.seq))).where(
+            annotation_states.c.dataset_id == dataset_id, annotation_states.c.golden == 1)).scalar_one()

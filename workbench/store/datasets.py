@@ -16,7 +16,8 @@ from workbench.domain.importers import UnreadableFile, detect_format, read_rows
 from workbench.domain.records import DisplayFields
 from workbench.store.db import Store, refresh_statistics, try_lock, utcnow, write_transaction
 from workbench.store.event_log import insert_events
-from workbench.store.schema import annotation_events, annotations, datasets, events, records, results, runs
+from workbench.store.schema import annotation_events, datasets, events, records, results, runs
+from workbench.store.schema import annotations as annotation_states
 from workbench.domain.errors import NotFound
 
 BATCH = 2000
@@ -102,7 +103,9 @@ _RECORD_COLUMNS = ("dataset_id", "seq", "record_id", "title", "subtitle", "data"
 
 def _insert_records(conn: sa.Connection, batch: list[dict]) -> None:
     if conn.dialect.name == "postgresql":  # COPY: about a third of the time of batched INSERTs
-        with conn.connection.driver_connection.cursor() as cursor:
+        driver = conn.connection.driver_connection
+        assert driver is not None  # an open connection
+        with driver.cursor() as cursor:
             with cursor.copy(f"COPY records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN") as copy:
                 for row in batch:
                     copy.write_row([row[c] for c in _RECORD_COLUMNS])
@@ -161,7 +164,7 @@ def delete_dataset(store: Store, dataset_id: str) -> None:
         conn.execute(results.delete().where(results.c.run_id.in_(run_ids)))
         conn.execute(events.delete().where(events.c.run_id.in_(run_ids)))
         conn.execute(runs.delete().where(runs.c.dataset_id == dataset_id))
-        conn.execute(annotations.delete().where(annotations.c.dataset_id == dataset_id))
+        conn.execute(annotation_states.delete().where(annotation_states.c.dataset_id == dataset_id))
         conn.execute(annotation_events.delete().where(annotation_events.c.dataset_id == dataset_id))
         conn.execute(records.delete().where(records.c.dataset_id == dataset_id))
         gone = conn.execute(datasets.delete().where(datasets.c.id == dataset_id)).rowcount

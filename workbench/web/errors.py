@@ -23,7 +23,8 @@ class Problem(BaseModel):
     more: int | None = None
 
 
-ERROR_RESPONSES = {status: {"model": Problem, "description": text} for status, text in (
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": text} for status, text in (
     (401, "Missing or wrong access token"), (403, "Refused (header or origin)"), (404, "Not found"),
     (409, "Conflicts with the current state"), (413, "Too large"), (421, "Not answered for this Host (DNS rebinding)"),
     (422, "Invalid input"), (503, "The database can't be written (disk full, read-only)"))}

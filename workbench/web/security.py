@@ -114,7 +114,7 @@ class GuardMiddleware:
         headers = dict(scope.get("headers") or [])
         host = headers.get(b"host")
         if not self.hosts.allows(None if host is None else host.decode("latin-1")):
-            problem: tuple[int, str] | None = (421, self.hosts.refusal(host.decode("latin-1")))
+            problem: tuple[int, str] | None = (421, self.hosts.refusal((host or b"").decode("latin-1")))
         elif not scope["path"].startswith("/api/") or scope["path"] == "/api/health":
             # The page itself loads without the token (it then sends it); health says only that it is up.
             return await self.app(scope, receive, send)

@@ -48,6 +48,23 @@ def test_render_tolerates_missing_and_odd_fields():
     assert "self-taught" in text and "python, sql" in text
 
 
+@pytest.mark.parametrize("history", [
+    "2015-2020 Engineer at Google; 2020-now Staff Engineer at Meta",  # one text field, as most exports have it
+    '[{"title": "Engineer", "company": "Google"}]',  # a list kept as JSON text by a CSV export
+])
+def test_work_history_as_text_is_shown(history):
+    """The candidate template showed a list of jobs only: a work history given as one text field
+    (most real exports) was dropped, so every model judged without it."""
+    user = TASK.render({"name": "Ada", "work_history": history})[-1]["content"]
+    assert f"Work history:\n{history}" in user
+
+
+def test_work_history_as_a_list_is_one_line_per_job():
+    user = TASK.render({"name": "Ada", "work_history": [
+        {"start_year": 2015, "end_year": 2020, "title": "Engineer", "company": "Google"}, "freelance"]})[-1]["content"]
+    assert "Work history:\n- 2015–2020: Engineer at Google\n- freelance" in user
+
+
 def test_few_shot_examples_become_turns():
     answer = {"recommendation": "Yes", "trajectory": "Good", "pedigree": "Good", "reasoning": "ok"}
     messages = TASK.render({"name": "New"}, examples=[({"name": "Old"}, answer)])

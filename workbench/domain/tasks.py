@@ -244,9 +244,10 @@ Answer with a single JSON object and nothing else, matching this JSON Schema:
 {% if education is string %}- {{ education }}
 {% else %}{% for e in education %}- {% if e is mapping %}{{ e.degree }} {{ e.field }}, {{ e.school }}{% else %}{{ e }}{% endif %}
 {% endfor %}{% endif %}{% endif %}{% if skills %}Skills: {% if skills is string %}{{ skills }}{% else %}{{ skills | join(", ") }}{% endif %}
-{% endif %}{% if work_history and work_history is not string %}Work history:
-{% for w in work_history %}- {% if w is mapping %}{{ w.start_year }}–{{ w.end_year or "now" }}: {{ w.title }} at {{ w.company }}{% if w.summary %}. {{ w.summary }}{% endif %}{% else %}{{ w }}{% endif %}
-{% endfor %}{% endif %}{% if summary %}Summary: {{ summary }}
+{% endif %}{% if work_history %}Work history:
+{% if work_history is string %}{{ work_history }}
+{% else %}{% for w in work_history %}- {% if w is mapping %}{{ w.start_year }}–{{ w.end_year or "now" }}: {{ w.title }} at {{ w.company }}{% if w.summary %}. {{ w.summary }}{% endif %}{% else %}{{ w }}{% endif %}
+{% endfor %}{% endif %}{% endif %}{% if summary %}Summary: {{ summary }}
 {% endif %}{% if not (title or skills or work_history or summary) %}Record: {{ record | tojson }}{% endif %}""",  # noqa: E501 - a template: its lines are the prompt's
 )
 

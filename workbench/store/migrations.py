@@ -260,3 +260,9 @@ def m004_results_verdict_index(conn: Connection) -> None:
 def m005_model_max_response_bytes(conn: Connection) -> None:
     # The cap on a model server's answer (ModelConfig.max_response_bytes); NULL means the default.
     _run(conn, "ALTER TABLE models ADD COLUMN max_response_bytes INTEGER")
+
+
+@migration
+def m006_results_finish_reason(conn: Connection) -> None:
+    # Why the model stopped ("stop", "length", ...), as the provider reported it; NULL when unknown.
+    _run(conn, "ALTER TABLE results ADD COLUMN finish_reason TEXT")

@@ -102,6 +102,7 @@ results = sa.Table(
     sa.Column("created_at", sa.Text, nullable=False),
     sa.Column("verdict_key", sa.Text),
     sa.Column("primary_verdict", sa.Text),
+    sa.Column("finish_reason", sa.Text),
 )
 
 response_cache = sa.Table(

@@ -159,14 +159,53 @@ _ANSWERS = [
 ]
 
 
-def answer_for(user_text: str, model: str) -> str:
-    """The (valid) JSON content the server returns for this prompt and model."""
+def answer_for(user_text: str, model: str, schema: Any = None) -> str:
+    """The (valid) JSON content the server returns for this prompt and model: for the candidate
+    task's schema (or none) one of its answers; for any other flat schema, an instance of it."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if isinstance(properties, dict) and set(properties) != set(_CANDIDATE_FIELDS):
+        return json.dumps(_instance_of(properties, user_text, model))
     base = _h(user_text)
     rec, traj, ped = base % 5, (base >> 8) % 4, (base >> 16) % 4
     mh = _h(model, user_text)
     if mh % 1000 < MODEL_DISAGREEMENT * 1000:
         rec = (rec + (1 if (mh >> 12) & 1 else -1)) % 5
     return _ANSWERS[rec * 16 + traj * 4 + ped]
+
+
+_CANDIDATE_FIELDS = ("recommendation", "trajectory", "pedigree", "reasoning")
+
+
+def _instance_of(properties: dict[str, Any], user_text: str, model: str) -> dict[str, Any]:
+    """A deterministic valid value per property (enum, string, number, integer, boolean); enums
+    differ between models on MODEL_DISAGREEMENT of prompts, as the candidate answers do."""
+    answer: dict[str, Any] = {}
+    for name, spec in properties.items():
+        spec = spec if isinstance(spec, dict) else {}
+        pick = _h(name, user_text)
+        if (_h(model, name, user_text) % 1000) < MODEL_DISAGREEMENT * 1000:
+            pick += 1
+        kind = spec.get("type")
+        if isinstance(spec.get("enum"), list) and spec["enum"]:
+            answer[name] = spec["enum"][pick % len(spec["enum"])]
+        elif kind in ("integer", "number"):
+            low, high = int(spec.get("minimum", 0)), int(spec.get("maximum", 100))
+            answer[name] = low + pick % max(1, high - low + 1)
+        elif kind == "boolean":
+            answer[name] = bool(pick & 1)
+        else:
+            text = f"{name} for this record ({pick % 97})."
+            answer[name] = text[: spec.get("maxLength", len(text))]
+    return answer
+
+
+def _schema_of(response_format: Any) -> Any:
+    """The JSON Schema a request asks for: json_schema's, or json_object's (llama.cpp style)."""
+    if not isinstance(response_format, dict):
+        return None
+    if response_format.get("type") == "json_schema" and isinstance(response_format.get("json_schema"), dict):
+        return response_format["json_schema"].get("schema")
+    return response_format.get("schema")
 
 
 def _last_user_text(messages: Any) -> str:
@@ -310,7 +349,8 @@ class FakeOpenAI:
                           headers={"Retry-After": f"{ra:g}"})
 
         hostile = self._draw_hostile()
-        content = answer_for(user_text, model)
+        schema = _schema_of(rf)
+        content = answer_for(user_text, model, schema)
         if cfg.reasoning is not None:
             content = _dumps({**_loads(content), "reasoning": cfg.reasoning}).decode()
         if d_mal < cfg.malformed_json_rate:
@@ -331,7 +371,7 @@ class FakeOpenAI:
         else:
             outcome = "ok"
         if hostile is not None and outcome == "ok":
-            return await self._hostile(request, hostile, answer_for(user_text, model), model)
+            return await self._hostile(request, hostile, answer_for(user_text, model, schema), model)
         self.outcomes[outcome] += 1
         prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages
                             if isinstance(m, dict)) // 4 + 8

@@ -1,8 +1,9 @@
 // The workbench page: datasets → models → run → live results side by side → filter → export.
 import { api, upload, withToken } from "./api.js";
+import { createColumns } from "./columns.js";
 import { createCuration, setupUser } from "./curation.js";
 import { $, el, toast } from "./dom.js";
-import { Grid } from "./grid.js";
+import { columnLabel, Grid } from "./grid.js";
 import { connectLive } from "./live.js";
 import { openMetrics } from "./metrics.js";
 import { setupModelsDialog } from "./models.js";
@@ -10,6 +11,7 @@ import { openDetail, renderCompare, renderJobs, renderStats } from "./panels.js"
 import { createReview } from "./review.js";
 
 const PAGE = 100;
+// selected: the models picked to run (▶ Run); the grid's columns (runs) are columns.ids().
 const state = {
   datasets: [], models: [], datasetId: null, selected: [], filter: "all", q: "",
   diffField: "", sort: "record", verdicts: [],
@@ -20,8 +22,12 @@ const grid = new Grid({
   container: $("#grid"), spacer: $("#grid-spacer"), head: $("#grid-head"), empty: $("#grid-empty"),
   onOpen: (row) => showDetail(row),
   onNeedMore: () => loadMore(),
-  onAct: (row, modelId, action) => act(row, modelId, action),
+  onAct: (row, column, action) => act(row, column, action),
 });
+const columns = createColumns({
+  models: () => state.models, picked: () => state.selected, onChange: () => reload(),
+});
+let tasks = null;  // the task picker (tasks.js), once loaded
 const curation = createCuration({
   datasetId: () => state.datasetId,
   refreshRows: (seqs) => refreshRows(seqs),
@@ -32,10 +38,15 @@ const review = createReview({
   loadMore: () => loadMore(),
 });
 
-function act(row, modelId, action) {
-  if (action === "golden") curation.toggleGolden(row, modelId);
-  else if (action === "good" || action === "wrong") curation.judge(row, modelId, action);
-  else if (action === "edit") curation.edit(row, modelId, state.view.task);
+function act(row, column, action) {
+  if (action === "golden") curation.toggleGolden(row, column);
+  else if (action === "good" || action === "wrong") curation.judge(row, column, action);
+  else if (action === "edit") curation.edit(row, column, state.view.task);
+}
+
+// Column id → its label, for the panels that name columns by id (compare, metrics, filter chips).
+function columnLabels() {
+  return Object.fromEntries((state.view ? state.view.models : []).map((m) => [m.id, columnLabel(m)]));
 }
 
 function showDetail(row) {
@@ -92,6 +103,7 @@ function toggleModel(id, on) {
   state.selected.sort((a, b) => state.models.findIndex((m) => m.id === a) - state.models.findIndex((m) => m.id === b));
   saveSelection();
   renderModelPicks();
+  columns.render();  // a picked model that never ran gets a "not run" column
   reload();
 }
 
@@ -106,33 +118,37 @@ async function selectDataset(id) {
     state.selected = [...new Set(runs.map((r) => r.model_id))].filter((m) => state.models.some((x) => x.id === m));
   }
   renderModelPicks();
+  if (tasks) tasks.onDataset(id);
+  try { await columns.load(id); } catch (error) { toast(error.message, "error"); }
   await loadDatasets();
   await reload();
 }
 
 function gridUrl(extra = {}) {
   const params = new URLSearchParams({ dataset_id: state.datasetId, filter: state.filter, limit: PAGE, sort: state.sort, ...extra });
-  if (state.selected.length) params.set("models", state.selected.join(","));
-  else params.set("models", "");
+  const shown = columns.ids();
+  params.set("models", shown.join(","));  // empty: no columns
   if (state.q) params.set("q", state.q);
   if (state.diffField) params.set("diff_field", state.diffField);
-  for (const v of state.verdicts.filter((v) => state.selected.includes(v.model))) params.append("verdict", `${v.model}:${v.field}=${v.value}`);
+  for (const v of state.verdicts.filter((v) => shown.includes(v.model))) params.append("verdict", `${v.model}:${v.field}=${v.value}`);
   return `/api/workbench?${params}`;
 }
 
-function renderFilterControls(task) {
+function renderFilterControls(task, shown) {
   const fields = task ? Object.keys(task.verdict_fields) : [];
   const diff = $("#diff-field");
   diff.replaceChildren(el("option", { value: "" }, "any verdict"), ...fields.map((f) => el("option", { value: f, selected: f === state.diffField }, f)));
   const vm = $("#vf-model");
   const keep = vm.value;
-  vm.replaceChildren(...state.selected.map((id) => el("option", { value: id, selected: id === keep }, id)));
+  vm.replaceChildren(...shown.map((m) => el("option", { value: m.id, selected: m.id === keep, title: m.id }, columnLabel(m))));
   const vf = $("#vf-field");
   const keepField = vf.value;
   vf.replaceChildren(...fields.map((f) => el("option", { value: f, selected: f === keepField }, f)));
   fillVerdictValues(task);
-  $("#vf-chips").replaceChildren(...state.verdicts.map((v, i) => el("span", {
-    class: "chip", title: "remove", onclick: () => { state.verdicts.splice(i, 1); reload(); } }, `${v.model}: ${v.field} = ${v.value} ✕`)));
+  const labels = Object.fromEntries(shown.map((m) => [m.id, columnLabel(m)]));
+  $("#vf-chips").replaceChildren(...state.verdicts.filter((v) => v.model in labels).map((v) => el("span", {
+    class: "chip", title: "remove", onclick: () => { state.verdicts.splice(state.verdicts.indexOf(v), 1); reload(); } },
+    `${labels[v.model]}: ${v.field} = ${v.value} ✕`)));
 }
 
 function fillVerdictValues(task) {
@@ -156,7 +172,7 @@ async function reload() {
     grid.setColumns(data.models, data.task);
     grid.reset();
     grid.append(data.results);
-    renderFilterControls(data.task);
+    renderFilterControls(data.task, data.models);
     renderCounts(null);
     renderStats(data);
     showEmpty(data);
@@ -184,7 +200,10 @@ async function loadCounts(generation) {
 function showEmpty(data) {
   const empty = $("#grid-empty");
   let text = "";
-  if (!state.selected.length) text = "Pick one or more models above, then ▶ Run selected models.";
+  if (!data.models || !data.models.length) {
+    text = state.selected.length ? "No columns: choose runs under Columns ▾, or ▶ Run selected models."
+      : "Pick one or more models above, then ▶ Run selected models.";
+  }
   else if (!data.results.length) text = state.filter === "all" && !state.q ? "No records." : "No records match this filter.";
   empty.textContent = text;
   empty.hidden = !text;
@@ -217,7 +236,26 @@ function renderCounts(counts) {
 async function loadRuns() {
   if (!state.datasetId) return;
   state.runs = await api(`/api/runs?dataset_id=${encodeURIComponent(state.datasetId)}`);
-  renderJobs(state.runs, state.progress, () => loadRuns().then(refreshHeader));
+  showJobs();
+}
+
+function showJobs() {
+  renderJobs(state.runs, state.progress, () => loadRuns().then(refreshHeader), (runId) => columns.labelOf(runId));
+}
+
+// Runs started, finished or changed state: the column list follows (labels, statuses, new runs).
+async function refreshColumns() {
+  try {
+    if (await columns.refresh()) { reload(); return; }
+  } catch { /* retried on the next event */ }
+  refreshHeader();
+}
+
+// A result matters to the page when it is for one of its columns: the column of that run, or a
+// model-id column (the latest run of that model).
+function showsResult(item) {
+  if (item.dataset_id !== state.datasetId || !state.view) return false;
+  return state.view.models.some((m) => m.run_id === item.run_id || m.id === item.model_id);
 }
 
 // ---- live updates: coalesced, and only rows on screen are refetched ----
@@ -262,12 +300,13 @@ function onLive(messages) {
   let header = false;
   for (const message of messages) {
     if (message.type === "result") {
-      for (const item of message.items) if (item.dataset_id === state.datasetId) pendingSeqs.add(item.seq);
-      header = true;
+      for (const item of message.items) {
+        if (showsResult(item)) { pendingSeqs.add(item.seq); header = true; }
+      }
     } else if (message.type === "progress") {
       state.progress.set(message.run_id, message);
     } else if (message.type === "run_state") {
-      if (message.dataset_id === state.datasetId) { loadRuns(); header = true; }
+      if (message.dataset_id === state.datasetId) { loadRuns(); refreshColumns(); }
     } else if (message.type === "dataset") {
       loadDatasets();
     } else if (message.type === "annotation") {
@@ -276,7 +315,7 @@ function onLive(messages) {
   }
   if (pendingSeqs.size) scheduleRowRefresh();
   if (header) refreshHeader();
-  renderJobs(state.runs, state.progress, () => loadRuns().then(refreshHeader));
+  showJobs();
 }
 
 const live = connectLive({
@@ -286,7 +325,7 @@ const live = connectLive({
     const conn = $("#conn");
     conn.textContent = s === "live" ? "● live" : "● reconnecting…";
     conn.className = `conn ${s}`;
-    if (s === "live") { loadRuns(); refreshHeader(); }
+    if (s === "live" && state.datasetId) { loadRuns(); refreshColumns(); }
   },
 });
 
@@ -296,19 +335,23 @@ async function runSelected() {
   if (!state.selected.length) return toast("Pick at least one model.", "error");
   try {
     const fewShot = Number($("#few-shot").value) || 0;
-    const runs = await api("/api/runs", { method: "POST", json: {
-      dataset_id: state.datasetId, model_ids: state.selected, few_shot: fewShot, fresh: $("#fresh").checked,
-      examples_from: fewShot ? ($("#examples-from").value || null) : null } });
+    const body = { dataset_id: state.datasetId, model_ids: state.selected, few_shot: fewShot, fresh: $("#fresh").checked,
+      examples_from: fewShot ? ($("#examples-from").value || null) : null };
+    // With the task picker, the chosen task goes along (and missing fields are confirmed there).
+    const runs = tasks ? await tasks.startRuns(body) : await api("/api/runs", { method: "POST", json: body });
+    if (!runs) return;
     toast(`Started ${runs.length} run(s).`);
-    await loadRuns();
-    refreshHeader();
+    await columns.addRuns(runs);  // each run its own column, beside the model's earlier runs
+    await reload();
   } catch (error) { toast(error.message, "error"); }
 }
 
 async function compare() {
-  if (state.selected.length < 2) return toast("Select at least two models to compare.", "error");
+  const shown = columns.ids();
+  if (shown.length < 2) return toast("Show at least two columns to compare.", "error");
   try {
-    renderCompare(await api(`/api/compare?${new URLSearchParams({ dataset_id: state.datasetId, models: state.selected.join(",") })}`));
+    renderCompare(await api(`/api/compare?${new URLSearchParams({ dataset_id: state.datasetId, models: shown.join(",") })}`),
+      columnLabels());
   } catch (error) { toast(error.message, "error"); }
 }
 
@@ -373,9 +416,9 @@ function setupKeys() {
     const first = state.view && state.view.models[0];
     if (e.key === "j") grid.move(1);
     else if (e.key === "r") review.open();
-    else if (e.key === "g" && row && first) curation.toggleGolden(row, first.id);
-    else if (e.key === "w" && row && first) curation.judge(row, first.id, "wrong");
-    else if (e.key === "e" && row && first) curation.edit(row, first.id, state.view.task);
+    else if (e.key === "g" && row && first) curation.toggleGolden(row, first);
+    else if (e.key === "w" && row && first) curation.judge(row, first, "wrong");
+    else if (e.key === "e" && row && first) curation.edit(row, first, state.view.task);
     else if (e.key === "k") grid.move(-1);
     else if (e.key === "Enter" || e.key === "o") { const row = grid.current(); if (row) grid.onOpen(row); }
     else if (e.key === "Escape") $("#detail").hidden = true;
@@ -398,7 +441,7 @@ function setupControls() {
   $("#detail-close").addEventListener("click", () => { $("#detail").hidden = true; });
   $("#undo").addEventListener("click", () => curation.undo());
   $("#open-review").addEventListener("click", () => review.open());
-  $("#open-metrics").addEventListener("click", () => state.datasetId && openMetrics(state.datasetId, state.selected));
+  $("#open-metrics").addEventListener("click", () => state.datasetId && openMetrics(state.datasetId, columns.ids(), columnLabels()));
   $("#metrics-close").addEventListener("click", () => $("#metrics-dialog").close());
   $("#edit-close").addEventListener("click", () => $("#edit-dialog").close());
   $("#diff-field").addEventListener("change", (e) => {
@@ -431,7 +474,8 @@ function setupControls() {
       const params = new URLSearchParams({ dataset_id: state.datasetId });
       if (link.dataset.format) params.set("format", link.dataset.format);
       if (link.dataset.layout) params.set("layout", link.dataset.layout);
-      if (state.selected.length) params.set("models", state.selected.join(","));
+      const shown = columns.ids();
+      if (shown.length) params.set("models", shown.join(","));
       download(withToken(`/api/exports/${encodeURIComponent(link.dataset.kind)}?${params}`));
     });
   }
@@ -455,11 +499,26 @@ async function download(url) {
   } catch (error) { toast(error.message, "error"); }
 }
 
+// The task picker beside ▶ Run (tasks.js); the page works without it (the default task).
+async function setupTaskPicker() {
+  let module;
+  try { module = await import("./tasks.js"); } catch { return; }
+  try {
+    tasks = module.setupTasks({
+      datasetId: () => state.datasetId,
+      record: () => grid.current() || grid.rows[0] || null,
+      models: () => state.models,
+      onSaved: () => refreshColumns(),
+    });
+  } catch (error) { toast(`task picker: ${error.message}`, "error"); }
+}
+
 async function start() {
   setupUser();
   setupControls();
   setupUpload();
   setupKeys();
+  await setupTaskPicker();
   try {
     await loadModels();
     await loadDatasets();

@@ -26,14 +26,22 @@ export function createCuration(ctx) {
     return result;
   };
 
-  function send(row, modelId, field, value) {
-    return inOrder(() => post(row, modelId, field, value));
+  // A column's answer is annotated as the answer of its run (record × run), so a mark made on one
+  // run's answer never shows on another run of the same model.
+  function answerOf(row, column) {
+    const cell = row.models[column.id];
+    const runId = (cell && cell.run_id) ?? column.run_id;
+    return { model_id: column.model_id || column.id, ...(runId === null || runId === undefined ? {} : { run_id: runId }) };
   }
 
-  async function post(row, modelId, field, value) {
+  function send(row, column, field, value) {
+    return inOrder(() => post(row, column ? answerOf(row, column) : { model_id: "" }, field, value));
+  }
+
+  async function post(row, target, field, value) {
     try {
       const event = await api("/api/annotations", { method: "POST", json: {
-        dataset_id: ctx.datasetId(), record_id: row.record_id, model_id: modelId || "", field, value, author: author() } });
+        dataset_id: ctx.datasetId(), record_id: row.record_id, ...target, field, value, author: author() } });
       return event;
     } catch (error) {
       toast(error.message, "error");
@@ -42,29 +50,31 @@ export function createCuration(ctx) {
     }
   }
 
-  async function setAnswer(row, modelId, field, value) {
-    const cell = row.models[modelId];
-    if (!cell) return toast("This model has no answer for this record yet.", "error");
+  // Optimistic: the cell of this column changes at once, keyed by the column id.
+  async function setAnswer(row, column, field, value) {
+    const cell = row.models[column.id];
+    if (!cell) return toast("This column has no answer for this record yet.", "error");
     cell[CELL_FIELD[field]] = value;
     ctx.rowChanged(row);
-    const event = await send(row, modelId, field, value);
+    const event = await send(row, column, field, value);
     if (event) ctx.refreshRows([row.seq]);
   }
 
-  async function toggleGolden(row, modelId) {
-    const cell = row.models[modelId];
-    return setAnswer(row, modelId, "golden", !(cell && cell.is_golden));
+  async function toggleGolden(row, column) {
+    const cell = row.models[column.id];
+    return setAnswer(row, column, "golden", !(cell && cell.is_golden));
   }
 
-  async function judge(row, modelId, judgement) {
-    const cell = row.models[modelId];
-    return setAnswer(row, modelId, "judgement", cell && cell.judgement === judgement ? null : judgement);
+  async function judge(row, column, judgement) {
+    const cell = row.models[column.id];
+    return setAnswer(row, column, "judgement", cell && cell.judgement === judgement ? null : judgement);
   }
 
+  // Record-level: a preference's value is a column id (or tie / all_bad); a note is text.
   async function setRecord(row, field, value) {
     row[field] = value;
     ctx.rowChanged(row);
-    const event = await send(row, "", field, value);
+    const event = await send(row, null, field, value);
     if (event) ctx.refreshRows([row.seq]);
   }
 
@@ -78,14 +88,14 @@ export function createCuration(ctx) {
     });
   }
 
-  function edit(row, modelId, task) {
-    const cell = row.models[modelId];
-    if (!cell) return toast("This model has no answer for this record yet.", "error");
+  function edit(row, column, task) {
+    const cell = row.models[column.id];
+    if (!cell) return toast("This column has no answer for this record yet.", "error");
     const dialog = $("#edit-dialog");
     const schema = task.schema || {};
     const props = schema.properties || {};
     const current = cell.is_fixed || cell.status === "ok" ? cell : (cell.original || {});
-    $("#edit-title").textContent = `Fix ${modelId}'s answer — ${row.title}`;
+    $("#edit-title").textContent = `Fix ${column.label || column.name || column.id}'s answer — ${row.title}`;
     $("#edit-original").textContent = JSON.stringify(cell.original || pick(cell, Object.keys(props)), null, 2);
     $("#edit-message").textContent = "";
     $("#edit-fields").replaceChildren(...Object.entries(props).map(([name, spec]) => fieldInput(name, spec, current[name])));
@@ -101,7 +111,8 @@ export function createCuration(ctx) {
       }
       try {
         await inOrder(() => api("/api/annotations", { method: "POST", json: {
-          dataset_id: ctx.datasetId(), record_id: row.record_id, model_id: modelId, field: "correction", value, author: author() } }));
+          dataset_id: ctx.datasetId(), record_id: row.record_id, ...answerOf(row, column), field: "correction", value,
+          author: author() } }));
         dialog.close();
         ctx.refreshRows([row.seq]);
         toast("Fix saved.");
@@ -111,7 +122,7 @@ export function createCuration(ctx) {
       }
     };
     $("#edit-clear").onclick = async () => {
-      await send(row, modelId, "correction", null);
+      await send(row, column, "correction", null);
       dialog.close();
       ctx.refreshRows([row.seq]);
     };

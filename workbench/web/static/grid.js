@@ -23,6 +23,9 @@ export function verdictClass(value, options) {
 
 const ICON = { good: "✅", warn: "⚠️", bad: "❌" };
 
+// A column's readable name: its label ("Gemma 3 4B · sentiment v2 · 5-shot"), else its model's name.
+export const columnLabel = (column) => column.label || column.name || column.id;
+
 export class Grid {
   constructor({ container, spacer, head, empty, onOpen, onNeedMore, onAct }) {
     Object.assign(this, { container, spacer, head, empty, onOpen, onNeedMore, onAct });
@@ -44,7 +47,9 @@ export class Grid {
     this.head.style.setProperty("--models", Math.max(models.length, 1));
     this.head.replaceChildren(
       el("div", {}, "Record"),
-      ...models.map((m) => el("div", { class: "model-col", title: m.id }, m.name, " ", el("span", { class: `status ${m.status.replace(" ", "-")}` }, m.status))),
+      ...models.map((m) => el("div", { class: "model-col", title: `${columnLabel(m)} (${m.id})`, dataset: { column: m.id } },
+        el("span", { class: "col-label" }, columnLabel(m)), " ",
+        el("span", { class: `status ${String(m.status).replace(" ", "-")}` }, m.status))),
     );
     this.render(true);
   }
@@ -132,7 +137,7 @@ export class Grid {
     const others = verdicts.filter((f) => f !== primary);
     const act = (action, label, title, on) => el("button", {
       type: "button", class: on ? "on" : "", title, dataset: { act: action, model: model.id },
-      onclick: (e) => { e.stopPropagation(); this.onAct(row, model.id, action); },
+      onclick: (e) => { e.stopPropagation(); this.onAct(row, model, action); },
     }, label);
     return el("div", { class: "cell", dataset: { model: model.id } },
       el("span", { class: "head" },

@@ -1,6 +1,7 @@
 // The right sidebar (stats, jobs, comparison) and the record detail drawer.
 import { api } from "./api.js";
 import { $, el, formatDuration, toast } from "./dom.js";
+import { columnLabel } from "./grid.js";
 
 export function renderStats(data) {
   const counts = data.counts || {};
@@ -10,7 +11,8 @@ export function renderStats(data) {
   $("#stats").replaceChildren(...items.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
 }
 
-export function renderJobs(runs, progress, onChange) {
+// labelOf(runId): the run's column label (GET /api/columns), or null: the model's name is shown then.
+export function renderJobs(runs, progress, onChange, labelOf = () => null) {
   const box = $("#jobs");
   if (!runs.length) { box.replaceChildren(el("p", { class: "muted" }, "No runs yet.")); return; }
   const order = { running: 0, queued: 1, paused: 2, failed: 3, completed: 4, cancelled: 5 };
@@ -31,8 +33,10 @@ export function renderJobs(runs, progress, onChange) {
     if (!["completed", "cancelled", "failed"].includes(run.status)) controls.push(el("button", { type: "button", onclick: act("cancel") }, "Cancel"));
     if (errors > 0 && ["completed", "paused", "failed"].includes(run.status)) controls.push(el("button", { type: "button", onclick: act("retry-errors") }, "Retry errors"));
     const running = run.status === "running";
+    const label = labelOf(run.id) || run.model.name;
     return el("div", { class: "job", dataset: { run: run.id } },
-      el("div", { class: "line" }, el("strong", {}, run.model.name), el("span", { class: `status ${run.status}` }, run.status)),
+      el("div", { class: "line" }, el("strong", { class: "job-label", title: label }, label),
+        el("span", { class: `status ${run.status}` }, run.status)),
       el("div", { class: "bar" }, el("div", { style: `width:${pct}%` })),
       el("div", { class: "figures" }, `${done}/${total} (${pct}%) · ${errors} errors`),
       running ? el("div", { class: "figures" },
@@ -42,7 +46,8 @@ export function renderJobs(runs, progress, onChange) {
   }));
 }
 
-export function renderCompare(summary) {
+// labels: column id → its label, for the pairs (the summary names columns by id).
+export function renderCompare(summary, labels = {}) {
   const panel = $("#compare-panel");
   const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
   const fields = Object.keys(summary.field_agreement);
@@ -54,19 +59,22 @@ export function renderCompare(summary) {
       ...fields.map((f) => el("tr", {}, el("td", {}, f), el("td", {}, pct(summary.field_agreement[f]))))),
     el("table", {},
       el("tr", {}, el("th", {}, "pair"), ...fields.map((f) => el("th", {}, f.slice(0, 5)))),
-      ...summary.pairs.map((p) => el("tr", {}, el("td", {}, p.models.join(" vs ")), ...fields.map((f) => el("td", {}, pct(p.agreement[f])))))));
+      ...summary.pairs.map((p) => el("tr", {}, el("td", {}, p.models.map((id) => labels[id] || id).join(" vs ")), ...fields.map((f) => el("td", {}, pct(p.agreement[f])))))));
   panel.hidden = false;
 }
 
-export async function openDetail(datasetId, row, models, task, curation) {
+// The record panel: per column its answer, marks and (loaded when the panel opens) the trace of the
+// call: the prompt sent, the raw answer, latency, tokens, cost, attempts.
+export async function openDetail(datasetId, row, columns, task, curation) {
   $("#detail-title").textContent = `${row.title}${row.subtitle ? ` — ${row.subtitle}` : ""}`;
   const body = $("#detail-body");
   body.replaceChildren(el("p", { class: "muted" }, "loading…"));
   $("#detail").hidden = false;
   const parts = [];
-  for (const model of models) {
-    const cell = row.models[model.id];
-    parts.push(el("h3", {}, model.name));
+  const traces = [];
+  for (const column of columns) {
+    const cell = row.models[column.id];
+    parts.push(el("h3", { title: column.id }, columnLabel(column)));
     if (!cell) { parts.push(el("p", { class: "muted" }, "no answer yet")); continue; }
     const marks = [cell.is_golden && "⭐ golden", cell.judgement === "good" && "👍 good", cell.judgement === "wrong" && "❌ wrong",
       cell.is_fixed && "✏️ fixed"].filter(Boolean);
@@ -77,15 +85,22 @@ export async function openDetail(datasetId, row, models, task, curation) {
       parts.push(el("div", { class: field === "reasoning" ? "reasoning" : "" }, el("strong", {}, `${field}: `), String(cell[field])));
     }
     if (cell.is_fixed && cell.original) parts.push(el("div", { class: "original muted" }, `original: ${JSON.stringify(cell.original)}`));
+    const runId = cell.run_id ?? column.run_id;
+    if (runId !== null && runId !== undefined) {
+      const slot = el("div", { class: "trace-slot", dataset: { run: runId } });
+      parts.push(slot);
+      traces.push([slot, runId]);
+    }
   }
   if (curation) {
     const prefer = (value, label) => el("button", { type: "button", class: row.preference === value ? "on" : "",
+      dataset: { prefer: value },
       onclick: () => { curation.setRecord(row, "preference", row.preference === value ? null : value); $("#detail").hidden = true; } }, label);
     const note = el("textarea", { class: "note-box", placeholder: "Note (saved when you leave the box)" });
     note.value = row.note || "";
     note.addEventListener("change", () => curation.setRecord(row, "note", note.value.trim() || null));
-    parts.push(el("h3", {}, "Which model is better?"),
-      el("div", { class: "prefs" }, ...models.map((m) => prefer(m.id, m.name)), prefer("tie", "tie"), prefer("all_bad", "all bad")), note);
+    parts.push(el("h3", {}, "Which column is better?"),
+      el("div", { class: "prefs" }, ...columns.map((c) => prefer(c.id, columnLabel(c))), prefer("tie", "tie"), prefer("all_bad", "all bad")), note);
   }
   try {
     const [record, log] = await Promise.all([
@@ -94,9 +109,34 @@ export async function openDetail(datasetId, row, models, task, curation) {
     ]);
     if (log.length) {
       parts.push(el("h3", {}, "History"), el("ul", { class: "history" }, ...log.slice(0, 20).map((e) => el("li", {},
-        `${e.created_at.slice(0, 19).replace("T", " ")} ${e.author}: ${e.model_id ? `${e.model_id} ` : ""}${e.field} ${JSON.stringify(e.previous)} → ${JSON.stringify(e.value)}${e.undoes ? " (undo)" : ""}`))));
+        `${e.created_at.slice(0, 19).replace("T", " ")} ${e.author}: ${historyTarget(e)}${e.field} ${JSON.stringify(e.previous)} → ${JSON.stringify(e.value)}${e.undoes ? " (undo)" : ""}`))));
     }
     parts.push(el("h3", {}, "Record"), el("pre", {}, JSON.stringify(record.data, null, 2)));
   } catch (error) { parts.push(el("p", { class: "err" }, error.message)); }
   body.replaceChildren(...parts);
+  fillTraces(traces, row.record_id);
+}
+
+function historyTarget(event) {
+  if (event.run_id !== null && event.run_id !== undefined) return `${event.model_id || ""} run ${event.run_id} `;
+  return event.model_id ? `${event.model_id} ` : "";
+}
+
+// trace.js is loaded only when a record panel opens; a page without it still shows the answers.
+async function fillTraces(traces, recordId) {
+  if (!traces.length) return;
+  let traceView;
+  try {
+    ({ traceView } = await import("./trace.js"));
+  } catch {
+    return;
+  }
+  await Promise.all(traces.map(async ([slot, runId]) => {
+    try {
+      const view = await traceView(runId, recordId);
+      if (view) slot.replaceChildren(view);
+    } catch (error) {
+      slot.replaceChildren(el("p", { class: "muted" }, `trace: ${error.message}`));
+    }
+  }));
 }

@@ -1,6 +1,7 @@
 // Review mode: one record at a time, full screen, driven by the keyboard; the next record is preloaded.
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
+import { columnLabel } from "./grid.js";
 
 const FILTER_NAMES = { all: "All", differences: "Differences", golden: "Golden", needs_review: "Needs review",
   fixed: "Fixed", unreviewed: "Unreviewed" };
@@ -9,7 +10,7 @@ const FILTER_NAMES = { all: "All", differences: "Differences", golden: "Golden",
 export function createReview(ctx) {
   const records = new Map();  // record id -> full record (preloaded)
   let index = 0;
-  let active = 0;  // which model's answer g / w / e act on
+  let active = 0;  // which column's answer g / w / e act on
 
   const isOpen = () => !$("#review").hidden;
 
@@ -70,14 +71,14 @@ export function createReview(ctx) {
       el("div", { class: "muted" }, row.subtitle || row.record_id),
       el("div", { class: "answers", style: `--models:${Math.max(models.length, 1)}` }, ...models.map((m, i) => {
         const cell = row.models[m.id];
-        const parts = [el("strong", {}, `${i + 1}. ${m.name}`)];
+        const parts = [el("strong", { title: m.id }, `${i + 1}. ${columnLabel(m)}`)];
         if (!cell) parts.push(el("p", { class: "muted" }, "no answer yet"));
         else {
           parts.push(el("div", { class: "marks-line" },
-            button("⭐ golden", cell.is_golden, () => ctx.curation.toggleGolden(row, m.id), "golden"),
-            button("👍 good", cell.judgement === "good", () => ctx.curation.judge(row, m.id, "good"), "good"),
-            button("❌ wrong", cell.judgement === "wrong", () => ctx.curation.judge(row, m.id, "wrong"), "wrong"),
-            button(cell.is_fixed ? "✏️ fixed" : "✏️ fix", cell.is_fixed, () => ctx.curation.edit(row, m.id, task), "edit")));
+            button("⭐ golden", cell.is_golden, () => ctx.curation.toggleGolden(row, m), "golden"),
+            button("👍 good", cell.judgement === "good", () => ctx.curation.judge(row, m, "good"), "good"),
+            button("❌ wrong", cell.judgement === "wrong", () => ctx.curation.judge(row, m, "wrong"), "wrong"),
+            button(cell.is_fixed ? "✏️ fixed" : "✏️ fix", cell.is_fixed, () => ctx.curation.edit(row, m, task), "edit")));
           if (cell.error && !cell.is_fixed) parts.push(el("p", { class: "err" }, `${cell.error.kind}: ${cell.error.message || ""}`));
           for (const field of task.fields) {
             if (cell[field] === undefined) continue;
@@ -87,8 +88,8 @@ export function createReview(ctx) {
         }
         return el("div", { class: `answer${i === active ? " active" : ""}`, onclick: () => { active = i; render(); } }, ...parts);
       })),
-      el("div", { class: "prefs" }, el("span", { class: "muted" }, "Better model:"),
-        ...models.map((m, i) => prefer(m.id, `${i + 1} ${m.name}`)), prefer("tie", "tie (t)"), prefer("all_bad", "all bad")),
+      el("div", { class: "prefs" }, el("span", { class: "muted" }, "Better column:"),
+        ...models.map((m, i) => prefer(m.id, `${i + 1} ${columnLabel(m)}`)), prefer("tie", "tie (t)"), prefer("all_bad", "all bad")),
       note,
       el("h3", {}, "Record"),
       el("pre", {}, data ? JSON.stringify(data, null, 2) : "loading…"),
@@ -113,10 +114,10 @@ export function createReview(ctx) {
     else if (key === "u") ctx.curation.undo();
     else if (key === "t" && row) ctx.curation.setRecord(row, "preference", "tie");
     else if (/^[1-9]$/.test(key) && row && models[Number(key) - 1]) ctx.curation.setRecord(row, "preference", models[Number(key) - 1].id);
-    else if (model && row && key === "g") ctx.curation.toggleGolden(row, model.id);
-    else if (model && row && key === "w") ctx.curation.judge(row, model.id, "wrong");
-    else if (model && row && key === "o") ctx.curation.judge(row, model.id, "good");
-    else if (model && row && key === "e") ctx.curation.edit(row, model.id, ctx.view().task);
+    else if (model && row && key === "g") ctx.curation.toggleGolden(row, model);
+    else if (model && row && key === "w") ctx.curation.judge(row, model, "wrong");
+    else if (model && row && key === "o") ctx.curation.judge(row, model, "good");
+    else if (model && row && key === "e") ctx.curation.edit(row, model, ctx.view().task);
     else return false;
     e.preventDefault();
     return true;

@@ -19,17 +19,17 @@ from typing import Any
 import jinja2
 import orjson
 import yaml
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from workbench.domain.errors import InvalidInput
+from workbench.domain.template_budget import BudgetedEnvironment, render_within_budget
 
 
 class TaskError(InvalidInput):
     """A task definition is invalid, or a template failed on a record."""
 
 
-_ENV = ImmutableSandboxedEnvironment(
+_ENV = BudgetedEnvironment(
     autoescape=False, undefined=jinja2.ChainableUndefined, keep_trailing_newline=False
 )
 _ENV.filters["tojson"] = lambda value: orjson.dumps(value, default=str).decode()
@@ -38,7 +38,7 @@ _ENV.filters["tojson"] = lambda value: orjson.dumps(value, default=str).decode()
 @lru_cache(maxsize=64)
 def _compile(source: str) -> jinja2.Template:
     """Compiling takes milliseconds; the same template text is compiled once per process."""
-    return _ENV.from_string(source)
+    return _ENV.compile_budgeted(source)
 
 
 @lru_cache(maxsize=64)
@@ -70,6 +70,8 @@ class Task:
                 _compile(source)
             except jinja2.TemplateSyntaxError as exc:
                 raise TaskError(f"task {self.name!r}: {label} template, line {exc.lineno}: {exc.message}") from None
+            except Exception as exc:  # noqa: BLE001 - e.g. nesting too deep for the compiler
+                raise TaskError(f"task {self.name!r}: {label} template: {_failure(exc)}") from None
         verdicts = [name for name, _ in self.verdict_fields]
         if self.primary_verdict is None and verdicts:
             object.__setattr__(self, "primary_verdict", verdicts[0])
@@ -94,9 +96,9 @@ class Task:
         """The same for every record (so it is rendered once, and servers can cache the prefix)."""
         schema_json = orjson.dumps(self.output_schema).decode()
         try:
-            return self._templates[0].render(schema_json=schema_json, task=self.name).strip()
-        except jinja2.TemplateError as exc:
-            raise TaskError(f"task {self.name!r}: system template failed: {exc}") from None
+            return render_within_budget(self._templates[0], {"schema_json": schema_json, "task": self.name}).strip()
+        except Exception as exc:  # noqa: BLE001 - whatever a template does wrong is the task's error
+            raise TaskError(f"task {self.name!r}: system template failed: {_failure(exc)}") from None
 
     @cached_property
     def _validator(self) -> Draft202012Validator:
@@ -121,14 +123,16 @@ class Task:
                 messages.append({"role": "user", "content": self._render_user(user_t, example_record)})
                 messages.append({"role": "assistant", "content": orjson.dumps(answer).decode()})
             messages.append({"role": "user", "content": self._render_user(user_t, record)})
-        except jinja2.TemplateError as exc:
-            raise TaskError(f"task {self.name!r}: template failed: {exc}") from None
+        except TaskError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever a template does wrong on a record is the task's error
+            raise TaskError(f"task {self.name!r}: template failed: {_failure(exc)}") from None
         return messages
 
     @staticmethod
     def _render_user(template: jinja2.Template, record: dict[str, Any]) -> str:
         context = {k: v for k, v in record.items() if isinstance(k, str) and k.isidentifier()}
-        return template.render(context, record=record).strip()
+        return render_within_budget(template, context | {"record": record}).strip()
 
     def validation_errors(self, output: Any) -> list[str]:
         if self._fast_check is not None and self._fast_check(output):
@@ -163,6 +167,15 @@ class Task:
 
     def with_version(self, version: int) -> "Task":
         return replace(self, version=version)
+
+
+def _failure(exc: Exception) -> str:
+    """A template's failure in one line: jinja2's own messages as they are, anything else with its type."""
+    if isinstance(exc, jinja2.TemplateError):
+        return str(exc)
+    if isinstance(exc, RecursionError):
+        return "too deeply nested (recursion)"
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 _FAST_KEYWORDS = {"type", "properties", "required", "additionalProperties", "title", "description"}

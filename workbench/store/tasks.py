@@ -81,3 +81,15 @@ def sync_tasks(store: Store) -> list[str]:
         except TaskError as exc:
             problems.append(str(exc))
     return problems
+
+
+def task_versions(store: Store, name: str) -> list[tuple[Task, str]]:
+    """Every version of a task, newest first, with when each was saved (``NotFound`` for no task)."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(tasks.c.version, tasks.c.definition, tasks.c.created_at)
+            .where(tasks.c.name == name).order_by(tasks.c.version.desc())
+        ).all()
+    if not rows:
+        raise TaskNotFound(f"no task {name!r} (see `workbench tasks list`)")
+    return [(Task.from_dict(orjson.loads(r.definition)).with_version(r.version), str(r.created_at)) for r in rows]

@@ -39,7 +39,7 @@ import socket
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -113,6 +113,8 @@ class FaultConfig:
     huge_answer_rate: float = 0.0       # huge_answer_bytes of prose before the answer
     huge_answer_bytes: int = 50 * 1024 * 1024
     nul_content_rate: float = 0.0       # U+0000 in the answer: in prose, or inside a JSON string value
+    length_rate: float = 0.0            # the answer stops at "max_tokens": cut in half, finish_reason "length"
+    length_whole: bool = False          # ... but whole (it still parses), finish_reason "length" all the same
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update (as sent to POST /control); raises ValueError on bad keys."""
@@ -123,7 +125,7 @@ class FaultConfig:
         for key, value in changes.items():
             if key == "reject_response_formats":
                 value = set(value or ())
-            elif key in ("down",):
+            elif key in ("down", "length_whole"):
                 value = bool(value)
             elif key in ("seed", "capacity", "huge_answer_bytes"):
                 value = int(value)
@@ -249,6 +251,7 @@ class FakeOpenAI:
         self.message_counts: dict[str, int] = {}  # prompt key -> messages in its latest request
         self.bytes_sent = 0  # of huge answers, as far as the client read them
         self.max_in_flight = 0
+        self.recent_bodies: deque[dict[str, Any]] = deque(maxlen=1000)  # the latest request bodies, as sent
 
     def stats(self) -> dict[str, Any]:
         return {"total": self.total, "outcomes": dict(self.outcomes),
@@ -303,6 +306,8 @@ class FakeOpenAI:
         except Exception:
             self.outcomes["bad_request"] += 1
             return _error(400, "could not parse request body", "invalid_request_error")
+        if isinstance(body, dict):
+            self.recent_bodies.append(body)
         model = str(body.get("model") or cfg.model_id)
         user_text = _last_user_text(messages)
         self.requests_by_prompt[prompt_key(user_text)] += 1
@@ -370,6 +375,12 @@ class FakeOpenAI:
             content = json.dumps(obj)
         else:
             outcome = "ok"
+        finish_reason = "stop"
+        # Drawn only when asked for, so the other faults' streams stay as they were.
+        if cfg.length_rate and outcome == "ok" and self.rng.random() < cfg.length_rate:
+            outcome, finish_reason = "length", "length"
+            if not cfg.length_whole:
+                content = content[: len(content) // 2]
         if hostile is not None and outcome == "ok":
             return await self._hostile(request, hostile, answer_for(user_text, model, schema), model)
         self.outcomes[outcome] += 1
@@ -381,7 +392,7 @@ class FakeOpenAI:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+            "choices": [{"index": 0, "finish_reason": finish_reason, "logprobs": None,
                          "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens},
@@ -612,7 +623,7 @@ def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, FaultConfig
         opt = "--" + f.name.replace("_", "-")
         if f.name == "reject_response_formats":
             p.add_argument(opt, default="", help="comma-separated, e.g. json_schema,json_object")
-        elif f.name == "down":
+        elif f.name in ("down", "length_whole"):
             p.add_argument(opt, action="store_true")
         else:
             p.add_argument(opt, type=type(getattr(defaults, f.name)), default=getattr(defaults, f.name))

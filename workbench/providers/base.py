@@ -21,7 +21,9 @@ HTTP = "http"  # includes refused and dropped connections
 TIMEOUT = "timeout"
 CONFIG = "config"  # e.g. the API key's environment variable is not set
 UNSUPPORTED = "unsupported"
-TRUNCATED = "truncated"  # an answer larger than the model's max_response_bytes, cut off unread
+# An answer cut off: larger than the model's max_response_bytes (unread), or stopped at max_tokens.
+TRUNCATED = "truncated"
+FINISHED_AT_LENGTH = "length"  # the finish_reason of an answer stopped at max_tokens (OpenAI, llama.cpp)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Generation:
     output_tokens: int = 0
     latency_s: float = 0.0
     structured_output: str = "prompt"  # how the answer was constrained
+    finish_reason: str | None = None  # why the model stopped, as its server said ("stop", "length", ...)
 
 
 class ProviderError(WorkbenchError):

@@ -40,4 +40,5 @@ class BaselineProvider(Provider):
             text=text,
             latency_s=time.perf_counter() - started,
             structured_output="rules",
+            finish_reason="stop",
         )

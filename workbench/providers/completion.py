@@ -66,7 +66,10 @@ def completion_from_data(data: Any, *, structured_output: str = "prompt", latenc
         if type(value) is not int or not 0 <= value <= MAX_TOKEN_COUNT:
             raise bad(f"usage.{name} is {_shown(value)}, not a token count")
         counts[field] = value
-    return Generation(text=content, latency_s=latency_s, structured_output=structured_output, **counts)
+    finish = choice.get("finish_reason")
+    finish_reason = keep_raw(finish, cap=64) if isinstance(finish, str) else None  # any other shape: unknown
+    return Generation(text=content, latency_s=latency_s, structured_output=structured_output,
+                      finish_reason=finish_reason, **counts)
 
 
 def _kind(value: Any) -> str:

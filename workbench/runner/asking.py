@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import orjson
 
 from workbench.domain.comparison import verdict_key
 from workbench.domain.outputs import INVALID_RESPONSE, ParsedOutput, keep_raw, parse_output_off_loop
 from workbench.domain.tasks import Task, TaskError
-from workbench.providers.base import Generation, Provider, ProviderError, Request
+from workbench.providers.base import FINISHED_AT_LENGTH, TRUNCATED, Generation, Provider, ProviderError, Request
 from workbench.runner.breaker import Breaker
 from workbench.runner.limits import RateLimiter, backoff_delay
 from workbench.runner.options import RunOptions
@@ -35,6 +36,23 @@ class Item:
     cache_key: str | None
     cached: tuple[str, int, int] | None = None  # (answer, tokens in, tokens out) from the response cache
     render_error: str | None = None
+
+
+def prompt_messages(task: Task, record_id: str, data: dict, examples: Sequence[Example]) -> list[dict[str, str]]:
+    """The messages a run sends about one record: what the runner asks and what a trace shows."""
+    # A record is never shown to the model as its own example (ids survive a golden
+    # export and re-import, so this holds for examples from another dataset too).
+    return task.render(data, [(example, answer) for example_id, example, answer in examples if example_id != record_id])
+
+
+def judged_finish(parsed: ParsedOutput, finish_reason: str | None, max_tokens: int) -> ParsedOutput:
+    """An answer that stopped at max_tokens and can't be read is ``truncated``, not a parse error: the
+    cure is more tokens, not another prompt. One that still parses and validates stays ok."""
+    if parsed.ok or finish_reason != FINISHED_AT_LENGTH:
+        return parsed
+    return replace(parsed, error_kind=TRUNCATED,
+                   error_message=f"the answer was cut off at max_tokens ({max_tokens} tokens); "
+                                 "raise Max tokens in the Models dialog")
 
 
 def cache_key(run: RunInfo, messages: list[dict[str, str]], schema: dict) -> str:
@@ -60,10 +78,7 @@ class Asker:
 
     def prepare(self, record: PendingRecord) -> Item:
         try:
-            # A record is never shown to the model as its own example (ids survive a golden
-            # export and re-import, so this holds for examples from another dataset too).
-            examples = [(data, answer) for record_id, data, answer in self.examples if record_id != record.record_id]
-            messages = self.task.render(record.data, examples)
+            messages = prompt_messages(self.task, record.record_id, record.data, self.examples)
             key = cache_key(self.run, messages, self.task.output_schema) if self.use_cache else None
         except TaskError as exc:
             return Item(record, None, None, render_error=str(exc))
@@ -96,9 +111,11 @@ class Asker:
             return generation, attempt
 
     async def answer_row(self, record: PendingRecord, text: str, tokens_in: int, tokens_out: int,
-                         latency_ms: float | None, attempts: int, cached: bool) -> ResultRow:
+                         latency_ms: float | None, attempts: int, cached: bool,
+                         finish_reason: str | None = None) -> ResultRow:
         """The result row for an answer: parsed and checked, or a typed error keeping the raw text (capped)."""
-        parsed = await parse_output_off_loop(text, self.task)
+        parsed = judged_finish(await parse_output_off_loop(text, self.task), finish_reason,
+                               self.run.model.params.max_tokens)
         try:
             valid = parsed.value if parsed.ok else None
             primary = self.task.primary_verdict
@@ -114,7 +131,7 @@ class Asker:
             output=parsed.value, error_kind=parsed.error_kind, error_message=message,
             raw_text=None if parsed.ok else keep_raw(text), latency_ms=latency_ms, tokens_in=tokens_in,
             tokens_out=tokens_out, attempts=attempts, cached=cached, verdict_key=verdict,
-            primary_verdict=primary_value,
+            primary_verdict=primary_value, finish_reason=finish_reason,
         )
 
     def _log_unforeseen(self, exc: Exception) -> None:

@@ -17,10 +17,10 @@ from typing import Any
 
 from workbench.domain.outputs import keep_raw
 from workbench.domain.tasks import Task
-from workbench.grid.curation import golden_examples
 from workbench.providers.base import CONFIG, UNSUPPORTED, Provider, ProviderError
 from workbench.providers.registry import create_provider, load_providers, provider_class
 from workbench.runner.asking import Asker, Item, error_row
+from workbench.runner.examples import freeze_examples
 from workbench.runner.breaker import Breaker, is_transport_failure
 from workbench.runner.lease import CONTROL_POLL_S, RunControl
 from workbench.runner.options import RunOptions
@@ -128,9 +128,7 @@ class RunExecutor:
         self.status = "running"
         figures = await asyncio.to_thread(recount, self.store, self.run_id)
         if self.options.example_ids:
-            source = self.options.examples_from or self.run.dataset_id
-            self.asker.examples = await asyncio.to_thread(golden_examples, self.store, source,
-                                                          record_ids=self.options.example_ids)
+            self.asker.examples = await asyncio.to_thread(freeze_examples, self.store, self.run)
         self.tally.start_session(figures)
         provider = create_provider(self.run.model.model_copy(update={"max_concurrency": self.per_endpoint}))
         queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=self.concurrency * 2)
@@ -272,7 +270,8 @@ class RunExecutor:
         for held in self.breaker.success():
             self._record(held)
         row = await self.asker.answer_row(record, outcome.text, outcome.input_tokens, outcome.output_tokens,
-                                          outcome.latency_s * 1000, attempts, cached=False)
+                                          outcome.latency_s * 1000, attempts, cached=False,
+                                          finish_reason=outcome.finish_reason)
         entry = None
         if row.status == "ok" and item.cache_key and "\x00" not in outcome.text:  # a text PostgreSQL can't hold
             entry = (item.cache_key, outcome.text, outcome.input_tokens, outcome.output_tokens)

@@ -17,6 +17,9 @@ class RunOptions:
     few_shot: int = 0  # golden examples shown before each record (in-context learning)
     examples_from: str | None = None  # dataset the examples come from (default: the run's own)
     example_ids: list[str] | None = None  # fixed when the run is created, so a resume shows the same ones
+    # Those examples as shown, [record id, record, answer] each: frozen when the run first starts, so a
+    # corrected golden answer changes neither a resume nor what the run's traces say it was sent.
+    examples: list[list[Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -261,6 +261,7 @@ def unsaveable_result(row: ResultRow, exc: BaseException) -> ResultRow:
         raw_text=keep_raw(row.raw_text) if isinstance(row.raw_text, str) else None,
         latency_ms=row.latency_ms if isinstance(row.latency_ms, float) and math.isfinite(row.latency_ms) else None,
         tokens_in=_count(row.tokens_in), tokens_out=_count(row.tokens_out), cached=bool(row.cached),
+        finish_reason=keep_raw(row.finish_reason, cap=64) if isinstance(row.finish_reason, str) else None,
     )
 
 

@@ -39,6 +39,7 @@ class ResultRow:
     cached: bool
     verdict_key: str | None = None
     primary_verdict: str | None = None
+    finish_reason: str | None = None  # why the model stopped, when it said
 
     def as_row(self, run_id: int, now: str) -> dict[str, Any]:
         return {
@@ -48,6 +49,7 @@ class ResultRow:
             "latency_ms": self.latency_ms, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
             "attempts": self.attempts, "cached": int(self.cached), "created_at": now,
             "verdict_key": self.verdict_key, "primary_verdict": self.primary_verdict,
+            "finish_reason": self.finish_reason,
         }
 
 
@@ -174,3 +176,10 @@ def run_results(store: Store, run_id: int) -> list[dict[str, Any]]:
     with store.engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(
             sa.select(results).where(results.c.run_id == run_id).order_by(results.c.seq))]
+
+
+def result_at(store: Store, run_id: int, seq: int) -> dict[str, Any] | None:
+    """One result of a run (by the record's seq), as stored; None when it has none yet."""
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(results).where(results.c.run_id == run_id, results.c.seq == seq)).first()
+    return dict(row._mapping) if row is not None else None

@@ -21,6 +21,7 @@ from workbench.domain.outputs import INVALID_JSON, ParsedOutput, parse_output
 from workbench.domain.tasks import CANDIDATE_SCREENING
 from workbench.providers.completion import read_completion
 from workbench.runner.asking import judged_finish
+from workbench.runner.examples import freeze_examples, run_examples
 from workbench.runner.manager import RunManager
 from workbench.runner.options import RunOptions
 from workbench.service.runs import start_runs
@@ -146,6 +147,23 @@ def test_a_few_shot_trace_is_the_request_sent_also_after_a_golden_answer_changes
                      .values(data=orjson.dumps(data).decode()))
     assert {record_id: trace(client, run.id, record_id)["messages"] for record_id in ODD_IDS} == before
     assert "corrected later" not in json.dumps(before)
+
+
+def test_examples_are_frozen_when_a_run_first_starts_and_kept_on_resume(store, dataset, model):
+    [run] = start_runs(store, dataset, [model], options=RunOptions(few_shot=2, limit=1))
+    assert "examples" not in run.options or run.options["examples"] is None  # chosen by id, not yet frozen
+    first = freeze_examples(store, run)
+    assert [e[0] for e in first] == ODD_IDS[:2]
+    with store.engine.begin() as conn:  # the golden answer corrected, as after a review
+        data = orjson.loads(conn.execute(sa.select(records.c.data).where(
+            records.c.dataset_id == dataset, records.c.record_id == ODD_IDS[1])).scalar_one())
+        data["golden_answer"]["reasoning"] = "corrected"
+        conn.execute(records.update().where(records.c.dataset_id == dataset, records.c.record_id == ODD_IDS[1])
+                     .values(data=orjson.dumps(data).decode()))
+    resumed = get_run(store, run.id)
+    assert freeze_examples(store, resumed) == first == run_examples(store, resumed)
+    assert freeze_examples(store, run) == first  # a stale copy of the run (another process) finds them too
+    assert run_examples(store, run)[1][2]["reasoning"] == "corrected"  # unfrozen: as the examples are now
 
 
 def test_a_cached_answer_says_so(store, dataset, model, server, client):

@@ -36,7 +36,7 @@ _ENV.filters["tojson"] = lambda value: orjson.dumps(value, default=str).decode()
 
 
 @lru_cache(maxsize=64)
-def _compile(source: str) -> jinja2.Template:
+def compile_template(source: str) -> jinja2.Template:
     """Compiling takes milliseconds; the same template text is compiled once per process."""
     return _ENV.compile_budgeted(source)
 
@@ -67,7 +67,7 @@ class Task:
             raise TaskError(f"task {self.name!r}: the output schema must describe an object")
         for label, source in (("system", self.system), ("user", self.user)):
             try:
-                _compile(source)
+                compile_template(source)
             except jinja2.TemplateSyntaxError as exc:
                 raise TaskError(f"task {self.name!r}: {label} template, line {exc.lineno}: {exc.message}") from None
             except Exception as exc:  # noqa: BLE001 - e.g. nesting too deep for the compiler
@@ -89,7 +89,7 @@ class Task:
 
     @cached_property
     def _templates(self) -> tuple[jinja2.Template, jinja2.Template]:
-        return _compile(self.system), _compile(self.user)
+        return compile_template(self.system), compile_template(self.user)
 
     @cached_property
     def _system_prompt(self) -> str:

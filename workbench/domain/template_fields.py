@@ -20,6 +20,8 @@ from functools import lru_cache
 import jinja2
 from jinja2 import meta, nodes
 
+from workbench.domain.errors import InvalidInput
+
 # Names the templates get besides the record's fields (domain/tasks.py renders with these).
 CONTEXT_NAMES = frozenset({"record", "schema_json", "task"})
 _SYSTEM_NAMES = frozenset({"schema_json", "task"})
@@ -146,3 +148,15 @@ class _Walker:
     def _children(self, node: nodes.Node, optional: bool, guarded: frozenset[str]) -> None:
         for child in node.iter_child_nodes():
             self.visit(child, optional, guarded)
+
+
+class MissingFields(InvalidInput):
+    """A task refused for a dataset that lacks the fields its templates use."""
+
+    def __init__(self, task_name: str, dataset_id: str, fields: list[str]):
+        self.fields = fields
+        super().__init__(f"task {task_name!r} uses fields that dataset {dataset_id!r} lacks: {', '.join(fields)} "
+                         "(confirm to run it anyway: allow_missing_fields, or --allow-missing-fields)")
+
+    def to_dict(self) -> dict:
+        return super().to_dict() | {"missing_fields": self.fields}

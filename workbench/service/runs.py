@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from workbench.domain.errors import InvalidInput
 from workbench.domain.models import ModelConfig
 from workbench.domain.tasks import DEFAULT_TASK
+from workbench.domain.template_fields import MissingFields
 from workbench.grid.curation import golden_examples
 from workbench.runner.manager import ProgressCallback, RunManager
 from workbench.runner.options import RunOptions
@@ -22,13 +23,15 @@ from workbench.store.db import write_transaction
 from workbench.store.models import get_model
 from workbench.store.runs import RunInfo, RunNotFound
 from workbench.store.tasks import get_task
+from workbench.service.tasks import fields_missing
 
 ACTIONS = ("pause", "resume", "cancel", "retry-errors")
 UNFINISHED = ("queued", "running", "paused")
 # The options that make an unfinished run the one a start continues (the rest may change on resume).
 SAME_PLAN = ("limit", "few_shot", "examples_from")
 
-__all__ = ["ACTIONS", "FewShotError", "InProcessRuns", "RunInfo", "RunOptions", "RunOutcome", "control_run", "get_run",
+__all__ = ["ACTIONS", "FewShotError", "MissingFields", "task_reference",
+           "InProcessRuns", "RunInfo", "RunOptions", "RunOutcome", "control_run", "get_run",
            "list_runs", "retry_errors", "start_runs", "unfinished_runs"]
 
 
@@ -37,12 +40,19 @@ class FewShotError(InvalidInput):
 
 
 def start_runs(store: Store, dataset_id: str, model_ids: Iterable[str], task_name: str = DEFAULT_TASK,
-               options: RunOptions | None = None) -> list[RunInfo]:
+               options: RunOptions | None = None, *, task_version: int | None = None,
+               allow_missing_fields: bool = False) -> list[RunInfo]:
     """One run per model, queued: an unfinished run of the same model, dataset, task and plan
-    continues (a paused one is queued again); else a new one."""
+    continues (a paused one is queued again); else a new one. The task (its latest version unless
+    one is named) is refused, naming the fields, when its templates use fields the dataset lacks,
+    unless ``allow_missing_fields``."""
     options = options or RunOptions()
     dataset = get_dataset(store, dataset_id)
-    task = get_task(store, task_name)
+    task = get_task(store, task_name, task_version)
+    if not allow_missing_fields:
+        missing = fields_missing(store, task, dataset_id)
+        if missing:
+            raise MissingFields(task.name, dataset_id, missing)
     if options.few_shot and not options.example_ids:
         options = replace(options, example_ids=_chosen_examples(store, options.examples_from or dataset_id,
                                                                 options.few_shot))
@@ -55,6 +65,16 @@ def start_runs(store: Store, dataset_id: str, model_ids: Iterable[str], task_nam
             stored.set_status(store, run_id, "queued", None, only_from=("paused",))
         started.append(stored.get_run(store, run_id))
     return started
+
+
+def task_reference(text: str) -> tuple[str, int | None]:
+    """``NAME`` or ``NAME:VERSION`` (as the CLI's --task takes it) → (name, version or None: latest)."""
+    name, _, version = text.partition(":")
+    if not version:
+        return name, None
+    if not version.isdigit() or not 0 < int(version) < 2**63:
+        raise InvalidInput(f"task {text!r}: the version after ':' must be a positive number")
+    return name, int(version)
 
 
 def _chosen_examples(store: Store, dataset_id: str, count: int) -> list[str]:

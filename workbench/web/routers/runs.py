@@ -19,7 +19,9 @@ router = APIRouter(tags=["runs"])
 class StartRuns(BaseModel):
     dataset_id: str
     model_ids: list[str] = Field(min_length=1)
-    task: str = DEFAULT_TASK
+    task: str = Field(DEFAULT_TASK, max_length=200)
+    task_version: int | None = Field(None, ge=1, le=INT64_MAX, description="default: the task's latest version")
+    allow_missing_fields: bool = Field(False, description="run even if the task uses fields the dataset lacks")
     limit: int | None = Field(None, ge=1, le=INT64_MAX)
     fresh: bool = False
     concurrency: int | None = Field(None, ge=1, le=1024)
@@ -42,10 +44,12 @@ def runs_list(request: Request, dataset_id: str | None = None) -> list[dict]:
 
 @router.post("/runs", status_code=201)
 def runs_start(request: Request, body: StartRuns) -> list[dict]:
-    """One run per model; an unfinished run of the same model and dataset continues instead."""
+    """One run per model; an unfinished run of the same model and dataset continues instead. A task
+    using fields the dataset lacks is refused (422 with `missing_fields`) unless allow_missing_fields."""
     options = RunOptions(limit=body.limit, fresh=body.fresh, concurrency=body.concurrency, few_shot=body.few_shot,
                          examples_from=body.examples_from)
-    runs = service.start_runs(request.app.state.store, body.dataset_id, body.model_ids, body.task, options)
+    runs = service.start_runs(request.app.state.store, body.dataset_id, body.model_ids, body.task, options,
+                              task_version=body.task_version, allow_missing_fields=body.allow_missing_fields)
     request.app.state.runner.wake()
     return [run_view(r) for r in runs]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,3 +42,43 @@ class TaskBody(BaseModel):
 def task_save(request: Request, body: TaskBody) -> dict:
     """Save a task; a changed definition becomes a new version, results keep theirs."""
     return tasks.save_task(request.app.state.store, body.model_dump(exclude={"version", "verdict_fields"})).to_dict()
+
+
+@router.get("/task-starters")
+def task_starters() -> list[dict]:
+    """Starting points for a new task: classification, sentiment, extraction, a 1–5 rating, candidate screening."""
+    return tasks.starters()
+
+
+class PreviewBody(BaseModel):
+    task: Any = Field(description="the draft, as the editor holds it (any part may be broken)")
+    dataset_id: str = Field(max_length=200)
+    record_id: str | None = Field(None, max_length=2000, description="default: the dataset's first record")
+
+
+@router.post("/tasks/preview")
+def task_preview(request: Request, body: PreviewBody) -> dict:
+    """The draft's messages for one record; template errors and missing fields are problems, not errors."""
+    return tasks.preview_task(request.app.state.store, body.task, body.dataset_id, body.record_id)
+
+
+class TryBody(BaseModel):
+    task: Any = Field(description="the draft (it must be a valid task)")
+    dataset_id: str = Field(max_length=200)
+    model_id: str = Field(max_length=200)
+    count: int = Field(3, ge=1, le=tasks.TRY_MAX_RECORDS, description="the dataset's first N records")
+    record_ids: list[Annotated[str, Field(max_length=2000)]] | None = Field(None, max_length=tasks.TRY_MAX_RECORDS)
+    timeout_s: float = Field(60.0, gt=0, le=300)
+
+
+@router.post("/tasks/try")
+async def task_try(request: Request, body: TryBody) -> list[dict]:
+    """The draft asked for real on a few records; nothing is written (it is not a run)."""
+    return await tasks.try_task(request.app.state.store, body.task, body.dataset_id, body.model_id, body.count,
+                                body.record_ids, body.timeout_s)
+
+
+@router.get("/tasks/{name}/versions")
+def task_versions(request: Request, name: str) -> list[dict]:
+    """Every version, newest first: when, what changed from the one before, and the YAML diff."""
+    return tasks.task_versions(request.app.state.store, name)

@@ -44,6 +44,7 @@ def test_prices_from_the_dialog_and_a_trace_in_the_page(page, tmp_path, fake):  
     page.wait_for_selector("#model-message:has-text('Saved.')")
     model = call(f"{url}/api/models/gemma")
     assert (model["price_in"], model["price_out"]) == (2.5, 10.0)
+    page.wait_for_selector("#models-list li:has-text('$2.5 / $10 per 1M tokens')")
     page.click("#models-close")
 
     [dataset] = call(f"{url}/api/datasets")

@@ -32,13 +32,16 @@ export function setupModelsDialog({ onChange }) {
     form.elements.model.placeholder = provider && provider.default_model ? `default: ${provider.default_model}` : "e.g. google/gemma-3-4b-it";
   }
 
+  // What a run of it costs (per 1M tokens in / out), when it has prices: the cost of runs and traces.
+  const price = (m) => (m.price_in || m.price_out ? ` · $${m.price_in} / $${m.price_out} per 1M tokens` : "");
+
   function say(text, kind = "") { message.textContent = text; message.className = `message ${kind}`; }
 
   async function refresh() {
     const models = await api("/api/models");
     $("#models-list").replaceChildren(...models.map((m) => el("li", {},
       el("span", {}, el("strong", {}, m.name), " ", el("span", { class: "desc" },
-        `${m.id} · ${m.provider}${m.base_url ? ` · ${m.base_url}` : ""}${m.replicas && m.replicas.length ? ` (+${m.replicas.length} replicas)` : ""}${m.model ? ` · ${m.model}` : ""}${m.api_key_env ? ` · key from $${m.api_key_env}` : ""} · ${m.structured_output}`)),
+        `${m.id} · ${m.provider}${m.base_url ? ` · ${m.base_url}` : ""}${m.replicas && m.replicas.length ? ` (+${m.replicas.length} replicas)` : ""}${m.model ? ` · ${m.model}` : ""}${m.api_key_env ? ` · key from $${m.api_key_env}` : ""} · ${m.structured_output}${price(m)}`)),
       el("span", {},
         el("button", { type: "button", onclick: () => edit(m) }, "Edit"), " ",
         el("button", { type: "button", onclick: () => remove(m) }, "Delete")))));

@@ -139,8 +139,12 @@ def test_workflow_2_three_models_compare_differences(page, tmp_path, fake):
     assert all(name in headers for name in ("A", "B", "C"))
     shot(page, "workflow2-differences")
     page.keyboard.press("j")
-    page.keyboard.press("1")  # toggles model A off
-    page.wait_for_function("!document.querySelector('#grid-head').innerText.includes('A\\n')", timeout=5000)
+    page.keyboard.press("1")  # model A is no longer picked to run; its column stays (a column is a run)
+    page.wait_for_function("!document.querySelector('input[data-model=a]').checked")
+    assert page.locator("#grid-head .model-col").count() == 3
+    page.click("#columns-button")
+    page.uncheck("#columns-menu fieldset:has(legend:text-is('A')) input")  # ...until its run is unticked
+    page.wait_for_function("document.querySelectorAll('#grid-head .model-col').length === 2", timeout=5000)
 
 
 def test_xss_payloads_render_as_text(page, tmp_path, fake):

@@ -406,6 +406,8 @@ function setupKeys() {
       curation.undo();
       return;
     }
+    // Enter and Space on a button (the column picker's included) press it.
+    if ((e.key === "Enter" || e.key === " ") && e.target.closest("button, #column-picks")) return;
     if (review.onKey(e)) return;
     if (review.isOpen()) return;
     if (document.querySelector("dialog[open]") || e.target.closest("input, textarea, select")) {

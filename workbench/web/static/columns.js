@@ -178,8 +178,9 @@ export function createColumns(ctx) {
     if (open) { const first = $("#columns-menu input"); if (first) first.focus(); }
   }
 
+  // The path as dispatched: the picker re-renders while its own clicks are handled.
   document.addEventListener("click", (e) => {
-    if (open && !e.target.closest("#column-picks")) setOpen(false);
+    if (open && !e.composedPath().includes($("#column-picks"))) setOpen(false);
   });
 
   return {

@@ -13,10 +13,21 @@ _TEXT_PARTS = (("system", "system template"), ("user", "user template"), ("descr
                ("primary_verdict", "primary verdict"))
 
 
+class _TaskDumper(yaml.SafeDumper):
+    """Multi-line texts (the templates) as blocks, as a person writes them."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_TaskDumper.add_representer(str, _text)
+
+
 def task_yaml(definition: dict[str, Any]) -> str:
     """A task definition (a dict, maybe a draft) as the YAML file `workbench tasks add` reads."""
     body = {k: v for k, v in definition.items() if k not in ("version", "verdict_fields")}
-    return yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(body, Dumper=_TaskDumper, sort_keys=False, allow_unicode=True, width=100)
 
 
 def changes(old: Task | None, new: Task) -> list[str]:

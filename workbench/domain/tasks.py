@@ -63,6 +63,8 @@ class Task:
             _check_schema(orjson.dumps(self.output_schema, option=orjson.OPT_SORT_KEYS))
         except SchemaError as exc:
             raise TaskError(f"task {self.name!r}: invalid output schema: {exc.message}") from None
+        except TypeError as exc:  # orjson: not JSON (a number beyond 64 bits, a key that is not text)
+            raise TaskError(f"task {self.name!r}: invalid output schema: {exc}") from None
         if self.output_schema.get("type") != "object":
             raise TaskError(f"task {self.name!r}: the output schema must describe an object")
         for label, source in (("system", self.system), ("user", self.user)):

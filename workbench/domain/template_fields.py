@@ -7,9 +7,9 @@ used under a test of itself (``{% if title %}… {{ title }}``), given a fallbac
 "…"``, ``title | default("…")``) or read with ``record.get``. Every other use is *required*.
 
 The rule for refusing a task on a dataset (``missing_fields``): a required field the dataset
-lacks is missing; and when the template uses optional fields and the dataset has none of them,
-those are missing too — the template would show nothing of the record it was written for (the
-built-in candidate template on a reviews file).
+lacks is missing; and when the dataset has none of the fields the template uses, all of them are
+missing — the template would show nothing of the record it was written for (the built-in
+candidate template on a reviews file). An optional field alone being absent is not refused.
 """
 
 from __future__ import annotations
@@ -70,11 +70,9 @@ def missing_fields(task, dataset_fields: Iterable[str]) -> list[str]:
 
 
 def missing_from(uses: dict[str, bool], present: set[str]) -> list[str]:
-    required_missing = [f for f, required in uses.items() if required and f not in present]
-    optional = [f for f, required in uses.items() if not required]
-    if optional and not any(f in present for f in optional):
-        return [f for f in uses if f not in present]
-    return required_missing
+    if uses and not any(f in present for f in uses):
+        return list(uses)  # nothing the template uses is there
+    return [f for f, required in uses.items() if required and f not in present]
 
 
 def absent_fields(task, dataset_fields: Iterable[str]) -> list[str]:

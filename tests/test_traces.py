@@ -20,7 +20,7 @@ from workbench.domain.models import build_model
 from workbench.domain.outputs import INVALID_JSON, ParsedOutput, parse_output
 from workbench.domain.tasks import CANDIDATE_SCREENING
 from workbench.providers.completion import read_completion
-from workbench.runner.asking import judged_finish
+from workbench.providers.completion import judged_finish
 from workbench.runner.examples import freeze_examples, run_examples
 from workbench.runner.manager import RunManager
 from workbench.runner.options import RunOptions
@@ -235,3 +235,19 @@ def test_not_found_and_hostile_ids(store, dataset, model, server, client):
         assert 400 <= status < 500, (odd, status)
     assert client.get(f"/api/runs/{run.id}/results/").status_code in (404, 422)
 
+
+
+def test_test_connection_says_an_answer_was_cut_off(store, server):
+    from workbench.providers.probe import test_connection
+
+    config = build_model({"id": "cut", "provider": "openai", "base_url": server.base_url, "model": "m",
+                          "params": {"max_tokens": 16}})
+    record = next(generate_candidates(1))
+    server.config.update({"length_rate": 1.0})
+    try:
+        result = asyncio.run(test_connection(config, CANDIDATE_SCREENING, record))
+    finally:
+        server.config.update({"length_rate": 0.0})
+    assert not result.ok and result.finish_reason == "length"
+    assert result.error == "the answer was cut off at max_tokens (16 tokens); raise Max tokens in the Models dialog"
+    assert len(result.attempts) == 1  # another structured-output form would not have helped

@@ -12,8 +12,10 @@ from typing import Any
 
 import orjson
 
-from workbench.domain.outputs import keep_raw
-from workbench.providers.base import HTTP, INVALID_RESPONSE, Generation, ProviderError
+from dataclasses import replace
+
+from workbench.domain.outputs import ParsedOutput, keep_raw
+from workbench.providers.base import FINISHED_AT_LENGTH, HTTP, INVALID_RESPONSE, TRUNCATED, Generation, ProviderError
 
 MAX_TOKEN_COUNT = 2**31 - 1  # what a result's INTEGER column holds on every store
 TOKEN_FIELDS = (("prompt_tokens", "input_tokens"), ("completion_tokens", "output_tokens"))
@@ -70,6 +72,16 @@ def completion_from_data(data: Any, *, structured_output: str = "prompt", latenc
     finish_reason = keep_raw(finish, cap=64) if isinstance(finish, str) else None  # any other shape: unknown
     return Generation(text=content, latency_s=latency_s, structured_output=structured_output,
                       finish_reason=finish_reason, **counts)
+
+
+def judged_finish(parsed: ParsedOutput, finish_reason: str | None, max_tokens: int) -> ParsedOutput:
+    """An answer that stopped at max_tokens and can't be read is ``truncated``, not a parse error: the
+    cure is more tokens, not another prompt. One that still parses and validates stays ok."""
+    if parsed.ok or finish_reason != FINISHED_AT_LENGTH:
+        return parsed
+    return replace(parsed, error_kind=TRUNCATED,
+                   error_message=f"the answer was cut off at max_tokens ({max_tokens} tokens); "
+                                 "raise Max tokens in the Models dialog")
 
 
 def _kind(value: Any) -> str:

@@ -13,7 +13,8 @@ from typing import Any
 from workbench.domain.models import ModelConfig
 from workbench.domain.outputs import keep_raw, parse_output_off_loop
 from workbench.domain.tasks import Task
-from workbench.providers.base import Provider, ProviderError, Request
+from workbench.providers.base import TRUNCATED, Provider, ProviderError, Request
+from workbench.providers.completion import judged_finish
 from workbench.providers.registry import create_provider
 
 
@@ -34,6 +35,7 @@ class ProbeResult:
     raw_text: str = ""
     input_tokens: int = 0
     output_tokens: int = 0
+    finish_reason: str | None = None
     error: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
 
@@ -80,13 +82,18 @@ async def _probe(provider: Provider, config: ModelConfig, task: Task, record: di
                 continue  # this form is not supported; try the next
             result.error = str(exc)
             return
-        parsed = await parse_output_off_loop(gen.text, task)
+        parsed = judged_finish(await parse_output_off_loop(gen.text, task), gen.finish_reason,
+                               config.params.max_tokens)
         latency_ms = round(gen.latency_s * 1000, 1)
         result.attempts.append(Attempt(mode, parsed.ok, parsed.error_message, latency_ms))
         result.raw_text, result.latency_ms = keep_raw(gen.text), latency_ms
         result.input_tokens, result.output_tokens = gen.input_tokens, gen.output_tokens
+        result.finish_reason = gen.finish_reason
         if parsed.ok:
             result.ok, result.structured_output, result.output = True, mode, parsed.value
+            return
+        if parsed.error_kind == TRUNCATED:  # another form won't give it more tokens
+            result.error = parsed.error_message
             return
     result.error = "no structured-output form gave a valid answer: " + "; ".join(
         f"{a.mode}: {a.problem}" for a in result.attempts

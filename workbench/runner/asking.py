@@ -7,14 +7,15 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import orjson
 
 from workbench.domain.comparison import verdict_key
 from workbench.domain.outputs import INVALID_RESPONSE, ParsedOutput, keep_raw, parse_output_off_loop
 from workbench.domain.tasks import Task, TaskError
-from workbench.providers.base import FINISHED_AT_LENGTH, TRUNCATED, Generation, Provider, ProviderError, Request
+from workbench.providers.base import Generation, Provider, ProviderError, Request
+from workbench.providers.completion import judged_finish
 from workbench.runner.breaker import Breaker
 from workbench.runner.limits import RateLimiter, backoff_delay
 from workbench.runner.options import RunOptions
@@ -43,16 +44,6 @@ def prompt_messages(task: Task, record_id: str, data: dict, examples: Sequence[E
     # A record is never shown to the model as its own example (ids survive a golden
     # export and re-import, so this holds for examples from another dataset too).
     return task.render(data, [(example, answer) for example_id, example, answer in examples if example_id != record_id])
-
-
-def judged_finish(parsed: ParsedOutput, finish_reason: str | None, max_tokens: int) -> ParsedOutput:
-    """An answer that stopped at max_tokens and can't be read is ``truncated``, not a parse error: the
-    cure is more tokens, not another prompt. One that still parses and validates stays ok."""
-    if parsed.ok or finish_reason != FINISHED_AT_LENGTH:
-        return parsed
-    return replace(parsed, error_kind=TRUNCATED,
-                   error_message=f"the answer was cut off at max_tokens ({max_tokens} tokens); "
-                                 "raise Max tokens in the Models dialog")
 
 
 def cache_key(run: RunInfo, messages: list[dict[str, str]], schema: dict) -> str:

@@ -375,6 +375,45 @@ def tasks_show(name: str, version: int | None, data_dir: Path | None) -> None:
     click.echo(yaml.safe_dump(task.to_dict(), sort_keys=False, allow_unicode=True))
 
 
+@tasks.command("new")
+@click.argument("name")
+@click.option("--from", "starter", required=True, type=click.Choice([s["id"] for s in service_tasks.starters()]),
+              help="The starting point to copy.")
+@data_dir_option
+def tasks_new(name: str, starter: str, data_dir: Path | None) -> None:
+    """Save a new task NAME from a starting point, and print it as YAML (edit it in the page's task
+    editor, or in a file: `workbench tasks show NAME > f.yaml`, edit, `workbench tasks add f.yaml`)."""
+    task = service_tasks.new_task(_store(data_dir), name, starter)
+    click.echo(service_tasks.task_yaml_text(task), nl=False)
+    click.echo(f"saved task {task.name} version {task.version} (from {starter}); edit it with "
+               f"`workbench tasks show {task.name} > {task.name}.yaml` and `workbench tasks add {task.name}.yaml`",
+               err=True)
+
+
+@tasks.command("preview")
+@click.argument("name")
+@click.option("--dataset", "dataset_id", required=True, help="Dataset id (see `workbench datasets`).")
+@click.option("--record", "record_id", help="Record id [default: the dataset's first record].")
+@click.option("--version", type=DATABASE_ID, help="A specific version [default: latest].")
+@data_dir_option
+def tasks_preview(name: str, dataset_id: str, record_id: str | None, version: int | None,
+                  data_dir: Path | None) -> None:
+    """Print the messages task NAME would send for a record, and what is wrong with it there."""
+    store = _store(data_dir)
+    task = service_tasks.get_task(store, name, version)
+    shown = service_tasks.preview_task(store, task.to_dict(), dataset_id, record_id)
+    click.echo(f"# task {task.name} v{task.version} on record {shown['record_id']} of {dataset_id}")
+    for message in shown["messages"]:
+        click.echo(f"--- {message['role']}")
+        click.echo(message["content"])
+    for problem in shown["problems"]:
+        line = f", line {problem['line']}" if problem["line"] else ""
+        click.echo(f"problem: {problem['where']}{line}: {problem['message']}", err=True)
+    if shown["missing_fields"]:
+        click.echo(f"missing fields: {', '.join(shown['missing_fields'])} (a run is refused without "
+                   "--allow-missing-fields)", err=True)
+
+
 # ---- runs ----------------------------------------------------------------------------------------
 
 EXIT_PAUSED = 2
@@ -428,7 +467,10 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
 @main.command()
 @click.option("--dataset", "dataset_id", required=True, help="Dataset id (see `workbench datasets`).")
 @click.option("--model", "model_ids", multiple=True, required=True, help="Model id; repeat for several.")
-@click.option("--task", "task_name", default=DEFAULT_TASK, show_default=True)
+@click.option("--task", "task_name", default=DEFAULT_TASK, show_default=True,
+              help="Task NAME or NAME:VERSION [default version: the latest].")
+@click.option("--allow-missing-fields", is_flag=True,
+              help="Run even if the task's templates use fields the dataset lacks.")
 @click.option("--concurrency", type=count(), help="Requests in flight per model [default: the model's].")
 @click.option("--limit", type=count(), help="Only the first N records.")
 @click.option("--fresh", is_flag=True, help="Ask the model again instead of using cached answers.")
@@ -438,15 +480,18 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
               help="Show N golden examples before each record (never the record itself).")
 @click.option("--examples-from", help="Dataset holding the golden examples [default: the same dataset].")
 @data_dir_option
-def run(dataset_id: str, model_ids: tuple[str, ...], task_name: str, concurrency: int | None, limit: int | None,
-        fresh: bool, timeout_s: float, few_shot: int, examples_from: str | None, data_dir: Path | None) -> None:
+def run(dataset_id: str, model_ids: tuple[str, ...], task_name: str, allow_missing_fields: bool,
+        concurrency: int | None, limit: int | None, fresh: bool, timeout_s: float, few_shot: int,
+        examples_from: str | None, data_dir: Path | None) -> None:
     """Run models over a dataset with live progress; an interrupted run continues where it stopped."""
-    from workbench.service.runs import RunOptions, start_runs
+    from workbench.service.runs import RunOptions, start_runs, task_reference
 
     store = _store(data_dir)
     options = RunOptions(limit=limit, fresh=fresh, concurrency=concurrency, timeout_s=timeout_s,
                          few_shot=few_shot, examples_from=examples_from)
-    runs = start_runs(store, dataset_id, model_ids, task_name, options)
+    name, version = task_reference(task_name)
+    runs = start_runs(store, dataset_id, model_ids, name, options, task_version=version,
+                      allow_missing_fields=allow_missing_fields)
     for r in runs:
         state = "continuing" if r.done else "starting"
         click.echo(f"{state} run {r.id}: {r.model_id} on {r.dataset_id} ({r.done}/{r.total} done)", err=True)
@@ -521,9 +566,30 @@ runs.command("cancel")(_control("cancel"))
 # ---- export and compare ----------------------------------------------------------------------------
 
 
+def _run_columns(value: str | None) -> list[str]:
+    """--runs 5,7 → ["run:5", "run:7"] (a usage error for anything but run ids)."""
+    if value is None:
+        return []
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    for run_id in ids:
+        if not run_id.isdigit() or not 0 < int(run_id) <= INT64_MAX:
+            raise click.BadParameter(f"{run_id!r} is not a run id (see `workbench runs`)", param_hint="--runs")
+    return [f"run:{int(run_id)}" for run_id in ids]
+
+
+def _column_ids(models: str | None, run_columns: list[str]):
+    """The columns --models and --runs name together (None: the default columns)."""
+    if not run_columns:
+        return parse_model_ids(models)
+    return parse_model_ids(",".join(filter(None, [models, *run_columns])))
+
+
 @main.command()
 @click.option("--dataset", "dataset_id", required=True)
-@click.option("--models", help="Comma-separated model ids [default: every model run on the dataset].")
+@click.option("--models", help="Comma-separated column ids: model ids (the latest run of each) or run:ID "
+                                "[default: every model run on the dataset].")
+@click.option("--runs", "run_ids", callback=lambda _c, _p, v: _run_columns(v),
+              help="Comma-separated run ids (e.g. 5,7), as columns beside --models.")
 @click.option("--kind", type=click.Choice(EXPORT_KINDS), default="results", show_default=True,
               help="results; golden (JSONL, corrections applied); comparison / comparison-summary (CSV); "
                    "training (OpenAI chat JSONL); training-parquet (Hugging Face); few-shot (prompt text).")
@@ -535,8 +601,8 @@ runs.command("cancel")(_control("cancel"))
               help="few-shot: how many golden examples.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @data_dir_option
-def export(dataset_id: str, models: str | None, kind: str, fmt: str | None, layout: str, examples: int,
-           output: Path, data_dir: Path | None) -> None:
+def export(dataset_id: str, models: str | None, run_ids: list[str], kind: str, fmt: str | None, layout: str,
+           examples: int, output: Path, data_dir: Path | None) -> None:
     """Export results, golden data, comparisons or training data (latest run of each model), streamed."""
     from workbench.domain.exports import check_export
     from workbench.service.exports import export as export_kind
@@ -545,23 +611,26 @@ def export(dataset_id: str, models: str | None, kind: str, fmt: str | None, layo
         check_export(kind, fmt, layout, examples)
     except InvalidInput as exc:
         raise click.UsageError(str(exc)) from None
-    count = export_kind(_store(data_dir), kind, dataset_id, parse_model_ids(models), fmt, output, layout=layout,
-                        examples=examples)
+    count = export_kind(_store(data_dir), kind, dataset_id, _column_ids(models, run_ids), fmt, output,
+                        layout=layout, examples=examples)
     click.echo(f"wrote {count} {'examples' if kind == 'few-shot' else 'rows'} to {output}", err=True)
 
 
 @main.command()
 @click.option("--dataset", "dataset_id", required=True)
-@click.option("--models", help="Comma-separated model ids [default: every model run on the dataset].")
+@click.option("--models", help="Comma-separated column ids: model ids (the latest run of each) or run:ID "
+                                "[default: every model run on the dataset].")
+@click.option("--runs", "run_ids", callback=lambda _c, _p, v: _run_columns(v),
+              help="Comma-separated run ids (e.g. 5,7), as columns beside --models.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @data_dir_option
-def compare(dataset_id: str, models: str | None, as_json: bool, data_dir: Path | None) -> None:
+def compare(dataset_id: str, models: str | None, run_ids: list[str], as_json: bool, data_dir: Path | None) -> None:
     """Agreement per verdict field, and the share of records where the models disagree."""
     import orjson
 
     from workbench.service.exports import compare as compare_models
 
-    summary = compare_models(_store(data_dir), dataset_id, parse_model_ids(models))
+    summary = compare_models(_store(data_dir), dataset_id, _column_ids(models, run_ids))
     if as_json:
         click.echo(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2).decode())
         return

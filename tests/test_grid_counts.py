@@ -249,7 +249,7 @@ def write_example(store, dataset_id, runs, fields, case) -> dict[str, int]:
                 continue  # answer marks go on a model's answer, preference and note on the record
             conn.execute(annotations.insert().values(
                 dataset_id=dataset_id, seq=seq, model_id=model, record_id=f"cand-{seq:06d}",
-                run_id=run_ids.get(model), golden=int(note.get("golden", False)), judgement=note.get("judgement"),
+                run_id=run_ids.get(model, 0), golden=int(note.get("golden", False)), judgement=note.get("judgement"),
                 correction=note.get("correction"), preference=note.get("preference"), note=note.get("note"),
                 updated_by="tester", updated_at="2026-01-01T00:00:00Z"))
     return run_ids

@@ -1,8 +1,8 @@
 """Annotations: what people say about answers and records, and what follows from it.
 
-On a model's answer: ``golden`` (keep it as an example), ``judgement`` (good / wrong) and a
-``correction`` (the fixed answer, valid against the task's schema). On a record:
-``preference`` (which model was better, "tie" or "all_bad") and a ``note``. The store keeps
+On an answer (a record × a run): ``golden`` (keep it as an example), ``judgement`` (good / wrong)
+and a ``correction`` (the fixed answer, valid against the task's schema). On a record:
+``preference`` (which column was better, kept as its run ``run:ID``; "tie" or "all_bad") and a ``note``. The store keeps
 every change as an event; this module validates values and derives labels from the state.
 """
 
@@ -11,14 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.domain.tasks import Task
+from workbench.domain.columns import PREFERENCE_SPECIAL
 from workbench.domain.errors import InvalidInput
+from workbench.domain.model_ids import BadColumnId, run_id_of
+from workbench.domain.tasks import Task
 
 MODEL_FIELDS = ("golden", "judgement", "correction")
 RECORD_FIELDS = ("preference", "note")
 FIELDS = MODEL_FIELDS + RECORD_FIELDS
 JUDGEMENTS = ("good", "wrong")
-PREFERENCE_SPECIAL = ("tie", "all_bad")
 MAX_NOTE = 5000
 
 
@@ -28,7 +29,8 @@ class AnnotationError(InvalidInput):
 
 def validate(field: str, value: Any, *, task: Task | None = None, models: list[str] | None = None,
              has_answer: bool = True) -> Any:
-    """The value to store for ``field``, or AnnotationError with a readable reason."""
+    """The value to store for ``field``, or AnnotationError with a readable reason. ``models``, when
+    given, are the columns a preference may name (else any column id)."""
     if field not in FIELDS:
         raise AnnotationError(f"unknown annotation {field!r}; use one of {', '.join(FIELDS)}")
     if field == "golden":
@@ -52,9 +54,18 @@ def validate(field: str, value: Any, *, task: Task | None = None, models: list[s
                 raise AnnotationError("the corrected answer doesn't fit the task's schema: " + "; ".join(errors))
         return value
     if field == "preference":
-        allowed = [*(models or []), *PREFERENCE_SPECIAL]
-        if value is not None and value not in allowed:
-            raise AnnotationError(f"preference must be one of {', '.join(allowed)} or null")
+        if value is None or value in PREFERENCE_SPECIAL:
+            return value
+        problem = AnnotationError(f"preference must be a column (a model id or run:ID), "
+                                  f"{' or '.join(PREFERENCE_SPECIAL)}, or null")
+        if models is not None and value not in models:
+            raise AnnotationError(f"preference must be one of {', '.join([*models, *PREFERENCE_SPECIAL])} or null")
+        if not isinstance(value, str):
+            raise problem
+        try:
+            run_id_of(value)
+        except BadColumnId:
+            raise problem from None
         return value
     if value is not None and not isinstance(value, str):
         raise AnnotationError("a note must be text")
@@ -65,7 +76,7 @@ def validate(field: str, value: Any, *, task: Task | None = None, models: list[s
 
 @dataclass(frozen=True)
 class AnswerState:
-    """One model's answer to one record with its annotations (a row of the state table)."""
+    """One run's answer to one record with its annotations (a row of the state table)."""
 
     model_id: str
     run_id: int | None

@@ -15,7 +15,7 @@ from workbench.grid.selection import ANSWER_REVIEWED, MARKED_WRONG, RECORD_REVIE
 from workbench.store.runs import latest_runs
 from workbench.store.db import Store
 from workbench.store.faults import storage_problem
-from workbench.store.schema import annotations as annotation_states, datasets
+from workbench.store.schema import RECORD_LEVEL, annotations as annotation_states, datasets
 
 # What the results say about a record, a bit each: it matches the search; the models differ (on
 # the chosen field, for "differences"); an answer failed; the models differ on any verdict.
@@ -79,11 +79,11 @@ def _count_marks(joins: Joins) -> sa.ColumnElement:
 
 
 def _annotation_flags(conn: sa.Connection, query: GridQuery) -> list[tuple[int, int, int, int, int]]:
-    """(seq, golden, wrong, fixed, reviewed) of each annotated record, for the selected models'
+    """(seq, golden, wrong, fixed, reviewed) of each annotated record, for the selected columns'
     answers (and the record's own preference and note): an index range of the annotations."""
-    per_model = annotation_states.c.model_id.in_(list(query.run_ids))
+    per_model = annotation_states.c.run_id.in_(sorted(set(query.run_ids.values())))
     on_answer = lambda condition: sa.func.max(sa.case((sa.and_(per_model, condition), 1), else_=0))  # noqa: E731
-    record_level = sa.and_(annotation_states.c.model_id == "", RECORD_REVIEWED)
+    record_level = sa.and_(annotation_states.c.run_id == RECORD_LEVEL, RECORD_REVIEWED)
     statement = (
         sa.select(
             annotation_states.c.seq,

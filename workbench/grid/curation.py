@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from itertools import islice
 
 from workbench.domain.annotations import golden_answer, reference_label
+from workbench.domain.columns import shown_preference
 from workbench.domain.curated_exports import CuratedItem
 from workbench.store.annotations import answer_states, record_notes
 from workbench.store.datasets import iter_records
@@ -17,9 +18,11 @@ BATCH = 1000
 
 def iter_curated(store: Store, dataset_id: str, run_ids: dict[str, int], *, with_data: bool = True,
                  reference: str = "label", golden_only: bool = False) -> Iterator[CuratedItem]:
-    """Every record with each model's result, its reference answer ("label": golden, else a
-    correction; "golden": golden only), preference and note. Annotations come a page at a time.
-    With ``golden_only`` just the records that have a golden answer are read (a golden set is small)."""
+    """Every record with each column's result (``run_ids``: column id -> run), its reference answer
+    ("label": golden, else a correction; "golden": golden only) from the answers annotated on any
+    run, the preference as one of these columns (None if it prefers a run not among them), and the
+    note. Annotations come a page at a time. With ``golden_only`` just the records that have a
+    golden answer are read (a golden set is small)."""
     pick = reference_label if reference == "label" else golden_answer
     seqs = list(answer_states(store, dataset_id, golden_only=True)) if golden_only else None
     items = iter_record_results(store, dataset_id, run_ids, with_data=with_data, batch=BATCH, seqs=seqs)
@@ -36,7 +39,8 @@ def iter_curated(store: Store, dataset_id: str, run_ids: dict[str, int], *, with
             yield CuratedItem(
                 record_id=item.record_id, title=item.title, subtitle=item.subtitle, data=item.data,
                 results=item.results, reference=chosen[0] if chosen else None,
-                provenance=chosen[1] if chosen else None, preference=note.get("preference"),
+                provenance=chosen[1] if chosen else None,
+                preference=shown_preference(note.get("preference"), run_ids),
                 note=note.get("note"),
             )
 

@@ -1,6 +1,6 @@
-"""The workbench grid: records × selected models, filtered and paged in SQL.
+"""The workbench grid: records × selected columns (runs), filtered and paged in SQL.
 
-Each selected model is joined through its chosen run by primary key, so a page costs a keyset
+Each column is joined through its run by primary key, so a page costs a keyset
 scan over records plus index lookups, whatever the dataset's size (see selection.py).
 """
 
@@ -13,12 +13,13 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from workbench.domain.columns import shown_preference
 from workbench.domain.comparison import agreement, disagreeing_fields
 from workbench.domain.review import PYTHON, WRONG, ReviewFacts, looked_at, needs_review, verdicts_differ
 from workbench.grid.marks import record_marks
 from workbench.grid.selection import GridQuery, Joins, parse_cursor
 from workbench.store.db import Store
-from workbench.store.schema import annotations as annotation_states, records
+from workbench.store.schema import RECORD_LEVEL, annotations as annotation_states, records
 
 MAX_LIMIT = 500
 FEW = ("golden", "fixed")  # filters that only annotated records pass: they are few
@@ -65,8 +66,7 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
     if more:
         last = rows[-1]
         next_cursor = f"{last['score']}:{last['seq']}" if contested else str(last["seq"])
-    models = list(query.run_ids)
-    return [_row(r, models, query.verdict_fields, notes.get(r["seq"], {})) for r in rows], next_cursor
+    return [_row(r, query, notes.get(r["seq"], {})) for r in rows], next_cursor
 
 
 def _contest_marks(joins: Joins) -> sa.ColumnElement:
@@ -107,18 +107,19 @@ def _contested_order(marks: bytes, top_score: int, after: tuple[int, ...] | None
             position += 1
 
 
-def _annotations_of(conn: sa.Connection, dataset_id: str, seqs: list[int]) -> dict[int, dict[str, Any]]:
-    """seq -> model id ('' for the record) -> annotation state row, for one page."""
+def _annotations_of(conn: sa.Connection, dataset_id: str, seqs: list[int]) -> dict[int, dict[int, Any]]:
+    """seq -> run id (RECORD_LEVEL for the record) -> annotation state row, for one page."""
     if not seqs:
         return {}
-    found: dict[int, dict[str, Any]] = {}
+    found: dict[int, dict[int, Any]] = {}
     for row in conn.execute(sa.select(annotation_states).where(annotation_states.c.dataset_id == dataset_id,
                                                          annotation_states.c.seq.in_(seqs))).mappings():
-        found.setdefault(row["seq"], {})[row["model_id"]] = row
+        found.setdefault(row["seq"], {})[row["run_id"]] = row
     return found
 
 
-def _row(r: Any, models: list[str], verdict_fields: list[str], notes: dict[str, Any]) -> dict[str, Any]:
+def _row(r: Any, query: GridQuery, notes: dict[int, Any]) -> dict[str, Any]:
+    models, verdict_fields = list(query.run_ids), query.verdict_fields
     cells: dict[str, dict[str, Any] | None] = {}
     originals: dict[str, dict[str, Any] | None] = {}
     for i, model in enumerate(models):
@@ -127,7 +128,7 @@ def _row(r: Any, models: list[str], verdict_fields: list[str], notes: dict[str, 
             continue
         output = orjson.loads(r[f"o{i}"]) if r[f"o{i}"] else None
         originals[model] = output if r[f"s{i}"] == "ok" else None
-        note = notes.get(model) or {}
+        note = notes.get(query.run_ids[model]) or {}
         correction = orjson.loads(note["correction"]) if note.get("correction") else None
         shown = correction if correction is not None else (output if r[f"s{i}"] == "ok" else None)
         cells[model] = {
@@ -140,15 +141,24 @@ def _row(r: Any, models: list[str], verdict_fields: list[str], notes: dict[str, 
             "is_fixed": correction is not None,
             "judgement": note.get("judgement"),
         }
-    record_note = notes.get("") or {}
+    record_note = notes.get(RECORD_LEVEL) or {}
     answered: dict[str, dict[str, Any] | None] = {m: o for m, o in originals.items() if o is not None}
     differing = disagreeing_fields(answered, verdict_fields)
-    answer_notes = [notes[m] for m in models if m in notes]
+    answer_notes = [notes[run_id] for run_id in dict.fromkeys(query.run_ids.values()) if run_id in notes]
     facts = ReviewFacts(marked_wrong=any(n["judgement"] == WRONG for n in answer_notes),
                         errored=any(c is not None and c["status"] == "error" for c in cells.values()),
-                        models_differ=verdicts_differ(r[f"v{i}"] for i in range(len(models))),
+                        models_differ=_answers_differ(r, query, answered, differing),
                         reviewed=looked_at(answer_notes, record_note))
     return {"seq": r["seq"], "record_id": r["record_id"], "title": r["title"], "subtitle": r["subtitle"],
             "models": cells, "agreement": agreement(originals, verdict_fields), "disagree_fields": differing,
-            "needs_review": needs_review(facts, PYTHON), "preference": record_note.get("preference"),
+            "needs_review": needs_review(facts, PYTHON),
+            "preference": shown_preference(record_note.get("preference"), query.run_ids),
             "note": record_note.get("note")}
+
+
+def _answers_differ(r: Any, query: GridQuery, answered: dict[str, Any], differing: list[str]) -> bool:
+    """The models differ on any verdict: by the stored verdict keys when the columns' tasks share
+    their verdict fields, else on the fields they share (as Joins.differences says it in SQL)."""
+    if query.comparable_keys:
+        return verdicts_differ(r[f"v{i}"] for i in range(len(query.run_ids)))
+    return len(answered) > 1 and bool(differing)

@@ -13,7 +13,7 @@ from workbench.domain.errors import InvalidInput
 from workbench.domain.json_rules import INT64_MAX
 from workbench.domain.review import (ANSWER_REVIEW_MARKS, FLAG_MARKS, RECORD_REVIEW_MARKS, WRONG, Logic,
                                      ReviewFacts, needs_review)
-from workbench.store.schema import annotations as annotation_states, records, results
+from workbench.store.schema import RECORD_LEVEL, annotations as annotation_states, records, results
 
 FILTERS = ("all", "differences", "golden", "needs_review", "fixed", "unreviewed")
 SORTS = ("record", "disagreement")
@@ -67,14 +67,17 @@ def _shown(text: str) -> str:
 @dataclass
 class GridQuery:
     dataset_id: str
-    run_ids: dict[str, int]  # model id -> run shown for it
-    verdict_fields: list[str]
+    run_ids: dict[str, int]  # column id (a model id or run:ID) -> the run shown in it
+    verdict_fields: list[str]  # those the columns' tasks share
     filter: str = "all"
     q: str | None = None
     seqs: list[int] | None = None  # only these records (live refresh of rows on screen)
     diff_field: str | None = None  # "differences" on this verdict field only
     verdicts: list[tuple[str, str, str]] | None = None  # (model, field, value): e.g. olmo says "No"
     sort: str = "record"
+    # The columns' tasks have the same verdict fields, so their results' verdict keys compare;
+    # else differences are asked field by field, over the shared fields.
+    comparable_keys: bool = True
 
 
 def json_text(column, key: str, dialect: str):
@@ -144,16 +147,19 @@ class Joins:
         return self.results[self.driver].c.run_id == self.query.run_ids[self.driver]
 
     def _annotated(self, *conditions, record_level=None):
-        """records.seq is among the records with a matching annotation on a selected model."""
-        models = list(self.query.run_ids)
-        on_answers = sa.and_(annotation_states.c.model_id.in_(models), sa.or_(*conditions)) if models else sa.false()
+        """records.seq is among the records with a matching annotation on a selected column's answer."""
+        run_ids = sorted(set(self.query.run_ids.values()))
+        on_answers = sa.and_(annotation_states.c.run_id.in_(run_ids), sa.or_(*conditions)) if run_ids else sa.false()
         matching = on_answers if record_level is None else sa.or_(
-            on_answers, sa.and_(annotation_states.c.model_id == "", record_level))
+            on_answers, sa.and_(annotation_states.c.run_id == RECORD_LEVEL, record_level))
         in_dataset = annotation_states.c.dataset_id == self.query.dataset_id
         seqs = sa.select(annotation_states.c.seq).where(in_dataset, matching)
         return self.seq.in_(seqs)
 
     def differences(self, field: str | None = None):
+        if field is None and not self.query.comparable_keys:
+            each = [self.differences(f) for f in self.query.verdict_fields]
+            return sa.or_(*each) if each else sa.false()
         if field is None:
             pairs = [
                 sa.and_(a.c.verdict_key.is_not(None), b.c.verdict_key.is_not(None), a.c.verdict_key != b.c.verdict_key)

@@ -7,7 +7,6 @@ from typing import Any
 
 from workbench.store import Store
 from workbench.store import annotations as stored
-from workbench.store.models import list_models
 
 
 def local_author() -> str:
@@ -19,10 +18,11 @@ def local_author() -> str:
 
 
 def annotate(store: Store, *, dataset_id: str, record_id: str, field: str, value: Any, author: str | None = None,
-             model_id: str = "") -> dict[str, Any]:
-    """Saved at once; returns the event with the state it produced (the live socket tells every page)."""
-    return stored.annotate(store, dataset_id=dataset_id, record_id=record_id, model_id=model_id, field=field,
-                           value=value, author=author or local_author(), models=[m.id for m in list_models(store)])
+             run_id: int | None = None, model_id: str = "") -> dict[str, Any]:
+    """Saved at once; returns the event with the state it produced (the live socket tells every page).
+    An answer is named by its run (``run_id``) or by a model (its latest run on the dataset)."""
+    return stored.annotate(store, dataset_id=dataset_id, record_id=record_id, run_id=run_id, model_id=model_id,
+                           field=field, value=value, author=author or local_author())
 
 
 def undo(store: Store, *, dataset_id: str, author: str | None = None, event_id: int | None = None) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Exports and comparisons over the store: latest run per model, streamed through the domain writers."""
+"""Exports and comparisons over the store: the chosen columns (a model's latest run, or ``run:ID``),
+streamed through the domain writers. ``model_ids`` here are column ids (domain/model_ids)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from workbench.store.db import Store
 from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
 from workbench.grid.views import iter_record_results
-from workbench.store.runs import latest_runs
+from workbench.store.runs import column_runs
 from workbench.domain.errors import NotFound
 from workbench.scratch import scratch_path
 
@@ -26,8 +27,9 @@ class NothingToExport(NotFound):
 
 
 def _runs_for(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict[str, int]:
+    """Column id -> run for these columns (model ids: their latest runs; ``run:ID``: that run)."""
     get_dataset(store, dataset_id)
-    run_ids = latest_runs(store, dataset_id, model_ids)
+    run_ids = {column: run.id for column, run in column_runs(store, dataset_id, model_ids).items()}
     missing = [m for m in (model_ids or []) if m not in run_ids]
     if missing:
         raise NothingToExport(f"no runs of {', '.join(missing)} on dataset {dataset_id!r}")
@@ -158,7 +160,7 @@ def compute_metrics(store: Store, dataset_id: str, model_ids: list[str] | None) 
 def compare(store: Store, dataset_id: str, model_ids: list[str] | None) -> ComparisonSummary:
     run_ids = _runs_for(store, dataset_id, model_ids)
     if len(run_ids) < 2:
-        raise NothingToExport("comparing needs at least two models with runs on this dataset")
+        raise NothingToExport("comparing needs at least two columns (models or runs) with runs on this dataset")
     summary = ComparisonSummary(list(run_ids), verdict_fields(store, run_ids))
     for item in iter_record_results(store, dataset_id, run_ids, with_data=False):
         summary.add(item.outputs())

@@ -1,6 +1,6 @@
-"""The grid use case: records × the selected models, a page at a time, with filter counts.
+"""The grid use case: records × the selected columns (runs), a page at a time, with filter counts.
 
-``grid_view`` checks the query beyond its types, chooses each model's run and the task, and
+``grid_view`` checks the query beyond its types, resolves each column to its run, picks the task, and
 shapes the answer of ``GET /api/workbench``. Rows are records (``record_id``, ``title``,
 ``subtitle``) everywhere inside; the seed's ``candidate_*`` keys are put on here, at the one
 boundary that answers the page.
@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench.domain.columns import column_labels
 from workbench.domain.errors import InvalidInput
-from workbench.domain.model_ids import parse_model_ids
-from workbench.domain.tasks import DEFAULT_TASK
+from workbench.domain.model_ids import RUN_PREFIX, parse_column_ids
+from workbench.domain.tasks import DEFAULT_TASK, Task
 from workbench.grid.counts import grid_counts
 from workbench.grid.page import grid_page
 from workbench.grid.selection import FILTERS, SORTS, GridQuery, parse_cursor, parse_seqs
-from workbench.store.runs import latest_runs
+from workbench.service.columns import model_names
 from workbench.store.datasets import get_dataset
 from workbench.store.db import Store
-from workbench.store.models import list_models
 from workbench.store.results import last_event_id, latest_progress
-from workbench.store.runs import RunInfo, get_run
+from workbench.store.runs import RunInfo, column_runs
 from workbench.store.tasks import get_task
 
 MAX_VERDICTS = 32
@@ -39,8 +39,10 @@ def grid_view(store: Store, dataset_id: str, *, models: str | None = None, filte
               sort: str = "record") -> dict[str, Any]:
     """One page of the grid and what the page shows around it (dataset, task, model columns, counts).
 
-    ``models`` is "a,b" (None: every model run on the dataset); ``seqs`` "3,17" refreshes just
-    those rows; each of ``verdicts`` is "model:field=value"."""
+    ``models`` is "a,run:7" (column ids: a model id is its latest run; None: the latest run of
+    every model run on the dataset; "": no columns); ``seqs`` "3,17" refreshes just those rows;
+    each of ``verdicts`` is "column:field=value". The task shown is the first column's; the
+    columns are compared on the verdict fields their tasks share."""
     if filter not in FILTERS:
         raise BadGridQuery(f"filter must be one of {', '.join(FILTERS)}")
     if sort not in SORTS:
@@ -51,24 +53,30 @@ def grid_view(store: Store, dataset_id: str, *, models: str | None = None, filte
     parse_cursor(cursor, sort)  # refused before any work (grid_page reads it again)
     only = parse_seqs(seqs)
     dataset = get_dataset(store, dataset_id)
-    selected = parse_model_ids(models)
-    run_ids = latest_runs(store, dataset_id, selected)
-    runs = {model_id: get_run(store, run_id) for model_id, run_id in run_ids.items()}
-    columns = _columns(store, selected or list(run_ids), runs)
+    selected = parse_column_ids(models)
+    runs = column_runs(store, dataset_id, selected)
+    run_ids = {column: run.id for column, run in runs.items()}
+    columns = _columns(store, selected if selected is not None else list(runs), runs)
+    tasks = {(run.task_name, run.task_version): get_task(store, run.task_name, run.task_version)
+             for run in runs.values()}
     first = next(iter(runs.values()), None)
-    task = get_task(store, first.task_name, first.task_version) if first else get_task(store, DEFAULT_TASK)
-    fields = [n for n, _ in task.verdict_fields]
-    for name in [diff_field] + [v[1] for v in wanted]:
-        if name is not None and name not in fields:
-            raise BadGridQuery(f"{name!r} is not a verdict field of task {task.name!r}")
+    task = tasks[first.task_name, first.task_version] if first else get_task(store, DEFAULT_TASK)
+    fields, comparable = shared_verdict_fields(task, list(tasks.values()))
+    if diff_field is not None and diff_field not in fields:
+        raise BadGridQuery(f"{diff_field!r} is not a verdict field the columns' tasks share")
     missing = [v[0] for v in wanted if v[0] not in run_ids]
     if missing:
-        raise BadGridQuery(f"model {missing[0]!r} has no run on this dataset")
-    query = GridQuery(dataset_id, run_ids, fields, filter, q or None, only, diff_field, wanted, sort)
+        raise BadGridQuery(f"column {missing[0]!r} is not shown or has no run on this dataset")
+    for column, name, _ in wanted:
+        run = runs[column]
+        if name not in dict(tasks[run.task_name, run.task_version].verdict_fields):
+            raise BadGridQuery(f"{name!r} is not a verdict field of task {run.task_name!r} (column {column!r})")
+    query = GridQuery(dataset_id, run_ids, fields, filter, q or None, only, diff_field, wanted, sort,
+                      comparable_keys=comparable)
     rows, next_cursor = grid_page(store, query, cursor=cursor, limit=limit)
     for row in rows:  # models selected but never run still get a column
-        for column in columns:
-            row["models"].setdefault(column["id"], None)
+        for shown in columns:
+            row["models"].setdefault(shown["id"], None)
     return {
         "dataset": {"id": dataset.id, "name": dataset.name, "count": dataset.record_count},
         "task": {"name": task.name, "version": task.version, "fields": task.field_names, "schema": task.output_schema,
@@ -77,7 +85,7 @@ def grid_view(store: Store, dataset_id: str, *, models: str | None = None, filte
         "results": [page_row(row) for row in rows],
         "next_cursor": next_cursor,
         "counts": grid_counts(store, GridQuery(dataset_id, run_ids, fields, "all", q or None, None, diff_field,
-                                              wanted)) if counts else None,
+                                              wanted, comparable_keys=comparable)) if counts else None,
         "last_event_id": last_event_id(store),
     }
 
@@ -87,25 +95,45 @@ def page_row(row: dict[str, Any]) -> dict[str, Any]:
     return {ROW_KEYS.get(key, key): value for key, value in row.items()}
 
 
+def shared_verdict_fields(first: Task, tasks: list[Task]) -> tuple[list[str], bool]:
+    """The verdict fields the grid compares columns on: the first column's task's, kept where every
+    column's task has them; and whether the tasks' verdict fields are the same list (then the stored
+    verdict keys compare, else the grid compares field by field)."""
+    names = [[name for name, _ in t.verdict_fields] for t in tasks] or [[n for n, _ in first.verdict_fields]]
+    fields = [name for name, _ in first.verdict_fields if all(name in other for other in names)]
+    return fields, all(other == names[0] for other in names)
+
+
 def _parse_verdict(text: str) -> tuple[str, str, str]:
-    model, _, rest = text.partition(":")
+    """ "column:field=value", the column a model id or run:ID."""
+    prefix = RUN_PREFIX if text.startswith(RUN_PREFIX) else ""
+    model, _, rest = text[len(prefix):].partition(":")
     field, _, value = rest.partition("=")
     if not (model and field and value):
-        raise BadGridQuery(f"verdict filter {text!r} must look like model:field=value")
-    return model, field, value
+        raise BadGridQuery(f"verdict filter {text!r} must look like column:field=value (e.g. olmo:recommendation=No)")
+    return prefix + model, field, value
 
 
-def _columns(store: Store, model_ids: list[str], runs: dict[str, RunInfo]) -> list[dict[str, Any]]:
-    """A column per model: its name (configured, else its run's, else its id) and its run's progress."""
-    configured = {m.id: m for m in list_models(store)}
+def _columns(store: Store, column_ids: list[str], runs: dict[str, RunInfo]) -> list[dict[str, Any]]:
+    """A column per id asked: its model's name (configured, else its run's, else its id), its run's
+    progress and what sets it apart (task, few-shot, label)."""
+    names = model_names(store)
+    shown = list({run.id: run for run in runs.values()}.values())
+    labels = dict(zip([run.id for run in shown], column_labels(run.variant(names.get(run.model_id))
+                                                               for run in shown), strict=True))
     columns = []
-    for model_id in model_ids:
-        run = runs.get(model_id)
-        name = configured[model_id].name if model_id in configured else (run.model.name if run else model_id)
-        columns.append(_column(store, model_id, name, run))
+    for column_id in column_ids:
+        run = runs.get(column_id)
+        if run is None:  # a model never run here
+            name = names.get(column_id, column_id)
+            columns.append(_column(store, column_id, name, None) | {"model_id": column_id, "task": None,
+                                                                    "few_shot": 0, "label": name})
+            continue
+        name = run.variant(names.get(run.model_id)).model_name
+        columns.append(_column(store, column_id, name, run) | {
+            "model_id": run.model_id, "task": {"name": run.task_name, "version": run.task_version},
+            "few_shot": run.few_shot, "label": labels[run.id]})
     return columns
-
-
 def _column(store: Store, model_id: str, name: str, run: RunInfo | None) -> dict[str, Any]:
     if run is None:
         return {"id": model_id, "name": name, "status": "not run", "run_id": None, "progress": 0, "total": 0,

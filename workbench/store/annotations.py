@@ -1,6 +1,6 @@
 """Annotation queries: an append-only event log with the current state derived in the same transaction.
 
-Each change sets one field of one (record, model) state row, so two people editing
+Each change sets one field of one state row: an answer's (record × run) or the record's own, so two people editing
 different fields of the same record both keep their work, and for the same field the
 last write wins while both stay in the log. Undo writes a new event restoring the value
 from before, and refuses if someone changed the field since.
@@ -14,14 +14,14 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from workbench.domain.annotations import MODEL_FIELDS, AnnotationError, AnswerState, validate
+from workbench.domain.annotations import MODEL_FIELDS, PREFERENCE_SPECIAL, AnnotationError, AnswerState, validate
+from workbench.domain.errors import Conflict
+from workbench.domain.model_ids import run_column
 from workbench.store.db import Store, dialect_insert, lock, utcnow, write_transaction
 from workbench.store.event_log import insert_events
-from workbench.store.schema import annotation_events, annotations as annotation_states, records, results
-from workbench.store.runs import get_run
+from workbench.store.runs import RunInfo, column_runs_in
+from workbench.store.schema import RECORD_LEVEL, annotation_events, annotations as annotation_states, records, results
 from workbench.store.tasks import get_task
-from workbench.store.runs import latest_runs
-from workbench.domain.errors import Conflict
 
 
 class AnnotationConflict(Conflict):
@@ -57,69 +57,96 @@ def _record_seq(conn: sa.Connection, dataset_id: str, record_id: str) -> int:
 
 
 def annotate(store: Store, *, dataset_id: str, record_id: str, field: str, value: Any, author: str,
-             model_id: str = "", models: list[str] | None = None) -> dict[str, Any]:
-    """Set one annotation; returns the event (with the state it produced)."""
-    if field in MODEL_FIELDS and not model_id:
-        raise AnnotationError(f"{field} is about a model's answer: say which model")
-    if field not in MODEL_FIELDS:
-        model_id = ""
-    run_id, task, has_answer = None, None, False
-    if model_id:
-        run_ids = latest_runs(store, dataset_id, [model_id])
-        if model_id not in run_ids:
-            raise AnnotationError(f"model {model_id!r} has no run on dataset {dataset_id!r}")
-        run_id = run_ids[model_id]
-        run = get_run(store, run_id)
-        task = get_task(store, run.task_name, run.task_version)
+             run_id: int | None = None, model_id: str = "", models: list[str] | None = None) -> dict[str, Any]:
+    """Set one annotation; returns the event (with the state it produced).
+
+    An answer's field names its run (``run_id``), or a model (``model_id``: its latest run on the
+    dataset, chosen in the write transaction); a record's field (preference, note) names neither.
+    ``models``: the columns a preference may name, when the caller limits them."""
+    if field in MODEL_FIELDS and not model_id and run_id is None:
+        raise AnnotationError(f"{field} is about an answer: say which model (model_id) or run (run_id)")
+    stored = validate(field, value, models=models, has_answer=True)  # shape first; what depends on the store below
     with write_transaction(store) as conn:
         seq = _record_seq(conn, dataset_id, record_id)
-        _lock_field(conn, dataset_id, seq, model_id)
-        if model_id:
+        run = _answer_run(conn, dataset_id, run_id, model_id) if field in MODEL_FIELDS else None
+        key = run.id if run is not None else RECORD_LEVEL
+        _lock_field(conn, dataset_id, seq, key)
+        if run is not None:
             status = conn.execute(sa.select(results.c.status).where(
-                results.c.run_id == run_id, results.c.seq == seq)).scalar()
-            current = _state_row(conn, dataset_id, seq, model_id)
+                results.c.run_id == run.id, results.c.seq == seq)).scalar()
+            current = _state_row(conn, dataset_id, seq, key)
             has_answer = status == "ok" or (current is not None and current["correction"] is not None)
             if status is None and field != "golden":
-                raise AnnotationError(f"model {model_id!r} has no answer for record {record_id!r} yet")
-        stored = validate(field, value, task=task, models=models, has_answer=has_answer or field == "correction")
-        return _write(conn, dataset_id=dataset_id, seq=seq, record_id=record_id, model_id=model_id, run_id=run_id,
-                      field=field, value=stored, author=author, undoes=None)
+                raise AnnotationError(f"run {run.id} ({run.model_id}) has no answer for record {record_id!r} yet")
+            task = get_task(store, run.task_name, run.task_version)
+            stored = validate(field, value, task=task, has_answer=has_answer or field == "correction")
+        elif field == "preference":
+            stored = _preferred_column(conn, dataset_id, stored)
+        return _write(conn, dataset_id=dataset_id, seq=seq, record_id=record_id,
+                      model_id=run.model_id if run is not None else "", run_id=key, field=field, value=stored,
+                      author=author, undoes=None)
 
 
-def _state_row(conn: sa.Connection, dataset_id: str, seq: int, model_id: str) -> dict | None:
+def _answer_run(conn: sa.Connection, dataset_id: str, run_id: int | None, model_id: str) -> RunInfo:
+    """The run an answer's annotation is about: ``run_id`` (on this dataset, of ``model_id`` if
+    given too), else the latest run of ``model_id`` here, read in the caller's write transaction."""
+    if run_id is not None:
+        run = column_runs_in(conn, dataset_id, [run_column(run_id)])[run_column(run_id)]
+        if model_id and model_id != run.model_id:
+            raise AnnotationError(f"run {run_id} is a run of {run.model_id!r}, not of {model_id!r}")
+        return run
+    runs = column_runs_in(conn, dataset_id, [model_id])
+    if model_id not in runs:
+        raise AnnotationError(f"model {model_id!r} has no run on dataset {dataset_id!r}")
+    return runs[model_id]
+
+
+def _preferred_column(conn: sa.Connection, dataset_id: str, value: str | None) -> str | None:
+    """A preference names a column; it is kept as its run (run:ID), so a later run of that model
+    doesn't inherit it."""
+    if value is None or value in PREFERENCE_SPECIAL:
+        return value
+    runs = column_runs_in(conn, dataset_id, [value])
+    if value not in runs:
+        raise AnnotationError(f"preference {value!r}: that model has no run on dataset {dataset_id!r}")
+    return run_column(runs[value].id)
+
+
+def _state_row(conn: sa.Connection, dataset_id: str, seq: int, run_key: int) -> dict | None:
     state = annotation_states.c
     row = conn.execute(sa.select(annotation_states).where(
-        state.dataset_id == dataset_id, state.seq == seq, state.model_id == model_id)).first()
+        state.dataset_id == dataset_id, state.seq == seq, state.run_id == run_key)).first()
     return dict(row._mapping) if row else None
 
 
-def _lock_field(conn: sa.Connection, dataset_id: str, seq: int, model_id: str) -> None:
-    """Writers to the same (record, model) take turns from their first read of its state to their
+def _lock_field(conn: sa.Connection, dataset_id: str, seq: int, run_key: int) -> None:
+    """Writers to the same (record, run) take turns from their first read of its state to their
     commit, so what they check still holds when they write, and the log's order (and each event's
     ``previous``) is the order the state was changed in."""
-    lock(conn, f"annotation:{dataset_id}:{seq}:{model_id}")
+    lock(conn, f"annotation:{dataset_id}:{seq}:run:{run_key}")
 
 
-def _write(conn: sa.Connection, *, dataset_id: str, seq: int, record_id: str, model_id: str, run_id: int | None,
+def _write(conn: sa.Connection, *, dataset_id: str, seq: int, record_id: str, model_id: str, run_id: int,
            field: str, value: Any, author: str, undoes: int | None) -> dict[str, Any]:
-    """Append the event and change the state; the caller holds ``_lock_field`` in a write transaction."""
+    """Append the event and change the state; the caller holds ``_lock_field`` in a write transaction.
+    ``run_id`` is the state row's key (RECORD_LEVEL for a record's own fields)."""
     now = utcnow()
-    before = _state_row(conn, dataset_id, seq, model_id)
+    before = _state_row(conn, dataset_id, seq, run_id)
     previous = _decode(field, before[field]) if before is not None else (False if field == "golden" else None)
+    event_run = run_id if run_id != RECORD_LEVEL else None
     event_id = conn.execute(annotation_events.insert().values(
-        dataset_id=dataset_id, seq=seq, record_id=record_id, model_id=model_id, run_id=run_id, field=field,
+        dataset_id=dataset_id, seq=seq, record_id=record_id, model_id=model_id, run_id=event_run, field=field,
         value=_json(value), previous=_json(previous), author=author, undoes=undoes, created_at=now,
     )).inserted_primary_key[0]  # type: ignore[index]  # always set after an INSERT of one row
     changes = {field: _encode(field, value), "updated_by": author, "updated_at": now}
-    if run_id is not None:
-        changes["run_id"] = run_id
     statement = dialect_insert(conn, annotation_states).values(
-        **{"golden": 0, **changes}, dataset_id=dataset_id, seq=seq, model_id=model_id, record_id=record_id)
-    conn.execute(statement.on_conflict_do_update(index_elements=["dataset_id", "seq", "model_id"], set_=changes))
-    state = _public_state(_state_row(conn, dataset_id, seq, model_id))
+        **{"golden": 0, **changes}, dataset_id=dataset_id, seq=seq, run_id=run_id, model_id=model_id,
+        record_id=record_id)
+    conn.execute(statement.on_conflict_do_update(index_elements=["dataset_id", "seq", "run_id"], set_=changes))
+    state = _public_state(_state_row(conn, dataset_id, seq, run_id))
     event = {"event_id": event_id, "dataset_id": dataset_id, "seq": seq, "record_id": record_id,
-             "model_id": model_id, "field": field, "value": value, "previous": previous, "author": author,
-             "undoes": undoes, "created_at": now, "state": state}
+             "model_id": model_id, "run_id": event_run, "field": field, "value": value, "previous": previous,
+             "author": author, "undoes": undoes, "created_at": now, "state": state}
     insert_events(conn, [{"run_id": None, "type": "annotation", "payload": _json(event), "created_at": now}])
     return event
 
@@ -127,7 +154,8 @@ def _write(conn: sa.Connection, *, dataset_id: str, seq: int, record_id: str, mo
 def _public_state(row: dict | None) -> dict[str, Any] | None:
     if row is None:
         return None
-    return {"model_id": row["model_id"], "golden": bool(row["golden"]), "judgement": row["judgement"],
+    run_id = row["run_id"] if row["run_id"] != RECORD_LEVEL else None
+    return {"model_id": row["model_id"], "run_id": run_id, "golden": bool(row["golden"]), "judgement": row["judgement"],
             "correction": _decode("correction", row["correction"]), "preference": row["preference"],
             "note": row["note"], "updated_by": row["updated_by"], "updated_at": row["updated_at"]}
 
@@ -150,18 +178,21 @@ def undo(store: Store, *, dataset_id: str, author: str, event_id: int | None = N
         event = conn.execute(sa.select(annotation_events).where(annotation_events.c.id == event_id)).first()
         if event is None or event.dataset_id != dataset_id:
             raise AnnotationConflict(f"no annotation event {event_id} in dataset {dataset_id!r}")
-        _lock_field(conn, dataset_id, event.seq, event.model_id)
+        if event.model_id and event.run_id is None:
+            raise AnnotationConflict(f"annotation event {event_id} is about an answer whose run is gone; not undone")
+        key = event.run_id if event.run_id is not None else RECORD_LEVEL
+        _lock_field(conn, dataset_id, event.seq, key)
         if conn.execute(sa.select(annotation_events.c.id).where(
                 annotation_events.c.dataset_id == dataset_id, annotation_events.c.seq == event.seq,
                 annotation_events.c.undoes == event_id)).first():
             raise AnnotationConflict(f"annotation event {event_id} is undone already")
-        state = _state_row(conn, dataset_id, event.seq, event.model_id)
+        state = _state_row(conn, dataset_id, event.seq, key)
         current = _decode(event.field, state[event.field]) if state else None
         if current != orjson.loads(event.value):
             raise AnnotationConflict(
                 f"{event.field} was changed since (by {state['updated_by'] if state else 'someone'}); not undone")
         return _write(conn, dataset_id=dataset_id, seq=event.seq, record_id=event.record_id,
-                      model_id=event.model_id, run_id=event.run_id, field=event.field,
+                      model_id=event.model_id, run_id=key, field=event.field,
                       value=orjson.loads(event.previous), author=author, undoes=event_id)
 
 
@@ -182,7 +213,7 @@ def answer_states(store: Store, dataset_id: str, seqs: Iterable[int] | None = No
         sa.select(annotation_states, results.c.output, results.c.status)
         .select_from(annotation_states.outerjoin(results, sa.and_(results.c.run_id == annotation_states.c.run_id,
                                                             results.c.seq == annotation_states.c.seq)))
-        .where(annotation_states.c.dataset_id == dataset_id, annotation_states.c.model_id != "")
+        .where(annotation_states.c.dataset_id == dataset_id, annotation_states.c.run_id != RECORD_LEVEL)
     )
     if seqs is not None:
         seqs = list(seqs)
@@ -210,7 +241,7 @@ def record_notes(store: Store, dataset_id: str, seqs: Iterable[int]) -> dict[int
         state = annotation_states.c
         rows = conn.execute(sa.select(state.seq, state.preference, state.note).where(
             annotation_states.c.dataset_id == dataset_id, annotation_states.c.seq.in_(seqs),
-            annotation_states.c.model_id == "")).all()
+            annotation_states.c.run_id == RECORD_LEVEL)).all()
     return {r.seq: {"preference": r.preference, "note": r.note} for r in rows}
 
 

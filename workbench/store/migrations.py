@@ -266,3 +266,68 @@ def m005_model_max_response_bytes(conn: Connection) -> None:
 def m006_results_finish_reason(conn: Connection) -> None:
     # Why the model stopped ("stop", "length", ...), as the provider reported it; NULL when unknown.
     _run(conn, "ALTER TABLE results ADD COLUMN finish_reason TEXT")
+
+
+# The run that was latest for a row's model on its dataset when the row was written (else, for a
+# row older than every run of the model, its first run). ``{row}`` is the row's table alias,
+# ``{at}`` the column holding when it was written.
+_RUN_AT_WRITE = """COALESCE(
+    (SELECT MAX(r.id) FROM runs r WHERE r.dataset_id = {row}.dataset_id AND r.model_id = {model}
+                                    AND r.created_at <= {row}.{at}),
+    (SELECT MIN(r.id) FROM runs r WHERE r.dataset_id = {row}.dataset_id AND r.model_id = {model}))"""
+# A preference's JSON value naming a model ('"gemma"') -> the model id; run ids are written run:ID.
+_PREFERRED_RUN = """(SELECT MAX(r2.id) FROM runs r2 WHERE r2.dataset_id = {row}.dataset_id
+                     AND {value} = '"' || r2.model_id || '"' AND r2.created_at <= {row}.{at})"""
+
+
+@migration
+def m007_annotations_per_run(conn: Connection) -> None:
+    """Annotations belong to the answer they were made on: (record × run), not (record × model).
+
+    The state table is keyed (dataset_id, seq, run_id); record-level rows (preference, note) have
+    run_id 0 (no run has it: ids start at 1), so a record's annotations stay one index range. A row
+    without a run gets the run that was latest for its model when it was written; a row of a model
+    that never ran on the dataset names no answer and is left out (its events stay in the log).
+    Preferences name a column as run:ID. SQLite can't change a primary key: the table is rebuilt."""
+    answer_run = _RUN_AT_WRITE.format(row="a", model="a.model_id", at="updated_at")
+    event_run = _RUN_AT_WRITE.format(row="e", model="e.model_id", at="created_at")
+
+    def preferred(value: str, row: str, at: str) -> str:
+        run = _PREFERRED_RUN.format(row=row, value=value, at=at)
+        return f"""CASE WHEN {value} IS NULL OR {value} IN ('null', '"tie"', '"all_bad"') OR {run} IS NULL
+                        THEN {value} ELSE '"run:' || CAST({run} AS TEXT) || '"' END"""
+
+    state_preference = preferred("'\"' || a.preference || '\"'", "a", "updated_at")
+    _run(
+        conn,
+        f"UPDATE annotations AS a SET run_id = {answer_run} WHERE a.run_id IS NULL AND a.model_id <> ''",
+        f"UPDATE annotation_events AS e SET run_id = {event_run} WHERE e.run_id IS NULL AND e.model_id <> ''",
+        f"UPDATE annotation_events AS e SET value = {preferred('e.value', 'e', 'created_at')}, "
+        f"previous = {preferred('e.previous', 'e', 'created_at')} WHERE e.field = 'preference'",
+        """CREATE TABLE annotations_per_run (
+            dataset_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            run_id BIGINT NOT NULL,
+            model_id TEXT NOT NULL DEFAULT '',
+            record_id TEXT NOT NULL,
+            golden INTEGER NOT NULL DEFAULT 0,
+            judgement TEXT,
+            correction TEXT,
+            preference TEXT,
+            note TEXT,
+            updated_by TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (dataset_id, seq, run_id)
+        )""",
+        f"""INSERT INTO annotations_per_run (dataset_id, seq, run_id, model_id, record_id, golden, judgement,
+                                             correction, preference, note, updated_by, updated_at)
+            SELECT a.dataset_id, a.seq, CASE WHEN a.model_id = '' THEN 0 ELSE a.run_id END, a.model_id,
+                   a.record_id, a.golden, a.judgement, a.correction,
+                   CASE WHEN a.preference IS NULL THEN NULL
+                        ELSE SUBSTR({state_preference}, 2, LENGTH({state_preference}) - 2) END,
+                   a.note, a.updated_by, a.updated_at
+            FROM annotations AS a WHERE a.model_id = '' OR a.run_id IS NOT NULL""",
+        "DROP TABLE annotations",
+        "ALTER TABLE annotations_per_run RENAME TO annotations",
+        "CREATE INDEX annotations_golden ON annotations (dataset_id, golden, seq)",
+    )

@@ -12,12 +12,14 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from workbench.domain.columns import Variant
+from workbench.domain.model_ids import run_id_of
 from workbench.domain.models import ModelConfig
 from workbench.domain.progress import TERMINAL_STATES, cost
 from workbench.store.db import Store, refresh_statistics, utcnow, write_transaction
 from workbench.store.event_log import insert_events, result_event
 from workbench.store.schema import results, runs
-from workbench.domain.errors import Conflict, NotFound
+from workbench.domain.errors import Conflict, InvalidInput, NotFound
 
 LEASE_SECONDS = float(os.environ.get("WORKBENCH_LEASE_SECONDS", "30"))  # shorter in some tests
 OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -30,6 +32,11 @@ class RunNotFound(NotFound):
 
 class RunStateError(Conflict):
     pass
+
+
+class RunOfAnotherDataset(InvalidInput):
+    def __init__(self, run_id: int, dataset_id: str, wanted: str):
+        super().__init__(f"run {run_id} is a run on dataset {dataset_id!r}, not on {wanted!r}")
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,17 @@ class RunInfo:
     @property
     def finished(self) -> bool:
         return self.status in TERMINAL_STATES
+
+    @property
+    def few_shot(self) -> int:
+        """Golden examples shown before each record (0: zero-shot)."""
+        count = self.options.get("few_shot")
+        return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
+
+    def variant(self, model_name: str | None = None) -> Variant:
+        """What sets this run apart as a column (the model's configured name, else its snapshot's)."""
+        return Variant(model_name or self.model.name or self.model_id, self.task_name, self.task_version,
+                       self.few_shot, self.model.params.model_dump())
 
 
 def create_run(store: Store, *, dataset_id: str, model: ModelConfig, task_name: str, task_version: int,
@@ -284,14 +302,46 @@ def clear_errors(store: Store, run_id: int) -> int:
 
 def latest_runs(store: Store, dataset_id: str, model_ids: list[str] | None = None) -> dict[str, int]:
     """For each model, its latest run on the dataset that has results (else its latest run)."""
+    with store.engine.connect() as conn:
+        return latest_runs_in(conn, dataset_id, model_ids)
+
+
+def latest_runs_in(conn: sa.Connection, dataset_id: str, model_ids: list[str] | None = None) -> dict[str, int]:
+    """``latest_runs`` in the caller's transaction (a write that depends on which run is latest)."""
     query = sa.select(runs.c.id, runs.c.model_id, runs.c.done).where(runs.c.dataset_id == dataset_id)
     if model_ids:
         query = query.where(runs.c.model_id.in_(model_ids))
     chosen: dict[str, tuple[bool, int]] = {}
-    with store.engine.connect() as conn:
-        for run_id, model_id, done in conn.execute(query.order_by(runs.c.id)):
-            rank = (done > 0, run_id)
-            if model_id not in chosen or rank > chosen[model_id]:
-                chosen[model_id] = rank
+    for run_id, model_id, done in conn.execute(query.order_by(runs.c.id)):
+        rank = (done > 0, run_id)
+        if model_id not in chosen or rank > chosen[model_id]:
+            chosen[model_id] = rank
     order = model_ids or sorted(chosen)
     return {m: chosen[m][1] for m in order if m in chosen}
+
+
+def column_runs(store: Store, dataset_id: str, column_ids: list[str] | None) -> dict[str, RunInfo]:
+    """Column id -> its run, in the order asked: a model id is its latest run on the dataset (left
+    out when it has none: a column "not run"), ``run:ID`` that run, which must be on the dataset
+    (RunNotFound, RunOfAnotherDataset). None: the latest run of every model run on the dataset."""
+    with store.engine.connect() as conn:
+        return column_runs_in(conn, dataset_id, column_ids)
+
+
+def column_runs_in(conn: sa.Connection, dataset_id: str, column_ids: list[str] | None) -> dict[str, RunInfo]:
+    """``column_runs`` in the caller's transaction."""
+    explicit = {c: run_id for c in column_ids or [] if (run_id := run_id_of(c)) is not None}
+    model_ids = [c for c in column_ids or [] if c not in explicit]
+    latest = latest_runs_in(conn, dataset_id, model_ids) if column_ids is None or model_ids else {}
+    wanted = set(latest.values()) | set(explicit.values())
+    found = {row.id: RunInfo.from_row(row)
+             for row in conn.execute(sa.select(runs).where(runs.c.id.in_(sorted(wanted))))} if wanted else {}
+    for run_id in explicit.values():
+        if run_id not in found:
+            raise RunNotFound(run_id)
+        if found[run_id].dataset_id != dataset_id:
+            raise RunOfAnotherDataset(run_id, found[run_id].dataset_id, dataset_id)
+    order = column_ids if column_ids is not None else list(latest)
+    chosen = {c: found[explicit[c]] if c in explicit else found[latest[c]]
+              for c in order if c in explicit or c in latest}
+    return chosen

@@ -139,18 +139,20 @@ annotation_events = sa.Table(
     sa.Column("created_at", sa.Text, nullable=False),
 )
 
-# Current state, derived from annotation_events in the same transaction.
+# Current state, derived from annotation_events in the same transaction: one row per answer
+# (record × run) and one per record (run_id 0: preference, note).
+RECORD_LEVEL = 0
 annotations = sa.Table(
     "annotations", metadata,
     sa.Column("dataset_id", sa.Text, primary_key=True),
     sa.Column("seq", sa.Integer, primary_key=True),
-    sa.Column("model_id", sa.Text, primary_key=True),  # '' for record-level (preference, note)
+    sa.Column("run_id", sa.BigInteger, primary_key=True, autoincrement=False),  # 0 for record-level
+    sa.Column("model_id", sa.Text, nullable=False),  # the run's model; '' for record-level
     sa.Column("record_id", sa.Text, nullable=False),
-    sa.Column("run_id", sa.BigInteger),
     sa.Column("golden", sa.Integer, nullable=False),
     sa.Column("judgement", sa.Text),  # 'good' | 'wrong' | None
     sa.Column("correction", sa.Text),  # JSON of the fixed output
-    sa.Column("preference", sa.Text),  # model id, 'tie' or 'all_bad'
+    sa.Column("preference", sa.Text),  # a column id ('run:ID'), 'tie' or 'all_bad'
     sa.Column("note", sa.Text),
     sa.Column("updated_by", sa.Text),
     sa.Column("updated_at", sa.Text, nullable=False),

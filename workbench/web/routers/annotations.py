@@ -16,7 +16,8 @@ router = APIRouter(tags=["annotations"])
 class Annotate(BaseModel):
     dataset_id: str
     record_id: str
-    model_id: str = ""
+    run_id: DatabaseId | None = Field(None, description="the run whose answer this is about (answer-level fields)")
+    model_id: str = Field("", max_length=200, description="or a model: its latest run on the dataset")
     field: str = Field(description="golden | judgement | correction | preference | note")
     value: Any = None
     author: str | None = Field(None, max_length=100)
@@ -32,7 +33,8 @@ class Undo(BaseModel):
 def annotations_set(request: Request, body: Annotate) -> dict:
     """Saved at once; every open page hears about it on the live socket."""
     return curation.annotate(request.app.state.store, dataset_id=body.dataset_id, record_id=body.record_id,
-                             model_id=body.model_id, field=body.field, value=body.value, author=body.author)
+                             run_id=body.run_id, model_id=body.model_id, field=body.field, value=body.value,
+                             author=body.author)
 
 
 @router.post("/annotations/undo")

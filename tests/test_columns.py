@@ -9,18 +9,21 @@ import io
 import json
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from testkit.scale import answer
 from workbench.domain.comparison import verdict_key
 from workbench.domain.models import build_model
 from workbench.domain.tasks import Task
+from workbench.grid.curation import golden_examples
 from workbench.service.grid import shared_verdict_fields
 from workbench.service.workspace import sample_path
 from workbench.store.datasets import import_dataset
 from workbench.store.models import save_model
 from workbench.store.results import ResultRow, RunUpdate, write_batch
 from workbench.store.runs import create_run, set_status
+from workbench.store.schema import events
 from workbench.store.tasks import get_task, save_task
 from workbench.web.app import create_app
 
@@ -70,6 +73,11 @@ def columns(settings, store):
     elsewhere = _run(store, other.id, "gemma")
     with TestClient(create_app(settings, store=store), headers=CLIENT, base_url=LOCAL) as client:
         yield client, {"first": first, "olmo": olmo, "second": second, "elsewhere": elsewhere}
+
+
+def _events(store, kind):
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(events.c.payload).where(events.c.type == kind).order_by(events.c.id)).all()
 
 
 def grid(client, **params):
@@ -157,9 +165,9 @@ def test_a_run_of_another_dataset_is_no_column_here(columns):
     assert response.status_code == 422 and "not of 'gemma'" in response.json()["detail"]
 
 
-def test_a_golden_mark_stays_on_the_answer_it_was_made_on(columns):
+def test_a_golden_mark_stays_on_the_answer_it_was_made_on(columns, store):
     """Star run 1's answer, then gemma runs again with a different answer: the latest-run column
-    shows no star, the run:1 column does, and the golden export holds run 1's answer."""
+    shows no star, the run:1 column does, and the golden export and few-shot examples hold run 1's answer."""
     client, runs = columns
     seq = _differs("gemma", "gemma-again")
     record_id = f"cand-{seq:06d}"
@@ -182,6 +190,10 @@ def test_a_golden_mark_stays_on_the_answer_it_was_made_on(columns):
     assert [r["id"] for r in rows] == [record_id]
     assert rows[0]["golden_answer"]["recommendation"] == answer(record_id, "gemma")["recommendation"]
     assert rows[0]["golden_provenance"]["run_id"] == runs["first"]
+    examples = golden_examples(store, "cands")
+    assert [(r, a["recommendation"]) for r, _, a in examples] == [(record_id, answer(record_id, "gemma")["recommendation"])]
+    live = [json.loads(e.payload) for e in _events(store, "annotation")]
+    assert live[-1]["run_id"] == runs["first"] and live[-1]["state"]["golden"] is True
     # A model id alone still works: the latest run of the model (gemma's second run).
     by_model = client.post("/api/annotations", json={"dataset_id": "cands", "record_id": record_id,
                                                       "model_id": "gemma", "field": "judgement", "value": "wrong"})
@@ -229,7 +241,8 @@ def test_exports_metrics_and_compare_take_run_columns(columns):
     assert f"run:{runs['first']}.recommendation" in header and f"run:{runs['second']}.recommendation" in header
     results = client.get("/api/exports/results", params={"dataset_id": "cands", "models": pair, "format": "jsonl"})
     lines = [json.loads(line) for line in results.text.splitlines()]
-    assert len(lines) == 2 * len(SEQS)
+    assert len(lines) == 2 * len(SEQS) and {line["model_id"] for line in lines} == {"gemma"}
+    assert {line["run_id"] for line in lines} == {runs["first"], runs["second"]}
 
 
 def test_columns_of_tasks_with_different_verdicts_compare_on_the_shared_ones(columns, store):

@@ -35,7 +35,7 @@ class CuratedItem:
     results: dict[str, dict[str, Any] | None]
     reference: dict[str, Any] | None = None  # the golden / corrected answer
     provenance: dict[str, Any] | None = None  # {"source", "model_id", "run_id", "annotator", "annotated_at"}
-    preference: str | None = None  # a model id, "tie" or "all_bad"
+    preference: str | None = None  # a column id among those exported, "tie" or "all_bad"
     note: str | None = None
 
 

@@ -1,7 +1,7 @@
 """Export formats, streamed: rows are written as they come, never collected first.
 
 Input items are any objects with ``record_id``, ``title``, ``subtitle``,
-``data`` and ``results`` (model id -> result dict or None), e.g. the
+``data`` and ``results`` (column id -> result dict or None), e.g. the
 store's RecordResults. CSV cells that a spreadsheet would run as a formula
 are neutralised.
 """
@@ -63,14 +63,15 @@ def result_columns(output_fields: list[str]) -> list[str]:
 
 
 def long_rows(items: Iterable[Any], output_fields: list[str], *, include_record: bool = False) -> Iterator[dict]:
-    """One row per record × model that has a result."""
+    """One row per record × column that has a result (its model and run named)."""
     for item in items:
-        for model_id, result in item.results.items():
+        for column, result in item.results.items():
             if result is None:
                 continue
             output = result.get("output") or {}
             row = {"record_id": item.record_id, "title": item.title, "subtitle": item.subtitle,
-                   "model_id": model_id, "run_id": result.get("run_id"), "status": result["status"]}
+                   "model_id": result.get("model_id") or column, "run_id": result.get("run_id"),
+                   "status": result["status"]}
             if include_record:
                 row["output"] = result.get("output")
                 row["raw_text"] = result.get("raw_text")
@@ -95,11 +96,11 @@ def long_values(items: Iterable[Any], output_fields: list[str]) -> Iterator[list
     tail = TAIL_COLUMNS[:-1]  # "cached" last, as a bool
     for item in items:
         head = (item.record_id, item.title, item.subtitle)
-        for model_id, result in item.results.items():
+        for column, result in item.results.items():
             if result is None:
                 continue
             get = result.get
-            row: list[Any] = [*head, model_id, get("run_id"), result["status"]]
+            row: list[Any] = [*head, get("model_id") or column, get("run_id"), result["status"]]
             row += map((get("output") or {}).get, output_fields)
             row += map(get, tail)
             row.append(bool(get("cached")))

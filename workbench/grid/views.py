@@ -1,4 +1,4 @@
-"""Records joined with each selected model's result: the shape exports, comparisons and the grid read."""
+"""Records joined with each selected column's (run's) result: the shape exports, comparisons and the grid read."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 
 from workbench.store.db import Store
-from workbench.store.schema import records, results
+from workbench.store.schema import records, results, runs
 
 
 @dataclass(frozen=True)
@@ -20,10 +20,10 @@ class RecordResults:
     title: str
     subtitle: str
     data: dict[str, Any] | None
-    results: dict[str, dict[str, Any] | None]  # model id -> result row (output parsed) or None
+    results: dict[str, dict[str, Any] | None]  # column id -> result row (output parsed, run_id, model_id) or None
 
     def outputs(self) -> dict[str, dict[str, Any] | None]:
-        """Model id -> valid output, or None where the model has no valid answer."""
+        """Column id -> valid output, or None where the column has no valid answer."""
         return {m: (r["output"] if r and r["status"] == "ok" else None) for m, r in self.results.items()}
 
 
@@ -33,7 +33,8 @@ _RESULT_COLUMNS = ("status", "output", "error_kind", "error_message", "raw_text"
 
 def iter_record_results(store: Store, dataset_id: str, run_ids: dict[str, int], *, with_data: bool = True,
                         batch: int = 1000, seqs: list[int] | None = None) -> Iterator[RecordResults]:
-    """Every record (or just ``seqs``) in file order with each model's result, in keyset pages."""
+    """Every record (or just ``seqs``) in file order with each column's result (``run_ids``: column
+    id -> run), in keyset pages."""
     if seqs is not None:
         ordered = sorted(seqs)
         for start in range(0, len(ordered), batch):
@@ -45,17 +46,18 @@ def iter_record_results(store: Store, dataset_id: str, run_ids: dict[str, int], 
 
 def _iter_pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_data: bool, batch: int,
                 extra) -> Iterator[RecordResults]:
-    layout = []  # (model id, run id, position of the model's first result column in a row)
+    layout = []  # (column id, run id, its model, position of the column's first result field in a row)
     start = 5 if with_data else 4
-    for model, run_id in run_ids.items():
-        layout.append((model, run_id, start))
+    model_of = _models_of(store, list(run_ids.values()))
+    for column, run_id in run_ids.items():
+        layout.append((column, run_id, model_of.get(run_id, column), start))
         start += len(_RESULT_COLUMNS)
     width = len(_RESULT_COLUMNS)
     loads = orjson.loads
     for rows in _pages(store, dataset_id, run_ids, with_data, batch, extra):
         for row in rows:
             per_model: dict[str, dict[str, Any] | None] = {}
-            for model, run_id, start in layout:
+            for model, run_id, model_id, start in layout:
                 if row[start] is None:  # status is never NULL: no result row for this model
                     per_model[model] = None
                     continue
@@ -63,8 +65,16 @@ def _iter_pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_dat
                 output = result["output"]
                 result["output"] = loads(output) if output else None
                 result["run_id"] = run_id
+                result["model_id"] = model_id
                 per_model[model] = result
             yield RecordResults(row[0], row[1], row[2], row[3], loads(row[4]) if with_data else None, per_model)
+
+
+def _models_of(store: Store, run_ids: list[int]) -> dict[int, str]:
+    if not run_ids:
+        return {}
+    with store.engine.connect() as conn:
+        return dict(conn.execute(sa.select(runs.c.id, runs.c.model_id).where(runs.c.id.in_(run_ids))).all())
 
 
 def _pages(store: Store, dataset_id: str, run_ids: dict[str, int], with_data: bool, batch: int,

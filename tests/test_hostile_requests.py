@@ -139,6 +139,10 @@ def valid_bodies(client) -> dict[tuple[str, str], dict]:
         ("POST", "/api/models"): {"id": "h1", "provider": "baseline", "name": "H"},
         ("PUT", "/api/models/{model_id}"): {"provider": "baseline", "name": "H", "max_concurrency": 2},
         ("POST", "/api/tasks"): task | {"name": "hostile"},
+        ("POST", "/api/tasks/preview"): {"task": task | {"name": "hostile"}, "dataset_id": "cands",
+                                         "record_id": "cand-000001"},
+        ("POST", "/api/tasks/try"): {"task": task | {"name": "hostile"}, "dataset_id": "cands", "model_id": "base",
+                                     "count": 1},
         ("POST", "/api/runs"): {"dataset_id": "cands", "model_ids": ["base"], "limit": 2},
         ("POST", "/api/annotations"): {"dataset_id": "cands", "record_id": "cand-000001", "model_id": "base",
                                        "field": "correction", "value": {"recommendation": "Yes"}},
@@ -166,8 +170,8 @@ def mutated(draw, body: dict):
 
 def body_operations():
     # Known before the app exists (parametrize runs first); the test checks the list is complete.
-    return ["POST /api/models", "PUT /api/models/{model_id}", "POST /api/tasks", "POST /api/runs",
-            "POST /api/annotations", "POST /api/annotations/undo"]
+    return ["POST /api/models", "PUT /api/models/{model_id}", "POST /api/tasks", "POST /api/tasks/preview",
+            "POST /api/tasks/try", "POST /api/runs", "POST /api/annotations", "POST /api/annotations/undo"]
 
 
 def test_every_json_body_route_is_fuzzed(client):

@@ -123,6 +123,8 @@ def test_two_runs_of_one_model_side_by_side_and_the_seed_default(columns):
     assert cell(page, seq, "gemma")["recommendation"] == answer(f"cand-{seq:06d}", "gemma-again")["recommendation"]
     assert cell(page, seq, f"run:{runs['first']}")["recommendation"] == \
         answer(f"cand-{seq:06d}", "gemma")["recommendation"]
+    assert cell(page, seq, f"run:{runs['first']}")["run_id"] == runs["first"]  # each answer names its run
+    assert cell(page, seq, "gemma")["run_id"] == runs["second"]
     # Differences between the two runs of gemma alone.
     pair = f"run:{runs['first']},run:{runs['second']}"
     differing = grid(client, models=pair, filter="differences")

@@ -137,6 +137,7 @@ def _row(r: Any, query: GridQuery, notes: dict[int, Any]) -> dict[str, Any]:
             "error": None if r[f"s{i}"] == "ok" else {"kind": r[f"k{i}"], "message": r[f"e{i}"]},
             "original": output if correction is not None else None,
             "latency_ms": r[f"l{i}"],
+            "run_id": query.run_ids[model],
             "is_golden": bool(note.get("golden")),
             "is_fixed": correction is not None,
             "judgement": note.get("judgement"),

@@ -160,11 +160,13 @@ async function reload() {
   if (!state.datasetId) return;
   const generation = ++state.generation;
   state.loading = true;
+  heardDuringReload = [];
   try {
     // Rows first; the counts (a scan of the whole dataset the first time) follow on their own.
     const data = await api(gridUrl({ counts: false }));
     if (generation !== state.generation) return;
     state.view = data;
+    catchUp(data.last_event_id);
     state.nextCursor = data.next_cursor;
     live.setCursor(data.last_event_id);
     $("#dataset-name").textContent = data.dataset.name;
@@ -179,6 +181,7 @@ async function reload() {
     loadCounts(generation);
     await loadRuns();
   } catch (error) {
+    if (generation === state.generation) heardDuringReload = null;
     toast(error.message, "error");
   } finally {
     if (generation === state.generation) state.loading = false;
@@ -260,6 +263,16 @@ function showsResult(item) {
 
 // ---- live updates: coalesced, and only rows on screen are refetched ----
 let pendingSeqs = new Set();
+// Results heard while a reload was under way, judged by the columns before it: those the reloaded
+// rows can't hold yet (after its last event id) are fetched again for the new columns.
+let heardDuringReload = null;
+
+function catchUp(lastEventId) {
+  const heard = heardDuringReload || [];
+  heardDuringReload = null;
+  for (const item of heard) if (item.id > lastEventId && showsResult(item)) pendingSeqs.add(item.seq);
+  if (pendingSeqs.size) scheduleRowRefresh();
+}
 let refreshTimer = null;
 let headerTimer = null;
 
@@ -301,8 +314,10 @@ function onLive(messages) {
   for (const message of messages) {
     if (message.type === "result") {
       for (const item of message.items) {
+        if (heardDuringReload && item.dataset_id === state.datasetId) heardDuringReload.push(item);
         if (showsResult(item)) { pendingSeqs.add(item.seq); header = true; }
       }
+      if (heardDuringReload) header = true;
     } else if (message.type === "progress") {
       state.progress.set(message.run_id, message);
     } else if (message.type === "run_state") {

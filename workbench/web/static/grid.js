@@ -47,9 +47,10 @@ export class Grid {
     this.head.style.setProperty("--models", Math.max(models.length, 1));
     this.head.replaceChildren(
       el("div", {}, "Record"),
-      ...models.map((m) => el("div", { class: "model-col", title: `${columnLabel(m)} (${m.id})`, dataset: { column: m.id } },
-        el("span", { class: "col-label" }, columnLabel(m)), " ",
-        el("span", { class: `status ${String(m.status).replace(" ", "-")}` }, m.status))),
+      // The status only while it is news (a finished column needs the room for its label).
+      ...models.map((m) => el("div", { class: "model-col", title: `${columnLabel(m)} (${m.id}) · ${m.status}`, dataset: { column: m.id } },
+        el("span", { class: "col-label" }, columnLabel(m)),
+        m.status === "completed" ? null : el("span", { class: `status ${String(m.status).replace(" ", "-")}` }, m.status))),
     );
     this.render(true);
   }

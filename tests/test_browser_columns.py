@@ -1,0 +1,191 @@
+"""Columns are runs, in real Chromium: two runs of one model side by side, a star on the answer it was
+given to only, differences between the two, both traces in the record panel, the comparison CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.test_browser import CHROMIUM, add_model, shot, workbench
+from tests.test_browser import _stop_servers, browser, fake, page  # noqa: F401 (fixtures)
+from testkit.synthetic import write_jsonl
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+RECORDS = 40
+
+
+def call(url: str, path: str, method: str = "GET", body: dict | None = None):
+    request = urllib.request.Request(f"{url}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json", "X-Workbench-Client": "tests"})
+    with urllib.request.urlopen(request) as answer:
+        return json.load(answer)
+
+
+def cell(tab, row: int, column: str):
+    return tab.locator(".row").nth(row).locator(f".cell[data-model='{column}']")
+
+
+def differing(url: str, dataset: str, columns: list[str], fields: list[str]) -> set[str]:
+    """The records whose answers differ between the columns, worked out here from the rows."""
+    grid = call(url, f"/api/workbench?dataset_id={dataset}&models={','.join(columns)}&limit=500&counts=false")
+    out = set()
+    for row in grid["results"]:
+        cells = [row["models"][c] for c in columns]
+        if all(c and c["status"] == "ok" for c in cells) and any(len({c[f] for c in cells}) > 1 for f in fields):
+            out.add(row["candidate_id"])
+    return out
+
+
+def test_two_runs_of_one_model_are_two_columns(page, tmp_path, fake):  # noqa: F811 (fixtures)
+    fake.config.latency_ms = 1
+    url = workbench(tmp_path, add_model("gemma", "Gemma 3 4B", fake.base_url))
+    upload = tmp_path / "candidates.jsonl"
+    write_jsonl(upload, RECORDS, seed=5)
+    page.goto(url)
+    page.set_input_files("#upload-input", str(upload))
+    page.wait_for_selector(f"#dataset-count:has-text('{RECORDS} records')")
+    dataset = call(url, "/api/datasets")[0]["id"]
+    page.check("input[data-model=gemma]")
+    page.wait_for_selector("#grid-head .model-col:has-text('not run')")  # picked, never run: a column still
+    page.click("#run-selected")
+    page.wait_for_selector(".job .status.completed", timeout=30_000)
+    first = f"run:{call(url, f'/api/columns?dataset_id={dataset}')[0]['run_id']}"
+    page.wait_for_selector(f"#grid-head .model-col[data-column='{first}']")
+    page.wait_for_function("document.querySelectorAll('.row .cell .verdict').length > 5")
+
+    # A star on the first record's answer, given by run 1.
+    cell(page, 0, first).locator("button[data-act=golden]").click()
+    cell(page, 0, first).locator("button[data-act=golden].on").wait_for()
+
+    # The model is changed (another model name, another temperature) and run again, fresh: the fake
+    # server answers per model name, so some answers differ.
+    model = call(url, "/api/models/gemma")
+    call(url, "/api/models/gemma", "PUT", {**model, "model": "gemma-v2", "params": {**model["params"], "temperature": 0.5}})
+    page.check("#fresh")
+    page.click("#run-selected")
+    page.wait_for_function("document.querySelectorAll('.job .status.completed').length === 2", timeout=30_000)
+    runs = call(url, f"/api/columns?dataset_id={dataset}")
+    second = f"run:{runs[0]['run_id']}"
+    assert {r["id"] for r in runs} == {first, second} and first != second
+
+    # Side by side, run 1 first; the finished run was not hidden by the new one.
+    page.wait_for_function("document.querySelectorAll('#grid-head .model-col').length === 2")
+    page.wait_for_function("document.querySelectorAll('.row .cell .pending').length === 0")
+    heads = page.locator("#grid-head .model-col")
+    assert [heads.nth(i).get_attribute("data-column") for i in range(2)] == [first, second]
+    labels = {r["id"]: r["label"] for r in runs}
+    for i, column in enumerate((first, second)):
+        assert labels[column] in heads.nth(i).inner_text()
+        assert labels[column] in heads.nth(i).get_attribute("title")  # the full label on hover
+    assert "Gemma 3 4B" in labels[first] and "Gemma 3 4B" in labels[second]
+    page.wait_for_selector(f"#stats:has-text('{RECORDS} / {RECORDS}')")  # completed, per column
+    jobs = page.inner_text("#jobs")
+    assert labels[first] in jobs and labels[second] in jobs  # job cards show the run's label
+
+    # The star is on the answer it was given to, not on the other run's answer of that record.
+    assert cell(page, 0, first).locator("button[data-act=golden].on").count() == 1
+    assert cell(page, 0, second).locator("button[data-act=golden].on").count() == 0
+    shot(page, "columns-two-runs")
+
+    # The columns stay after a reload (kept per dataset).
+    page.reload()
+    page.wait_for_function("document.querySelectorAll('#grid-head .model-col').length === 2")
+    assert [heads.nth(i).get_attribute("data-column") for i in range(2)] == [first, second]
+
+    # Review mode: its number keys prefer a column (the run), not a model.
+    page.evaluate("document.activeElement.blur()")
+    page.keyboard.press("r")
+    page.wait_for_selector("#review:not([hidden])")
+    page.keyboard.press("2")
+    page.wait_for_selector(f"#review button[data-prefer='{second}'].on")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#review", state="hidden")
+    grid = call(url, f"/api/workbench?dataset_id={dataset}&models={first},{second}&limit=1&counts=false")
+    assert grid["results"][0]["preference"] == second
+
+    # Metrics name the columns by their labels.
+    page.click("#open-metrics")
+    page.wait_for_selector("#metrics-body h3:has-text('Accuracy')")
+    metrics = page.inner_text("#metrics-body")
+    assert labels[first] in metrics and labels[second] in metrics
+    page.click("#metrics-close")
+
+    # Differences only: exactly the records where the two runs' verdicts differ.
+    fields = list(call(url, f"/api/workbench?dataset_id={dataset}&limit=1")["task"]["verdict_fields"])
+    expected = differing(url, dataset, [first, second], fields)
+    assert 0 < len(expected) < RECORDS
+    page.click("#filter-tabs button[data-filter=differences]")
+    page.wait_for_selector(f"#filter-tabs button[data-filter=differences] .count:text-is('{len(expected)}')")
+    page.wait_for_function("[...document.querySelectorAll('.row')].length > 0 && "
+                           "[...document.querySelectorAll('.row')].every((r) => r.classList.contains('disagree'))")
+    shown = page.locator(".row .rec .sub").all_inner_texts()  # the subtitle falls back to the record id
+    assert 0 < len(shown) <= len(expected)
+
+    # The record panel: both answers, each with the prompt it was sent (the trace).
+    page.click("#filter-tabs button[data-filter=all]")
+    title = grid["results"][0]["candidate_name"]  # the first record (the rows of all records are back)
+    page.locator(".row").nth(0).locator(f".title:text-is({json.dumps(title)})").wait_for()
+    page.locator(".row").nth(0).click()
+    page.wait_for_selector("#detail:not([hidden]) pre")
+    page.wait_for_function("[...document.querySelectorAll('#detail .trace-slot')].length === 2 && "
+                           "[...document.querySelectorAll('#detail .trace-slot')].every((s) => s.innerText.trim())",
+                           timeout=10_000)
+    traces = page.locator("#detail .trace-slot")
+    for i, column in enumerate((first, second)):
+        assert traces.nth(i).get_attribute("data-run") == column.split(":")[1]
+        traces.nth(i).locator("summary:has-text('Prompt sent')").click()
+        assert title in traces.nth(i).inner_text()  # the user message sent names the candidate
+    shot(page, "columns-record-traces")
+    page.click("#detail-close")
+
+    # The comparison report from the page's link holds both columns.
+    page.click("#export")
+    with page.expect_download() as info:
+        page.click("#export-menu a[data-kind=comparison]")
+    with open(info.value.path(), encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == RECORDS
+    header = list(rows[0])
+    assert any(h.startswith(first) for h in header) and any(h.startswith(second) for h in header)
+
+
+def test_the_column_picker_by_keyboard(page, tmp_path, fake):  # noqa: F811 (fixtures)
+    fake.config.latency_ms = 1
+    url = workbench(tmp_path, add_model("a", "Model A", fake.base_url), add_model("b", "Model B", fake.base_url))
+    upload = tmp_path / "candidates.jsonl"
+    write_jsonl(upload, 20, seed=3)
+    page.goto(url)
+    page.set_input_files("#upload-input", str(upload))
+    page.wait_for_selector("#dataset-count:has-text('20 records')")
+    page.check("input[data-model=a]")
+    page.check("input[data-model=b]")
+    page.click("#run-selected")
+    page.wait_for_function("document.querySelectorAll('.job .status.completed').length === 2", timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('#grid-head .model-col').length === 2")
+    # A model no longer picked to run keeps its column: picks say what ▶ Run runs, not what is shown.
+    page.uncheck("input[data-model=b]")
+    page.wait_for_timeout(300)
+    assert page.locator("#grid-head .model-col").count() == 2
+
+    page.focus("#columns-button")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#columns-menu:not([hidden])")
+    assert page.get_attribute("#columns-button", "aria-expanded") == "true"
+    assert page.locator("#columns-menu fieldset legend").all_inner_texts() == ["Model A", "Model B"]
+    menu = page.inner_text("#columns-menu")
+    assert "completed" in menu and "20/20" in menu
+    focused = page.evaluate("document.activeElement.dataset.column")
+    assert focused and focused.startswith("run:")
+    page.keyboard.press("Space")  # unticks the first run: its column goes
+    page.wait_for_function("document.querySelectorAll('#grid-head .model-col').length === 1")
+    assert page.evaluate("document.activeElement.dataset.column") == focused  # the focus stays put
+    page.keyboard.press("Space")  # ...and comes back
+    page.wait_for_function("document.querySelectorAll('#grid-head .model-col').length === 2")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#columns-menu", state="hidden")
+    assert page.evaluate("document.activeElement.id") == "columns-button"

@@ -154,3 +154,26 @@ def test_a_run_with_a_task_and_version(client, fake):
                                           "task_version": 9}).status_code == 404
     assert client.post("/api/runs", json={"dataset_id": "reviews", "model_ids": ["fake"], "task": "senti",
                                           "task_version": 0}).status_code == 422
+
+
+@pytest.mark.parametrize("user, limit", [("{% for i in range(99999) %}{% endfor %}", "range()"),
+                                         ('{{ "x" * 10**10 }}', "'*'")])
+def test_a_hostile_template_is_a_problem_in_preview_and_try_and_an_error_per_record_in_a_run(client, user, limit):
+    from workbench.runner.manager import RunManager
+
+    draft = sentiment(client) | {"name": "hostile", "user": user}
+    shown = client.post("/api/tasks/preview", json={"task": draft, "dataset_id": "reviews"}).json()
+    assert shown["messages"] == [] and limit in shown["problems"][0]["message"]
+    client.post("/api/models", json={"id": "rules", "provider": "baseline"})
+    [tried] = client.post("/api/tasks/try", json={"task": draft, "dataset_id": "reviews", "model_id": "rules",
+                                                  "count": 1}).json()
+    assert tried["error"]["kind"] == "template" and limit in tried["error"]["message"]
+    assert client.post("/api/tasks", json=draft).status_code == 201
+    [run] = client.post("/api/runs", json={"dataset_id": "reviews", "model_ids": ["rules"], "task": "hostile",
+                                           "allow_missing_fields": True}).json()
+    store = client.app.state.store
+    import asyncio
+
+    asyncio.run(RunManager(store).execute([run["id"]]))
+    finished = client.get(f"/api/runs/{run['id']}").json()
+    assert (finished["status"], finished["done"], finished["errors"]) == ("completed", 6, 6)

@@ -79,11 +79,22 @@ def test_the_sentiment_starter_fits_reviews():
     ('{{ "{:>999999999}".format(1) }}', "format width"),
     ('{{ ("x" * 100000) | replace("", "y" * 100000) }}', "replace"),
     ('{% for i in range(10000) %}{{ "x" * 1000 }}{% endfor %}', "longer than"),
+    ("{{ [1] | slice(100000000) | list }}", "slice"),
+    ("{{ [1] | batch(100000000, 0) | list }}", "batch"),
 ])
 def test_a_hostile_template_fails_naming_the_limit(source, limit):
     with pytest.raises(TaskError, match="template failed") as failure:
         task(source).render({"text": "x"})
     assert limit in str(failure.value)
+
+
+def test_finding_the_fields_folds_no_constants():
+    """Looking for names compiles the template, and compiling folds constants: in the budget's
+    sandbox, so `{{ "x" * 10**10 }}` is not worked out (10 GB) while looking for its fields."""
+    from workbench.domain import template_fields
+
+    assert "xxxxxxxxxx" not in template_fields._PARSER.compile('{{ "x" * 10 }}', raw=True)
+    assert field_uses('{{ "x" * 10**10 }}') == {} and field_uses('{{ [1] | batch(100000000, 0) | list }}') == {}
 
 
 def test_ordinary_templates_still_work():

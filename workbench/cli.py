@@ -402,7 +402,10 @@ def tasks_preview(name: str, dataset_id: str, record_id: str | None, version: in
     store = _store(data_dir)
     task = service_tasks.get_task(store, name, version)
     shown = service_tasks.preview_task(store, task.to_dict(), dataset_id, record_id)
-    click.echo(f"# task {task.name} v{task.version} on record {shown['record_id']} of {dataset_id}")
+    if shown["record_id"] is None:
+        click.echo(f"dataset {dataset_id!r} has no records", err=True)
+    else:
+        click.echo(f"# task {task.name} v{task.version} on record {shown['record_id']} of {dataset_id}")
     for message in shown["messages"]:
         click.echo(f"--- {message['role']}")
         click.echo(message["content"])

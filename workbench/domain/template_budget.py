@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import jinja2
+import orjson
 from jinja2 import nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
@@ -57,6 +58,11 @@ def _tick(count: int = 1) -> None:
 def _too_long(what: str, size: int) -> None:
     if size > MAX_TEXT:
         raise BudgetExceeded(f"{what} would make a value of {size:,} items; the limit is {MAX_TEXT:,}")
+
+
+def _too_many(what: str, count: Any) -> None:
+    if isinstance(count, int) and count > MAX_RANGE:
+        raise BudgetExceeded(f"{what} of {count:,}; the limit is {MAX_RANGE:,}")
 
 
 def _sized(value: Any) -> int | None:
@@ -158,6 +164,10 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
             "indent": _budgeted_indent(base["indent"]),
             "format": _checked_before(base["format"], lambda value, *_, **__: _check_format(value)),
             "replace": _budgeted_replace(base["replace"]),
+            # how many groups slice makes, and how far batch pads the last one, are the template's to say
+            "slice": _checked_before(base["slice"], lambda value, slices, *_: _too_many("slice", slices)),
+            "batch": _checked_before(base["batch"], lambda value, linecount, *_: _too_many("batch", linecount)),
+            "tojson": lambda value: orjson.dumps(value, default=str).decode(),  # no indent= to ask for
         }
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - as in jinja2
@@ -175,9 +185,15 @@ class BudgetedEnvironment(ImmutableSandboxedEnvironment):
 
 
 def _checked_before(apply: Any, check: Any) -> Any:
+    """``apply`` (a jinja2 filter) with ``check`` of its arguments first."""
+    passes = getattr(apply, "jinja_pass_arg", None)  # it takes the environment or context first
+
     def checked(*args: Any, **kwargs: Any) -> Any:
-        check(*args, **kwargs)
+        check(*(args[1:] if passes is not None else args), **kwargs)
         return apply(*args, **kwargs)
+
+    if passes is not None:
+        checked.jinja_pass_arg = passes  # type: ignore[attr-defined]
     return checked
 
 

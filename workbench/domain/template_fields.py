@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
-import jinja2
 from jinja2 import meta, nodes
 
 from workbench.domain.errors import InvalidInput
+from workbench.domain.template_budget import BudgetedEnvironment
 
 # Names the templates get besides the record's fields (domain/tasks.py renders with these).
 CONTEXT_NAMES = frozenset({"record", "schema_json", "task"})
@@ -29,7 +29,9 @@ _GLOBALS = frozenset({"range", "dict", "namespace", "cycler", "joiner", "loop", 
 _ABSENCE_TESTS = frozenset({"defined", "undefined", "none"})
 _FALLBACK_FILTERS = frozenset({"default", "d"})
 
-_PARSER = jinja2.Environment()
+# meta's analysis compiles the template, folding constants: in the sandbox with the budget, so that
+# `{{ "x" * 10**10 }}` is not worked out while looking for names.
+_PARSER = BudgetedEnvironment()
 
 
 def _parse(source: str) -> nodes.Template | None:

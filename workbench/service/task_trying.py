@@ -35,10 +35,15 @@ async def try_on_records(model: ModelConfig, task: Task, records: list[tuple[int
     options = RunOptions(timeout_s=timeout_s, max_attempts=TRY_ATTEMPTS)
     asker = Asker(run, task, options, use_cache=False, breaker=Breaker(options.down_after), tally=Tally(run))
     provider = create_provider(model)
+    slots = asyncio.Semaphore(max(1, model.max_concurrency))  # as many at once as the model takes
+
+    async def one(record: PendingRecord) -> dict[str, Any]:
+        async with slots:
+            return await _try_one(asker, provider, record, timeout_s)
+
     try:
-        return list(await asyncio.gather(*(
-            _try_one(asker, provider, PendingRecord(seq, record_id, data), timeout_s)
-            for seq, record_id, data in records)))
+        return list(await asyncio.gather(*(one(PendingRecord(seq, record_id, data))
+                                           for seq, record_id, data in records)))
     finally:
         try:
             await provider.aclose()

@@ -14,7 +14,7 @@ from tests.test_browser import CHROMIUM, add_model, shot, workbench
 from tests.test_browser import _stop_servers, browser, fake, page  # noqa: F401 (fixtures)
 from testkit.synthetic import write_jsonl
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium")]
 RECORDS = 40
 
 
@@ -130,7 +130,7 @@ def test_two_runs_of_one_model_are_two_columns(page, tmp_path, fake):  # noqa: F
     page.click("#filter-tabs button[data-filter=all]")
     title = grid["results"][0]["candidate_name"]  # the first record (the rows of all records are back)
     page.locator(".row").nth(0).locator(f".title:text-is({json.dumps(title)})").wait_for()
-    page.locator(".row").nth(0).click()
+    page.locator(".row").nth(0).locator(".rec").click()
     page.wait_for_selector("#detail:not([hidden]) pre")
     page.wait_for_function("[...document.querySelectorAll('#detail .trace-slot')].length === 2 && "
                            "[...document.querySelectorAll('#detail .trace-slot')].every((s) => s.innerText.trim())",
@@ -189,3 +189,95 @@ def test_the_column_picker_by_keyboard(page, tmp_path, fake):  # noqa: F811 (fix
     page.keyboard.press("Escape")
     page.wait_for_selector("#columns-menu", state="hidden")
     assert page.evaluate("document.activeElement.id") == "columns-button"
+
+
+def reviews(count: int) -> list[dict]:
+    moods = ["Boils fast and looks great. Love it.", "Broke after a week.", "It is a kettle.", "Loud, but quick.",
+             "Too pricey for what it does.", "Perfect for tea, every morning."]
+    return [{"id": f"rev-{i:03d}", "product": ["Kettle", "Toaster", "Blender"][i % 3],
+             "text": f"{moods[i % len(moods)]} (order {i})", "stars": 1 + i % 5} for i in range(count)]
+
+
+def test_workflow_4_bring_your_own_task(page, tmp_path, fake):  # noqa: F811 (fixtures)
+    """Upload reviews → a sentiment task written in the editor, previewed, tried, saved → two models run
+    → the prompt edited (v2) and one model run again → three columns, two of one model → differences
+    only → a record's panel shows both prompts → the comparison CSV holds the three columns."""
+    fake.config.latency_ms = 1
+    upload = tmp_path / "reviews.jsonl"
+    upload.write_text("".join(json.dumps(r) + "\n" for r in reviews(RECORDS)), encoding="utf-8")
+    url = workbench(tmp_path, add_model("one", "Model One", fake.base_url), add_model("two", "Model Two", fake.base_url))
+    page.goto(url)
+    page.set_input_files("#upload-input", str(upload))
+    page.wait_for_selector(f"#dataset-count:has-text('{RECORDS} records')")
+    dataset = call(url, "/api/datasets")[0]["id"]
+
+    page.click("#task-new")
+    page.wait_for_selector("#task-dialog[open]")
+    page.select_option("#task-starter", "sentiment")
+    page.fill("#task-name", "reviews")
+    page.wait_for_selector("#task-preview:has-text('Product: Kettle')")
+    page.select_option("#task-try-model", "one")
+    page.select_option("#task-try-count", "3")
+    page.click("#task-try")
+    page.wait_for_function("document.querySelectorAll('#task-try-results li.try-ok').length === 3")
+    page.click("#task-save")
+    page.wait_for_selector(".task-message:has-text('Saved reviews v1')")
+    page.click("#task-dialog .dialog-head button[aria-label=Close]")
+
+    page.check("input[data-model=one]")
+    page.check("input[data-model=two]")
+    page.click("#run-selected")
+    page.wait_for_function("document.querySelectorAll('.job .status.completed').length === 2", timeout=30_000)
+
+    # v2 of the prompt, run by model one only.
+    page.click("#task-edit")
+    page.wait_for_selector("#task-dialog[open]")
+    page.fill("#task-user", page.input_value("#task-user") + "\nJudge the text only, not the product.")
+    page.wait_for_selector("#task-preview:has-text('not the product')")
+    page.click("#task-save")
+    page.wait_for_selector(".task-message:has-text('Saved reviews v2')")
+    page.click("#task-dialog .dialog-head button[aria-label=Close]")
+    page.uncheck("input[data-model=two]")
+    page.click("#run-selected")
+    page.wait_for_function("document.querySelectorAll('.job .status.completed').length === 3", timeout=30_000)
+
+    runs = {(r["model_id"], r["task"]["version"]): r for r in call(url, f"/api/columns?dataset_id={dataset}")}
+    assert set(runs) == {("one", 1), ("two", 1), ("one", 2)}
+    order = [runs["one", 1]["id"], runs["one", 2]["id"], runs["two", 1]["id"]]  # model one's runs side by side
+    page.wait_for_function("document.querySelectorAll('#grid-head .model-col').length === 3")
+    page.wait_for_function("document.querySelectorAll('.row .cell .pending').length === 0")
+    heads = page.locator("#grid-head .model-col")
+    assert [heads.nth(i).get_attribute("data-column") for i in range(3)] == order
+    assert "v2" in heads.nth(1).get_attribute("title") and "v1" in heads.nth(0).get_attribute("title")
+    shot(page, "workflow4-three-columns")
+
+    expected = differing(url, dataset, order, ["sentiment"])
+    assert 0 < len(expected) < RECORDS
+    page.click("#filter-tabs button[data-filter=differences]")
+    page.wait_for_selector(f"#filter-tabs button[data-filter=differences] .count:text-is('{len(expected)}')")
+    page.wait_for_function("[...document.querySelectorAll('.row')].length > 0 && "
+                           "[...document.querySelectorAll('.row')].every((r) => r.classList.contains('disagree'))")
+    first_shown = page.locator(".row").nth(0).locator(".sub").inner_text()
+    assert first_shown in expected  # the subtitle falls back to the record id
+
+    page.locator(".row").nth(0).locator(".rec").click()  # the record's side (the cells have buttons)
+    page.wait_for_function("[...document.querySelectorAll('#detail .trace-slot')].length === 3 && "
+                           "[...document.querySelectorAll('#detail .trace-slot')].every((s) => s.innerText.trim())",
+                           timeout=10_000)
+    traces = page.locator("#detail .trace-slot")
+    prompts = []
+    for i in range(3):
+        traces.nth(i).locator("summary:has-text('Prompt sent')").click()
+        prompts.append(traces.nth(i).inner_text())
+    assert "not the product" in prompts[1] and "not the product" not in prompts[0] + prompts[2]
+    assert all("Text: " in p for p in prompts)
+    shot(page, "workflow4-record-prompts")
+    page.click("#detail-close")
+
+    page.click("#export")
+    with page.expect_download() as info:
+        page.click("#export-menu a[data-kind=comparison]")
+    with open(info.value.path(), encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == RECORDS
+    assert all(any(h.startswith(column) for h in rows[0]) for column in order)

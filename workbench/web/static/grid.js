@@ -142,7 +142,7 @@ export class Grid {
     }, label);
     return el("div", { class: "cell", dataset: { model: model.id } },
       el("span", { class: "head" },
-        el("span", { class: `verdict v-${kind}${diffs.has(primary) ? " diff" : ""}` }, `${ICON[kind]} ${value ?? "?"}`,
+        el("span", { class: `verdict v-${kind}${diffs.has(primary) ? " diff" : ""}`, title: `${primary}: ${value ?? "?"}` }, `${ICON[kind]} ${value ?? "?"}`,
           cell.is_fixed ? el("span", { class: "marks", title: "fixed by a person" }, " ✏️") : null),
         el("span", { class: "acts" },
           act("golden", "⭐", "Golden: keep as an example (g)", cell.is_golden),

@@ -47,9 +47,12 @@ def field_uses(source: str) -> dict[str, bool]:
     tree = _parse(source)
     if tree is None:
         return {}
-    free = meta.find_undeclared_variables(tree) - CONTEXT_NAMES - _GLOBALS
     uses: dict[str, bool] = {}
-    _Walker(free, uses).visit(tree, optional=False, guarded=frozenset())
+    try:
+        free = meta.find_undeclared_variables(tree) - CONTEXT_NAMES - _GLOBALS
+        _Walker(free, uses).visit(tree, optional=False, guarded=frozenset())
+    except RecursionError:  # nested deeper than the walk can go: no fields known, nothing refused
+        return {}
     return uses
 
 

@@ -41,6 +41,27 @@ def differing(url: str, dataset: str, columns: list[str], fields: list[str]) -> 
     return out
 
 
+def open_prompts(tab, row: int, columns: int) -> list[str]:
+    """Opens the record panel of a row and each column's "Prompt sent": the traces' texts."""
+    tab.locator(".row").nth(row).locator(".rec").click()  # the record's side (the cells have buttons)
+    tab.wait_for_function(f"[...document.querySelectorAll('#detail .trace-slot')].length === {columns} && "
+                           "[...document.querySelectorAll('#detail .trace-slot')].every((s) => s.innerText.trim())",
+                           timeout=10_000)
+    traces = tab.locator("#detail .trace-slot")
+    for i in range(columns):
+        traces.nth(i).locator("summary:has-text('Prompt sent')").click()
+    return [traces.nth(i).inner_text() for i in range(columns)]
+
+
+def comparison_csv(tab) -> list[dict]:
+    """The comparison report, downloaded through the page's Export menu."""
+    tab.click("#export")
+    with tab.expect_download() as info:
+        tab.click("#export-menu a[data-kind=comparison]")
+    with open(info.value.path(), encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
 def test_two_runs_of_one_model_are_two_columns(page, tmp_path, fake):  # noqa: F811 (fixtures)
     fake.config.latency_ms = 1
     url = workbench(tmp_path, add_model("gemma", "Gemma 3 4B", fake.base_url))
@@ -130,25 +151,15 @@ def test_two_runs_of_one_model_are_two_columns(page, tmp_path, fake):  # noqa: F
     page.click("#filter-tabs button[data-filter=all]")
     title = grid["results"][0]["candidate_name"]  # the first record (the rows of all records are back)
     page.locator(".row").nth(0).locator(f".title:text-is({json.dumps(title)})").wait_for()
-    page.locator(".row").nth(0).locator(".rec").click()
-    page.wait_for_selector("#detail:not([hidden]) pre")
-    page.wait_for_function("[...document.querySelectorAll('#detail .trace-slot')].length === 2 && "
-                           "[...document.querySelectorAll('#detail .trace-slot')].every((s) => s.innerText.trim())",
-                           timeout=10_000)
-    traces = page.locator("#detail .trace-slot")
-    for i, column in enumerate((first, second)):
-        assert traces.nth(i).get_attribute("data-run") == column.split(":")[1]
-        traces.nth(i).locator("summary:has-text('Prompt sent')").click()
-        assert title in traces.nth(i).inner_text()  # the user message sent names the candidate
+    prompts = open_prompts(page, 0, 2)
+    runs_shown = page.eval_on_selector_all("#detail .trace-slot", "slots => slots.map((s) => s.dataset.run)")
+    assert runs_shown == [first.split(":")[1], second.split(":")[1]]
+    assert all(title in p for p in prompts)  # the user message sent names the candidate
     shot(page, "columns-record-traces")
     page.click("#detail-close")
 
     # The comparison report from the page's link holds both columns.
-    page.click("#export")
-    with page.expect_download() as info:
-        page.click("#export-menu a[data-kind=comparison]")
-    with open(info.value.path(), encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = comparison_csv(page)
     assert len(rows) == RECORDS
     header = list(rows[0])
     assert any(h.startswith(first) for h in header) and any(h.startswith(second) for h in header)
@@ -260,24 +271,12 @@ def test_workflow_4_bring_your_own_task(page, tmp_path, fake):  # noqa: F811 (fi
     first_shown = page.locator(".row").nth(0).locator(".sub").inner_text()
     assert first_shown in expected  # the subtitle falls back to the record id
 
-    page.locator(".row").nth(0).locator(".rec").click()  # the record's side (the cells have buttons)
-    page.wait_for_function("[...document.querySelectorAll('#detail .trace-slot')].length === 3 && "
-                           "[...document.querySelectorAll('#detail .trace-slot')].every((s) => s.innerText.trim())",
-                           timeout=10_000)
-    traces = page.locator("#detail .trace-slot")
-    prompts = []
-    for i in range(3):
-        traces.nth(i).locator("summary:has-text('Prompt sent')").click()
-        prompts.append(traces.nth(i).inner_text())
+    prompts = open_prompts(page, 0, 3)
     assert "not the product" in prompts[1] and "not the product" not in prompts[0] + prompts[2]
     assert all("Text: " in p for p in prompts)
     shot(page, "workflow4-record-prompts")
     page.click("#detail-close")
 
-    page.click("#export")
-    with page.expect_download() as info:
-        page.click("#export-menu a[data-kind=comparison]")
-    with open(info.value.path(), encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = comparison_csv(page)
     assert len(rows) == RECORDS
     assert all(any(h.startswith(column) for h in rows[0]) for column in order)

@@ -62,8 +62,9 @@ def grid_view(store: Store, dataset_id: str, *, models: str | None = None, filte
     first = next(iter(runs.values()), None)
     task = tasks[first.task_name, first.task_version] if first else get_task(store, DEFAULT_TASK)
     fields, comparable = shared_verdict_fields(task, list(tasks.values()))
-    if diff_field is not None and diff_field not in fields:
-        raise BadGridQuery(f"{diff_field!r} is not a verdict field the columns' tasks share")
+    if diff_field is not None and diff_field not in dict(task.verdict_fields):
+        # A field of the first column's task only: columns whose task lacks it never differ on it.
+        raise BadGridQuery(f"{diff_field!r} is not a verdict field of task {task.name!r}")
     missing = [v[0] for v in wanted if v[0] not in run_ids]
     if missing:
         raise BadGridQuery(f"column {missing[0]!r} is not shown or has no run on this dataset")

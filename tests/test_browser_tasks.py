@@ -65,6 +65,10 @@ def test_write_a_task_preview_try_save_and_run(page, tmp_path):
         for _ in " {{ title }}":
             page.keyboard.press("Backspace")
         page.wait_for_function("!document.querySelector('#task-problems').textContent.includes('title')")
+        page.keyboard.type(" #")
+        page.click("#task-field-chips button:has-text('id')")  # a chip inserts the field at the cursor
+        assert page.input_value("#task-user").endswith("Stars: {{ stars }} #{{ id }}")
+        page.wait_for_selector("#task-preview:has-text('Stars: 5 #rev-0')")
 
         # The schema builder: a yes/no field appears in the JSON Schema view.
         page.click("#task-add-field")

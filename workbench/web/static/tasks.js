@@ -99,7 +99,6 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
   const form = {};
   let rows = [];
   let customSchema = null;  // a schema the builder can't show, kept as typed in the JSON view
-  let lastTemplate = null;  // the template textarea the field chips insert into
   let previewSeq = 0;
   let previewTimer = null;
   let fields = [];
@@ -116,7 +115,7 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
   form.schemaJson = el("textarea", { id: "task-schema-json", rows: 10, spellcheck: "false", class: "template" });
   const schemaNote = el("p", { class: "hint", id: "task-schema-note" });
   const fieldRows = el("tbody", { id: "task-fields" });
-  const chips = el("div", { class: "field-chips", id: "task-field-chips", role: "group", "aria-label": "Dataset fields: insert into the template" });
+  const chips = el("div", { class: "field-chips", id: "task-field-chips", role: "group", "aria-label": "Dataset fields: insert into the user template" });
   const suggest = el("ul", { class: "field-suggest", id: "task-suggest", role: "listbox", hidden: true, "aria-label": "Fields" });
   const yamlView = el("pre", { class: "task-yaml", id: "task-yaml" });
   const previewRecord = el("input", { id: "task-preview-record", placeholder: "first record", autocomplete: "off" });
@@ -245,11 +244,8 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
     changed("starter");
   });
 
-  // ---- the dataset's fields: chips and suggestions as you type ----
-  for (const area of [form.system, form.user]) {
-    area.addEventListener("focus", () => { lastTemplate = area; });
-  }
-  lastTemplate = form.user;
+  // ---- the dataset's fields: chips and suggestions as you type (in the user template: the
+  // system prompt is the same for every record and never sees one) ----
 
   function insertAtCursor(area, text, replaceBefore = 0) {
     const start = area.selectionStart - replaceBefore;
@@ -261,7 +257,7 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
 
   function renderChips() {
     chips.replaceChildren(...fields.map((f) => el("button", { type: "button", class: "chip", title: `insert {{ ${f} }}`,
-      onclick: () => insertAtCursor(lastTemplate, isIdentifier(f) ? `{{ ${f} }}` : `{{ record[${JSON.stringify(f)}] }}`) }, f)));
+      onclick: () => insertAtCursor(form.user, isIdentifier(f) ? `{{ ${f} }}` : `{{ record[${JSON.stringify(f)}] }}`) }, f)));
     if (!fields.length) chips.append(el("span", { class: "hint" }, "(pick a dataset)"));
   }
 

@@ -150,7 +150,7 @@ def test_two_runs_of_one_model_are_two_columns(page, tmp_path, fake):  # noqa: F
     # The record panel: both answers, each with the prompt it was sent (the trace).
     page.click("#filter-tabs button[data-filter=all]")
     title = grid["results"][0]["candidate_name"]  # the first record (the rows of all records are back)
-    page.locator(".row").nth(0).locator(f".title:text-is({json.dumps(title)})").wait_for()
+    page.locator(".row").nth(0).locator(f".title:text-is({json.dumps(title, ensure_ascii=False)})").wait_for()
     prompts = open_prompts(page, 0, 2)
     runs_shown = page.eval_on_selector_all("#detail .trace-slot", "slots => slots.map((s) => s.dataset.run)")
     assert runs_shown == [first.split(":")[1], second.split(":")[1]]
@@ -173,6 +173,7 @@ def test_the_column_picker_by_keyboard(page, tmp_path, fake):  # noqa: F811 (fix
     page.goto(url)
     page.set_input_files("#upload-input", str(upload))
     page.wait_for_selector("#dataset-count:has-text('20 records')")
+    dataset = call(url, "/api/datasets")[0]["id"]
     page.check("input[data-model=a]")
     page.check("input[data-model=b]")
     page.click("#run-selected")
@@ -200,6 +201,21 @@ def test_the_column_picker_by_keyboard(page, tmp_path, fake):  # noqa: F811 (fix
     page.keyboard.press("Escape")
     page.wait_for_selector("#columns-menu", state="hidden")
     assert page.evaluate("document.activeElement.id") == "columns-button"
+
+    # A verdict filter names a column by its label and filters on that run's answers.
+    columns = call(url, f"/api/columns?dataset_id={dataset}")
+    run_b = next(c for c in columns if c["model_id"] == "b")
+    options = page.eval_on_selector_all("#vf-model option", "os => os.map((o) => [o.value, o.textContent])")
+    assert [run_b["id"], run_b["label"]] in options
+    page.select_option("#vf-model", run_b["id"])
+    page.select_option("#vf-field", "recommendation")
+    grid = call(url, f"/api/workbench?dataset_id={dataset}&models={run_b['id']}&limit=500&counts=false")
+    value = grid["results"][0]["models"][run_b["id"]]["recommendation"]
+    page.select_option("#vf-value", value)
+    page.click("#vf-add")
+    page.wait_for_selector(f"#vf-chips .chip:has-text({json.dumps(run_b['label'], ensure_ascii=False)})")
+    wanted = sum(1 for r in grid["results"] if r["models"][run_b["id"]]["recommendation"] == value)
+    page.wait_for_function(f"document.querySelectorAll('.row').length === {wanted}")
 
 
 def reviews(count: int) -> list[dict]:

@@ -177,3 +177,13 @@ def test_a_hostile_template_is_a_problem_in_preview_and_try_and_an_error_per_rec
     asyncio.run(RunManager(store).execute([run["id"]]))
     finished = client.get(f"/api/runs/{run['id']}").json()
     assert (finished["status"], finished["done"], finished["errors"]) == ("completed", 6, 6)
+
+
+def test_try_says_an_answer_cut_at_max_tokens_is_truncated(client):
+    with FakeOpenAIServer(FaultConfig(length_rate=1.0)) as server:
+        client.post("/api/models", json={"id": "short", "provider": "openai", "base_url": server.base_url,
+                                         "model": "m"})
+        [answer] = client.post("/api/tasks/try", json={"task": sentiment(client), "dataset_id": "reviews",
+                                                       "model_id": "short", "count": 1}).json()
+    assert answer["finish_reason"] == "length" and answer["error"]["kind"] == "truncated", answer
+    assert answer["raw_text"]

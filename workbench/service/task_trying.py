@@ -53,7 +53,8 @@ async def try_on_records(model: ModelConfig, task: Task, records: list[tuple[int
 
 async def _try_one(asker: Asker, provider: Any, record: PendingRecord, timeout_s: float) -> dict[str, Any]:
     out: dict[str, Any] = {"record_id": record.record_id, "output": None, "error": None, "raw_text": None,
-                           "latency_ms": None, "tokens_in": 0, "tokens_out": 0, "messages": None}
+                           "latency_ms": None, "tokens_in": 0, "tokens_out": 0, "finish_reason": None,
+                           "messages": None}
     item = asker.prepare(record)
     if item.messages is None:
         out["error"] = {"kind": "template", "message": item.render_error}
@@ -70,9 +71,10 @@ async def _try_one(asker: Asker, provider: Any, record: PendingRecord, timeout_s
         out["raw_text"] = outcome.raw_text
         return out
     row = await asker.answer_row(record, outcome.text, outcome.input_tokens, outcome.output_tokens,
-                                 outcome.latency_s * 1000, 1, cached=False)
+                                 outcome.latency_s * 1000, 1, cached=False, finish_reason=outcome.finish_reason)
     out.update(output=row.output, raw_text=outcome.text[:20_000], latency_ms=round(outcome.latency_s * 1000, 1),
-               tokens_in=outcome.input_tokens, tokens_out=outcome.output_tokens)
+               tokens_in=outcome.input_tokens, tokens_out=outcome.output_tokens,
+               finish_reason=outcome.finish_reason)
     if row.status != "ok":
         out["error"] = {"kind": row.error_kind, "message": row.error_message}
     return out

@@ -89,8 +89,16 @@ def test_write_a_task_preview_try_save_and_run(page, tmp_path):
         page.wait_for_selector("#task-versions li:has-text('v1')")
         assert "first version" in page.inner_text("#task-versions")
         shot(page, "tasks-saved")
+        v1_user = page.input_value("#task-user")
+        page.fill("#task-user", v1_user + "\nBe brief.")
+        page.click("#task-save")
+        page.wait_for_selector(".task-message:has-text('Saved review-sentiment v2')")
+        page.wait_for_selector("#task-versions li:has-text('v2'):has-text('user template')")
+        page.click("#task-versions button[aria-label='open v1 in the editor']")
+        page.wait_for_function(f"document.querySelector('#task-user').value === {json.dumps(v1_user)}")
         page.click("#task-dialog .dialog-head button[aria-label=Close]")
         assert page.input_value("#task-select") == "review-sentiment"
+        assert page.inner_text("#task-select option:checked") == "review-sentiment v2"
 
         # The built-in candidate task on reviews: the run asks first, naming the missing fields.
         page.select_option("#task-select", "candidate-screening")

@@ -372,7 +372,8 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
     try {
       const answers = await api("/api/tasks/try", { method: "POST", json: { task: draft(), dataset_id: dataset, model_id: tryModel.value, count: Number(tryCount.value) } });
       tryBox.replaceChildren(...answers.map((a) => el("li", { class: a.error ? "try-error" : "try-ok" },
-        el("div", { class: "try-head" }, el("strong", {}, a.record_id), a.latency_ms != null ? el("span", { class: "hint" }, ` ${Math.round(a.latency_ms)} ms`) : null),
+        el("div", { class: "try-head" }, el("strong", {}, a.record_id),
+          a.latency_ms != null ? el("span", { class: "hint" }, ` ${Math.round(a.latency_ms)} ms · ${a.tokens_in} → ${a.tokens_out} tokens${a.finish_reason ? ` · ${a.finish_reason}` : ""}`) : null),
         a.error ? el("div", { class: "error" }, `${a.error.kind}: ${a.error.message}`) : null,
         a.output ? el("pre", { class: "try-output" }, JSON.stringify(a.output, null, 2)) : null,
         a.error && a.raw_text ? el("details", {}, el("summary", {}, "raw answer"), el("pre", {}, a.raw_text)) : null)));
@@ -390,9 +391,19 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
       versionsBox.replaceChildren(...versions.map((v) => el("li", { class: "version" },
         el("span", { class: "version-number" }, `v${v.version}`), " ",
         el("span", { class: "hint" }, v.created_at.replace("T", " ").slice(0, 16)), " ",
-        el("span", { class: "version-changes" }, v.changes.join("; ")),
+        el("span", { class: "version-changes" }, v.changes.join("; ")), " ",
+        el("button", { type: "button", class: "version-open", "aria-label": `open v${v.version} in the editor`,
+          title: "Load this version into the editor (saving it makes a new version)", onclick: () => openVersion(name, v.version) }, "open"),
         v.diff ? el("details", {}, el("summary", {}, "diff"), el("pre", { class: "task-diff" }, v.diff)) : null)));
     } catch (error) { versionsBox.replaceChildren(el("li", { class: "problem" }, error.message)); }
+  }
+
+  async function openVersion(name, version) {
+    try {
+      load(await api(`/api/tasks/${encodeURIComponent(name)}?${new URLSearchParams({ version })}`));
+      say(`Loaded v${version}: Save makes it the newest version.`);
+      changed("version");
+    } catch (error) { say(error.message, "error"); }
   }
 
   async function save() {

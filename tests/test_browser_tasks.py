@@ -40,6 +40,8 @@ def test_write_a_task_preview_try_save_and_run(page, tmp_path):
         page.goto(url)
         page.wait_for_selector("#dataset-count:has-text('4 records')")
         page.wait_for_selector("#task-select option[value=candidate-screening]", state="attached")
+        page.wait_for_selector("#task-fit:has-text('fields missing')")  # the default task: before any run
+        assert "work_history" in page.get_attribute("#task-fit", "title")
 
         page.click("#task-new")
         page.wait_for_selector("#task-dialog[open]")
@@ -99,6 +101,7 @@ def test_write_a_task_preview_try_save_and_run(page, tmp_path):
         page.click("#task-dialog .dialog-head button[aria-label=Close]")
         assert page.input_value("#task-select") == "review-sentiment"
         assert page.inner_text("#task-select option:checked") == "review-sentiment v2"
+        page.wait_for_function("document.querySelector('#task-fit').textContent === ''")
 
         # The built-in candidate task on reviews: the run asks first, naming the missing fields.
         page.select_option("#task-select", "candidate-screening")

@@ -70,12 +70,31 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
   let chosen = DEFAULT_TASK;
 
   const select = el("select", { id: "task-select", "aria-label": "Task", title: "The task the models are asked" });
-  select.addEventListener("change", () => { chosen = select.value; });
+  const fit = el("span", { class: "task-fit", id: "task-fit", role: "status" });
+  select.addEventListener("change", () => { chosen = select.value; checkFit(); });
   pick.replaceChildren(
     el("label", { class: "task-pick-label", for: "task-select" }, "Task"), select,
     el("button", { type: "button", id: "task-edit", title: "Edit this task (saving makes a new version)", onclick: () => openEditor(chosen) }, "Edit…"),
     el("button", { type: "button", id: "task-new", title: "Write a new task from a starting point", onclick: () => openEditor(null) }, "New task…"),
+    fit,
   );
+
+  // Before any run: does the chosen task fit the dataset's records? (A run asks to confirm if not.)
+  let fitSeq = 0;
+  async function checkFit() {
+    const task = taskOf(chosen);
+    const dataset = datasetId();
+    const seq = ++fitSeq;
+    fit.textContent = "";
+    fit.removeAttribute("title");
+    if (!task || !dataset) return;
+    try {
+      const { missing_fields: missing } = await api("/api/tasks/preview", { method: "POST", json: { task, dataset_id: dataset } });
+      if (seq !== fitSeq || !missing.length) return;
+      fit.textContent = `⚠ ${missing.length} field${missing.length === 1 ? "" : "s"} missing`;
+      fit.title = `The records of this dataset lack fields this task uses: ${missing.join(", ")}`;
+    } catch { /* the run says so */ }
+  }
 
   function taskOf(name) { return tasks.find((t) => t.name === name) || null; }
 
@@ -415,6 +434,7 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
       await loadTasks();
       chosen = saved.name;
       renderPicker();
+      checkFit();
       say(`Saved ${saved.name} v${saved.version}.`, "ok");
       await showVersions(saved.name);
       onSaved(saved);
@@ -460,6 +480,7 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
       } catch { /* the default then */ }
       chosen = last && taskOf(last.task_name) ? last.task_name : (taskOf(DEFAULT_TASK) ? DEFAULT_TASK : (tasks[0] || {}).name || DEFAULT_TASK);
       renderPicker();
+      checkFit();
       if (dialog.open) refreshPreview();
     },
     async startRuns(body) {

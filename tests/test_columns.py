@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from testkit.scale import answer
+from workbench.domain.columns import shared_verdict_fields
 from workbench.domain.comparison import verdict_key
 from workbench.domain.models import build_model
 from workbench.domain.tasks import Task
 from workbench.grid.curation import golden_examples
-from workbench.service.grid import shared_verdict_fields
 from workbench.service.workspace import sample_path
 from workbench.store.datasets import import_dataset
 from workbench.store.models import save_model
@@ -266,6 +266,8 @@ def test_columns_of_tasks_with_different_verdicts_compare_on_the_shared_ones(col
     assert page["counts"]["differences"] == 0
     answered = [r for r in page["results"] if r["seq"] in SEQS]
     assert answered and all(r["agreement"] is True and r["disagree_fields"] == [] for r in answered)
+    compared = client.get("/api/compare", params={"dataset_id": "cands", "models": both}).json()
+    assert list(compared["field_agreement"]) == ["recommendation"] and compared["disagreement_share"] == 0
     # A field of the first column's task only: the column without it never differs on it.
     assert grid(client, models=both, filter="differences", diff_field="trajectory")["results"] == []
     response = client.get("/api/workbench", params={"dataset_id": "cands", "models": f"run:{slim_run}",

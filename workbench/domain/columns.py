@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.domain.model_ids import RUN_PREFIX, run_id_of
 from workbench.domain.models import ModelParams
+
+if TYPE_CHECKING:
+    from workbench.domain.tasks import Task
 
 SEPARATOR = " · "
 PREFERENCE_SPECIAL = ("tie", "all_bad")  # the preferences that name no column
@@ -81,3 +84,12 @@ def shown_preference(preference: str | None, run_ids: dict[str, int]) -> str | N
     if run_id is None:
         return preference if preference in run_ids else None
     return next((column for column, shown in run_ids.items() if shown == run_id), None)
+
+
+def shared_verdict_fields(first: Task, tasks: list[Task]) -> tuple[list[str], bool]:
+    """The verdict fields the grid compares columns on: the first column's task's, kept where every
+    column's task has them; and whether the tasks' verdict fields are the same list (then the stored
+    verdict keys compare, else the grid compares field by field)."""
+    names = [[name for name, _ in t.verdict_fields] for t in tasks] or [[n for n, _ in first.verdict_fields]]
+    fields = [name for name, _ in first.verdict_fields if all(name in other for other in names)]
+    return fields, all(other == names[0] for other in names)

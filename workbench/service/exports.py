@@ -10,6 +10,7 @@ from workbench.domain import curated_exports as curated
 from workbench.domain import exports
 from workbench.domain.metrics import MetricsAccumulator
 from workbench.grid.curation import golden_examples, iter_curated
+from workbench.domain.columns import shared_verdict_fields
 from workbench.domain.comparison import ComparisonSummary
 from workbench.store.datasets import get_dataset
 from workbench.store.db import Store
@@ -50,8 +51,10 @@ def output_fields(store: Store, run_ids: dict[str, int]) -> list[str]:
 
 
 def verdict_fields(store: Store, run_ids: dict[str, int]) -> list[str]:
-    run = get_run(store, next(iter(run_ids.values())))
-    return [name for name, _ in get_task(store, run.task_name, run.task_version).verdict_fields]
+    """The verdict fields the columns are compared on: the first column's task's that every
+    column's task has (as in the grid)."""
+    tasks = [_task_of(store, {"": run_id}) for run_id in dict.fromkeys(run_ids.values())]
+    return shared_verdict_fields(tasks[0], tasks)[0]
 
 
 def export_results(store: Store, dataset_id: str, model_ids: list[str] | None, fmt: str, path: Path,
@@ -109,7 +112,7 @@ def export(store: Store, kind: str, dataset_id: str, model_ids: list[str] | None
         with exports.atomic_output(path, "w") as f:
             f.write(curated.few_shot_block(task, chosen) + "\n")
         return len(chosen)
-    verdicts = [name for name, _ in task.verdict_fields]
+    verdicts = verdict_fields(store, run_ids)
     if kind == "comparison":
         items = iter_curated(store, dataset_id, run_ids, with_data=False)
         rows = curated.comparison_rows(items, list(run_ids), verdicts)

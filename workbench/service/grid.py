@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.domain.columns import column_labels
+from workbench.domain.columns import column_labels, shared_verdict_fields
 from workbench.domain.errors import InvalidInput
 from workbench.domain.model_ids import RUN_PREFIX, parse_column_ids
-from workbench.domain.tasks import DEFAULT_TASK, Task
+from workbench.domain.tasks import DEFAULT_TASK
 from workbench.grid.counts import grid_counts
 from workbench.grid.page import grid_page
 from workbench.grid.selection import FILTERS, SORTS, GridQuery, parse_cursor, parse_seqs
@@ -94,15 +94,6 @@ def grid_view(store: Store, dataset_id: str, *, models: str | None = None, filte
 def page_row(row: dict[str, Any]) -> dict[str, Any]:
     """A grid row with the seed's key names, in the same order."""
     return {ROW_KEYS.get(key, key): value for key, value in row.items()}
-
-
-def shared_verdict_fields(first: Task, tasks: list[Task]) -> tuple[list[str], bool]:
-    """The verdict fields the grid compares columns on: the first column's task's, kept where every
-    column's task has them; and whether the tasks' verdict fields are the same list (then the stored
-    verdict keys compare, else the grid compares field by field)."""
-    names = [[name for name, _ in t.verdict_fields] for t in tasks] or [[n for n, _ in first.verdict_fields]]
-    fields = [name for name, _ in first.verdict_fields if all(name in other for other in names)]
-    return fields, all(other == names[0] for other in names)
 
 
 def _parse_verdict(text: str) -> tuple[str, str, str]:

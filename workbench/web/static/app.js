@@ -110,6 +110,12 @@ function toggleModel(id, on) {
 async function selectDataset(id) {
   state.datasetId = id;
   localStorage.setItem("workbench-dataset", id);
+  if (tasks) tasks.onDataset(id);
+  // The columns and the dataset list load beside the picks; the grid needs the columns first.
+  const ready = Promise.all([
+    columns.load(id).catch((error) => toast(error.message, "error")),
+    loadDatasets(),
+  ]);
   const stored = localStorage.getItem(`workbench-models:${id}`);
   state.selected = stored ? JSON.parse(stored).filter((m) => state.models.some((x) => x.id === m)) : [];
   if (!stored) {
@@ -118,9 +124,9 @@ async function selectDataset(id) {
     state.selected = [...new Set(runs.map((r) => r.model_id))].filter((m) => state.models.some((x) => x.id === m));
   }
   renderModelPicks();
-  if (tasks) tasks.onDataset(id);
-  try { await columns.load(id); } catch (error) { toast(error.message, "error"); }
-  await loadDatasets();
+  await ready;
+  if (state.datasetId !== id) return;  // another dataset was picked meanwhile
+  columns.render();
   await reload();
 }
 
@@ -314,10 +320,9 @@ function onLive(messages) {
   for (const message of messages) {
     if (message.type === "result") {
       for (const item of message.items) {
-        if (heardDuringReload && item.dataset_id === state.datasetId) heardDuringReload.push(item);
+        if (heardDuringReload && item.dataset_id === state.datasetId) { heardDuringReload.push(item); header = true; }
         if (showsResult(item)) { pendingSeqs.add(item.seq); header = true; }
       }
-      if (heardDuringReload) header = true;
     } else if (message.type === "progress") {
       state.progress.set(message.run_id, message);
     } else if (message.type === "run_state") {
@@ -535,10 +540,11 @@ async function start() {
   setupControls();
   setupUpload();
   setupKeys();
-  await setupTaskPicker();
+  const taskPicker = setupTaskPicker();
   try {
     await loadModels();
     await loadDatasets();
+    await taskPicker;  // before a dataset is picked: it picks the dataset's last task
     const remembered = localStorage.getItem("workbench-dataset");
     const first = state.datasets.find((d) => d.id === remembered) || state.datasets[0];
     if (first) await selectDataset(first.id);

@@ -48,22 +48,26 @@ export function createColumns(ctx) {
       .map((r) => r.id);
   }
 
+  // The dataset's runs; kept only if the page is still on that dataset (another may be picked meanwhile).
   async function fetchRuns() {
+    const asked = datasetId;
+    let answer;
     try {
-      runs = await api(`/api/columns?dataset_id=${encodeURIComponent(datasetId)}`);
-      known = Array.isArray(runs);
-      if (!known) runs = [];
+      answer = await api(`/api/columns?dataset_id=${encodeURIComponent(asked)}`);
     } catch (error) {
       if (error.status !== 404 && error.status !== 405) throw error;
-      known = false;  // a server without columns: fall back to model columns
-      runs = [];
+      answer = null;  // a server without columns: fall back to model columns
     }
+    if (asked !== datasetId) return false;
+    known = Array.isArray(answer);
+    runs = known ? answer : [];
+    return true;
   }
 
   async function load(id) {
     datasetId = id;
     chosen = [];
-    await fetchRuns();
+    if (!await fetchRuns()) return;
     let stored = null;
     try { stored = JSON.parse(localStorage.getItem(storageKey(id)) || "null"); } catch { stored = null; }
     if (Array.isArray(stored)) {
@@ -79,7 +83,7 @@ export function createColumns(ctx) {
     if (!datasetId) return false;
     const waiting = known ? placeholders() : [];
     const before = ids().join(",");
-    await fetchRuns();
+    if (!await fetchRuns()) return false;
     const added = waiting.map((m) => runs.find((r) => r.model_id === m && r.latest)).filter(Boolean);
     if (added.length) { for (const run of added) insert(run.id, run.model_id); save(); }
     render();
@@ -97,8 +101,8 @@ export function createColumns(ctx) {
   // Runs just started (POST /api/runs answers): each gets its column; the earlier runs stay.
   async function addRuns(started) {
     if (!known || !started || !started.length) return;
-    await fetchRuns().catch(() => {});
-    for (const run of started) {
+    await fetchRuns().catch(() => false);  // for their labels; the runs get their columns regardless
+    for (const run of started.filter((r) => r.dataset_id === datasetId)) {
       chosen = chosen.filter((c) => c !== run.model_id);  // its "latest run" column is this run now
       insert(runColumn(run.id), run.model_id);
     }

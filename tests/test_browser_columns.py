@@ -189,6 +189,7 @@ def test_the_column_picker_by_keyboard(page, tmp_path, fake):  # noqa: F811 (fix
     page.wait_for_selector("#columns-menu:not([hidden])")
     assert page.get_attribute("#columns-button", "aria-expanded") == "true"
     assert page.locator("#columns-menu fieldset legend").all_inner_texts() == ["Model A", "Model B"]
+    shot(page, "columns-picker")
     menu = page.inner_text("#columns-menu")
     assert "completed" in menu and "20/20" in menu
     focused = page.evaluate("document.activeElement.dataset.column")

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from testkit.scale import answer
-from workbench.domain.columns import shared_verdict_fields
+from workbench.domain.columns import Variant, column_labels, shared_verdict_fields
+from workbench.domain.model_ids import BadColumnId, parse_column_ids, parse_model_ids, run_id_of
 from workbench.domain.comparison import verdict_key
 from workbench.domain.models import build_model
 from workbench.domain.tasks import Task
@@ -273,3 +274,20 @@ def test_columns_of_tasks_with_different_verdicts_compare_on_the_shared_ones(col
     response = client.get("/api/workbench", params={"dataset_id": "cands", "models": f"run:{slim_run}",
                                                     "filter": "differences", "diff_field": "trajectory"})
     assert response.status_code == 422 and "not a verdict field of task 'slim'" in response.json()["detail"]
+
+
+def test_column_ids_and_labels_in_the_domain():
+    assert parse_column_ids(None) is None and parse_column_ids("") == [] and parse_model_ids("") is None
+    assert parse_column_ids("gemma, run:7,gemma,") == ["gemma", "run:7"]
+    assert run_id_of("run:7") == 7 and run_id_of("gemma") is None
+    for junk in ("run:", "run:07x", "run:٣", "ge mma", "run:9223372036854775808"):
+        with pytest.raises(BadColumnId):
+            run_id_of(junk)
+    gemma = Variant("Gemma 3 4B", "sentiment", 2, 5, {"temperature": 0.0})
+    assert column_labels([gemma]) == ["Gemma 3 4B · sentiment v2 · 5-shot"]
+    warm = Variant("Gemma 3 4B", "sentiment", 1, 0, {"temperature": 0.7})
+    assert column_labels([gemma, warm]) == ["Gemma 3 4B · sentiment v2 · 5-shot · temp 0.0",
+                                            "Gemma 3 4B · sentiment v1 · temp 0.7"]
+    seeded = [Variant("Olmo", "t", 1, 0, {"seed": 1}), Variant("Olmo", "t", 1, 0, {"seed": 2})]
+    assert column_labels(seeded) == ["Olmo · t v1 · seed 1", "Olmo · t v1 · seed 2"]
+    assert column_labels([Variant("Olmo", "t", 1, 0, {"seed": 3})]) == ["Olmo · t v1"]  # alone, a seed says little

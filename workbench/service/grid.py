@@ -126,6 +126,8 @@ def _columns(store: Store, column_ids: list[str], runs: dict[str, RunInfo]) -> l
             "model_id": run.model_id, "task": {"name": run.task_name, "version": run.task_version},
             "few_shot": run.few_shot, "label": labels[run.id]})
     return columns
+
+
 def _column(store: Store, model_id: str, name: str, run: RunInfo | None) -> dict[str, Any]:
     if run is None:
         return {"id": model_id, "name": name, "status": "not run", "run_id": None, "progress": 0, "total": 0,

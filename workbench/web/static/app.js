@@ -172,7 +172,7 @@ async function reload() {
     const data = await api(gridUrl({ counts: false }));
     if (generation !== state.generation) return;
     state.view = data;
-    catchUp(data.last_event_id);
+    catchUp();
     state.nextCursor = data.next_cursor;
     live.setCursor(data.last_event_id);
     $("#dataset-name").textContent = data.dataset.name;
@@ -269,34 +269,48 @@ function showsResult(item) {
 
 // ---- live updates: coalesced, and only rows on screen are refetched ----
 let pendingSeqs = new Set();
-// Results heard while a reload was under way, judged by the columns before it: those the reloaded
-// rows can't hold yet (after its last event id) are fetched again for the new columns.
+// Results heard while a reload was under way were judged by the columns before it: their rows are
+// fetched again for the new columns. All of them: the answer's last_event_id is read after its rows,
+// so a result committed in between has an id below it and yet is not in the rows.
 let heardDuringReload = null;
 
-function catchUp(lastEventId) {
+function catchUp() {
   const heard = heardDuringReload || [];
   heardDuringReload = null;
-  for (const item of heard) if (item.id > lastEventId && showsResult(item)) pendingSeqs.add(item.seq);
+  for (const item of heard) if (showsResult(item)) pendingSeqs.add(item.seq);
   if (pendingSeqs.size) scheduleRowRefresh();
 }
 let refreshTimer = null;
 let headerTimer = null;
 
+// One row refresh at a time, so answers land in the order asked (an older answer landing last would
+// put back cells from before); one that a reload overtook asks again for the reloaded rows.
+let refreshingRows = false;
+
 function scheduleRowRefresh() {
-  if (refreshTimer) return;
-  refreshTimer = setTimeout(async () => {
-    refreshTimer = null;
-    const onScreen = new Set(grid.visibleSeqs());
-    const seqs = [...pendingSeqs].filter((s) => onScreen.has(s) || grid.bySeq.has(s));
-    pendingSeqs = new Set();
-    if (seqs.length && state.datasetId) {
-      try {
-        const data = await api(gridUrl({ seqs: seqs.slice(0, 500).join(","), counts: false }));
-        grid.update(data.results);
-      } catch { /* the next event retries */ }
+  if (refreshTimer || refreshingRows) return;  // while one is under way, the next is scheduled after it
+  refreshTimer = setTimeout(refreshPendingRows, 300);
+}
+
+async function refreshPendingRows() {
+  refreshTimer = null;
+  const onScreen = new Set(grid.visibleSeqs());
+  const seqs = [...pendingSeqs].filter((s) => onScreen.has(s) || grid.bySeq.has(s));
+  pendingSeqs = new Set(seqs.slice(500));
+  const asked = seqs.slice(0, 500);
+  const generation = state.generation;
+  refreshingRows = true;
+  try {
+    if (asked.length && state.datasetId) {
+      const data = await api(gridUrl({ seqs: asked.join(","), counts: false }));
+      if (generation === state.generation) grid.update(data.results);
+      else for (const seq of asked) pendingSeqs.add(seq);
     }
-    if (!grid.rows.length && state.filter !== "all") reload();
-  }, 300);
+  } catch { /* the next event retries */ } finally {
+    refreshingRows = false;
+  }
+  if (!grid.rows.length && state.filter !== "all") reload();
+  if (pendingSeqs.size) scheduleRowRefresh();
 }
 
 function refreshHeader() {

@@ -297,3 +297,35 @@ def test_workflow_4_bring_your_own_task(page, tmp_path, fake):  # noqa: F811 (fi
     rows = comparison_csv(page)
     assert len(rows) == RECORDS
     assert all(any(h.startswith(column) for h in rows[0]) for column in order)
+
+
+def test_a_column_of_another_task_shows_its_own_answer(page, tmp_path, fake):  # noqa: F811 (fixtures)
+    """Two tasks on one dataset side by side: the second column's cells and record panel show that
+    task's fields (not "?" for the grid task's verdict)."""
+    fake.config.latency_ms = 1
+    url = workbench(tmp_path, add_model("a", "Model A", fake.base_url))
+    upload = tmp_path / "candidates.jsonl"
+    write_jsonl(upload, 10, seed=2)
+    call(url, "/api/tasks", "POST", {
+        "name": "seniority", "system": "Judge seniority.", "user": "{{ name }}: {{ title }}",
+        "output_schema": {"type": "object", "properties": {"level": {"type": "string", "enum": ["junior", "senior"]}},
+                          "required": ["level"]}, "primary_verdict": "level"})
+    page.goto(url)  # after the task is made: the picker lists it
+    page.set_input_files("#upload-input", str(upload))
+    page.wait_for_selector("#dataset-count:has-text('10 records')")
+    dataset = call(url, "/api/datasets")[0]["id"]
+    page.check("input[data-model=a]")
+    page.click("#run-selected")  # the default task, candidate screening
+    page.wait_for_selector(".job .status.completed", timeout=30_000)
+    page.select_option("#task-select", "seniority")
+    page.click("#run-selected")
+    page.wait_for_function("document.querySelectorAll('.job .status.completed').length === 2", timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('#grid-head .model-col').length === 2")
+    page.wait_for_function("document.querySelectorAll('.row .cell .pending').length === 0")
+    second = page.locator("#grid-head .model-col").nth(1).get_attribute("data-column")
+    grid = call(url, f"/api/workbench?dataset_id={dataset}&models={second}&limit=1&counts=false")
+    level = grid["results"][0]["models"][second]["level"]
+    assert cell(page, 0, second).locator(".verdict").inner_text().endswith(level)
+    prompts = open_prompts(page, 0, 2)
+    assert "Judge seniority." in prompts[1] and "Judge seniority." not in prompts[0]
+    assert f"level: {level}" in page.inner_text("#detail-body")

@@ -23,6 +23,16 @@ export function verdictClass(value, options) {
 
 const ICON = { good: "✅", warn: "⚠️", bad: "❌" };
 
+// What the grid adds to a cell beside the answer's own fields.
+const CELL_KEYS = new Set(["status", "error", "original", "latency_ms", "run_id", "is_golden", "is_fixed", "judgement"]);
+
+// The answer's fields in a cell: the task's first, then any other (a column of another task has its own).
+export function answerFields(cell, task) {
+  const own = Object.keys(cell || {}).filter((k) => !CELL_KEYS.has(k));
+  const known = task ? task.fields.filter((f) => own.includes(f)) : [];
+  return [...known, ...own.filter((f) => !known.includes(f))];
+}
+
 // A column's readable name: its label ("Gemma 3 4B · sentiment v2 · 5-shot"), else its model's name.
 export const columnLabel = (column) => column.label || column.name || column.id;
 
@@ -131,8 +141,13 @@ export class Grid {
       return el("div", { class: "cell" },
         el("span", { class: "err", title: error.message || "" }, `⚠ ${error.kind || "error"}`));
     }
-    const verdicts = this.task ? Object.keys(this.task.verdict_fields) : [];
-    const primary = this.task ? this.task.primary_verdict : null;
+    let verdicts = this.task ? Object.keys(this.task.verdict_fields) : [];
+    let primary = this.task ? this.task.primary_verdict : null;
+    if (primary && cell[primary] === undefined) {
+      // A column of another task: its own short fields stand in for the grid task's verdicts.
+      verdicts = answerFields(cell, null).filter((f) => typeof cell[f] !== "object" && String(cell[f]).length <= 40);
+      primary = verdicts[0] || primary;
+    }
     const value = primary ? cell[primary] : null;
     const kind = verdictClass(value, this.task && this.task.verdict_fields[primary]);
     const others = verdicts.filter((f) => f !== primary);

@@ -1,7 +1,7 @@
 // The right sidebar (stats, jobs, comparison) and the record detail drawer.
 import { api } from "./api.js";
 import { $, el, formatDuration, toast } from "./dom.js";
-import { columnLabel } from "./grid.js";
+import { answerFields, columnLabel } from "./grid.js";
 
 export function renderStats(data) {
   const counts = data.counts || {};
@@ -80,8 +80,7 @@ export async function openDetail(datasetId, row, columns, task, curation) {
       cell.is_fixed && "✏️ fixed"].filter(Boolean);
     if (marks.length) parts.push(el("div", { class: "muted" }, marks.join(" · ")));
     if (cell.error && !cell.is_fixed) parts.push(el("p", { class: "err" }, `${cell.error.kind}: ${cell.error.message || ""}`));
-    for (const field of task ? task.fields : []) {
-      if (cell[field] === undefined) continue;
+    for (const field of answerFields(cell, task)) {
       parts.push(el("div", { class: field === "reasoning" ? "reasoning" : "" }, el("strong", {}, `${field}: `), String(cell[field])));
     }
     if (cell.is_fixed && cell.original) parts.push(el("div", { class: "original muted" }, `original: ${JSON.stringify(cell.original)}`));

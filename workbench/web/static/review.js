@@ -1,7 +1,7 @@
 // Review mode: one record at a time, full screen, driven by the keyboard; the next record is preloaded.
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
-import { columnLabel } from "./grid.js";
+import { answerFields, columnLabel } from "./grid.js";
 
 const FILTER_NAMES = { all: "All", differences: "Differences", golden: "Golden", needs_review: "Needs review",
   fixed: "Fixed", unreviewed: "Unreviewed" };
@@ -80,8 +80,7 @@ export function createReview(ctx) {
             button("❌ wrong", cell.judgement === "wrong", () => ctx.curation.judge(row, m, "wrong"), "wrong"),
             button(cell.is_fixed ? "✏️ fixed" : "✏️ fix", cell.is_fixed, () => ctx.curation.edit(row, m, task), "edit")));
           if (cell.error && !cell.is_fixed) parts.push(el("p", { class: "err" }, `${cell.error.kind}: ${cell.error.message || ""}`));
-          for (const field of task.fields) {
-            if (cell[field] === undefined) continue;
+          for (const field of answerFields(cell, task)) {
             parts.push(el("div", { class: `field${diffs.has(field) ? " diff" : ""}` }, el("strong", {}, `${field}: `), String(cell[field])));
           }
           if (cell.is_fixed && cell.original) parts.push(el("div", { class: "original" }, `original: ${JSON.stringify(cell.original)}`));

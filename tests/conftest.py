@@ -22,6 +22,9 @@ POSTGRES = os.environ.get("WORKBENCH_TEST_POSTGRES") == "1"
 # place that says so: Chromium, the real engine, several processes, big datasets. `make test` runs all.
 SLOW_FILES = {
     "test_browser.py": "drives Chromium",
+    "test_browser_columns.py": "drives Chromium",
+    "test_browser_tasks.py": "drives Chromium",
+    "test_trace_browser.py": "drives Chromium",
     "test_scale_page.py": "Chromium over 200K records",
     "test_soak.py": "processes running and annotating for a minute",
     "test_multi_serve.py": "several `workbench serve` processes on one database",

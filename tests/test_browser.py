@@ -129,7 +129,12 @@ def test_workflow_2_three_models_compare_differences(page, tmp_path, fake):
     assert "recommendation" in page.inner_text("#compare-panel")
     page.click("#filter-tabs button[data-filter=differences]")
     page.wait_for_function("document.querySelector('#filter-tabs button.active').dataset.filter === 'differences'")
-    page.wait_for_timeout(300)
+    # The filtered page and its count have arrived (no fixed wait: a loaded machine takes longer).
+    page.wait_for_function("""() => {
+        const rows = [...document.querySelectorAll('.row')];
+        const count = document.querySelector('#filter-tabs button[data-filter=differences] .count').textContent;
+        return /^[0-9]+$/.test(count.trim()) && rows.length && rows.every((r) => r.classList.contains('disagree'));
+    }""")
     count = int(page.inner_text("#filter-tabs button[data-filter=differences] .count"))
     rows = page.query_selector_all(".row")
     assert 0 < count < 100 and rows

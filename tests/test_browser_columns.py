@@ -14,7 +14,7 @@ from tests.test_browser import CHROMIUM, add_model, shot, workbench
 from tests.test_browser import _stop_servers, browser, fake, page  # noqa: F401 (fixtures)
 from testkit.synthetic import write_jsonl
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium")]
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium")
 RECORDS = 40
 
 

@@ -12,7 +12,7 @@ import pytest
 from tests.test_browser import CHROMIUM, add_model, browser, shot, workbench, _stop_servers  # noqa: F401 (fixtures)
 from testkit.fake_openai import FakeOpenAIServer, FaultConfig
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium")]
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium")
 
 REVIEWS = [{"id": f"rev-{i}", "product": "Kettle", "text": text, "stars": stars} for i, (text, stars) in enumerate([
     ("Boils fast and looks great. Love it.", 5), ("Broke after a week.", 1), ("It is a kettle.", 3),

@@ -291,3 +291,9 @@ def test_column_ids_and_labels_in_the_domain():
     seeded = [Variant("Olmo", "t", 1, 0, {"seed": 1}), Variant("Olmo", "t", 1, 0, {"seed": 2})]
     assert column_labels(seeded) == ["Olmo · t v1 · seed 1", "Olmo · t v1 · seed 2"]
     assert column_labels([Variant("Olmo", "t", 1, 0, {"seed": 3})]) == ["Olmo · t v1"]  # alone, a seed says little
+
+
+def test_columns_alike_in_everything_are_told_apart_by_their_run():
+    twins = [Variant("Olmo", "t", 1, 0, {}, run_id=4), Variant("Olmo", "t", 1, 0, {}, run_id=9),
+             Variant("Gemma", "t", 1, 0, {}, run_id=5)]
+    assert column_labels(twins) == ["Olmo · t v1 · run 4", "Olmo · t v1 · run 9", "Gemma · t v1"]

@@ -15,8 +15,7 @@ import pytest
 from testkit.synthetic import generate_candidates
 from tests.test_browser import CHROMIUM, add_model, browser, fake, page, workbench, _stop_servers  # noqa: F401
 
-pytestmark = [pytest.mark.slow,  # Chromium: out of `make test-fast`, like tests/test_browser.py
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")]
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
 ODD_ID = 'x/<b>?#%25 日本 <img src=x onerror="window.__xss=1">'
 
 

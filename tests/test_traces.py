@@ -130,6 +130,8 @@ def test_a_few_shot_trace_is_the_request_sent_also_after_a_golden_answer_changes
     server.reset_stats()
     run = run_to_end(store, dataset, model, few_shot=2, fresh=True)
     assert [example[0] for example in run.options["examples"]] == ODD_IDS[:2]  # frozen as the run started
+    listed = client.get(f"/api/runs/{run.id}").json()["options"]["examples"]
+    assert listed == ODD_IDS[:2]  # a run's listing names its examples; the trace shows them whole
     assert_trace_is_what_was_sent(client, server, run, ODD_IDS)
     bodies = sent_bodies(server)
     shown = {record_id: len(bodies[trace(client, run.id, record_id)["messages"][-1]["content"]]["messages"])

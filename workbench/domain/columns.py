@@ -31,6 +31,7 @@ class Variant:
     task_version: int | None
     few_shot: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)
+    run_id: int | None = None  # named only when nothing else tells two columns apart
 
 
 def column_label(model_name: str, task_name: str | None, task_version: int | None, few_shot: int = 0,
@@ -67,8 +68,11 @@ def column_labels(variants: Iterable[Variant]) -> list[str]:
     columns of different tasks answer different questions)."""
     variants = list(variants)
     params = shown_params(variants)
-    return [column_label(v.model_name, v.task_name, v.task_version, v.few_shot, v.params, show_params=params)
-            for v in variants]
+    labels = [column_label(v.model_name, v.task_name, v.task_version, v.few_shot, v.params, show_params=params)
+              for v in variants]
+    repeated = {label for label in labels if labels.count(label) > 1}
+    return [f"{label}{SEPARATOR}run {v.run_id}" if label in repeated and v.run_id is not None else label
+            for label, v in zip(labels, variants, strict=True)]
 
 
 def _comparable(value: Any) -> Any:

@@ -74,6 +74,8 @@ def grid_view(store: Store, dataset_id: str, *, models: str | None = None, filte
             raise BadGridQuery(f"{name!r} is not a verdict field of task {run.task_name!r} (column {column!r})")
     query = GridQuery(dataset_id, run_ids, fields, filter, q or None, only, diff_field, wanted, sort,
                       comparable_keys=comparable)
+    # Read before the rows: every event after it may be missing from them, none before it is.
+    seen_up_to = last_event_id(store)
     rows, next_cursor = grid_page(store, query, cursor=cursor, limit=limit)
     for row in rows:  # models selected but never run still get a column
         for shown in columns:
@@ -87,7 +89,7 @@ def grid_view(store: Store, dataset_id: str, *, models: str | None = None, filte
         "next_cursor": next_cursor,
         "counts": grid_counts(store, GridQuery(dataset_id, run_ids, fields, "all", q or None, None, diff_field,
                                               wanted, comparable_keys=comparable)) if counts else None,
-        "last_event_id": last_event_id(store),
+        "last_event_id": seen_up_to,
     }
 
 

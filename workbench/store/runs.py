@@ -84,7 +84,7 @@ class RunInfo:
     def variant(self, model_name: str | None = None) -> Variant:
         """What sets this run apart as a column (the model's configured name, else its snapshot's)."""
         return Variant(model_name or self.model.name or self.model_id, self.task_name, self.task_version,
-                       self.few_shot, self.model.params.model_dump())
+                       self.few_shot, self.model.params.model_dump(), self.id)
 
 
 def create_run(store: Store, *, dataset_id: str, model: ModelConfig, task_name: str, task_version: int,

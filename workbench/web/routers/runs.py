@@ -33,6 +33,9 @@ def run_view(run: RunInfo) -> dict:
     data = asdict(run)
     data["model"] = {"id": run.model.id, "name": run.model.name, "provider": run.model.provider}
     data.pop("lease_owner")
+    # The frozen examples hold whole records and answers: a listing names them (the trace shows them).
+    if data["options"].get("examples"):
+        data["options"] = data["options"] | {"examples": [example[0] for example in data["options"]["examples"]]}
     return data
 
 

@@ -64,8 +64,9 @@ def test_run_refuses_a_task_whose_fields_are_missing_naming_them(cli, fake):
     cli("run", "--dataset", "reviews", "--model", "fake", "--allow-missing-fields")
     cli("tasks", "new", "senti", "--from", "sentiment")
     cli("run", "--dataset", "reviews", "--model", "fake", "--task", "senti:1")
-    assert "version after ':'" in cli("run", "--dataset", "reviews", "--model", "fake", "--task", "senti:x",
-                                      ok=False).output
+    for version in ("x", "²", "٣", "0", "-1", "9223372036854775808"):  # "²".isdigit() holds; int() refuses it
+        assert "version after ':'" in cli("run", "--dataset", "reviews", "--model", "fake", "--task",
+                                          f"senti:{version}", ok=False).output
     assert "no task 'senti' version 7" in cli("run", "--dataset", "reviews", "--model", "fake", "--task",
                                               "senti:7", ok=False).output
     listed = cli("runs", "--dataset", "reviews").stdout
@@ -82,4 +83,5 @@ def test_runs_as_columns_in_export_and_compare(cli, fake, tmp_path):
     assert any("run:1" in h for h in header) and any("run:2" in h for h in header), header
     compared = cli("compare", "--dataset", "reviews", "--runs", "1,2", "--json").stdout
     assert json.loads(compared)["models"] == ["run:1", "run:2"]
-    assert "not a run id" in cli("compare", "--dataset", "reviews", "--runs", "1,x", ok=False).output
+    for junk in ("1,x", "²", "٣,1", "0", "9223372036854775808"):
+        assert "not a run id" in cli("compare", "--dataset", "reviews", "--runs", junk, ok=False).output

@@ -22,7 +22,7 @@ from workbench.domain.exports import ALL_FORMATS as EXPORT_FORMATS, KINDS as EXP
 from workbench.domain.exports import LAYOUTS as EXPORT_LAYOUTS
 from workbench.domain.importers import FORMATS
 from workbench.domain.json_rules import INT64_MAX
-from workbench.domain.model_ids import parse_model_ids
+from workbench.domain.model_ids import parse_model_ids, positive_id, run_column
 from workbench.domain.models import STRUCTURED_OUTPUT_MODES
 from workbench.domain.tasks import DEFAULT_TASK
 from workbench.store import Store
@@ -573,11 +573,13 @@ def _run_columns(value: str | None) -> list[str]:
     """--runs 5,7 → ["run:5", "run:7"] (a usage error for anything but run ids)."""
     if value is None:
         return []
-    ids = [part.strip() for part in value.split(",") if part.strip()]
-    for run_id in ids:
-        if not run_id.isdigit() or not 0 < int(run_id) <= INT64_MAX:
-            raise click.BadParameter(f"{run_id!r} is not a run id (see `workbench runs`)", param_hint="--runs")
-    return [f"run:{int(run_id)}" for run_id in ids]
+    columns = []
+    for part in filter(None, (part.strip() for part in value.split(","))):
+        run_id = positive_id(part)
+        if run_id is None:
+            raise click.BadParameter(f"{part!r} is not a run id (see `workbench runs`)", param_hint="--runs")
+        columns.append(run_column(run_id))
+    return columns
 
 
 def _column_ids(models: str | None, run_columns: list[str]):

@@ -30,13 +30,21 @@ def run_column(run_id: int) -> str:
     return f"{RUN_PREFIX}{run_id}"
 
 
+def positive_id(text: str) -> int | None:
+    """``text`` as an id a person typed (a run id, a task version): a whole number from 1 to 2**63-1
+    in ASCII digits, else None. (``str.isdigit()`` also takes "²", which ``int()`` refuses.)"""
+    if _RUN_NUMBER.fullmatch(text) is None or not 0 < int(text) <= INT64_MAX:
+        return None
+    return int(text)
+
+
 def run_id_of(column_id: str) -> int | None:
     """The run a ``run:ID`` column names; None for a model id (its latest run); BadColumnId for junk."""
     if column_id.startswith(RUN_PREFIX):
-        number = column_id[len(RUN_PREFIX):]
-        if _RUN_NUMBER.fullmatch(number) is None or not 0 < int(number) <= INT64_MAX:
+        run_id = positive_id(column_id[len(RUN_PREFIX):])
+        if run_id is None:
             raise BadColumnId(f"column {_shown(column_id)}: a run is written run:ID with ID a positive whole number")
-        return int(number)
+        return run_id
     if _MODEL_ID.fullmatch(column_id) is None:
         raise BadColumnId(f"column {_shown(column_id)} is neither a model id nor run:ID")
     return None

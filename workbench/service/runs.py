@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from workbench.domain.errors import InvalidInput
+from workbench.domain.model_ids import positive_id
 from workbench.domain.models import ModelConfig
 from workbench.domain.tasks import DEFAULT_TASK
 from workbench.domain.template_fields import MissingFields
@@ -72,9 +73,10 @@ def task_reference(text: str) -> tuple[str, int | None]:
     name, _, version = text.partition(":")
     if not version:
         return name, None
-    if not version.isdigit() or not 0 < int(version) < 2**63:
+    number = positive_id(version)
+    if number is None:
         raise InvalidInput(f"task {text!r}: the version after ':' must be a positive number")
-    return name, int(version)
+    return name, number
 
 
 def _chosen_examples(store: Store, dataset_id: str, count: int) -> list[str]:

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from workbench.domain.errors import InvalidInput, NotFound
+from workbench.domain.errors import Conflict, InvalidInput, NotFound
 from workbench.domain.task_changes import changes, task_yaml, yaml_diff
 from workbench.domain.task_preview import preview
 from workbench.domain.task_starters import STARTERS, get_starter
@@ -16,6 +16,7 @@ from workbench.domain.template_fields import missing_fields
 from workbench.store import Store
 from workbench.store import tasks as stored
 from workbench.store.datasets import get_dataset, get_record, iter_records
+from workbench.store.models import get_model
 
 # Field names are read from the dataset's first records (no field list is kept at import, and a
 # request never reads a million records): a field counts as present when one of these has it.
@@ -63,8 +64,8 @@ def new_task(store: Store, name: str, starter_id: str) -> Task:
     raise TaskExists(f"task {name!r} exists already (edit it, or pick another name)")
 
 
-class TaskExists(InvalidInput):
-    status = 409
+class TaskExists(Conflict):
+    pass
 
 
 def task_yaml_text(task: Task) -> str:
@@ -125,15 +126,9 @@ async def try_task(store: Store, draft: Any, dataset_id: str, model_id: str, cou
     if not isinstance(draft, dict):
         raise InvalidInput("the task must be an object (name, system, user, output_schema, …)")
     task = Task.from_dict({k: v for k, v in draft.items() if k not in ("version", "verdict_fields")})
-    model = await asyncio.to_thread(stored_model, store, model_id)
+    model = await asyncio.to_thread(get_model, store, model_id)
     records = await asyncio.to_thread(_try_records, store, dataset_id, count, record_ids)
     return await try_on_records(model, task, [(r.seq, r.record_id, r.data) for r in records], timeout_s)
-
-
-def stored_model(store: Store, model_id: str):
-    from workbench.store.models import get_model
-
-    return get_model(store, model_id)
 
 
 def _try_records(store: Store, dataset_id: str, count: int, record_ids: list[str] | None) -> list:

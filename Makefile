@@ -18,7 +18,7 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 # wheel it cached from another build (a native one) would be reused; --no-cache-dir builds ours.
 LLAMA_CPP := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | head -n 1)
 
-.PHONY: demo test test-fast lint install install-test system-deps postgres-deps bench clean
+.PHONY: demo test test-fast lint install install-test system-deps a11y-deps postgres-deps bench clean
 
 demo: install
 	$(BIN)/workbench serve --demo
@@ -34,7 +34,7 @@ define pytest_on_each_store
 endef
 
 # Everything. Lint and type-check first: they take seconds and fail the build like a test does.
-test: install-test system-deps lint
+test: install-test system-deps a11y-deps lint
 	$(call pytest_on_each_store,)
 
 # The inner loop: every test not marked slow (browser, real engine, many processes, long soaks).
@@ -68,6 +68,15 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 SYSTEM_PACKAGES := chromium fonts-noto-color-emoji
 system-deps:
 	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES); }
+
+# axe-core (pinned in tests/a11y/package.json), which the accessibility test injects into the page.
+# npm comes with Node; Debian's npm package only where there is no npm at all.
+A11Y_MODULES := tests/a11y/node_modules/axe-core/axe.min.js
+a11y-deps: $(A11Y_MODULES)
+$(A11Y_MODULES): tests/a11y/package.json
+	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq npm; }
+	npm install --prefix tests/a11y --no-audit --no-fund --silent
+	touch $@
 
 postgres-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql; }

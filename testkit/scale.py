@@ -100,3 +100,17 @@ def rewrite_results(store, run, seqs) -> None:
     write_batch(store, [RunUpdate(run.id, rows, [], {"run_id": run.id, "done": run.done, "errors": 0, "tokens_in": 0,
                                                      "tokens_out": 0, "cost": 0, "active_seconds": 0,
                                                      "model_id": run.model_id, "dataset_id": run.dataset_id})])
+
+
+def build(settings, records: int, source) -> None:
+    """A synthetic dataset "big" of ``records`` records written to ``source`` and imported, with
+    three models' results (``populate``): what the page tests and benchmarks at scale open."""
+    from testkit.synthetic import write_jsonl
+    from workbench.service.workspace import open_workspace
+    from workbench.store.datasets import import_dataset
+
+    write_jsonl(source, records)
+    store = open_workspace(settings)
+    import_dataset(store, source, name="big")
+    store.close()
+    populate(settings, "big")

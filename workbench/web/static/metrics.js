@@ -1,21 +1,68 @@
-// The metrics panel: tables with small inline bars, from GET /api/metrics.
+// The metrics panel: tables with small inline bars, from GET /api/metrics. A confusion cell or a pair's
+// agreement figure is a button: it closes the dialog and filters the grid to those records (onDrill).
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
+import { returnFocusOnClose } from "./panels.js";
 
 const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
 const num = (v, digits = 0) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
 const bar = (v) => el("div", { class: "hbar", style: `width:${Math.round((v || 0) * 100)}%` });
+// A bar column's header: named for screen readers (an empty <th> names nothing), not shown.
+const BAR = { bar: true };
 
-function table(headers, rows) {
-  return el("table", {}, el("tr", {}, ...headers.map((h) => el("th", {}, h))),
-    ...rows.map((r) => el("tr", {}, ...r.map((c) => el("td", {}, c)))));
+// headers: strings (BAR for a bar column); rows: cells, the first one heads its row.
+function table(caption, headers, rows) {
+  return el("table", {}, el("caption", { class: "visually-hidden" }, caption),
+    el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col" },
+      h === BAR ? el("span", { class: "visually-hidden" }, "bar") : h)))),
+    el("tbody", {}, ...rows.map(([first, ...rest]) => el("tr", {}, el("th", { scope: "row" }, first),
+      ...rest.map((c) => el("td", {}, c))))));
 }
 
-// models: the grid's column ids (run:ID or model ids); labels: column id → its readable label.
-export async function openMetrics(datasetId, models, labels = {}) {
+// What agreement chance alone gives, from κ = (p_o − p_e) / (1 − p_e): p_e = (p_o − κ) / (1 − κ).
+export function chanceAgreement(percent, kappa) {
+  if (percent === null || percent === undefined || kappa === null || kappa === undefined || kappa === 1) return null;
+  return (percent - kappa) / (1 - kappa);
+}
+
+// Where raw agreement is high and κ low (or undefined), one plain sentence saying why.
+export function kappaNote(pair, name) {
+  const { percent, kappa, n } = pair;
+  if (!n || percent === null || percent === undefined || percent < 0.8 || (kappa !== null && kappa !== undefined && kappa >= 0.4)) return null;
+  const who = pair.models.map(name).join(" and ");
+  const chance = chanceAgreement(percent, kappa);
+  const kappaText = kappa === null || kappa === undefined ? "κ can't be computed" : `κ is only ${num(kappa, 2)}`;
+  const chanceText = chance === null ? "" : ` (here ${pct(chance)} would be expected by chance)`;
+  return `${who} agree on ${pct(percent)} but ${kappaText}: when almost every answer is one label, two models agree by chance${chanceText}, so high agreement can still mean κ ≈ 0. κ counts only the agreement beyond chance.`;
+}
+
+// A figure that drills: a real button with a name saying which records it shows.
+function drillButton(text, name, params, drill) {
+  return el("button", { type: "button", class: "drill", "aria-label": name, title: name, onclick: () => drill(params) }, text);
+}
+
+// The field the confusion matrices are about: the task's primary verdict (from the metrics answer once the
+// server names it, else from the grid's task for these columns).
+async function primaryField(m, datasetId, models) {
+  const named = m.primary_verdict ?? m.primary ?? Object.values(m.confusion || {}).map((c) => c.field).find(Boolean);
+  if (named) return named;
+  if (!Object.keys(m.confusion || {}).length) return null;
+  try {
+    const grid = await api(`/api/workbench?${new URLSearchParams({ dataset_id: datasetId, limit: "1", counts: "false", ...(models.length ? { models: models.join(",") } : {}) })}`);
+    return grid.task ? grid.task.primary_verdict : null;
+  } catch { return null; }
+}
+
+// models: the grid's column ids (run:ID or model ids); labels: column id → its readable label;
+// onDrill(params): the contract-3 query params of the records a clicked figure stands for.
+export async function openMetrics(datasetId, models, labels = {}, onDrill = null) {
+  const dialog = $("#metrics-dialog");
   const body = $("#metrics-body");
+  const heading = dialog.querySelector("h2");
+  if (heading) { heading.id ||= "metrics-title"; dialog.setAttribute("aria-labelledby", heading.id); }
+  returnFocusOnClose(dialog);
   body.replaceChildren(el("p", { class: "muted" }, "computing…"));
-  $("#metrics-dialog").showModal();
+  if (!dialog.open) dialog.showModal();
   let m;
   try {
     m = await api(`/api/metrics?${new URLSearchParams({ dataset_id: datasetId, ...(models.length ? { models: models.join(",") } : {}) })}`);
@@ -23,41 +70,73 @@ export async function openMetrics(datasetId, models, labels = {}) {
     body.replaceChildren(el("p", { class: "err" }, error.message));
     return;
   }
+  const field = await primaryField(m, datasetId, models);
+  const drill = onDrill ? (params) => { dialog.close(); onDrill(params); } : null;
+  body.replaceChildren(el("div", { class: "metrics-grid" }, ...sections(m, labels, field, drill)));
+}
+
+function sections(m, labels, field, drill) {
   const ids = Object.keys(m.models);
   const name = (id) => labels[id] || id;
-  const sections = [];
-  sections.push(el("section", {}, el("h3", {}, "Models"), table(
+  const out = [];
+  out.push(el("section", {}, el("h3", {}, "Models"), table("Models",
     ["column", "answered", "errors", "mean latency", "tokens in / out", "cost"],
     ids.map((id) => {
       const s = m.models[id];
       return [name(id), String(s.answered), String(s.errors), s.mean_latency_ms === null ? "–" : `${num(s.mean_latency_ms)} ms`,
         `${s.tokens_in} / ${s.tokens_out}`, `$${num(m.costs ? m.costs[id] : 0, 4)}`];
     }))));
-  sections.push(el("section", {}, el("h3", {}, "Accuracy against golden / corrected labels"), table(
-    ["column", "accuracy", "", "based on"],
+  out.push(el("section", {}, el("h3", {}, "Accuracy against golden / corrected labels"), table("Accuracy",
+    ["column", "accuracy", BAR, "based on"],
     ids.map((id) => { const a = m.accuracy[id]; return [name(id), pct(a.accuracy), bar(a.accuracy), `${a.correct} of ${a.n}`]; }))));
   if (m.icl && m.icl.length) {
-    sections.push(el("section", {}, el("h3", {}, "Few-shot vs zero-shot (same records, examples left out)"), table(
+    out.push(el("section", {}, el("h3", {}, "Few-shot vs zero-shot (same records, examples left out)"), table("Few-shot vs zero-shot",
       ["model", "zero-shot", "few-shot", "change", "records"],
       m.icl.map((r) => [r.model_id, pct(r.zero_shot.accuracy), `${pct(r.few_shot.accuracy)} (${r.examples} ex.)`,
         r.zero_shot.accuracy === null || r.few_shot.accuracy === null ? "–"
           : `${((r.few_shot.accuracy - r.zero_shot.accuracy) * 100).toFixed(1)} pts`, String(r.few_shot.n)]))));
   }
-  for (const [field, pairs] of Object.entries(m.agreement)) {
-    sections.push(el("section", {}, el("h3", {}, `Agreement: ${field}`), table(
-      ["pair", "agree", "", "Cohen's κ", "n"],
-      pairs.map((p) => [p.models.map(name).join(" vs "), pct(p.percent), bar(p.percent), num(p.kappa, 2), String(p.n)]))));
-  }
-  sections.push(el("section", {}, el("h3", {}, "Win rate (preferences)"), table(
-    ["column", "wins", "", "of"],
+  for (const [agreementField, pairs] of Object.entries(m.agreement)) out.push(agreementSection(agreementField, pairs, name, drill));
+  out.push(el("section", {}, el("h3", {}, "Win rate (preferences)"), table("Win rate",
+    ["column", "wins", BAR, "of"],
     ids.map((id) => { const w = m.win_rate[id]; return [name(id), pct(w.rate), bar(w.rate), `${w.wins} / ${w.n}`]; })),
   el("p", { class: "muted" }, `ties ${m.preferences.tie}, all bad ${m.preferences.all_bad}`)));
-  for (const [id, c] of Object.entries(m.confusion || {})) {
-    const max = Math.max(1, ...c.matrix.flat());
-    sections.push(el("section", {}, el("h3", {}, `Confusion: ${name(id)} vs label (n=${c.n})`),
-      el("table", {}, el("tr", {}, el("th", {}, "label ↓ / model →"), ...c.labels.map((l) => el("th", {}, l))),
-        ...c.matrix.map((row, i) => el("tr", {}, el("th", {}, c.labels[i]), ...row.map((v) => el("td", {
-          class: "heat", style: `background: rgba(37,99,235,${(v / max) * 0.6})` }, String(v))))))));
-  }
-  body.replaceChildren(el("div", { class: "metrics-grid" }, ...sections));
+  for (const [id, c] of Object.entries(m.confusion || {})) out.push(confusionSection(id, c, name, field, drill));
+  return out;
+}
+
+function agreementSection(field, pairs, name, drill) {
+  const rows = pairs.map((p) => {
+    const pair = p.models.map(name).join(" vs ");
+    const agree = p.percent === null || p.percent === undefined ? 0 : Math.round(p.percent * p.n);
+    const disagree = p.n - agree;
+    const params = (value) => ({ drill: "pair", drill_columns: p.models.join(","), drill_field: field, drill_agree: value });
+    const who = p.models.map(name).join(" and ");
+    const agreeCell = drill && agree
+      ? drillButton(pct(p.percent), `${agree} records: ${who} agree on ${field}`, params("1"), drill) : pct(p.percent);
+    const disagreeCell = drill && disagree
+      ? drillButton(String(disagree), `${disagree} records: ${who} disagree on ${field}`, params("0"), drill) : String(disagree);
+    return [pair, agreeCell, bar(p.percent), disagreeCell, num(p.kappa, 2), String(p.n)];
+  });
+  const notes = pairs.map((p) => kappaNote(p, name)).filter(Boolean);
+  return el("section", {}, el("h3", {}, `Agreement: ${field}`),
+    table(`Agreement on ${field}`, ["pair", "agree", BAR, "disagree", "Cohen's κ", "n"], rows),
+    ...notes.map((text) => el("p", { class: "kappa-note" }, text)));
+}
+
+function confusionSection(id, c, name, field, drill) {
+  const max = Math.max(1, ...c.matrix.flat());
+  const cell = (v, i, j) => {
+    const label = c.labels[i];
+    const answer = c.labels[j];
+    const content = drill && v && field
+      ? drillButton(String(v), `${v} records: ${name(id)} answered ${answer} where the label is ${label}`,
+        { drill: "confusion", drill_column: id, drill_field: field, drill_label: label, drill_answer: answer }, drill)
+      : String(v);
+    return el("td", { class: "heat", style: `background: rgba(37,99,235,${((v / max) * 0.6).toFixed(3)})` }, content);
+  };
+  return el("section", {}, el("h3", {}, `Confusion: ${name(id)} vs label (n=${c.n})`),
+    el("table", {}, el("caption", { class: "visually-hidden" }, `Confusion matrix of ${name(id)}: rows are the label, columns the answer`),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "label ↓ / model →"), ...c.labels.map((l) => el("th", { scope: "col" }, l)))),
+      el("tbody", {}, ...c.matrix.map((row, i) => el("tr", {}, el("th", { scope: "row" }, c.labels[i]), ...row.map((v, j) => cell(v, i, j)))))));
 }

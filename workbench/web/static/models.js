@@ -2,6 +2,9 @@
 // Which providers exist and which fields each one's form shows come from GET /api/providers.
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
+import { returnFocusOnClose } from "./panels.js";
+
+const ID_LOCKED = "The id can't change: results refer to it.";
 
 export function setupModelsDialog({ onChange }) {
   const dialog = $("#models-dialog");
@@ -43,18 +46,41 @@ export function setupModelsDialog({ onChange }) {
       el("span", {}, el("strong", {}, m.name), " ", el("span", { class: "desc" },
         `${m.id} · ${m.provider}${m.base_url ? ` · ${m.base_url}` : ""}${m.replicas && m.replicas.length ? ` (+${m.replicas.length} replicas)` : ""}${m.model ? ` · ${m.model}` : ""}${m.api_key_env ? ` · key from $${m.api_key_env}` : ""} · ${m.structured_output}${price(m)}`)),
       el("span", {},
-        el("button", { type: "button", onclick: () => edit(m) }, "Edit"), " ",
-        el("button", { type: "button", onclick: () => remove(m) }, "Delete")))));
+        el("button", { type: "button", "aria-label": `Edit ${m.name}`, onclick: () => edit(m) }, "Edit"), " ",
+        el("button", { type: "button", "aria-label": `Delete ${m.name}`, onclick: () => remove(m) }, "Delete")))));
     if (editing) original = models.find((m) => m.id === editing) || original; // e.g. the form a probe found
     return models;
   }
 
+  // One place says whether the form adds a model or edits one: heading, and the Id locked with its reason.
+  function setMode(id) {
+    editing = id;
+    const input = form.elements.id;
+    $("#model-form-title").textContent = id ? `Edit ${id}` : "Add a model";
+    input.readOnly = !!id;
+    if (id) {
+      input.title = ID_LOCKED;
+      input.setAttribute("aria-describedby", "model-id-hint");
+    } else {
+      input.removeAttribute("title");
+      input.removeAttribute("aria-describedby");
+    }
+    idHint().hidden = !id;
+  }
+
+  function idHint() {
+    let hint = $("#model-id-hint");
+    if (!hint) {
+      hint = el("span", { id: "model-id-hint", class: "id-hint" }, ID_LOCKED);
+      form.elements.id.closest("label").after(hint); // beside the field, not in its label (its name stays "Id")
+    }
+    return hint;
+  }
+
   function edit(model) {
-    editing = model ? model.id : null;
     original = model;
-    $("#model-form-title").textContent = model ? `Edit ${model.id}` : "Add a model";
+    setMode(model ? model.id : null);
     form.elements.id.value = model ? model.id : "";
-    form.elements.id.readOnly = !!model;
     for (const name of ["name", "base_url", "model", "api_key_env"]) form.elements[name].value = (model && model[name]) || "";
     form.elements.replicas.value = model ? (model.replicas || []).join(", ") : "";
     // A new model is most often a server (the embedded model and the baseline come configured).
@@ -74,6 +100,7 @@ export function setupModelsDialog({ onChange }) {
   async function remove(model) {
     if (!confirm(`Delete model ${model.id}? Its results stay.`)) return;
     await api(`/api/models/${encodeURIComponent(model.id)}`, { method: "DELETE" });
+    if (editing === model.id) edit(null); // the form no longer edits anything: back to a new model
     await refresh();
     onChange();
   }
@@ -103,8 +130,7 @@ export function setupModelsDialog({ onChange }) {
     const data = body();
     const path = editing ? `/api/models/${encodeURIComponent(editing)}` : "/api/models";
     await api(path, { method: editing ? "PUT" : "POST", json: data });
-    editing = data.id;
-    form.elements.id.readOnly = true;
+    setMode(data.id);
     await refresh();
     onChange();
     return data.id;
@@ -133,8 +159,14 @@ export function setupModelsDialog({ onChange }) {
   $("#model-new").addEventListener("click", () => edit(null));
   form.elements.provider.addEventListener("change", () => showProviderFields(form.elements.structured_output.value));
   $("#models-close").addEventListener("click", () => dialog.close());
-
+  dialog.setAttribute("aria-labelledby", "models-title");
+  const heading = dialog.querySelector("h2");
+  if (heading && !heading.id) heading.id = "models-title";
   return {
-    async open(model = null) { await loadProviders(); edit(model); await refresh(); dialog.showModal(); },
+    async open(model = null) {
+      returnFocusOnClose(dialog);
+      await loadProviders(); edit(model); await refresh();
+      if (!dialog.open) dialog.showModal();
+    },
   };
 }

@@ -46,30 +46,46 @@ export function renderJobs(runs, progress, onChange, labelOf = () => null) {
   }));
 }
 
-// labels: column id → its label, for the pairs (the summary names columns by id).
+// labels: column id → its label, for the pairs (the summary names columns by id). Field names and pair
+// labels are shown in full and wrap (the panel is narrow): one small table per pair, fields as rows.
 export function renderCompare(summary, labels = {}) {
   const panel = $("#compare-panel");
   const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
   const fields = Object.keys(summary.field_agreement);
+  const colHead = (text) => el("th", { scope: "col" }, text);
+  const fieldRow = (field, value) => el("tr", {}, el("th", { scope: "row", class: "field-name" }, field), el("td", {}, pct(value)));
   panel.replaceChildren(
     el("h2", {}, "Comparison"),
     el("p", { class: "muted" }, `${summary.all_answered} of ${summary.records} records answered by all · models disagree on ${pct(summary.disagreement_share)}`),
-    el("table", {},
-      el("tr", {}, el("th", {}, "field"), el("th", {}, "all agree")),
-      ...fields.map((f) => el("tr", {}, el("td", {}, f), el("td", {}, pct(summary.field_agreement[f]))))),
-    el("table", {},
-      el("tr", {}, el("th", {}, "pair"), ...fields.map((f) => el("th", {}, f.slice(0, 5)))),
-      ...summary.pairs.map((p) => el("tr", {}, el("td", {}, p.models.map((id) => labels[id] || id).join(" vs ")), ...fields.map((f) => el("td", {}, pct(p.agreement[f])))))));
+    el("table", { class: "compare-table" },
+      el("caption", {}, "All columns agree"),
+      el("thead", {}, el("tr", {}, colHead("field"), colHead("all agree"))),
+      el("tbody", {}, ...fields.map((f) => fieldRow(f, summary.field_agreement[f])))),
+    ...summary.pairs.map((p) => {
+      const pair = p.models.map((id) => labels[id] || id).join(" vs ");
+      return el("table", { class: "compare-table pair" },
+        el("caption", {}, pair),
+        el("thead", {}, el("tr", {}, colHead("field"), colHead("agree"))),
+        el("tbody", {}, ...fields.map((f) => fieldRow(f, p.agreement[f]))));
+    }));
   panel.hidden = false;
+}
+
+// A dataset switch: the previous dataset's figures must not stay on screen.
+export function clearCompare() {
+  const panel = $("#compare-panel");
+  panel.replaceChildren();
+  panel.hidden = true;
 }
 
 // The record panel: per column its answer, marks and (loaded when the panel opens) the trace of the
 // call: the prompt sent, the raw answer, latency, tokens, cost, attempts.
 export async function openDetail(datasetId, row, columns, task, curation) {
-  $("#detail-title").textContent = `${row.title}${row.subtitle ? ` — ${row.subtitle}` : ""}`;
+  const title = $("#detail-title");
+  title.textContent = `${row.title}${row.subtitle ? ` — ${row.subtitle}` : ""}`;
   const body = $("#detail-body");
   body.replaceChildren(el("p", { class: "muted" }, "loading…"));
-  $("#detail").hidden = false;
+  showDetailPanel();
   const parts = [];
   const traces = [];
   for (const column of columns) {
@@ -91,16 +107,7 @@ export async function openDetail(datasetId, row, columns, task, curation) {
       traces.push([slot, runId]);
     }
   }
-  if (curation) {
-    const prefer = (value, label) => el("button", { type: "button", class: row.preference === value ? "on" : "",
-      dataset: { prefer: value },
-      onclick: () => { curation.setRecord(row, "preference", row.preference === value ? null : value); $("#detail").hidden = true; } }, label);
-    const note = el("textarea", { class: "note-box", placeholder: "Note (saved when you leave the box)" });
-    note.value = row.note || "";
-    note.addEventListener("change", () => curation.setRecord(row, "note", note.value.trim() || null));
-    parts.push(el("h3", {}, "Which column is better?"),
-      el("div", { class: "prefs" }, ...columns.map((c) => prefer(c.id, columnLabel(c))), prefer("tie", "tie"), prefer("all_bad", "all bad")), note);
-  }
+  if (curation) parts.push(...preferenceControls(row, columns, curation));
   try {
     const [record, log] = await Promise.all([
       api(`/api/datasets/${encodeURIComponent(datasetId)}/records/${encodeURIComponent(row.record_id)}`),
@@ -114,6 +121,71 @@ export async function openDetail(datasetId, row, columns, task, curation) {
   } catch (error) { parts.push(el("p", { class: "err" }, error.message)); }
   body.replaceChildren(...parts);
   fillTraces(traces, row.record_id);
+}
+
+// A dialog gives focus back to what opened it when it closes, unless the user has moved it on meanwhile.
+// Call before showModal(); returns nothing, the listener is set once per dialog.
+export function returnFocusOnClose(dialog) {
+  if (!dialog.open) dialog.opener = document.activeElement;
+  if (dialog.dataset.returnsFocus) return;
+  dialog.dataset.returnsFocus = "1";
+  dialog.addEventListener("close", () => {
+    const focus = document.activeElement;
+    const opener = dialog.opener;
+    if (opener && opener.isConnected && (!focus || focus === document.body || dialog.contains(focus))) opener.focus();
+    dialog.opener = null;
+  });
+}
+
+// The panel is labelled by its title; focus moves into it on open and back to what opened it on close
+// (whoever hides it: the ✕, Escape, review mode), unless the user has already moved focus elsewhere.
+let opener = null;
+function showDetailPanel() {
+  const panel = $("#detail");
+  const title = $("#detail-title");
+  if (!panel.dataset.watched) {
+    panel.dataset.watched = "1";
+    panel.setAttribute("aria-labelledby", "detail-title");
+    title.tabIndex = -1;
+    new MutationObserver(() => {
+      if (!panel.hidden) return;
+      const focus = document.activeElement;
+      if ((!focus || focus === document.body || panel.contains(focus)) && opener && opener.isConnected) opener.focus();
+      opener = null;
+    }).observe(panel, { attributes: true, attributeFilter: ["hidden"] });
+  }
+  const focus = document.activeElement;
+  if (panel.hidden || !opener) opener = focus && !panel.contains(focus) && focus !== document.body ? focus : null;
+  panel.hidden = false;
+  if (!panel.contains(document.activeElement)) title.focus({ preventScroll: true });
+}
+
+// "Which column is better?": toggles that keep the panel open (a note often follows); a second press
+// of the chosen one clears it. The choice shows at once; the server has it a moment later.
+function preferenceControls(row, columns, curation) {
+  const buttons = [];
+  const show = () => {
+    for (const button of buttons) {
+      const on = row.preference === button.dataset.prefer;
+      button.classList.toggle("on", on);
+      button.setAttribute("aria-pressed", String(on));
+    }
+  };
+  const prefer = (value, label, name = null) => {
+    const button = el("button", { type: "button", dataset: { prefer: value }, "aria-label": name,
+      onclick: () => { curation.setRecord(row, "preference", row.preference === value ? null : value); show(); } }, label);
+    buttons.push(button);
+    return button;
+  };
+  const note = el("textarea", { class: "note-box", "aria-label": "Note on this record", placeholder: "Note (saved when you leave the box)" });
+  note.value = row.note || "";
+  note.addEventListener("change", () => curation.setRecord(row, "note", note.value.trim() || null));
+  const heading = el("h3", { id: "prefer-heading" }, "Which column is better?");
+  const group = el("div", { class: "prefs", role: "group", "aria-labelledby": "prefer-heading" },
+    ...columns.map((c) => prefer(c.id, columnLabel(c), `${columnLabel(c)} is better`)),
+    prefer("tie", "tie"), prefer("all_bad", "all bad"));
+  show();
+  return [heading, group, note];
 }
 
 function historyTarget(event) {

@@ -202,11 +202,13 @@ def test_warm_up_counts_the_default_selection_of_big_datasets(grid_store, monkey
     assert grid_counts(store, query) == shown(store, query)
 
 
+# A whole corrected answer, the same as a model's "Yes, Strong": fixing one column can end a difference.
+FIXED_YES = '{"recommendation": "Yes", "trajectory": "Strong", "pedigree": "Good", "reasoning": "fixed"}'
 SEQS = range(1, 9)  # the records the random examples write to (the others have no results or notes)
 outcome = st.one_of(st.none(), st.just("error"),
                     st.tuples(st.sampled_from(["Yes", "No"]), st.sampled_from(["Strong", "Weak"])))
 answer_note = st.fixed_dictionaries({"golden": st.booleans(), "judgement": st.sampled_from([None, "good", "wrong"]),
-                                     "correction": st.sampled_from([None, '{"recommendation": "Maybe"}'])})
+                                     "correction": st.sampled_from([None, '{"recommendation": "Maybe"}', FIXED_YES])})
 record_note = st.fixed_dictionaries({"preference": st.sampled_from([None, "gemma", "tie"]),
                                      "note": st.sampled_from([None, "hm"])})
 example = st.fixed_dictionaries({
@@ -270,3 +272,65 @@ def test_the_row_flag_the_filter_and_the_count_of_needs_review_agree(grid_store,
     assert sorted(flagged) == filtered
     assert contested == flagged
     assert grid_counts(store, query)["needs_review"] == len(flagged)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=example, diff_field=st.sampled_from([None, "trajectory"]))
+def test_differences_follow_the_answers_as_corrected(grid_store, case, diff_field):
+    """Row flags (disagree_fields), the differences filter, its count and the contested order all
+    compare the answers as corrected (a fix replaces the model's answer; a fixed error counts as
+    answered), whatever the mix of corrected and uncorrected records."""
+    store, dataset_id, runs, fields = grid_store
+    run_ids = write_example(store, dataset_id, runs, fields, case)
+    query = GridQuery(dataset_id, {m: run_ids[m] for m in case["selected"]}, fields, q=case["q"],
+                      diff_field=diff_field)
+    rows = every_row(store, query)
+    for row in rows:  # the row's own flags say the same as its cells as shown
+        shown_answers = [c for c in row["models"].values() if c is not None and (c["status"] == "ok" or c["is_fixed"])]
+        expected = [f for f in fields if len({c.get(f) for c in shown_answers}) > 1]
+        assert row["disagree_fields"] == expected, row
+    flagged = [r["seq"] for r in rows if (diff_field in r["disagree_fields"] if diff_field else r["disagree_fields"])]
+    filtered = [r["seq"] for r in every_row(store, dataclasses.replace(query, filter="differences"))]
+    assert filtered == flagged
+    assert grid_counts(store, query)["differences"] == len(flagged)
+    check_contested_order(store, query)
+
+
+def test_a_fix_that_makes_the_answers_agree_ends_the_difference(grid_store, monkeypatch):
+    """Item 5 of #15: both columns say "Maybe" once one is fixed, so the record is no difference,
+    and needs no review for it; undoing the fix brings it back, each time without a rescan."""
+    from workbench.grid import marks
+
+    store, dataset_id, runs, fields = grid_store
+    two = {m: runs[m] for m in MODELS[:2]}
+    for model in two:
+        write_results(store, dataset_id, runs[model], model, range(1, 101), fields)
+    query = GridQuery(dataset_id, two, fields)
+    rows = {r["seq"]: r for r in every_row(store, query)}
+    seq = next(s for s, r in rows.items() if "recommendation" in r["disagree_fields"])
+    before = grid_counts(store, query)
+    every_row(store, dataclasses.replace(query, sort="disagreement"))  # the contested order's marks, built
+    olmo = rows[seq]["models"]["olmo"]
+    fixed = {k: olmo[k] for k in ("trajectory", "pedigree", "reasoning")}
+    record_id = f"cand-{seq:06d}"
+    for model in two:  # both fixed to the same answer
+        annotate(store, dataset_id=dataset_id, record_id=record_id, field="correction", model_id=model,
+                 value={**fixed, "recommendation": "Maybe"}, author="tester")
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("a correction must not rescan the dataset")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(marks, "_all_marks", no_scan)
+        row = every_row(store, dataclasses.replace(query, seqs=[seq]))[0]
+        assert row["disagree_fields"] == [] and row["agreement"] is True and not row["needs_review"]
+        assert seq not in {r["seq"] for r in every_row(store, dataclasses.replace(query, filter="differences"))}
+        after = grid_counts(store, query)
+        assert after["differences"] == before["differences"] - 1
+        contested = every_row(store, dataclasses.replace(query, sort="disagreement"))
+        assert [r["seq"] for r in contested][-1] == max(r["seq"] for r in contested if not r["disagree_fields"])
+        for model in two:
+            annotate(store, dataset_id=dataset_id, record_id=record_id, field="correction", model_id=model,
+                     value=None, author="tester")
+        assert grid_counts(store, query)["differences"] == before["differences"]
+    check_contested_order(store, query)

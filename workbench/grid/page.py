@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from workbench.domain.columns import shown_preference
 from workbench.domain.comparison import agreement, disagreeing_fields
 from workbench.domain.review import PYTHON, WRONG, ReviewFacts, looked_at, needs_review, verdicts_differ
+from workbench.domain.comparison import Outputs
+from workbench.grid.corrections import corrected_answers, disagreement_scores
 from workbench.grid.marks import record_marks
 from workbench.grid.selection import GridQuery, Joins, parse_cursor
 from workbench.store.db import Store
@@ -34,18 +36,19 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
     """
     position = parse_cursor(cursor, query.sort)
     limit = max(1, min(limit, MAX_LIMIT))
-    joins = Joins(query, store.dialect)
-    columns: list[sa.ColumnElement] = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle]
-    for i, res in enumerate(joins.results.values()):
-        columns += [res.c.status.label(f"s{i}"), res.c.output.label(f"o{i}"), res.c.error_kind.label(f"k{i}"),
-                    res.c.error_message.label(f"e{i}"), res.c.latency_ms.label(f"l{i}"),
-                    res.c.verdict_key.label(f"v{i}")]
-    statement = sa.select(*columns).select_from(joins.from_clause()).where(joins.condition(query.filter))
     contested = query.sort == "disagreement"
     rows: Sequence[Mapping[Any, Any]]
     with store.engine.connect() as conn:
+        corrected = corrected_answers(conn, query.dataset_id, query.run_ids)
+        joins = Joins(query, store.dialect, corrected=corrected)
+        columns: list[sa.ColumnElement] = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle]
+        for i, res in enumerate(joins.results.values()):
+            columns += [res.c.status.label(f"s{i}"), res.c.output.label(f"o{i}"), res.c.error_kind.label(f"k{i}"),
+                        res.c.error_message.label(f"e{i}"), res.c.latency_ms.label(f"l{i}"),
+                        res.c.verdict_key.label(f"v{i}")]
+        statement = sa.select(*columns).select_from(joins.from_clause()).where(joins.condition(query.filter))
         if contested and query.seqs is None and query.filter not in FEW and len(query.verdict_fields) < 128:
-            rows = _contested_rows(conn, store, query, statement, position, limit + 1)
+            rows = _contested_rows(conn, store, query, statement, position, limit + 1, corrected)
         elif contested:  # few rows to score (on screen, or annotated): SQL sorts them quickly
             score = joins.disagreement_score()
             statement = statement.add_columns(score.label("score")).order_by(score.desc(), records.c.seq)
@@ -75,11 +78,18 @@ def _contest_marks(joins: Joins) -> sa.ColumnElement:
 
 
 def _contested_rows(conn: sa.Connection, store: Store, query: GridQuery, statement: sa.Select,
-                    after: tuple[int, ...] | None, wanted: int) -> list[dict[str, Any]]:
+                    after: tuple[int, ...] | None, wanted: int, corrected: dict[int, Outputs]) -> list[dict[str, Any]]:
     """The next ``wanted`` rows, most contested first: the order comes from a score per record
-    kept current in memory (marks.py); rows are read for candidates in that order, in growing
-    batches, until the filter has let enough through."""
+    kept current in memory (marks.py), the corrected records' scores put in from their answers as
+    corrected; rows are read for candidates in that order, in growing batches, until the filter
+    has let enough through."""
     marks = record_marks(conn, store, query, "contest", _contest_marks)
+    if corrected:
+        rescored = bytearray(marks)
+        for seq, score in disagreement_scores(corrected, query.verdict_fields).items():
+            if seq < len(rescored):
+                rescored[seq] = rescored[seq] & 1 | score << 1
+        marks = bytes(rescored)
     candidates = _contested_order(marks, len(query.verdict_fields), after)
     rows: list[dict[str, Any]] = []
     batch_size = wanted
@@ -122,6 +132,7 @@ def _row(r: Any, query: GridQuery, notes: dict[int, Any]) -> dict[str, Any]:
     models, verdict_fields = list(query.run_ids), query.verdict_fields
     cells: dict[str, dict[str, Any] | None] = {}
     originals: dict[str, dict[str, Any] | None] = {}
+    fixes: dict[str, dict[str, Any]] = {}
     for i, model in enumerate(models):
         if r[f"s{i}"] is None:
             cells[model] = None
@@ -130,6 +141,8 @@ def _row(r: Any, query: GridQuery, notes: dict[int, Any]) -> dict[str, Any]:
         originals[model] = output if r[f"s{i}"] == "ok" else None
         note = notes.get(query.run_ids[model]) or {}
         correction = orjson.loads(note["correction"]) if note.get("correction") else None
+        if correction is not None:
+            fixes[model] = correction
         shown = correction if correction is not None else (output if r[f"s{i}"] == "ok" else None)
         cells[model] = {
             **(shown or {}),
@@ -143,23 +156,28 @@ def _row(r: Any, query: GridQuery, notes: dict[int, Any]) -> dict[str, Any]:
             "judgement": note.get("judgement"),
         }
     record_note = notes.get(RECORD_LEVEL) or {}
-    answered: dict[str, dict[str, Any] | None] = {m: o for m, o in originals.items() if o is not None}
+    # Compared as corrected: a fix replaces the model's answer (a fixed error counts as answered).
+    as_corrected = {m: fixes.get(m, o) for m, o in originals.items()}
+    corrected = any((notes.get(run_id) or {}).get("correction") for run_id in query.run_ids.values())
+    answered: dict[str, dict[str, Any] | None] = {m: o for m, o in as_corrected.items() if o is not None}
     differing = disagreeing_fields(answered, verdict_fields)
     answer_notes = [notes[run_id] for run_id in dict.fromkeys(query.run_ids.values()) if run_id in notes]
     facts = ReviewFacts(marked_wrong=any(n["judgement"] == WRONG for n in answer_notes),
                         errored=any(c is not None and c["status"] == "error" for c in cells.values()),
-                        models_differ=_answers_differ(r, query, answered, differing),
+                        models_differ=_answers_differ(r, query, answered, differing, corrected),
                         reviewed=looked_at(answer_notes, record_note))
     return {"seq": r["seq"], "record_id": r["record_id"], "title": r["title"], "subtitle": r["subtitle"],
-            "models": cells, "agreement": agreement(originals, verdict_fields), "disagree_fields": differing,
+            "models": cells, "agreement": agreement(as_corrected, verdict_fields), "disagree_fields": differing,
             "needs_review": needs_review(facts, PYTHON),
             "preference": shown_preference(record_note.get("preference"), query.run_ids),
             "note": record_note.get("note")}
 
 
-def _answers_differ(r: Any, query: GridQuery, answered: dict[str, Any], differing: list[str]) -> bool:
+def _answers_differ(r: Any, query: GridQuery, answered: dict[str, Any], differing: list[str],
+                    corrected: bool) -> bool:
     """The models differ on any verdict: by the stored verdict keys when the columns' tasks share
-    their verdict fields, else on the fields they share (as Joins.differences says it in SQL)."""
-    if query.comparable_keys:
+    their verdict fields and nobody fixed an answer, else on the fields they share (as
+    Joins.differences says it in SQL, and corrections.py for a fixed record)."""
+    if query.comparable_keys and not corrected:
         return verdicts_differ(r[f"v{i}"] for i in range(len(query.run_ids)))
     return len(answered) > 1 and bool(differing)

@@ -9,10 +9,12 @@ from itertools import combinations
 
 import sqlalchemy as sa
 
+from workbench.domain.comparison import Outputs
 from workbench.domain.errors import InvalidInput
 from workbench.domain.json_rules import INT64_MAX
 from workbench.domain.review import (ANSWER_REVIEW_MARKS, FLAG_MARKS, RECORD_REVIEW_MARKS, WRONG, Logic,
                                      ReviewFacts, needs_review)
+from workbench.grid.corrections import differing
 from workbench.store.schema import RECORD_LEVEL, annotations as annotation_states, records, results
 
 FILTERS = ("all", "differences", "golden", "needs_review", "fixed", "unreviewed")
@@ -111,19 +113,38 @@ RECORD_REVIEWED = sa.or_(*(marked(m) for m in RECORD_REVIEW_MARKS))
 MARKED_WRONG = annotation_states.c.judgement == WRONG
 
 
+_INLINE_SEQS = 500  # longer lists are written into the SQL as numbers: no limit on bound parameters
+
+
+def seq_in(column, seqs: list[int]) -> sa.ColumnElement[bool]:
+    """``column`` is one of ``seqs`` (whole numbers only: long lists are rendered as literals,
+    as SQLite and PostgreSQL cap the parameters of one statement)."""
+    if not seqs:
+        return sa.false()
+    if len(seqs) <= _INLINE_SEQS:
+        return column.in_(seqs)
+    return column.in_(sa.bindparam(None, [int(s) for s in seqs], expanding=True, literal_execute=True))
+
+
 class Joins:
     """Records joined to each selected model's result; annotations enter filters as subqueries
     (they are few) and a page's annotations are read separately for its rows.
 
     With ``driver`` (a selected model whose run has a result for every record, and no search),
-    that run's results stand in for the records: one lookup fewer per record in a scan."""
+    that run's results stand in for the records: one lookup fewer per record in a scan.
 
-    def __init__(self, query: GridQuery, dialect: str, driver: str | None = None):
+    With ``corrected`` (corrections.corrected_answers), the records a person fixed are compared on
+    their answers as corrected, decided in Python and said here as a list of seqs; all the others
+    keep the verdict-key comparison. Without it (the marks), the models' answers are compared."""
+
+    def __init__(self, query: GridQuery, dialect: str, driver: str | None = None,
+                 corrected: dict[int, Outputs] | None = None):
         if driver is not None and (query.q or driver not in query.run_ids):
             raise ValueError("a driving run needs no search and a selected model")
         self.query = query
         self.dialect = dialect
         self.driver = driver
+        self.corrected = corrected or {}
         self.results = {m: results.alias(f"res{i}") for i, m in enumerate(query.run_ids)}
         self.seq = records.c.seq if driver is None else self.results[driver].c.seq
 
@@ -157,8 +178,16 @@ class Joins:
         return self.seq.in_(seqs)
 
     def differences(self, field: str | None = None):
+        """The selected models' answers differ (on ``field``, or on any verdict field)."""
+        answers_differ = self._answers_differ(field)
+        if not self.corrected:
+            return answers_differ
+        still_differ = differing(self.corrected, self.query.verdict_fields if field is None else [field])
+        return sa.or_(sa.and_(sa.not_(self.fixed()), answers_differ), seq_in(self.seq, still_differ))
+
+    def _answers_differ(self, field: str | None = None):
         if field is None and not self.query.comparable_keys:
-            each = [self.differences(f) for f in self.query.verdict_fields]
+            each = [self._answers_differ(f) for f in self.query.verdict_fields]
             return sa.or_(*each) if each else sa.false()
         if field is None:
             pairs = [

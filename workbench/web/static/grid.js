@@ -1,7 +1,10 @@
 // The results grid: one fixed-height row per record, only the visible rows are in the DOM.
+// Rows are patched in place: one node per visible record (keyed by seq), and an update changes only
+// the attributes and texts that differ, so focus, hover and a held mouse press survive a live stream.
 import { el } from "./dom.js";
 
 const BUFFER = 6;
+const POOL = 40;  // row nodes kept for reuse when rows scroll out
 
 // The seed's names for a row's record fields in GET /api/workbench; inside the page a row's
 // record is a record (record_id, title, subtitle). Rows enter the page through the grid, mapped here once.
@@ -36,6 +39,41 @@ export function answerFields(cell, task) {
 // A column's readable name: its label ("Gemma 3 4B · sentiment v2 · 5-shot"), else its model's name.
 export const columnLabel = (column) => column.label || column.name || column.id;
 
+// The four act buttons of an answer: what they do, their face, their name and key.
+const ACTS = [
+  { act: "golden", face: "⭐", name: "Golden", hint: "keep as an example (g)", on: (c) => Boolean(c.is_golden) },
+  { act: "good", face: "👍", name: "Good", hint: "the answer is right", on: (c) => c.judgement === "good" },
+  { act: "wrong", face: "❌", name: "Wrong", hint: "the answer is wrong (w)", on: (c) => c.judgement === "wrong" },
+  { act: "edit", face: "✏️", name: "Fix the answer", hint: "edit it (e)", on: (c) => Boolean(c.is_fixed) },
+];
+
+const RECORD_PREFERENCE = { tie: ["🤝 tie", "Preference: a tie"], all_bad: ["👎 all bad", "Preference: all answers are bad"] };
+const NOTE_NAME_MAX = 200;
+
+// Patching helpers: each writes only when the value differs, so an unchanged row makes no mutation.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function setAttr(node, name, value) {
+  if (value === null || value === undefined || value === false) {
+    if (node.hasAttribute(name)) node.removeAttribute(name);
+  } else if (node.getAttribute(name) !== String(value)) node.setAttribute(name, String(value));
+}
+
+function setClass(node, className) {
+  if (node.className !== className) node.className = className;
+}
+
+function setHidden(node, hidden) {
+  if (node.hidden !== hidden) node.hidden = hidden;
+}
+
+// What a pending cell says, from its column's status.
+function pendingLabel(status) {
+  return status === "running" ? "(running…)" : status === "queued" ? "queued" : status === "paused" ? "paused" : "—";
+}
+
 export class Grid {
   constructor({ container, spacer, head, empty, onOpen, onNeedMore, onAct }) {
     Object.assign(this, { container, spacer, head, empty, onOpen, onNeedMore, onAct });
@@ -45,24 +83,62 @@ export class Grid {
     this.task = null;
     this.focused = -1;
     this.rowHeight = parseInt(getComputedStyle(document.documentElement).getPropertyValue("--row-h"), 10) || 58;
-    this.rendered = new Map();
+    this.nodes = new Map();  // seq → its row node, for the rows on screen
+    this.pool = [];
     container.addEventListener("scroll", () => this.render());
     window.addEventListener("resize", () => this.render(true));
+    // One listener for every row: a handler reads the row as it is now, never one captured at build time.
+    spacer.addEventListener("click", (e) => this.onClick(e));
+  }
+
+  onClick(event) {
+    const rowNode = event.target.closest(".row");
+    if (!rowNode) return;
+    const index = this.bySeq.get(Number(rowNode.dataset.seq));
+    const row = index === undefined ? null : this.rows[index];
+    if (!row) return;
+    const button = event.target.closest("button[data-act]");
+    if (button) {
+      const model = this.models.find((m) => m.id === button.dataset.model);
+      if (model) this.onAct(row, model, button.dataset.act);
+      return;
+    }
+    this.focus(index);
+    this.onOpen(row);
   }
 
   setColumns(models, task) {
     this.models = models;
     this.task = task;
-    this.container.style.setProperty("--models", Math.max(models.length, 1));
-    this.head.style.setProperty("--models", Math.max(models.length, 1));
-    this.head.replaceChildren(
-      el("div", {}, "Record"),
-      // The status only while it is news (a finished column needs the room for its label).
-      ...models.map((m) => el("div", { class: "model-col", title: `${columnLabel(m)} (${m.id}) · ${m.status}`, dataset: { column: m.id } },
-        el("span", { class: "col-label" }, columnLabel(m)),
-        m.status === "completed" ? null : el("span", { class: `status ${String(m.status).replace(" ", "-")}` }, m.status))),
-    );
+    const count = String(Math.max(models.length, 1));
+    for (const node of [this.container, this.head]) {
+      if (node.style.getPropertyValue("--models") !== count) node.style.setProperty("--models", count);
+    }
+    this.patchHead();
     this.render(true);
+  }
+
+  // The head: one node per column, keyed by column id; only a changed label or status is written.
+  patchHead() {
+    const ids = this.models.map((m) => m.id).join("\n");
+    if (this.head.dataset.columns !== ids || !this.head.firstChild) {
+      this.head.dataset.columns = ids;
+      this.head.replaceChildren(el("div", {}, "Record"), ...this.models.map((m) => el("div", { class: "model-col", dataset: { column: m.id } },
+        el("span", { class: "col-label" }), el("span", { class: "status" }), el("span", { class: "col-legend" }))));
+    }
+    const legend = this.task ? Object.keys(this.task.verdict_fields).join(" · ") : "";
+    this.models.forEach((m, i) => {
+      const node = this.head.children[i + 1];
+      const [label, status, fields] = node.children;
+      setAttr(node, "title", `${columnLabel(m)} (${m.id}) · ${m.status}`);
+      setText(label, columnLabel(m));
+      // The status only while it is news (a finished column needs the room for its label).
+      setHidden(status, m.status === "completed");
+      setClass(status, `status ${String(m.status).replace(" ", "-")}`);
+      setText(status, m.status === "completed" ? "" : String(m.status));
+      setText(fields, legend);
+      setAttr(fields, "title", legend ? `each cell: ${legend}` : null);
+    });
   }
 
   reset() {
@@ -70,7 +146,8 @@ export class Grid {
     this.bySeq.clear();
     this.focused = -1;
     this.container.scrollTop = 0;
-    this.render(true);
+    // The rows usually come right back (a reload): render once they are in, so their nodes are kept.
+    queueMicrotask(() => this.render());
   }
 
   append(rows) {
@@ -88,59 +165,111 @@ export class Grid {
       const index = this.bySeq.get(row.seq);
       if (index === undefined) continue;
       this.rows[index] = row;
-      changed = true;
+      changed = changed || this.nodes.has(row.seq);
     }
     if (changed) this.render(true);
   }
 
-  visibleSeqs() {
+  range() {
     const first = Math.max(0, Math.floor(this.container.scrollTop / this.rowHeight) - BUFFER);
     const count = Math.ceil(this.container.clientHeight / this.rowHeight) + BUFFER * 2;
-    return this.rows.slice(first, first + count).map((r) => r.seq);
+    return [first, Math.min(this.rows.length, first + count)];
   }
 
-  render(force = false) {
+  visibleSeqs() {
+    const [first, last] = this.range();
+    return this.rows.slice(first, last).map((r) => r.seq);
+  }
+
+  render() {
     const total = this.rows.length;
-    this.spacer.style.height = `${total * this.rowHeight}px`;
-    const first = Math.max(0, Math.floor(this.container.scrollTop / this.rowHeight) - BUFFER);
-    const last = Math.min(total, first + Math.ceil(this.container.clientHeight / this.rowHeight) + BUFFER * 2);
-    const key = `${first}:${last}`;
-    if (!force && key === this.lastKey) return;
-    this.lastKey = key;
-    const nodes = [];
-    for (let i = first; i < last; i++) nodes.push(this.renderRow(this.rows[i], i));
-    this.spacer.replaceChildren(...nodes);
+    const height = `${total * this.rowHeight}px`;
+    if (this.spacer.style.height !== height) this.spacer.style.height = height;
+    const [first, last] = this.range();
+    const wanted = new Set();
+    for (let i = first; i < last; i++) wanted.add(this.rows[i].seq);
+    for (const [seq, node] of this.nodes) {
+      if (wanted.has(seq)) continue;
+      node.remove();
+      this.nodes.delete(seq);
+      if (this.pool.length < POOL) this.pool.push(node);
+    }
+    // New nodes go in at their place in row order (Tab follows it); nodes already in are never moved,
+    // since moving a node would take the focus from a button in it.
+    let next = null;
+    for (let i = last - 1; i >= first; i--) {
+      const row = this.rows[i];
+      let node = this.nodes.get(row.seq);
+      if (!node) {
+        node = this.pool.pop() || this.buildRow();
+        this.nodes.set(row.seq, node);
+        this.spacer.insertBefore(node, next && next.parentNode === this.spacer ? next : null);
+      }
+      this.patchRow(node, row, i);
+      next = node;
+    }
     if (last >= total - BUFFER * 2 && this.onNeedMore) this.onNeedMore();
   }
 
-  renderRow(row, index) {
-    const disagree = row.disagree_fields && row.disagree_fields.length > 0;
-    const node = el("div", {
-      class: `row${index === this.focused ? " focused" : ""}${disagree ? " disagree" : ""}`,
-      style: `top:${index * this.rowHeight}px`,
-      dataset: { seq: row.seq, index },
-      onclick: () => { this.focus(index); this.onOpen(row); },
-    },
-    el("div", { class: "rec" },
-      el("div", { class: "title", title: row.title }, row.title),
-      el("div", { class: "sub", title: row.subtitle }, row.subtitle || row.record_id)),
-    ...this.models.map((m) => this.renderCell(row, m)));
+  buildRow() {
+    const title = el("span", { class: "title" });
+    const flags = el("span", { class: "rec-flags" });
+    const preference = el("span", { class: "rec-pref", hidden: true });
+    const note = el("span", { class: "rec-note", role: "img", hidden: true }, "📝");
+    flags.append(preference, note);
+    const sub = el("div", { class: "sub" });
+    const rec = el("div", { class: "rec" }, el("div", { class: "title-line" }, title, flags), sub);
+    const node = el("div", { class: "row" }, rec);
+    node.parts = { title, sub, preference, note, cells: new Map(), columns: "" };
     return node;
   }
 
-  renderCell(row, model) {
-    const cell = row.models[model.id];
-    const diffs = new Set(row.disagree_fields || []);
-    if (!cell) {
-      const label = model.status === "running" ? "(running…)" : model.status === "queued" ? "queued"
-        : model.status === "paused" ? "paused" : "—";
-      return el("div", { class: "cell" }, el("span", { class: "pending" }, label));
-    }
+  patchRow(node, row, index) {
+    const parts = node.parts;
+    const disagree = row.disagree_fields && row.disagree_fields.length > 0;
+    setClass(node, `row${index === this.focused ? " focused" : ""}${disagree ? " disagree" : ""}`);
+    const top = `${index * this.rowHeight}px`;
+    if (node.style.top !== top) node.style.top = top;
+    setAttr(node, "data-seq", row.seq);
+    setAttr(node, "data-index", index);
+    setText(parts.title, row.title ?? "");
+    setAttr(parts.title, "title", row.title ?? "");
+    const sub = row.subtitle || row.record_id || "";
+    setText(parts.sub, String(sub));
+    setAttr(parts.sub, "title", row.subtitle || null);
+    const special = RECORD_PREFERENCE[row.preference];
+    setHidden(parts.preference, !special);
+    setText(parts.preference, special ? special[0] : "");
+    setAttr(parts.preference, "title", special ? special[1] : null);
+    const note = typeof row.note === "string" && row.note.trim() ? row.note : "";
+    setHidden(parts.note, !note);
+    setAttr(parts.note, "title", note || null);
+    setAttr(parts.note, "aria-label", note ? `Note: ${note.length > NOTE_NAME_MAX ? `${note.slice(0, NOTE_NAME_MAX)}…` : note}` : null);
+    this.placeCells(node);
+    for (const model of this.models) this.patchCell(parts.cells.get(model.id), row, model);
+  }
+
+  // A row's cells follow the columns: kept by column id, rebuilt only when the columns change.
+  placeCells(node) {
+    const parts = node.parts;
+    const ids = this.models.map((m) => m.id).join("\n");
+    if (parts.columns === ids) return;
+    parts.columns = ids;
+    const cells = new Map();
+    for (const model of this.models) cells.set(model.id, parts.cells.get(model.id) || el("div", { class: "cell", dataset: { model: model.id } }));
+    parts.cells = cells;
+    node.replaceChildren(node.firstChild, ...cells.values());
+  }
+
+  // What a cell shows, as plain data: a pending label, an error, or an answer.
+  cellView(row, model) {
+    const cell = row.models && row.models[model.id];
+    if (!cell) return { kind: "pending", label: pendingLabel(model.status) };
     if (cell.status !== "ok" && !cell.is_fixed) {
       const error = cell.error || {};
-      return el("div", { class: "cell" },
-        el("span", { class: "err", title: error.message || "" }, `⚠ ${error.kind || "error"}`));
+      return { kind: "error", text: `⚠ ${error.kind || "error"}`, title: error.message || "" };
     }
+    const diffs = new Set(row.disagree_fields || []);
     let verdicts = this.task ? Object.keys(this.task.verdict_fields) : [];
     let primary = this.task ? this.task.primary_verdict : null;
     if (primary && cell[primary] === undefined) {
@@ -149,25 +278,84 @@ export class Grid {
       primary = verdicts[0] || primary;
     }
     const value = primary ? cell[primary] : null;
-    const kind = verdictClass(value, this.task && this.task.verdict_fields[primary]);
-    const others = verdicts.filter((f) => f !== primary);
-    const act = (action, label, title, on) => el("button", {
-      type: "button", class: on ? "on" : "", title, dataset: { act: action, model: model.id },
-      onclick: (e) => { e.stopPropagation(); this.onAct(row, model, action); },
-    }, label);
-    return el("div", { class: "cell", dataset: { model: model.id } },
-      el("span", { class: "head" },
-        el("span", { class: `verdict v-${kind}${diffs.has(primary) ? " diff" : ""}`, title: `${primary}: ${value ?? "?"}` }, `${ICON[kind]} ${value ?? "?"}`,
-          cell.is_fixed ? el("span", { class: "marks", title: "fixed by a person" }, " ✏️") : null),
-        el("span", { class: "acts" },
-          act("golden", "⭐", "Golden: keep as an example (g)", cell.is_golden),
-          act("good", "👍", "Good", cell.judgement === "good"),
-          act("wrong", "❌", "Wrong (w)", cell.judgement === "wrong"),
-          act("edit", "✏️", "Fix the answer (e)", cell.is_fixed))),
-      el("span", { class: "grades" }, ...others.flatMap((f, i) => [
-        i ? " · " : "",
-        el("span", { class: diffs.has(f) ? "diff" : "", title: f }, `${f.slice(0, 4)}: ${cell[f] ?? "?"}`),
-      ])));
+    const tone = verdictClass(value, this.task && this.task.verdict_fields[primary]);
+    return {
+      kind: "answer",
+      verdict: { text: `${ICON[tone]} ${value ?? "?"}`, title: `${primary}: ${value ?? "?"}`, className: `verdict v-${tone}${diffs.has(primary) ? " diff" : ""}` },
+      fixed: Boolean(cell.is_fixed),
+      preferred: row.preference === model.id,
+      acts: ACTS.map((a) => a.on(cell)),
+      grades: verdicts.filter((f) => f !== primary).map((f) => ({ field: f, value: String(cell[f] ?? "?"), diff: diffs.has(f) })),
+    };
+  }
+
+  patchCell(node, row, model) {
+    const view = this.cellView(row, model);
+    if (node.dataset.kind !== view.kind) this.buildCell(node, view.kind, model);
+    const parts = node.parts;
+    if (view.kind === "pending") {
+      setText(parts.label, view.label);
+      return;
+    }
+    if (view.kind === "error") {
+      setText(parts.error, view.text);
+      setAttr(parts.error, "title", view.title);
+      return;
+    }
+    setText(parts.verdict, view.verdict.text);
+    setAttr(parts.verdict, "title", view.verdict.title);
+    setClass(parts.verdict, view.verdict.className);
+    setHidden(parts.fixed, !view.fixed);
+    setHidden(parts.preferred, !view.preferred);
+    const label = columnLabel(model);
+    ACTS.forEach((a, i) => {
+      const button = parts.buttons[i];
+      const on = view.acts[i];
+      setClass(button, on ? "on" : "");
+      setAttr(button, "aria-pressed", on ? "true" : "false");
+      setAttr(button, "aria-label", `${a.name}: ${label}`);
+      setAttr(button, "title", `${a.name}: ${a.hint}`);
+    });
+    this.patchGrades(parts.grades, view.grades);
+  }
+
+  // The secondary grades: the values (legible), the field named in the head's legend, on hover and
+  // to a screen reader.
+  patchGrades(box, grades) {
+    const fields = grades.map((g) => g.field).join("\n");
+    if (box.dataset.fields !== fields) {
+      box.dataset.fields = fields;
+      box.replaceChildren(...grades.flatMap((g, i) => [i ? " · " : "",
+        el("span", { class: "grade" }, el("span", { class: "grid-sr" }, `${g.field}: `), el("span", { class: "grade-value" }))]));
+    }
+    const spans = box.querySelectorAll(".grade");
+    grades.forEach((g, i) => {
+      const span = spans[i];
+      setClass(span, g.diff ? "grade diff" : "grade");
+      setAttr(span, "title", `${g.field}: ${g.value}`);
+      setText(span.lastChild, g.value);
+    });
+  }
+
+  buildCell(node, kind, model) {
+    node.dataset.kind = kind;
+    if (kind === "pending") {
+      const label = el("span", { class: "pending" });
+      node.parts = { label };
+      node.replaceChildren(label);
+    } else if (kind === "error") {
+      const error = el("span", { class: "err" });
+      node.parts = { error };
+      node.replaceChildren(error);
+    } else {
+      const verdict = el("span", { class: "verdict" });
+      const fixed = el("span", { class: "mark-fixed", role: "img", "aria-label": "fixed by a person", title: "fixed by a person", hidden: true }, "✏️");
+      const preferred = el("span", { class: "mark-preferred", role: "img", "aria-label": "preferred", title: "preferred answer for this record", hidden: true }, "👑");
+      const buttons = ACTS.map((a) => el("button", { type: "button", dataset: { act: a.act, model: model.id } }, a.face));
+      const grades = el("span", { class: "grades" });
+      node.parts = { verdict, fixed, preferred, buttons, grades };
+      node.replaceChildren(el("span", { class: "line" }, verdict, fixed, preferred), grades, el("span", { class: "acts" }, ...buttons));
+    }
   }
 
   focus(index) {
@@ -178,7 +366,7 @@ export class Grid {
     else if (top + this.rowHeight > this.container.scrollTop + this.container.clientHeight) {
       this.container.scrollTop = top + this.rowHeight - this.container.clientHeight;
     }
-    this.render(true);
+    this.render();
   }
 
   move(delta) { this.focus(this.focused < 0 ? 0 : this.focused + delta); }

@@ -1,4 +1,4 @@
-"""Datasets: import a file (or an upload), list, read records, delete."""
+"""Datasets: import a file (or an upload), list, read records, rename, delete."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from workbench.store.datasets import DatasetInfo, StoredRecord
 UPLOAD_SUFFIXES = {".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet", ".pq"}
 MAX_UPLOAD_BYTES = 2 * 1024**3
 MAX_RECORDS_PAGE = 500
+MAX_NAME_CHARS = 200  # as an upload's name (web/params.py FormText)
 
 
 class UploadTooLarge(WorkbenchError):
@@ -96,3 +97,23 @@ def get_record(store: Store, dataset_id: str, record_id: str) -> StoredRecord:
 def delete_dataset(store: Store, dataset_id: str) -> None:
     """The dataset and everything run on it."""
     stored.delete_dataset(store, dataset_id)
+
+
+def dataset_name(text: object) -> str:
+    """A dataset's display name as a person typed it: trimmed, not blank, at most MAX_NAME_CHARS
+    characters, no NUL or other control characters (the rules an upload's name follows)."""
+    if not isinstance(text, str):
+        raise InvalidInput("name must be a text")
+    name = text.strip()
+    if not name:
+        raise InvalidInput("name must not be blank")
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidInput(f"name is {len(name)} characters long; at most {MAX_NAME_CHARS}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise InvalidInput("name must not hold control characters (NUL, newlines, tabs)")
+    return name
+
+
+def rename_dataset(store: Store, dataset_id: str, name: object) -> DatasetInfo:
+    """A new display name for the dataset; pages showing the list hear a live ``dataset`` message."""
+    return stored.rename_dataset(store, dataset_id, dataset_name(name))

@@ -1,4 +1,4 @@
-"""Dataset queries: streaming import (one transaction), listing, deletion."""
+"""Dataset queries: streaming import (one transaction), listing, renaming, deletion."""
 
 from __future__ import annotations
 
@@ -168,9 +168,21 @@ def delete_dataset(store: Store, dataset_id: str) -> None:
         conn.execute(annotation_events.delete().where(annotation_events.c.dataset_id == dataset_id))
         conn.execute(records.delete().where(records.c.dataset_id == dataset_id))
         gone = conn.execute(datasets.delete().where(datasets.c.id == dataset_id)).rowcount
+        if not gone:  # raised inside: nothing deleted and no event for a dataset that never was
+            raise DatasetNotFound(dataset_id)
         _dataset_event(conn, dataset_id, "deleted")
-    if not gone:
-        raise DatasetNotFound(dataset_id)
+
+
+def rename_dataset(store: Store, dataset_id: str, name: str) -> DatasetInfo:
+    """Give the dataset a new display name (its id stays: links and runs keep pointing at it).
+    The lock is held from the read to the write, so a delete in between can't be renamed back."""
+    with write_transaction(store, f"dataset:{dataset_id}") as conn:
+        found = conn.execute(sa.select(datasets.c.id).where(datasets.c.id == dataset_id)).first()
+        if found is None:
+            raise DatasetNotFound(dataset_id)
+        conn.execute(datasets.update().where(datasets.c.id == dataset_id).values(name=name))
+        _dataset_event(conn, dataset_id, "renamed")
+    return get_dataset(store, dataset_id)
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
-"""Datasets: upload (multipart), list, records, delete."""
+"""Datasets: upload (multipart), list, records, rename, delete."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter, File, Request, UploadFile
+from typing import Any
+
+from fastapi import APIRouter, Body, File, Request, UploadFile
 
 from workbench.service import datasets
 from workbench.web.params import DatabaseId, FormText, Int64
@@ -45,6 +47,12 @@ def dataset_upload(
     info = datasets.import_upload(request.app.state.store, file.file, file.filename, name=name, id_field=id_field,
                                   fmt=format)
     return asdict(info)
+
+
+@router.patch("/datasets/{dataset_id}")
+def dataset_rename(request: Request, dataset_id: str, name: Any = Body(..., embed=True)) -> dict:
+    """Rename: ``{"name": "..."}`` (trimmed; blank or over 200 characters is a 422)."""
+    return asdict(datasets.rename_dataset(request.app.state.store, dataset_id, name))
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204)

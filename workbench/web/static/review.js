@@ -3,6 +3,10 @@ import { api } from "./api.js";
 import { $, el } from "./dom.js";
 import { answerFields, columnLabel } from "./grid.js";
 
+// While review mode is open the page behind it is inert: no focus, clicks or screen-reader reading there.
+const BEHIND = ["header.topbar", ".layout", "#detail"];
+const setBehindInert = (inert) => { for (const selector of BEHIND) $(selector).inert = inert; };
+
 const FILTER_NAMES = { all: "All", differences: "Differences", golden: "Golden", needs_review: "Needs review",
   fixed: "Fixed", unreviewed: "Unreviewed" };
 
@@ -11,6 +15,7 @@ export function createReview(ctx) {
   const records = new Map();  // record id -> full record (preloaded)
   let index = 0;
   let active = 0;  // which column's answer g / w / e act on
+  let returnFocus = null;  // where focus was before review mode opened
 
   const isOpen = () => !$("#review").hidden;
 
@@ -27,13 +32,18 @@ export function createReview(ctx) {
   function open(start = Math.max(ctx.grid.focused, 0)) {
     if (!ctx.grid.rows.length) return;
     index = Math.min(start, ctx.grid.rows.length - 1);
+    returnFocus = document.activeElement;
+    setBehindInert(true);
     $("#review").hidden = false;
     render();
+    $("#review-close").focus();  // focus inside the dialog; the keys work from anywhere in it
   }
 
   function close() {
     $("#review").hidden = true;
+    setBehindInert(false);
     ctx.grid.focus(index);
+    if (returnFocus && returnFocus !== document.body && returnFocus.isConnected && !returnFocus.closest("#grid")) returnFocus.focus();
   }
 
   function go(delta) {
@@ -60,25 +70,29 @@ export function createReview(ctx) {
     const diffs = new Set(row.disagree_fields || []);
     const data = records.get(row.record_id);
     const prefer = (value, label) => el("button", {
-      type: "button", class: row.preference === value ? "on" : "", dataset: { prefer: value },
+      type: "button", class: row.preference === value ? "on" : "", dataset: { prefer: value, focusKey: `prefer ${value}` },
+      "aria-pressed": String(row.preference === value),
       onclick: () => ctx.curation.setRecord(row, "preference", row.preference === value ? null : value),
     }, label);
-    const note = el("textarea", { class: "note-box", placeholder: "Note about this record (saved when you leave the box)" });
+    const note = el("textarea", { class: "note-box", "aria-label": "Note about this record", dataset: { focusKey: "note" }, placeholder: "Note about this record (saved when you leave the box)" });
     note.value = row.note || "";
+    note.dataset.record = row.record_id;
     note.addEventListener("change", () => ctx.curation.setRecord(row, "note", note.value.trim() || null));
+    const kept = keepFocus(row);
     $("#review-body").replaceChildren(
       el("h1", {}, row.title),
       el("div", { class: "muted" }, row.subtitle || row.record_id),
       el("div", { class: "answers", style: `--models:${Math.max(models.length, 1)}` }, ...models.map((m, i) => {
         const cell = row.models[m.id];
-        const parts = [el("strong", { title: m.id }, `${i + 1}. ${columnLabel(m)}`)];
+        const label = columnLabel(m);
+        const parts = [el("strong", { title: m.id }, `${i + 1}. ${label}`)];
         if (!cell) parts.push(el("p", { class: "muted" }, "no answer yet"));
         else {
-          parts.push(el("div", { class: "marks-line" },
-            button("⭐ golden", cell.is_golden, () => ctx.curation.toggleGolden(row, m), "golden"),
-            button("👍 good", cell.judgement === "good", () => ctx.curation.judge(row, m, "good"), "good"),
-            button("❌ wrong", cell.judgement === "wrong", () => ctx.curation.judge(row, m, "wrong"), "wrong"),
-            button(cell.is_fixed ? "✏️ fixed" : "✏️ fix", cell.is_fixed, () => ctx.curation.edit(row, m, task), "edit")));
+          parts.push(el("div", { class: "marks-line", role: "group", "aria-label": `Marks on ${label}'s answer` },
+            button("⭐", "golden", cell.is_golden, () => ctx.curation.toggleGolden(row, m), "golden", label, m.id),
+            button("👍", "good", cell.judgement === "good", () => ctx.curation.judge(row, m, "good"), "good", label, m.id),
+            button("❌", "wrong", cell.judgement === "wrong", () => ctx.curation.judge(row, m, "wrong"), "wrong", label, m.id),
+            button("✏️", cell.is_fixed ? "fixed" : "fix", cell.is_fixed, () => ctx.curation.edit(row, m, task), "edit", label, m.id)));
           if (cell.error && !cell.is_fixed) parts.push(el("p", { class: "err" }, `${cell.error.kind}: ${cell.error.message || ""}`));
           for (const field of answerFields(cell, task)) {
             parts.push(el("div", { class: `field${diffs.has(field) ? " diff" : ""}` }, el("strong", {}, `${field}: `), String(cell[field])));
@@ -90,13 +104,37 @@ export function createReview(ctx) {
       el("div", { class: "prefs" }, el("span", { class: "muted" }, "Better column:"),
         ...models.map((m, i) => prefer(m.id, `${i + 1} ${columnLabel(m)}`)), prefer("tie", "tie (t)"), prefer("all_bad", "all bad")),
       note,
-      el("h3", {}, "Record"),
-      el("pre", {}, data ? JSON.stringify(data, null, 2) : "loading…"),
+      el("h2", {}, "Record"),
+      el("pre", { tabindex: "0", "aria-label": "The record's data" }, data ? JSON.stringify(data, null, 2) : "loading…"),
     );
+    kept();
   }
 
-  function button(label, on, handler, name) {
-    return el("button", { type: "button", class: on ? "on" : "", dataset: { review: name }, onclick: handler }, label);
+  // A render replaces the body: the control that had focus (and a note being typed) comes back as it was,
+  // so a live update or a mark never drops the keyboard user to <body> or loses their words.
+  function keepFocus(row) {
+    const focused = document.activeElement;
+    const key = focused && $("#review-body").contains(focused) ? focused.dataset.focusKey : null;
+    if (!key) return () => {};
+    const typing = key === "note" && focused.dataset.record === row.record_id
+      ? { value: focused.value, start: focused.selectionStart, end: focused.selectionEnd } : null;
+    return () => {
+      const again = [...$("#review-body").querySelectorAll("[data-focus-key]")].find((e) => e.dataset.focusKey === key);
+      if (!again) return;
+      if (typing) { again.value = typing.value; again.setSelectionRange(typing.start, typing.end); }
+      again.focus();
+    };
+  }
+
+  // The emoji is decoration; the words (naming the column) are the name. The fix button opens a dialog, so it
+  // is not a toggle: its name says whether the answer is fixed.
+  function button(icon, text, on, handler, name, column, columnId) {
+    const accessibleName = name === "edit" ? `Fix ${column}'s answer${on ? " (fixed)" : ""}`
+      : `${text[0].toUpperCase()}${text.slice(1)}: ${column}`;
+    const state = name === "edit" ? {} : { "aria-pressed": String(!!on) };
+    return el("button", { type: "button", class: on ? "on" : "", onclick: handler, "aria-label": accessibleName,
+      dataset: { review: name, focusKey: `${name} ${columnId}` }, ...state },
+    el("span", { "aria-hidden": "true" }, icon), ` ${text}`);
   }
 
   function onKey(e) {

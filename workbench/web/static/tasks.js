@@ -131,12 +131,12 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
   form.description = el("input", { id: "task-description", name: "description", autocomplete: "off" });
   form.system = el("textarea", { id: "task-system", name: "system", rows: 7, spellcheck: "false", class: "template" });
   form.user = el("textarea", { id: "task-user", name: "user", rows: 9, spellcheck: "false", class: "template" });
-  form.schemaJson = el("textarea", { id: "task-schema-json", rows: 10, spellcheck: "false", class: "template" });
+  form.schemaJson = el("textarea", { id: "task-schema-json", rows: 10, spellcheck: "false", class: "template", "aria-label": "JSON Schema of the answer" });
   const schemaNote = el("p", { class: "hint", id: "task-schema-note" });
   const fieldRows = el("tbody", { id: "task-fields" });
   const chips = el("div", { class: "field-chips", id: "task-field-chips", role: "group", "aria-label": "Dataset fields: insert into the user template" });
   const suggest = el("ul", { class: "field-suggest", id: "task-suggest", role: "listbox", hidden: true, "aria-label": "Fields" });
-  const yamlView = el("pre", { class: "task-yaml", id: "task-yaml" });
+  const yamlView = el("pre", { class: "task-yaml", id: "task-yaml", tabindex: "0" });
   const previewRecord = el("input", { id: "task-preview-record", placeholder: "first record", autocomplete: "off" });
   const previewBox = el("div", { class: "task-preview", id: "task-preview", "aria-live": "polite" });
   const problemsBox = el("ul", { class: "task-problems", id: "task-problems" });
@@ -370,7 +370,7 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
     }
     problemsBox.replaceChildren(...problems);
     previewBox.replaceChildren(...shown.messages.map((m) => el("div", { class: `message-${m.role}` },
-      el("div", { class: "role" }, m.role), el("pre", {}, m.content))));
+      el("div", { class: "role" }, m.role), el("pre", { tabindex: "0", "aria-label": `${m.role} message` }, m.content))));
     if (!shown.messages.length && !shown.problems.length) previewBox.append(el("p", { class: "hint" }, "The dataset has no records."));
   }
 
@@ -394,8 +394,8 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
         el("div", { class: "try-head" }, el("strong", {}, a.record_id),
           a.latency_ms != null ? el("span", { class: "hint" }, ` ${Math.round(a.latency_ms)} ms · ${a.tokens_in} → ${a.tokens_out} tokens${a.finish_reason ? ` · ${a.finish_reason}` : ""}`) : null),
         a.error ? el("div", { class: "error" }, `${a.error.kind}: ${a.error.message}`) : null,
-        a.output ? el("pre", { class: "try-output" }, JSON.stringify(a.output, null, 2)) : null,
-        a.error && a.raw_text ? el("details", {}, el("summary", {}, "raw answer"), el("pre", {}, a.raw_text)) : null)));
+        a.output ? el("pre", { class: "try-output", tabindex: "0" }, JSON.stringify(a.output, null, 2)) : null,
+        a.error && a.raw_text ? el("details", {}, el("summary", {}, "raw answer"), el("pre", { tabindex: "0" }, a.raw_text)) : null)));
       say("");
     } catch (error) {
       tryBox.replaceChildren(el("li", { class: "try-error" }, error.message));
@@ -413,7 +413,7 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
         el("span", { class: "version-changes" }, v.changes.join("; ")), " ",
         el("button", { type: "button", class: "version-open", "aria-label": `open v${v.version} in the editor`,
           title: "Load this version into the editor (saving it makes a new version)", onclick: () => openVersion(name, v.version) }, "open"),
-        v.diff ? el("details", {}, el("summary", {}, "diff"), el("pre", { class: "task-diff" }, v.diff)) : null)));
+        v.diff ? el("details", {}, el("summary", {}, "diff"), el("pre", { class: "task-diff", tabindex: "0" }, v.diff)) : null)));
     } catch (error) { versionsBox.replaceChildren(el("li", { class: "problem" }, error.message)); }
   }
 

@@ -46,12 +46,12 @@ export function renderTrace(trace) {
   parts.push(el("details", { class: "trace-prompt" },
     el("summary", {}, `Prompt sent (${messages.length} message${messages.length === 1 ? "" : "s"})`),
     messages.length
-      ? messages.map((m) => el("div", { class: "trace-message" }, el("h4", {}, m.role), el("pre", {}, m.content)))
+      ? messages.map((m) => el("div", { class: "trace-message" }, el("h4", {}, m.role), el("pre", { tabindex: "0" }, m.content)))
       : el("p", { class: "muted" }, "Nothing was sent (the prompt could not be made).")));
   const raw = trace.raw_text ?? (trace.output ? JSON.stringify(trace.output, null, 2) : null);
   parts.push(el("details", { class: "trace-raw" },
     el("summary", {}, trace.raw_text === null && trace.output ? "Raw answer (as parsed)" : "Raw answer"),
-    raw === null ? el("p", { class: "muted" }, "No answer text.") : el("pre", {}, raw)));
+    raw === null ? el("p", { class: "muted" }, "No answer text.") : el("pre", { tabindex: "0" }, raw)));
   const title = `Run ${trace.run_id}${trace.task ? ` · ${trace.task.name} v${trace.task.version}` : ""}`;
   return el("section", { class: "trace", "aria-label": `Trace: ${title}` },
     el("h4", { class: "trace-title" }, `Trace · ${title}`), ...parts);

@@ -20,24 +20,24 @@ pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromiu
               pytest.mark.skipif(not AXE.exists(), reason="axe-core is not installed (make a11y-deps)")]
 
 
-def three_model_scene(page, tmp_path, fake) -> str:
+def three_model_scene(tab, tmp_path, server) -> str:
     """The bundled sample run by three models that answer differently, with some golden marks, a wrong and a
     fix (so Metrics has labels to score against); the page left on the main view. Returns the server URL."""
     from workbench.service.workspace import sample_path
 
-    fake.config.latency_ms = 1
+    server.config.latency_ms = 1
     url = workbench(tmp_path, "import\x00" + str(sample_path()),
-                    *(add_model(model, name, fake.base_url) for model, name in MODELS.items()))
-    page.goto(url)
-    page.fill("#user-name", "Ana")
-    page.press("#user-name", "Enter")
-    page.wait_for_selector("#dataset-count:has-text('100 records')")
+                    *(add_model(model, name, server.base_url) for model, name in MODELS.items()))
+    tab.goto(url)
+    tab.fill("#user-name", "Ana")
+    tab.press("#user-name", "Enter")
+    tab.wait_for_selector("#dataset-count:has-text('100 records')")
     for model in MODELS:
-        page.check(f"input[data-model={model}]")
-    page.click("#run-selected")
-    page.wait_for_function(f"document.querySelectorAll('.job .status.completed').length === {len(MODELS)}",
+        tab.check(f"input[data-model={model}]")
+    tab.click("#run-selected")
+    tab.wait_for_function(f"document.querySelectorAll('.job .status.completed').length === {len(MODELS)}",
                            timeout=60_000)
-    page.wait_for_function("document.querySelectorAll('.row .cell .pending').length === 0 && "
+    tab.wait_for_function("document.querySelectorAll('.row .cell .pending').length === 0 && "
                            "document.querySelectorAll('.row .cell .verdict').length > 10")
     dataset = call(url, "/api/datasets")[0]["id"]
     marks = [("cand-000001", "gemma", "golden", True), ("cand-000002", "olmo", "golden", True),
@@ -48,22 +48,22 @@ def three_model_scene(page, tmp_path, fake) -> str:
     for record, model, field, value in marks:
         call(url, "/api/annotations", "POST", {"dataset_id": dataset, "record_id": record, "model_id": model,
                                                "field": field, "value": value, "author": "Ana"})
-    page.wait_for_function("document.querySelectorAll('.row .cell .acts button.on').length >= 6", timeout=10_000)
-    page.click("#compare")
-    page.wait_for_selector("#compare-panel:not([hidden]) table")
+    tab.wait_for_function("document.querySelectorAll('.row .cell .acts button.on').length >= 6", timeout=10_000)
+    tab.click("#compare")
+    tab.wait_for_selector("#compare-panel:not([hidden]) table")
     return url
 
 
-def axe_problems(page) -> list[str]:
-    """Serious and critical violations, each with the nodes it names (for the failure message)."""
-    if not page.evaluate("typeof window.axe === 'object'"):
-        page.add_script_tag(path=str(AXE))
-    result = page.evaluate("""async () => {
+def axe_problems(tab, impacts: tuple[str, ...] = ("serious", "critical")) -> list[str]:
+    """The violations of these impacts, each with the nodes it names (for the failure message)."""
+    if not tab.evaluate("typeof window.axe === 'object'"):
+        tab.add_script_tag(path=str(AXE))
+    result = tab.evaluate("""async (impacts) => {
         const r = await axe.run(document, { resultTypes: ["violations"] });
-        return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => ({
+        return r.violations.filter((v) => impacts.includes(v.impact)).map((v) => ({
             id: v.id, impact: v.impact, help: v.help,
             nodes: v.nodes.map((n) => `${n.target.join(" ")}: ${n.failureSummary.replace(/\\s+/g, " ")}`) }));
-    }""")
+    }""", list(impacts))
     return [f"{v['id']} ({v['impact']}, {len(v['nodes'])} nodes): {v['help']}" + listing(v["nodes"]) for v in result]
 
 
@@ -103,46 +103,48 @@ def listing(items: list[str], most: int = 12) -> str:
     return "\n    " + "\n    ".join(items[:most]) + more
 
 
-def check(page, view: str, problems: dict[str, list[str]]) -> None:
-    found = axe_problems(page)
-    unnamed = page.evaluate(UNNAMED)
+def check(tab, view: str, problems: dict[str, list[str]]) -> None:
+    found = axe_problems(tab)
+    unnamed = tab.evaluate(UNNAMED)
     if unnamed:
         found.append(f"controls named only by emoji or symbols ({len(unnamed)}):" + listing(unnamed))
-    toggles = page.evaluate(UNSTATED_TOGGLES)
+    toggles = tab.evaluate(UNSTATED_TOGGLES)
     if toggles:
         found.append(f"toggles without aria-pressed, tabs without aria-selected ({len(toggles)}):" + listing(toggles))
     if found:
         problems[view] = found
+    for line in axe_problems(tab, ("moderate", "minor")):  # not failures; shown with pytest -s
+        print(f"[{view}] {line}")
 
 
-def close_dialog(page, selector: str) -> None:
-    page.keyboard.press("Escape")
-    page.wait_for_selector(selector, state="hidden")
+def close_dialog(tab, selector: str) -> None:
+    tab.keyboard.press("Escape")
+    tab.wait_for_selector(selector, state="hidden")
 
 
 def toggle(button: str, shown: str):
     """Opens and closes a menu with its button."""
-    def action(page, opened: bool) -> None:
-        page.click(button)
-        page.wait_for_selector(shown, state="hidden" if opened else "visible")
+    def action(tab, opened: bool) -> None:
+        tab.click(button)
+        tab.wait_for_selector(shown, state="hidden" if opened else "visible")
     return action
 
 
 def dialog(opener: str, selector: str, ready: str):
-    def action(page, opened: bool) -> None:
+    def action(tab, opened: bool) -> None:
         if opened:
-            return close_dialog(page, selector)
-        page.click(opener) if opener.startswith("#") else page.locator(opener).first.click()
-        page.wait_for_function(ready)
+            return close_dialog(tab, selector)
+        tab.click(opener) if opener.startswith("#") else tab.locator(opener).first.click()
+        tab.wait_for_function(ready)
     return action
 
 
-def record_panel(page, opened: bool) -> None:
+def record_panel(tab, opened: bool) -> None:
     if opened:
-        page.click("#detail-close")
-        return page.wait_for_selector("#detail", state="hidden")
-    page.locator(".row").nth(1).locator(".rec").click()
-    page.wait_for_function("""() => { const slots = [...document.querySelectorAll('#detail:not([hidden]) .trace-slot')];
+        tab.click("#detail-close")
+        return tab.wait_for_selector("#detail", state="hidden")
+    tab.locator(".row").nth(1).locator(".rec").click()
+    tab.wait_for_function("""() => { const slots = [...document.querySelectorAll('#detail:not([hidden]) .trace-slot')];
         return slots.length === 3 && slots.every((s) => s.innerText.trim()); }""")
 
 

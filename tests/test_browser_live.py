@@ -15,6 +15,7 @@ from tests.test_browser import CHROMIUM, workbench
 from tests.test_browser_columns import call
 from tests.test_browser import _stop_servers, browser, fake, page  # noqa: F401 (fixtures)
 from testkit.synthetic import write_jsonl
+from workbench.service.samples import sample_path
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium")
 RECORDS = 40_000  # at ~1,000-3,000 results/s the stream outlasts the actions
@@ -51,8 +52,7 @@ def run_of(url: str, dataset: str) -> dict:
 
 def hold_click(tab, selector: str) -> None:
     """A mouse press held 250 ms (the one fixed wait: it is the user's gesture), then released."""
-    box = tab.locator(selector).bounding_box()
-    tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tab.locator(selector).hover()  # the pointer over the button's middle, once it is attached and still
     tab.mouse.down()
     tab.wait_for_timeout(250)
     tab.mouse.up()
@@ -79,10 +79,10 @@ WATCH = """() => {
 
 def test_clicks_keys_and_typing_survive_a_live_stream(page, tmp_path, fake):  # noqa: F811 (fixtures)
     fake.config.latency_ms = 0
-    fake.config.latency_jitter_ms = 20
+    fake.config.latency_jitter_ms = 10
     data = tmp_path / "stream.jsonl"
     write_jsonl(data, RECORDS, seed=15)
-    url = workbench(tmp_path, fast_model("fast", fake.base_url, 64), f"import\x00{data}\x00--name\x00stream")
+    url = workbench(tmp_path, fast_model("fast", fake.base_url, 128), f"import\x00{data}\x00--name\x00stream")
     dataset = call(url, "/api/datasets")[0]["id"]
     page.goto(url)
     page.wait_for_selector(f"#dataset-count:has-text('{RECORDS:,} records')")
@@ -107,13 +107,13 @@ def test_clicks_keys_and_typing_survive_a_live_stream(page, tmp_path, fake):  # 
         clicks = [(0, "golden"), (1, "good"), (2, "wrong"), (3, "golden"), (4, "wrong"), (5, "good")]
         for i, action in clicks:
             hold_click(page, f".row[data-seq='{seqs[i]}'] button[data-act={action}]")
-            page.wait_for_selector(f".row[data-seq='{seqs[i]}'] button[data-act={action}][aria-pressed=true]")
+            page.wait_for_selector(f".row[data-seq='{seqs[i]}'] button[data-act={action}].on", timeout=10_000)
         # The keyboard: focus a grid button, Space; Tab to the next, Enter.
         page.locator(f".row[data-seq='{seqs[6]}'] button[data-act=golden]").focus()
         page.keyboard.press("Space")
         page.keyboard.press("Tab")
         page.keyboard.press("Enter")
-        page.wait_for_selector(f".row[data-seq='{seqs[6]}'] button[data-act=good][aria-pressed=true]")
+        page.wait_for_selector(f".row[data-seq='{seqs[6]}'] button[data-act=good].on", timeout=10_000)
         focused = page.evaluate("document.activeElement.dataset.act + ':' + document.activeElement.closest('.row').dataset.seq")
         assert focused == f"good:{seqs[6]}"
         # Focus stays put for 3 s of streaming while the visible rows are patched (the colleague's notes).
@@ -154,3 +154,74 @@ def test_clicks_keys_and_typing_survive_a_live_stream(page, tmp_path, fake):  # 
                  (record_of[seqs[7]], "note", '"typed while streaming"')}
     assert marks == expected, marks ^ expected
     assert len(log) == len(expected)  # every action once, none lost, none doubled
+
+
+def test_three_columns_at_1440_px_show_whole_verdicts_and_marks_patch_in_place(page, tmp_path, fake):  # noqa: F811
+    fake.config.latency_ms = 1
+    models = [fast_model(m, fake.base_url, 8) for m in ("alpha", "beta", "gamma")]
+    url = workbench(tmp_path, *models, f"import\x00{sample_path()}\x00--name\x00sample")
+    dataset = call(url, "/api/datasets")[0]["id"]
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(url)
+    page.wait_for_selector("#dataset-count:has-text('records')")
+    for m in ("alpha", "beta", "gamma"):
+        page.check(f"input[data-model={m}]")
+    page.click("#run-selected")
+    page.wait_for_function("document.querySelectorAll('.job .status.completed').length === 3", timeout=60_000)
+    page.wait_for_function("document.querySelectorAll('#grid-head .model-col').length === 3 && "
+                           "document.querySelectorAll('.row .cell .verdict').length >= 30")
+    cut = page.evaluate("""[...document.querySelectorAll('.row .cell .verdict, .row .cell .grades')]
+        .filter((s) => s.scrollWidth > s.clientWidth).map((s) => s.textContent)""")
+    assert cut == []  # no "Strong Y…", no cut grades
+    verdicts = set(page.eval_on_selector_all(".row .cell .verdict", "(s) => s.map((v) => v.textContent.replace(/^\\S+ /, ''))"))
+    assert verdicts & {"Strong Yes", "Maybe", "Strong No", "Yes", "No"}
+    button = page.locator(".row >> nth=0").locator("button[data-act=golden] >> nth=0")
+    assert button.get_attribute("aria-pressed") == "false"
+    assert button.get_attribute("aria-label").startswith("Golden: ")
+    labels = page.eval_on_selector_all("#grid-head .col-label", "(s) => s.map((x) => x.textContent)")
+    assert all(button.get_attribute("aria-label") != f"Golden: {x}" for x in labels[1:])
+    assert button.get_attribute("aria-label") == f"Golden: {labels[0]}"
+
+    # A preference, a tie and a note from another client show on the rows, patched into the same nodes.
+    seq = page.evaluate("document.querySelectorAll('.row')[0].dataset.seq")
+    grid = call(url, f"/api/workbench?dataset_id={dataset}&limit=5&counts=false&models="
+                     + ",".join(page.eval_on_selector_all("#grid-head .model-col", "(c) => c.map((x) => x.dataset.column)")))
+    first, second = grid["results"][0], grid["results"][1]
+    columns = [m["id"] for m in grid["models"]]
+    page.evaluate(f"document.querySelector(\".row[data-seq='{seq}']\").__tag = 1")
+
+    def note(record: str, field: str, value) -> None:
+        call(url, "/api/annotations", "POST", {"dataset_id": dataset, "record_id": record, "model_id": "",
+                                               "field": field, "value": value, "author": COLLEAGUE})
+
+    note(first["candidate_id"], "preference", columns[1])
+    note(first["candidate_id"], "note", "check the <b>dates</b>")
+    note(second["candidate_id"], "preference", "tie")
+    row = f".row[data-seq='{first['seq']}']"
+    page.wait_for_selector(f"{row} .cell[data-model='{columns[1]}'] .mark-preferred:not([hidden])")
+    page.wait_for_selector(f"{row} .rec-note[aria-label='Note: check the <b>dates</b>']")
+    page.wait_for_selector(f".row[data-seq='{second['seq']}'] .rec-pref:has-text('tie')")
+    assert page.locator(f"{row} .mark-preferred:not([hidden])").count() == 1
+    note(first["candidate_id"], "preference", columns[2])
+    note(first["candidate_id"], "note", None)
+    page.wait_for_selector(f"{row} .cell[data-model='{columns[2]}'] .mark-preferred:not([hidden])")
+    page.wait_for_selector(f"{row} .rec-note[hidden]", state="attached")
+    assert page.locator(f"{row} .mark-preferred:not([hidden])").count() == 1
+    assert page.evaluate(f"document.querySelector(\"{row}\").__tag") == 1  # patched, not rebuilt
+
+    # Fixing every column's answer to the same one removes the disagreement highlight, in place.
+    rows = call(url, f"/api/workbench?dataset_id={dataset}&limit=40&counts=false&models={','.join(columns)}")["results"]
+    contested = next(r for r in rows if r["disagree_fields"] and all(r["models"][c] and r["models"][c]["status"] == "ok"
+                                                                      for c in columns))
+    row = f".row[data-seq='{contested['seq']}']"
+    page.wait_for_selector(f"{row}.disagree")
+    assert page.locator(f"{row} .diff").count() > 0
+    page.evaluate(f"document.querySelector(\"{row}\").__tag = 2")
+    answer = {k: v for k, v in contested["models"][columns[0]].items() if k in ("recommendation", "trajectory", "pedigree", "reasoning")}
+    for c in columns:
+        call(url, "/api/annotations", "POST", {"dataset_id": dataset, "record_id": contested["candidate_id"],
+                                               "run_id": contested["models"][c]["run_id"], "field": "correction",
+                                               "value": answer, "author": COLLEAGUE})
+    page.wait_for_selector(f"{row}:not(.disagree)")
+    page.wait_for_function(f"!document.querySelector(\"{row} .diff\")")
+    assert page.evaluate(f"document.querySelector(\"{row}\").__tag") == 2

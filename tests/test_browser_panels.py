@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -14,18 +13,11 @@ import pytest
 from tests.conftest import ROOT
 from tests.test_browser import CHROMIUM, add_model, workbench
 from tests.test_browser import _stop_servers, browser, fake, page  # noqa: F401 (fixtures)
+from tests.test_browser_columns import call
 from testkit.synthetic import write_jsonl
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium")
 AXE = ROOT / "tests" / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
-
-
-def call(url: str, path: str, method: str = "GET", body: dict | None = None):
-    request = urllib.request.Request(f"{url}{path}", method=method,
-                                     data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json", "X-Workbench-Client": "tests"})
-    with urllib.request.urlopen(request) as answer:
-        return json.load(answer)
 
 
 def run_models(tab, url: str, models: tuple[str, ...]) -> tuple[str, list[str]]:

@@ -31,9 +31,9 @@ export function kappaNote(pair, name) {
   if (!n || percent === null || percent === undefined || percent < 0.8 || (kappa !== null && kappa !== undefined && kappa >= 0.4)) return null;
   const who = pair.models.map(name).join(" and ");
   const chance = chanceAgreement(percent, kappa);
-  const kappaText = kappa === null || kappa === undefined ? "κ can't be computed" : `κ is only ${num(kappa, 2)}`;
-  const chanceText = chance === null ? "" : ` (here ${pct(chance)} would be expected by chance)`;
-  return `${who} agree on ${pct(percent)} but ${kappaText}: when almost every answer is one label, two models agree by chance${chanceText}, so high agreement can still mean κ ≈ 0. κ counts only the agreement beyond chance.`;
+  const kappaText = kappa === null || kappa === undefined ? "κ can't be computed" : `κ is ${num(kappa, 2)}`;
+  const chanceText = chance === null ? "" : ` (${pct(chance)} expected here)`;
+  return `${who} agree on ${pct(percent)}, yet ${kappaText}: when almost every answer is one label, two models agree that often by chance${chanceText}, and κ counts only the agreement beyond chance.`;
 }
 
 // A figure that drills: a real button with a name saying which records it shows.

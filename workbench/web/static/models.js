@@ -71,8 +71,10 @@ export function setupModelsDialog({ onChange }) {
   function idHint() {
     let hint = $("#model-id-hint");
     if (!hint) {
-      hint = el("span", { id: "model-id-hint", class: "id-hint" }, ID_LOCKED);
-      form.elements.id.closest("label").after(hint); // beside the field, not in its label (its name stays "Id")
+      // Under the field, in its label's box; aria-hidden keeps it out of the label's name ("Id"), the
+      // input's aria-describedby still reads it.
+      hint = el("span", { id: "model-id-hint", class: "id-hint", "aria-hidden": "true" }, ID_LOCKED);
+      form.elements.id.after(hint);
     }
     return hint;
   }

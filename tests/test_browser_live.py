@@ -225,3 +225,62 @@ def test_three_columns_at_1440_px_show_whole_verdicts_and_marks_patch_in_place(p
     page.wait_for_selector(f"{row}:not(.disagree)")
     page.wait_for_function(f"!document.querySelector(\"{row} .diff\")")
     assert page.evaluate(f"document.querySelector(\"{row}\").__tag") == 2
+
+
+# The grid module on its own, on a scratch container: what setColumns and update write to the DOM.
+GRID_MUTATIONS = """async () => {
+  const { Grid } = await import('/static/grid.js');
+  const box = document.createElement('div');
+  box.style.cssText = 'position:fixed;top:0;left:0;width:1200px;height:400px;overflow:auto';
+  const spacer = document.createElement('div');
+  const head = document.createElement('div');
+  box.append(spacer);
+  document.body.append(head, box);
+  const task = { fields: ['recommendation', 'trajectory'], primary_verdict: 'recommendation',
+                 verdict_fields: { recommendation: ['Yes', 'Maybe', 'No'], trajectory: ['Strong', 'Weak'] } };
+  const columns = (status) => [{ id: 'a', label: 'Model A', status: 'completed' }, { id: 'b', label: 'Model B', status }];
+  const cell = (verdict) => ({ status: 'ok', recommendation: verdict, trajectory: 'Strong', is_golden: false, judgement: null, is_fixed: false, run_id: 1 });
+  const row = (seq, b, extra = {}) => ({ seq, record_id: `r${seq}`, title: `Record ${seq}`, subtitle: 'x',
+    models: { a: cell('Yes'), b: b ? cell(b) : null }, disagree_fields: b && b !== 'Yes' ? ['recommendation'] : [],
+    preference: null, note: null, ...extra });
+  const grid = new Grid({ container: box, spacer, head, empty: null, onOpen() {}, onNeedMore() {}, onAct() {} });
+  grid.setColumns(columns('running'), task);
+  grid.append([row(1, null), row(2, 'No'), row(3, 'Yes')]);
+  const observer = new MutationObserver(() => {});
+  observer.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+  const out = [];
+  // MutationObserver callbacks are async: take the records directly after each step.
+  const record = (name, action) => {
+    action();
+    const seen = new Set();
+    for (const m of observer.takeRecords()) {
+      const node = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+      const r = node.closest('.row');
+      const c = node.closest('.cell');
+      seen.add(r ? `row${r.dataset.seq}${c ? ':' + c.dataset.model : ''}` : node.closest('.model-col') || node === head ? 'head' : 'other');
+    }
+    out.push([name, [...seen].sort()]);
+  };
+  record('same columns', () => grid.setColumns(columns('running'), task));
+  record('same rows', () => grid.update([row(1, null), row(2, 'No'), row(3, 'Yes')]));
+  record('a status change', () => grid.setColumns(columns('paused'), task));
+  record('a result for row 1', () => grid.update([row(1, 'Yes')]));
+  record('row 2 agrees now', () => grid.update([row(2, 'Yes')]));
+  record('a note on row 3', () => grid.update([row(3, 'Yes', { note: 'hm' })]));
+  observer.disconnect();
+  return { out, diff: spacer.querySelectorAll('.row[data-seq="2"] .diff, .row[data-seq="2"].disagree').length };
+}"""
+
+
+def test_the_grid_writes_only_what_changed(page, tmp_path):  # noqa: F811 (fixtures)
+    url = workbench(tmp_path)
+    page.goto(url)
+    result = page.evaluate(GRID_MUTATIONS)
+    assert dict(result["out"]) == {
+        "same columns": [], "same rows": [],
+        "a status change": ["head", "row1:b"],              # the head and the one pending label
+        "a result for row 1": ["row1:b"],                   # the pending cell became an answer, nothing else
+        "row 2 agrees now": ["row2", "row2:a", "row2:b"],   # the row's flag and both highlights go
+        "a note on row 3": ["row3"],                        # the record cell's note icon
+    }, result
+    assert result["diff"] == 0

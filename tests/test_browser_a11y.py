@@ -148,6 +148,13 @@ def record_panel(tab, opened: bool) -> None:
         return slots.length === 3 && slots.every((s) => s.innerText.trim()); }""")
 
 
+def open_review(tab, opener) -> None:
+    """Opens review mode and waits for the record's data to be shown."""
+    opener()
+    tab.wait_for_selector("#review:not([hidden]) #review-body h1")
+    tab.wait_for_function("!document.querySelector('#review-body pre').textContent.startsWith('loading')")
+
+
 VIEWS = {  # each opened from the main view, checked, and closed again
     "record panel": record_panel,
     "export menu": toggle("#export", "#export-menu"),
@@ -173,9 +180,7 @@ def test_no_serious_axe_violations_anywhere(page, tmp_path, fake):  # noqa: F811
         check(page, view, problems)
         action(page, opened=True)
 
-    page.click("#open-review")
-    page.wait_for_selector("#review:not([hidden]) #review-body h1")
-    page.wait_for_function("!document.querySelector('#review-body pre').textContent.startsWith('loading')")
+    open_review(page, lambda: page.click("#open-review"))
     check(page, "review mode", problems)
 
     assert not problems, "\n\n".join(f"== {view}\n" + "\n".join(found) for view, found in problems.items())

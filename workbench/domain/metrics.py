@@ -48,6 +48,29 @@ def cohen_kappa(pairs: Iterable[tuple[Hashable, Hashable]]) -> float | None:
     return kappa_from_counts(joint, n)
 
 
+def label_index(options: list[str], value: Any) -> int:
+    """A label's row/column in a confusion matrix over ``options``; len(options) is OTHER."""
+    return options.index(value) if value in options else len(options)
+
+
+def confusion_cell(options: list[str], field: str, reference: dict | None,
+                   output: dict | None) -> tuple[int, int] | None:
+    """(reference label, model's answer) indexes of the confusion matrix this record counts in for
+    one model, or None when it counts in none (no reference label, or no valid answer). The
+    Metrics figures and the grid's drill-down both ask this, so a cell and its records agree."""
+    if reference is None or output is None:
+        return None
+    return label_index(options, reference.get(field)), label_index(options, output.get(field))
+
+
+def pair_agrees(a: dict | None, b: dict | None, field: str) -> bool | None:
+    """Whether two models' answers agree on ``field``; None unless both answered (then the record
+    is not in that pair's n). Agreement figures and the grid's drill-down both ask this."""
+    if a is None or b is None:
+        return None
+    return a.get(field) == b.get(field)
+
+
 def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
@@ -104,7 +127,11 @@ class _ModelStats:
 
 
 class MetricsAccumulator:
-    """Streams records one at a time and reports all metrics with `to_dict()`."""
+    """Streams records one at a time and reports all metrics with `to_dict()`.
+
+    These figures measure the MODELS: agreement, kappa and confusion compare each model's own
+    answer (results.output), never a person's correction of it (a correction is a reference label
+    for accuracy and confusion). The grid's "differences" compare the answers as corrected instead."""
 
     def __init__(self, models: list[str], verdict_fields: dict[str, list[str]], primary: str | None) -> None:
         self.models = list(models)
@@ -129,10 +156,6 @@ class MetricsAccumulator:
             {m: Counter() for m in self.models} if primary is not None else {}
         )
 
-    def _label_index(self, value: Any) -> int:
-        options = self.verdict_fields[self.primary]  # type: ignore[index]
-        return options.index(value) if value in options else len(options)
-
     def add(
         self,
         *,
@@ -150,7 +173,7 @@ class MetricsAccumulator:
 
         for a, b in self.pairs:
             oa, ob = outputs.get(a), outputs.get(b)
-            if oa is None or ob is None:
+            if oa is None or ob is None:  # as pair_agrees: not in this pair's n
                 continue
             for f in self.verdict_fields:
                 self.joint[(f, a, b)][(oa.get(f), ob.get(f))] += 1
@@ -167,8 +190,9 @@ class MetricsAccumulator:
                 # Without a primary verdict, "correct" means every verdict matches.
                 self.acc_correct[m] += right[self.primary] if self.primary is not None else all(right.values())
                 if self.primary is not None:
-                    key = (self._label_index(reference.get(self.primary)), self._label_index(out.get(self.primary)))
-                    self.confusion[m][key] += 1
+                    cell = confusion_cell(self.verdict_fields[self.primary], self.primary, reference, out)
+                    assert cell is not None  # both are there
+                    self.confusion[m][cell] += 1
 
         if preference is not None:
             self.pref_n += 1

@@ -31,12 +31,20 @@ def grid_counts(store: Store, query: GridQuery) -> dict[str, int]:
     mark per record, kept current (marks.py), counted with ``bytes.count``; the annotations'
     side is read afresh from the annotated records alone (they are few), whose marks say the
     rest. After the first time, neither a result nor an annotation costs a scan of the dataset.
+    With ``query.within`` (a drill-down) every count is counted among those records only.
     """
     with store.engine.connect() as conn:
         marks = record_marks(conn, store, query, "counts", _count_marks)
         notes = _annotation_flags(conn, query)
         corrected = corrected_answers(conn, query.dataset_id, query.run_ids) if any(n[3] for n in notes) else {}
-    histogram = [marks.count(value) for value in range(16)]
+    if query.within is None:
+        histogram = [marks.count(value) for value in range(16)]
+    else:  # in a drill-down, each filter's count is counted among the drill's records
+        histogram = [0] * 256
+        for seq in query.within:
+            histogram[marks[seq] if seq < len(marks) else 0] += 1
+        members = set(query.within)
+        notes = [note for note in notes if note[0] in members]
 
     def having(bits: int) -> int:
         return sum(n for value, n in enumerate(histogram) if value & bits == bits)

@@ -23,6 +23,14 @@ def iter_curated(store: Store, dataset_id: str, run_ids: dict[str, int], *, with
     run, the preference as one of these columns (None if it prefers a run not among them), and the
     note. Annotations come a page at a time. With ``golden_only`` just the records that have a
     golden answer are read (a golden set is small)."""
+    for _, item in iter_curated_seqs(store, dataset_id, run_ids, with_data=with_data, reference=reference,
+                                     golden_only=golden_only):
+        yield item
+
+
+def iter_curated_seqs(store: Store, dataset_id: str, run_ids: dict[str, int], *, with_data: bool = True,
+                      reference: str = "label", golden_only: bool = False) -> Iterator[tuple[int, CuratedItem]]:
+    """``iter_curated`` with each record's seq (the grid's key for it)."""
     pick = reference_label if reference == "label" else golden_answer
     seqs = list(answer_states(store, dataset_id, golden_only=True)) if golden_only else None
     items = iter_record_results(store, dataset_id, run_ids, with_data=with_data, batch=BATCH, seqs=seqs)
@@ -36,7 +44,7 @@ def iter_curated(store: Store, dataset_id: str, run_ids: dict[str, int], *, with
         for item in page:
             chosen = pick(states.get(item.seq, []))
             note = notes.get(item.seq, {})
-            yield CuratedItem(
+            yield item.seq, CuratedItem(
                 record_id=item.record_id, title=item.title, subtitle=item.subtitle, data=item.data,
                 results=item.results, reference=chosen[0] if chosen else None,
                 provenance=chosen[1] if chosen else None,

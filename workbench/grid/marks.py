@@ -14,6 +14,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -51,7 +52,7 @@ class MarkCache:
 
     def marks(self, conn: sa.Connection, store: Store, query: GridQuery, kind: str, mark: MarkExpression) -> bytes:
         # Marks never depend on the filter, the sort, the rows on screen or the order of the models.
-        query = dataclasses.replace(query, filter="all", seqs=None, sort="record")
+        query = dataclasses.replace(query, filter="all", seqs=None, sort="record", within=None)
         joins = Joins(query, store.dialect)
         key = (kind, query.dataset_id, tuple(sorted(query.run_ids.items())), query.q, query.diff_field,
                tuple(query.verdicts or ()))
@@ -84,17 +85,22 @@ class MarkCache:
             self._locks.clear()
 
 
-_CACHE_KEY = "grid.marks"
 _CREATING = threading.Lock()
+T = TypeVar("T")
+
+
+def store_cache(store: Store, key: str, make: Callable[[], T]) -> T:
+    """The store's cache named ``key`` (in ``store.caches``), made by ``make`` on first use."""
+    cache = store.caches.get(key)
+    if cache is None:
+        with _CREATING:
+            cache = store.caches.setdefault(key, make())
+    return cache
 
 
 def mark_cache(store: Store) -> MarkCache:
-    """The store's MarkCache, made on first use (kept in ``store.caches``)."""
-    cache = store.caches.get(_CACHE_KEY)
-    if cache is None:
-        with _CREATING:
-            cache = store.caches.setdefault(_CACHE_KEY, MarkCache())
-    return cache
+    """The store's MarkCache, made on first use."""
+    return store_cache(store, "grid.marks", MarkCache)
 
 
 def record_marks(conn: sa.Connection, store: Store, query: GridQuery, kind: str, mark: MarkExpression) -> bytes:

@@ -6,6 +6,8 @@ scan over records plus index lookups, whatever the dataset's size (see selection
 
 from __future__ import annotations
 
+import dataclasses
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any
@@ -19,7 +21,7 @@ from workbench.domain.review import PYTHON, WRONG, ReviewFacts, looked_at, needs
 from workbench.domain.comparison import Outputs
 from workbench.grid.corrections import corrected_answers, disagreement_scores
 from workbench.grid.marks import record_marks
-from workbench.grid.selection import GridQuery, Joins, parse_cursor
+from workbench.grid.selection import GridQuery, Joins, parse_cursor, seq_in
 from workbench.store.db import Store
 from workbench.store.schema import RECORD_LEVEL, annotations as annotation_states, records
 
@@ -37,6 +39,9 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
     position = parse_cursor(cursor, query.sort)
     limit = max(1, min(limit, MAX_LIMIT))
     contested = query.sort == "disagreement"
+    within = query.within
+    if within is not None and query.seqs is not None:  # rows on screen, in a drill: those of the drill
+        query = dataclasses.replace(query, seqs=[seq for seq in query.seqs if _holds(within, seq)])
     rows: Sequence[Mapping[Any, Any]]
     with store.engine.connect() as conn:
         corrected = corrected_answers(conn, query.dataset_id, query.run_ids)
@@ -49,7 +54,13 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
         statement = sa.select(*columns).select_from(joins.from_clause()).where(joins.condition(query.filter))
         if contested and query.seqs is None and query.filter not in FEW and len(query.verdict_fields) < 128:
             rows = _contested_rows(conn, store, query, statement, position, limit + 1, corrected)
+        elif within is not None and query.seqs is None and not contested:  # a drill's records, in order
+            after = position[0] if position else 0
+            candidates = ((0, seq) for seq in within[bisect_right(within, after):])
+            rows = _rows_in_order(conn, statement, candidates, limit + 1)
         elif contested:  # few rows to score (on screen, or annotated): SQL sorts them quickly
+            if within is not None and query.seqs is None:
+                statement = statement.where(seq_in(records.c.seq, list(within)))
             score = joins.disagreement_score()
             statement = statement.add_columns(score.label("score")).order_by(score.desc(), records.c.seq)
             if position:
@@ -91,6 +102,16 @@ def _contested_rows(conn: sa.Connection, store: Store, query: GridQuery, stateme
                 rescored[seq] = rescored[seq] & 1 | score << 1
         marks = bytes(rescored)
     candidates = _contested_order(marks, len(query.verdict_fields), after)
+    if query.within is not None:
+        members = set(query.within)
+        candidates = (candidate for candidate in candidates if candidate[1] in members)
+    return _rows_in_order(conn, statement, candidates, wanted)
+
+
+def _rows_in_order(conn: sa.Connection, statement: sa.Select, candidates: Iterator[tuple[int, int]],
+                   wanted: int) -> list[dict[str, Any]]:
+    """The rows ``statement`` lets through of the (score, seq) ``candidates``, in their order, read
+    in growing batches of seqs until ``wanted`` are found."""
     rows: list[dict[str, Any]] = []
     batch_size = wanted
     while len(rows) < wanted:
@@ -104,6 +125,11 @@ def _contested_rows(conn: sa.Connection, store: Store, query: GridQuery, stateme
         rows += [{**found[seq], "score": score} for score, seq in batch if seq in found]
         batch_size = min(batch_size * 4, 20_000)
     return rows[:wanted]
+
+
+def _holds(ordered, seq: int) -> bool:
+    at = bisect_left(ordered, seq)
+    return at < len(ordered) and ordered[at] == seq
 
 
 def _contested_order(marks: bytes, top_score: int, after: tuple[int, ...] | None) -> Iterator[tuple[int, int]]:

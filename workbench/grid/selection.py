@@ -4,6 +4,7 @@ with the filters as expressions over those joins (each join is a primary-key loo
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -80,6 +81,9 @@ class GridQuery:
     # The columns' tasks have the same verdict fields, so their results' verdict keys compare;
     # else differences are asked field by field, over the shared fields.
     comparable_keys: bool = True
+    # Only these records, ascending (a drill-down from a Metrics figure, drill.py): rows are read
+    # for them in batches and counts counted among them, never as one long SQL list.
+    within: Sequence[int] | None = None
 
 
 def json_text(column, key: str, dialect: str):

@@ -15,9 +15,11 @@ from workbench.domain.errors import InvalidInput
 from workbench.domain.model_ids import RUN_PREFIX, parse_column_ids
 from workbench.domain.tasks import DEFAULT_TASK
 from workbench.grid.counts import grid_counts
+from workbench.grid.drill import drill_seqs
 from workbench.grid.page import grid_page
 from workbench.grid.selection import FILTERS, SORTS, GridQuery, parse_cursor, parse_seqs
 from workbench.service.columns import model_names
+from workbench.service.drills import describe_drill, parse_drill, resolve_drill
 from workbench.store.datasets import get_dataset
 from workbench.store.db import Store
 from workbench.store.results import last_event_id, latest_progress
@@ -36,13 +38,14 @@ class BadGridQuery(InvalidInput):
 def grid_view(store: Store, dataset_id: str, *, models: str | None = None, filter: str = "all",
               q: str | None = None, cursor: str | None = None, limit: int = 50, counts: bool = True,
               seqs: str | None = None, diff_field: str | None = None, verdicts: list[str] | None = None,
-              sort: str = "record") -> dict[str, Any]:
+              sort: str = "record", drill: dict[str, str | None] | None = None) -> dict[str, Any]:
     """One page of the grid and what the page shows around it (dataset, task, model columns, counts).
 
     ``models`` is "a,run:7" (column ids: a model id is its latest run; None: the latest run of
     every model run on the dataset; "": no columns); ``seqs`` "3,17" refreshes just those rows;
     each of ``verdicts`` is "column:field=value". The task shown is the first column's; the
-    columns are compared on the verdict fields their tasks share."""
+    columns are compared on the verdict fields their tasks share. ``drill`` holds the drill-down
+    params (service/drills.py): the rows and counts are then those of the Metrics figure's records."""
     if filter not in FILTERS:
         raise BadGridQuery(f"filter must be one of {', '.join(FILTERS)}")
     if sort not in SORTS:
@@ -72,8 +75,15 @@ def grid_view(store: Store, dataset_id: str, *, models: str | None = None, filte
         run = runs[column]
         if name not in dict(tasks[run.task_name, run.task_version].verdict_fields):
             raise BadGridQuery(f"{name!r} is not a verdict field of task {run.task_name!r} (column {column!r})")
+    asked = parse_drill(drill or {})
+    within, shown_drill = None, None
+    if asked is not None:
+        chosen = resolve_drill(asked, task, run_ids)
+        within = drill_seqs(store, dataset_id, run_ids, chosen)
+        labels = {c["id"]: c["label"] for c in columns}
+        shown_drill = {"description": describe_drill(chosen, labels), "count": len(within)}
     query = GridQuery(dataset_id, run_ids, fields, filter, q or None, only, diff_field, wanted, sort,
-                      comparable_keys=comparable)
+                      comparable_keys=comparable, within=within)
     # Read before the rows: every event after it may be missing from them, none before it is.
     seen_up_to = last_event_id(store)
     rows, next_cursor = grid_page(store, query, cursor=cursor, limit=limit)
@@ -88,7 +98,8 @@ def grid_view(store: Store, dataset_id: str, *, models: str | None = None, filte
         "results": [page_row(row) for row in rows],
         "next_cursor": next_cursor,
         "counts": grid_counts(store, GridQuery(dataset_id, run_ids, fields, "all", q or None, None, diff_field,
-                                              wanted, comparable_keys=comparable)) if counts else None,
+                                              wanted, comparable_keys=comparable, within=within)) if counts else None,
+        "drill": shown_drill,
         "last_event_id": seen_up_to,
     }
 

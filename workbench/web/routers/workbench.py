@@ -16,7 +16,9 @@ from workbench.web.params import DatabaseId, Int64, SearchText
 
 router = APIRouter(tags=["workbench"])
 log = logging.getLogger(__name__)
-TICK_S = 0.1  # at most ~10 socket messages a second per client
+TICK_S = 0.1
+MAX_DRILL_CHARS = 1000
+DrillText = Annotated[str | None, Query(max_length=1000)]  # at most ~10 socket messages a second per client
 
 
 @router.get("/workbench")
@@ -33,10 +35,29 @@ def workbench(
     diff_field: str | None = Query(None, description="with filter=differences: only this verdict field"),
     verdict: list[str] | None = Query(None, description="model:field=value, e.g. olmo:recommendation=No"),
     sort: str = Query("record", description=" | ".join(SORTS)),
+    drill: Annotated[str | None, Query(max_length=MAX_DRILL_CHARS,
+                                        description="confusion | pair: the records of a Metrics figure")] = None,
+    drill_column: Annotated[str | None, Query(max_length=MAX_DRILL_CHARS,
+                                        description="drill=confusion: the column")] = None,
+    drill_columns: Annotated[str | None, Query(max_length=MAX_DRILL_CHARS,
+                                        description="drill=pair: two columns, A,B")] = None,
+    drill_field: Annotated[str | None, Query(max_length=MAX_DRILL_CHARS,
+                                        description="the verdict field")] = None,
+    drill_label: Annotated[str | None, Query(max_length=MAX_DRILL_CHARS,
+                                        description="drill=confusion: the reference label (or other)")] = None,
+    drill_answer: Annotated[str | None, Query(max_length=MAX_DRILL_CHARS,
+                                        description="drill=confusion: the column's answer (or other)")] = None,
+    drill_agree: Annotated[str | None, Query(max_length=MAX_DRILL_CHARS,
+                                        description="drill=pair: 1 agree, 0 disagree")] = None,
 ) -> dict:
-    """Records × selected models: each model's answer, agreement, and where review is needed."""
+    """Records × selected models: each model's answer, agreement, and where review is needed.
+    With a drill, only the records a Metrics confusion cell or pair agreement counted."""
+    drilled = {"drill": drill, "drill_column": drill_column, "drill_columns": drill_columns,
+               "drill_field": drill_field, "drill_label": drill_label, "drill_answer": drill_answer,
+               "drill_agree": drill_agree}
     return grid_view(request.app.state.store, dataset_id, models=models, filter=filter, q=q, cursor=cursor,
-                     limit=limit, counts=counts, seqs=seqs, diff_field=diff_field, verdicts=verdict, sort=sort)
+                     limit=limit, counts=counts, seqs=seqs, diff_field=diff_field, verdicts=verdict, sort=sort,
+                     drill=drilled)
 
 
 @router.websocket("/workbench/live")

@@ -206,6 +206,7 @@ def test_the_column_picker_by_keyboard(page, tmp_path, fake):  # noqa: F811 (fix
     # A verdict filter names a column by its label and filters on that run's answers.
     columns = call(url, f"/api/columns?dataset_id={dataset}")
     run_b = next(c for c in columns if c["model_id"] == "b")
+    page.click("#vf-add")  # opens the filter's form
     options = page.eval_on_selector_all("#vf-model option", "os => os.map((o) => [o.value, o.textContent])")
     assert [run_b["id"], run_b["label"]] in options
     page.select_option("#vf-model", run_b["id"])
@@ -213,7 +214,7 @@ def test_the_column_picker_by_keyboard(page, tmp_path, fake):  # noqa: F811 (fix
     grid = call(url, f"/api/workbench?dataset_id={dataset}&models={run_b['id']}&limit=500&counts=false")
     value = grid["results"][0]["models"][run_b["id"]]["recommendation"]
     page.select_option("#vf-value", value)
-    page.click("#vf-add")
+    page.click("#vf-apply")
     page.wait_for_selector(f"#vf-chips .chip:has-text({json.dumps(run_b['label'], ensure_ascii=False)})")
     wanted = sum(1 for r in grid["results"] if r["models"][run_b["id"]]["recommendation"] == value)
     page.wait_for_function(f"document.querySelectorAll('.row').length === {wanted}")

@@ -2,7 +2,9 @@
 const params = new URLSearchParams(location.search);
 if (params.get("token")) {
   sessionStorage.setItem("workbench-token", params.get("token"));
-  history.replaceState(null, "", location.pathname);
+  params.delete("token");  // out of the address bar; the rest of it (the view) stays
+  const rest = params.toString();
+  history.replaceState(null, "", `${location.pathname}${rest ? `?${rest}` : ""}${location.hash}`);
 }
 export const token = () => sessionStorage.getItem("workbench-token");
 
@@ -41,11 +43,12 @@ export function withToken(url) {
   return `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token())}`;
 }
 
-// Upload with progress (fetch can't report upload progress).
-export function upload(file, onProgress) {
+// Upload with progress (fetch can't report upload progress). idField: the field holding the ids.
+export function upload(file, onProgress, { idField = null } = {}) {
   return new Promise((resolve, reject) => {
     const form = new FormData();
     form.append("file", file, file.name);
+    if (idField) form.append("id_field", idField);
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/api/datasets");
     xhr.setRequestHeader("X-Workbench-Client", "page");

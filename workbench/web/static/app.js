@@ -7,14 +7,18 @@ import { columnLabel, Grid } from "./grid.js";
 import { connectLive } from "./live.js";
 import { openMetrics } from "./metrics.js";
 import { setupModelsDialog } from "./models.js";
-import { openDetail, renderCompare, renderJobs, renderStats } from "./panels.js";
+import * as panels from "./panels.js";
 import { createReview } from "./review.js";
+import { renderDatasetActions, setupUploadOptions, suggestIdField } from "./datasetbar.js";
+import { FILTERS, readView, writeView } from "./urlstate.js";
+
+const { openDetail, renderCompare, renderJobs, renderStats } = panels;
 
 const PAGE = 100;
 // selected: the models picked to run (▶ Run); the grid's columns (runs) are columns.ids().
 const state = {
   datasets: [], models: [], datasetId: null, selected: [], filter: "all", q: "",
-  diffField: "", sort: "record", verdicts: [],
+  diffField: "", sort: "record", verdicts: [], drill: null, record: null,
   view: null, nextCursor: null, loading: false, generation: 0, runs: [], progress: new Map(),
 };
 
@@ -50,6 +54,8 @@ function columnLabels() {
 }
 
 function showDetail(row) {
+  state.record = row.record_id;
+  syncUrl();
   openDetail(state.datasetId, row, state.view ? state.view.models : [], state.view && state.view.task, curation);
 }
 
@@ -77,10 +83,43 @@ async function loadDatasets() {
   }
   $("#examples-from").replaceChildren(el("option", { value: "" }, "this dataset"),
     ...state.datasets.map((d) => el("option", { value: d.id }, d.name)));
+  // Each item is one button: a click or Enter opens the dataset.
   list.replaceChildren(...state.datasets.map((d) => el("li", {
     class: d.id === state.datasetId ? "active" : "", title: d.source_name || d.name, dataset: { id: d.id },
-    onclick: () => selectDataset(d.id),
-  }, el("span", { class: "name" }, d.name), el("span", { class: "muted" }, d.record_count.toLocaleString()))));
+  }, el("button", { type: "button", class: "dataset-pick", "aria-current": d.id === state.datasetId ? "true" : null,
+    onclick: () => selectDataset(d.id) },
+  el("span", { class: "name" }, d.name), el("span", { class: "muted" }, d.record_count.toLocaleString())))));
+  showDatasetActions();
+}
+
+function showDatasetActions() {
+  renderDatasetActions(state.datasets.find((d) => d.id === state.datasetId) || null, {
+    onRenamed: async (info) => { $("#dataset-name").textContent = info.name; await loadDatasets(); },
+    onDeleted: (id) => leaveDataset(id),
+  });
+}
+
+// The dataset shown is gone (deleted here or elsewhere): the page moves to another, or the empty state.
+async function leaveDataset(id) {
+  state.datasets = state.datasets.filter((d) => d.id !== id);
+  localStorage.removeItem(`workbench-models:${id}`);
+  if (localStorage.getItem("workbench-dataset") === id) localStorage.removeItem("workbench-dataset");
+  await loadDatasets();
+  if (state.datasetId !== id) return;
+  const next = state.datasets[0];
+  if (next) { await selectDataset(next.id); return; }
+  state.datasetId = null;
+  state.view = null;
+  state.generation++;
+  resetView();
+  grid.setColumns([], null);
+  grid.reset();
+  $("#dataset-name").textContent = "No dataset yet";
+  $("#dataset-count").textContent = "";
+  columns.load(null);
+  showDatasetActions();
+  showEmpty({ results: [] });
+  syncUrl({ push: true });
 }
 
 async function loadModels() {
@@ -94,11 +133,12 @@ function renderModelPicks() {
   $("#model-picks").replaceChildren(...state.models.map((m, i) => el("label", { title: `${m.provider}${m.model ? ` · ${m.model}` : ""}` },
     el("input", { type: "checkbox", checked: state.selected.includes(m.id), dataset: { model: m.id },
       onchange: (e) => toggleModel(m.id, e.target.checked) }),
-    m.name, i < 5 ? el("span", { class: "key" }, String(i + 1)) : null)));
+    m.name, i < 9 ? el("span", { class: "key", title: `key ${i + 1}` }, String(i + 1)) : null)));
   if (!state.models.length) $("#model-picks").replaceChildren(el("button", { type: "button", onclick: () => modelsDialog.open() }, "+ Add a model"));
 }
 
 function toggleModel(id, on) {
+  clearWhy();
   state.selected = on ? [...new Set([...state.selected, id])] : state.selected.filter((m) => m !== id);
   state.selected.sort((a, b) => state.models.findIndex((m) => m.id === a) - state.models.findIndex((m) => m.id === b));
   saveSelection();
@@ -107,27 +147,96 @@ function toggleModel(id, on) {
   reload();
 }
 
-async function selectDataset(id) {
+// view: a view read from the address (restored as it is); without it, a switch to another dataset
+// starts from a clean view (nothing of the old dataset's filter, search, drill or few-shot carries over).
+// push: the switch is a step Back can undo.
+async function selectDataset(id, { view = null, push = true } = {}) {
+  const switching = id !== state.datasetId;
   state.datasetId = id;
   localStorage.setItem("workbench-dataset", id);
-  if (tasks) tasks.onDataset(id);
+  if (view) applyView(view);
+  else if (switching) resetView();
+  if (tasks && switching) tasks.onDataset(id);
   // The columns and the dataset list load beside the picks; the grid needs the columns first.
   const ready = Promise.all([
-    columns.load(id).catch((error) => toast(error.message, "error")),
+    columns.load(id, view ? view.columns : null).catch((error) => toast(error.message, "error")),
     loadDatasets(),
   ]);
-  const stored = localStorage.getItem(`workbench-models:${id}`);
-  state.selected = stored ? JSON.parse(stored).filter((m) => state.models.some((x) => x.id === m)) : [];
-  if (!stored) {
-    // Preselect the models that already ran on this dataset.
-    const runs = await api(`/api/runs?dataset_id=${encodeURIComponent(id)}`);
-    state.selected = [...new Set(runs.map((r) => r.model_id))].filter((m) => state.models.some((x) => x.id === m));
-  }
+  state.selected = await initialSelection(id);
   renderModelPicks();
   await ready;
   if (state.datasetId !== id) return;  // another dataset was picked meanwhile
   columns.render();
+  if (switching && push) syncUrl({ push: true });
   await reload();
+  if (view && view.record && state.datasetId === id) await openRecordById(view.record);
+}
+
+// The models picked to run: as kept for this dataset; else the models that ran on it; else, on a
+// dataset nothing ran on yet, every configured model when there are at most three (a demo's models).
+async function initialSelection(id) {
+  const configured = (m) => state.models.some((x) => x.id === m);
+  let stored = null;
+  try { stored = JSON.parse(localStorage.getItem(`workbench-models:${id}`) || "null"); } catch { stored = null; }
+  if (Array.isArray(stored)) return stored.filter(configured);
+  let runs = [];
+  try { runs = await api(`/api/runs?dataset_id=${encodeURIComponent(id)}`); } catch { runs = []; }
+  if (runs.length) return [...new Set(runs.map((r) => r.model_id))].filter(configured);
+  return state.models.length <= 3 ? state.models.map((m) => m.id) : [];
+}
+
+// What belongs to one dataset, cleared when the page moves to another.
+function resetView() {
+  Object.assign(state, { filter: "all", q: "", diffField: "", sort: "record", verdicts: [], drill: null, record: null });
+  $("#search").value = "";
+  $("#sort").value = "record";
+  $("#few-shot").value = "0";
+  $("#examples-from").value = "";
+  closeVerdictForm();
+  clearComparePanel();
+  $("#detail").hidden = true;
+  clearWhy();
+}
+
+// A view from the address: the page's state as the link says.
+function applyView(view) {
+  Object.assign(state, { filter: view.filter, q: view.q, diffField: view.diffField, sort: view.sort,
+    verdicts: view.verdicts, drill: view.drill, record: null });
+  $("#search").value = view.q;
+  $("#sort").value = view.sort;
+  clearComparePanel();
+  $("#detail").hidden = true;
+}
+
+function clearComparePanel() {
+  if (typeof panels.clearCompare === "function") { panels.clearCompare(); return; }
+  const box = $("#compare-panel");
+  box.hidden = true;
+  box.replaceChildren();
+}
+
+// The address follows the view (replaceState), a dataset switch is a history step (pushState).
+function syncUrl({ push = false } = {}) {
+  writeView({
+    dataset: state.datasetId, columns: state.datasetId && columns.known() ? columns.ids() : null,
+    filter: state.filter, q: state.q, sort: state.sort, diffField: state.diffField, verdicts: state.verdicts,
+    drill: state.drill, record: state.record,
+  }, { push });
+}
+
+// The record of a shared link: its row (on the first page, or asked by its seq) and its panel.
+async function openRecordById(recordId) {
+  const id = state.datasetId;
+  try {
+    let row = grid.rows.find((r) => r.record_id === recordId);
+    if (!row) {
+      const record = await api(`/api/datasets/${encodeURIComponent(id)}/records/${encodeURIComponent(recordId)}`);
+      const data = await api(gridUrl({ seqs: String(record.seq), counts: false }));
+      row = data.results.find((r) => r.record_id === recordId);
+    }
+    if (row && state.datasetId === id) { showDetail(row); return; }
+  } catch { /* not in this dataset: the view without it */ }
+  if (state.datasetId === id) { state.record = null; syncUrl(); }
 }
 
 function gridUrl(extra = {}) {
@@ -137,6 +246,7 @@ function gridUrl(extra = {}) {
   if (state.q) params.set("q", state.q);
   if (state.diffField) params.set("diff_field", state.diffField);
   for (const v of state.verdicts.filter((v) => shown.includes(v.model))) params.append("verdict", `${v.model}:${v.field}=${v.value}`);
+  if (state.drill) for (const [key, value] of Object.entries(state.drill)) params.set(key, value);
   return `/api/workbench?${params}`;
 }
 
@@ -144,17 +254,73 @@ function renderFilterControls(task, shown) {
   const fields = task ? Object.keys(task.verdict_fields) : [];
   const diff = $("#diff-field");
   diff.replaceChildren(el("option", { value: "" }, "any verdict"), ...fields.map((f) => el("option", { value: f, selected: f === state.diffField }, f)));
+  const ran = shown.filter((m) => m.run_id !== null && m.run_id !== undefined);  // a "not run" column has no verdicts
   const vm = $("#vf-model");
   const keep = vm.value;
-  vm.replaceChildren(...shown.map((m) => el("option", { value: m.id, selected: m.id === keep, title: m.id }, columnLabel(m))));
+  vm.replaceChildren(...ran.map((m) => el("option", { value: m.id, selected: m.id === keep, title: m.id }, columnLabel(m))));
   const vf = $("#vf-field");
   const keepField = vf.value;
   vf.replaceChildren(...fields.map((f) => el("option", { value: f, selected: f === keepField }, f)));
   fillVerdictValues(task);
   const labels = Object.fromEntries(shown.map((m) => [m.id, columnLabel(m)]));
-  $("#vf-chips").replaceChildren(...state.verdicts.filter((v) => v.model in labels).map((v) => el("span", {
-    class: "chip", title: "remove", onclick: () => { state.verdicts.splice(state.verdicts.indexOf(v), 1); reload(); } },
-    `${labels[v.model]}: ${v.field} = ${v.value} ✕`)));
+  const chip = (text, remove) => el("button", { type: "button", class: "chip", title: "remove this filter",
+    "aria-label": `Remove filter: ${text}`, onclick: remove }, `${text} ✕`);
+  const drill = state.view && state.view.drill;
+  const chips = state.verdicts.filter((v) => v.model in labels).map((v) => chip(`${labels[v.model]}: ${v.field} = ${v.value}`,
+    () => { state.verdicts.splice(state.verdicts.indexOf(v), 1); reload(); }));
+  if (state.drill && drill) {
+    chips.push(chip(`${drill.description} (${Number(drill.count).toLocaleString()})`, () => { state.drill = null; reload(); }));
+  }
+  $("#vf-chips").replaceChildren(...chips);  // never given null: it would show as the text "null"
+  verdictFormAvailable(ran.length > 0 && fields.length > 0);
+}
+
+// ---- the verdict filter: "+ filter" opens a small form (model, field, value, Add, Cancel) ----
+function setupVerdictForm() {
+  const opener = $("#vf-add");
+  const form = el("span", { id: "vf-form", class: "vf-form", role: "group", "aria-label": "New verdict filter", hidden: true },
+    $("#vf-model"), $("#vf-field"), $("#vf-value"),
+    el("button", { type: "button", id: "vf-apply", class: "primary" }, "Add"),
+    el("button", { type: "button", id: "vf-cancel" }, "Cancel"));
+  opener.after(form, el("span", { id: "vf-why", class: "why", role: "status", "aria-live": "polite" }));
+  opener.setAttribute("aria-expanded", "false");
+  opener.setAttribute("aria-controls", "vf-form");
+  opener.addEventListener("click", () => {
+    if (opener.getAttribute("aria-disabled") === "true") { $("#vf-why").textContent = opener.title; return; }
+    if (form.hidden) openVerdictForm(); else closeVerdictForm();
+  });
+  $("#vf-cancel").addEventListener("click", () => { closeVerdictForm(); opener.focus(); });
+  form.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.stopPropagation(); closeVerdictForm(); opener.focus(); } });
+  $("#vf-apply").addEventListener("click", () => {
+    const v = { model: $("#vf-model").value, field: $("#vf-field").value, value: $("#vf-value").value };
+    if (!v.model || !v.field || !v.value) return;
+    if (!state.verdicts.some((x) => x.model === v.model && x.field === v.field && x.value === v.value)) state.verdicts.push(v);
+    closeVerdictForm();
+    opener.focus();
+    reload();
+  });
+}
+
+function openVerdictForm() {
+  $("#vf-form").hidden = false;
+  $("#vf-add").setAttribute("aria-expanded", "true");
+  $("#vf-model").focus();
+}
+
+function closeVerdictForm() {
+  const form = $("#vf-form");
+  if (form) form.hidden = true;
+  $("#vf-add").setAttribute("aria-expanded", "false");
+}
+
+// Without columns (or verdict fields) there is nothing to filter on: the opener says so.
+function verdictFormAvailable(available) {
+  const opener = $("#vf-add");
+  opener.setAttribute("aria-disabled", available ? "false" : "true");
+  opener.title = available ? "Only records where a column gave a verdict"
+    : "No columns with verdicts yet: ▶ Run a model (or pick its runs under Columns ▾) to filter on its answers.";
+  if (available) $("#vf-why").textContent = "";
+  else closeVerdictForm();
 }
 
 function fillVerdictValues(task) {
@@ -167,10 +333,22 @@ async function reload() {
   const generation = ++state.generation;
   state.loading = true;
   heardDuringReload = [];
+  clearWhy();
   try {
     // Rows first; the counts (a scan of the whole dataset the first time) follow on their own.
-    const data = await api(gridUrl({ counts: false }));
+    let data;
+    try {
+      data = await api(gridUrl({ counts: false }));
+    } catch (error) {
+      // A view the server refuses (a link's unknown field or drill): the plain view instead.
+      if (error.status !== 422 || generation !== state.generation || !hasFilters()) throw error;
+      toast(`This view can't be shown (${error.message}); showing all records.`, "error");
+      Object.assign(state, { filter: "all", q: "", diffField: "", verdicts: [], drill: null });
+      $("#search").value = "";
+      data = await api(gridUrl({ counts: false }));
+    }
     if (generation !== state.generation) return;
+    if (!data.drill) state.drill = null;
     state.view = data;
     catchUp();
     state.nextCursor = data.next_cursor;
@@ -184,6 +362,7 @@ async function reload() {
     renderCounts(null);
     renderStats(data);
     showEmpty(data);
+    syncUrl();
     loadCounts(generation);
     await loadRuns();
   } catch (error) {
@@ -206,6 +385,8 @@ async function loadCounts(generation) {
   }
 }
 
+const hasFilters = () => state.filter !== "all" || Boolean(state.q || state.diffField || state.verdicts.length || state.drill);
+
 function showEmpty(data) {
   const empty = $("#grid-empty");
   let text = "";
@@ -213,7 +394,7 @@ function showEmpty(data) {
     text = state.selected.length ? "No columns: choose runs under Columns ▾, or ▶ Run selected models."
       : "Pick one or more models above, then ▶ Run selected models.";
   }
-  else if (!data.results.length) text = state.filter === "all" && !state.q ? "No records." : "No records match this filter.";
+  else if (!data.results.length) text = hasFilters() ? "No records match this filter." : "No records.";
   empty.textContent = text;
   empty.hidden = !text;
 }
@@ -236,7 +417,10 @@ async function loadMore() {
 
 function renderCounts(counts) {
   for (const button of document.querySelectorAll("#filter-tabs button")) {
-    button.classList.toggle("active", button.dataset.filter === state.filter);
+    const active = button.dataset.filter === state.filter;
+    button.classList.toggle("active", active);
+    button.setAttribute("aria-selected", active ? "true" : "false");
+    button.tabIndex = active ? 0 : -1;
     const n = counts ? counts[button.dataset.filter] : null;
     button.querySelector(".count").textContent = n === null || n === undefined ? "" : n.toLocaleString();
   }
@@ -342,7 +526,7 @@ function onLive(messages) {
     } else if (message.type === "run_state") {
       if (message.dataset_id === state.datasetId) { loadRuns(); refreshColumns(); }
     } else if (message.type === "dataset") {
-      loadDatasets();
+      datasetChanged();
     } else if (message.type === "annotation") {
       if (message.dataset_id === state.datasetId) { pendingSeqs.add(message.seq); header = true; }
     }
@@ -350,6 +534,17 @@ function onLive(messages) {
   if (pendingSeqs.size) scheduleRowRefresh();
   if (header) refreshHeader();
   showJobs();
+}
+
+// A dataset was imported, renamed or deleted (here or elsewhere): the list follows, and the page
+// leaves a dataset that is gone.
+async function datasetChanged() {
+  try {
+    await loadDatasets();
+  } catch { return; }
+  const current = state.datasets.find((d) => d.id === state.datasetId);
+  if (state.datasetId && !current) await leaveDataset(state.datasetId);
+  else if (current && !$("#dataset-rename-input")) $("#dataset-name").textContent = current.name;
 }
 
 const live = connectLive({
@@ -364,9 +559,38 @@ const live = connectLive({
 });
 
 // ---- actions ----
+// An impossible action says why next to its control (an aria-live region), not only at the bottom.
+const whyTimers = new Map();
+function explain(box, text) {
+  box.textContent = text;
+  clearTimeout(whyTimers.get(box));
+  whyTimers.set(box, setTimeout(() => { box.textContent = ""; }, 8000));
+}
+
+function clearWhy() {
+  for (const box of document.querySelectorAll("#run-why, .why[data-for]")) box.textContent = "";
+  $("#model-picks").classList.remove("attention");
+}
+
+// The message box right after a control (made once, at setup, so screen readers hear its changes).
+function whyBox(anchor, name) {
+  const box = el("span", { class: "why", role: "status", "aria-live": "polite", dataset: { for: name } });
+  anchor.after(box);
+  return box;
+}
+const why = {};
+
 async function runSelected() {
-  if (!state.datasetId) return toast("Upload or pick a dataset first.", "error");
-  if (!state.selected.length) return toast("Pick at least one model.", "error");
+  if (!state.datasetId) return explain($("#run-why"), "Upload or pick a dataset first (left).");
+  if (!state.models.length) return explain($("#run-why"), "No models yet: add one with + Add a model.");
+  if (!state.selected.length) {
+    explain($("#run-why"), "Pick at least one model to run (tick it, or press its number key).");
+    const picks = $("#model-picks");
+    picks.classList.add("attention");
+    const first = picks.querySelector("input");
+    if (first) first.focus();
+    return;
+  }
   try {
     const fewShot = Number($("#few-shot").value) || 0;
     const body = { dataset_id: state.datasetId, model_ids: state.selected, few_shot: fewShot, fresh: $("#fresh").checked,
@@ -382,7 +606,8 @@ async function runSelected() {
 
 async function compare() {
   const shown = columns.ids();
-  if (shown.length < 2) return toast("Show at least two columns to compare.", "error");
+  if (!state.datasetId) return explain(why.compare, "Pick a dataset first.");
+  if (shown.length < 2) return explain(why.compare, `Compare needs at least two columns (${shown.length} shown): run another model or add a run under Columns ▾.`);
   try {
     renderCompare(await api(`/api/compare?${new URLSearchParams({ dataset_id: state.datasetId, models: shown.join(",") })}`),
       columnLabels());
@@ -390,6 +615,7 @@ async function compare() {
 }
 
 function setFilter(filter) {
+  if (!FILTERS.includes(filter)) return;
   state.filter = filter;
   renderCounts(state.view && state.view.counts);
   reload();
@@ -405,15 +631,25 @@ async function uploadFile(file) {
     const info = await upload(file, (fraction) => {
       $("#upload-bar").style.width = `${Math.round(fraction * 100)}%`;
       if (fraction >= 1) $("#upload-text").textContent = `Importing ${file.name}…`;
-    });
+    }, { idField: uploadOptions.idField() });
     $("#upload-text").textContent = `Imported ${info.record_count.toLocaleString()} records as “${info.name}”.`;
     await loadDatasets();
     await selectDataset(info.id);
   } catch (error) {
     $("#upload-text").textContent = `Nothing imported: ${file.name}`;
     const problems = (error.body && error.body.problems) || [error.message];
-    $("#upload-errors").replaceChildren(...problems.map((p) => el("li", {}, p)),
-      error.body && error.body.more ? el("li", {}, `… and ${error.body.more} more`) : null);
+    const items = problems.map((p) => el("li", {}, String(p)));
+    if (error.body && error.body.more) items.push(el("li", {}, `… and ${error.body.more} more`));
+    const duplicate = problems.map(String).find((p) => p.startsWith("duplicate ids in field"));
+    if (duplicate) {
+      const failing = (duplicate.match(/^duplicate ids in field '([^']*)'/) || [])[1] || null;
+      const field = await suggestIdField(file, failing);
+      items.push(el("li", { class: "hint" }, field
+        ? `Try the id field “${field}” (its values are unique): type it in “id field” above and upload again.`
+        : "Type the name of a field with unique values in “id field” above and upload again."));
+      uploadOptions.focus();
+    }
+    $("#upload-errors").replaceChildren(...items);
   }
 }
 
@@ -451,7 +687,7 @@ function setupKeys() {
     const row = grid.current();
     const first = state.view && state.view.models[0];
     if (e.key === "j") grid.move(1);
-    else if (e.key === "r") review.open();
+    else if (e.key === "r") openReview();
     else if (e.key === "g" && row && first) curation.toggleGolden(row, first);
     else if (e.key === "w" && row && first) curation.judge(row, first, "wrong");
     else if (e.key === "e" && row && first) curation.edit(row, first, state.view.task);
@@ -459,7 +695,7 @@ function setupKeys() {
     else if (e.key === "Enter" || e.key === "o") { const row = grid.current(); if (row) grid.onOpen(row); }
     else if (e.key === "Escape") $("#detail").hidden = true;
     else if (e.key === "/") { e.preventDefault(); $("#search").focus(); }
-    else if (/^[1-5]$/.test(e.key)) {
+    else if (/^[1-9]$/.test(e.key)) {
       const model = state.models[Number(e.key) - 1];
       if (model) toggleModel(model.id, !state.selected.includes(model.id));
     } else return;
@@ -476,8 +712,15 @@ function setupControls() {
   $("#open-models").addEventListener("click", () => modelsDialog.open());
   $("#detail-close").addEventListener("click", () => { $("#detail").hidden = true; });
   $("#undo").addEventListener("click", () => curation.undo());
-  $("#open-review").addEventListener("click", () => review.open());
-  $("#open-metrics").addEventListener("click", () => state.datasetId && openMetrics(state.datasetId, columns.ids(), columnLabels()));
+  why.compare = whyBox($("#compare"), "compare");
+  why.export = whyBox($("#export").parentElement, "export");
+  why.review = whyBox($("#open-review"), "review");
+  why.metrics = whyBox($("#open-metrics"), "metrics");
+  $("#open-review").addEventListener("click", openReview);
+  $("#open-metrics").addEventListener("click", () => {
+    if (!state.datasetId) return explain(why.metrics, "Pick a dataset first.");
+    openMetrics(state.datasetId, columns.ids(), columnLabels(), drillTo);
+  });
   $("#metrics-close").addEventListener("click", () => $("#metrics-dialog").close());
   $("#edit-close").addEventListener("click", () => $("#edit-dialog").close());
   $("#diff-field").addEventListener("change", (e) => {
@@ -487,32 +730,64 @@ function setupControls() {
   });
   $("#sort").addEventListener("change", (e) => { state.sort = e.target.value; reload(); });
   $("#vf-field").addEventListener("change", () => fillVerdictValues(state.view && state.view.task));
-  $("#vf-add").addEventListener("click", () => {
-    const v = { model: $("#vf-model").value, field: $("#vf-field").value, value: $("#vf-value").value };
-    if (!v.model || !v.field || !v.value) return;
-    state.verdicts.push(v);
-    reload();
-  });
-  for (const button of document.querySelectorAll("#filter-tabs button")) {
-    button.addEventListener("click", () => setFilter(button.dataset.filter));
-  }
+  setupVerdictForm();
+  setupFilterTabs();
   let searchTimer;
   $("#search").addEventListener("input", (e) => {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => { state.q = e.target.value.trim(); reload(); }, 250);
   });
-  $("#export").addEventListener("click", () => { $("#export-menu").hidden = !$("#export-menu").hidden; });
+  $("#export").addEventListener("click", () => {
+    if (!state.datasetId) { $("#export-menu").hidden = true; return explain(why.export, "Pick a dataset first: there is nothing to export."); }
+    $("#export-menu").hidden = !$("#export-menu").hidden;
+  });
+  // The record panel closes in several ways (✕, Esc, a pick): the address forgets the record with it.
+  new MutationObserver(() => {
+    if ($("#detail").hidden && state.record) { state.record = null; syncUrl(); }
+  }).observe($("#detail"), { attributes: true, attributeFilter: ["hidden"] });
   for (const link of document.querySelectorAll("#export-menu a")) {
     link.addEventListener("click", (e) => {
       e.preventDefault();
       $("#export-menu").hidden = true;
-      if (!state.datasetId) return;
+      if (!state.datasetId) return explain(why.export, "Pick a dataset first: there is nothing to export.");
       const params = new URLSearchParams({ dataset_id: state.datasetId });
       if (link.dataset.format) params.set("format", link.dataset.format);
       if (link.dataset.layout) params.set("layout", link.dataset.layout);
       const shown = columns.ids();
       if (shown.length) params.set("models", shown.join(","));
       download(withToken(`/api/exports/${encodeURIComponent(link.dataset.kind)}?${params}`));
+    });
+  }
+}
+
+function openReview() {
+  if (!state.datasetId) return explain(why.review, "Pick a dataset first.");
+  const answered = state.view && state.view.models.some((m) => m.run_id !== null && m.run_id !== undefined);
+  if (!answered) return explain(why.review, "Nothing to review yet: ▶ Run a model first (or pick its runs under Columns ▾).");
+  if (!grid.rows.length) return explain(why.review, "No rows to review under this filter: choose All or clear the search.");
+  review.open();
+}
+
+// A click in Metrics (a confusion cell, an agreement figure): the grid shows those records.
+function drillTo(params) {
+  state.drill = params;
+  reload();
+}
+
+// The filter tabs: one tab stop; arrow keys, Home and End move between them (and choose).
+function setupFilterTabs() {
+  const tabs = [...document.querySelectorAll("#filter-tabs button")];
+  for (const button of tabs) {
+    button.addEventListener("click", () => setFilter(button.dataset.filter));
+    button.addEventListener("keydown", (e) => {
+      const i = tabs.indexOf(button);
+      const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      e.stopPropagation();
+      const next = tabs[(to + tabs.length) % tabs.length];
+      next.focus();
+      setFilter(next.dataset.filter);
     });
   }
 }
@@ -549,6 +824,8 @@ async function setupTaskPicker() {
   } catch (error) { toast(`task picker: ${error.message}`, "error"); }
 }
 
+const uploadOptions = setupUploadOptions();
+
 async function start() {
   setupUser();
   setupControls();
@@ -559,10 +836,19 @@ async function start() {
     await loadModels();
     await loadDatasets();
     await taskPicker;  // before a dataset is picked: it picks the dataset's last task
+    // The address first (a shared link, a reload), then the dataset this browser showed last.
+    const view = readView();
+    const linked = view.dataset && state.datasets.find((d) => d.id === view.dataset);
+    if (view.dataset && !linked) toast(`No dataset “${view.dataset}” here: showing another.`, "error");
     const remembered = localStorage.getItem("workbench-dataset");
-    const first = state.datasets.find((d) => d.id === remembered) || state.datasets[0];
-    if (first) await selectDataset(first.id);
-    else showEmpty({ results: [] });
+    const first = linked || state.datasets.find((d) => d.id === remembered) || state.datasets[0];
+    if (first) await selectDataset(first.id, { view: linked ? view : null, push: false });
+    else { showEmpty({ results: [] }); syncUrl(); }
+    window.addEventListener("popstate", () => {
+      const back = readView();
+      const known = back.dataset && state.datasets.find((d) => d.id === back.dataset);
+      if (known) selectDataset(known.id, { view: back, push: false });
+    });
   } catch (error) {
     toast(error.message, "error");
   }

@@ -64,13 +64,22 @@ export function createColumns(ctx) {
     return true;
   }
 
-  async function load(id) {
+  // A column id that can be shown: a run of this dataset, or a configured model (its latest run).
+  const usable = (c) => typeof c === "string" && (columnRunId(c) === null
+    ? ctx.models().some((m) => m.id === c) || runs.some((r) => r.model_id === c) : Boolean(runOf(c)));
+
+  // initial: the column ids of a shared view (the address); unknown ones are dropped. Without it, the
+  // columns kept for this dataset, else the latest run of each model.
+  async function load(id, initial = null) {
     datasetId = id;
     chosen = [];
+    if (!id) { runs = []; render(); return; }  // no dataset left
     if (!await fetchRuns()) return;
     let stored = null;
     try { stored = JSON.parse(localStorage.getItem(storageKey(id)) || "null"); } catch { stored = null; }
-    if (Array.isArray(stored)) {
+    if (Array.isArray(initial)) {
+      chosen = [...new Set(initial.filter(usable))];
+    } else if (Array.isArray(stored)) {
       chosen = stored.filter((c) => typeof c === "string" && (columnRunId(c) === null || runOf(c)));
     } else {
       chosen = defaults();

@@ -90,6 +90,14 @@ def test_a_preference_keeps_the_record_panel_open_and_reaches_the_server(page, t
     page.wait_for_function("[...document.querySelectorAll('#detail .trace-slot')].every((s) => s.innerText.trim())")
     assert serious_axe(page, "#detail") == []
 
+    # The record is opened again while a note is being typed: the new panel keeps it, and saves it.
+    note.fill("a second thought")
+    page.evaluate("document.querySelector('#detail .note-box').dataset.old = '1'")
+    page.locator(".row").nth(0).locator(".rec").click()
+    page.wait_for_selector("#detail .note-box:not([data-old])")
+    assert page.locator("#detail .note-box").input_value() == "a second thought"
+    _wait_server(url, dataset, columns, record["candidate_id"], "note", "a second thought")
+
 
 def _wait_server(url: str, dataset: str, columns: list[str], record_id: str, field: str, value) -> None:
     """Until the server's row has this value (a preference is sent as it is chosen)."""

@@ -84,8 +84,10 @@ export async function openDetail(datasetId, row, columns, task, curation) {
   const title = $("#detail-title");
   title.textContent = `${row.title}${row.subtitle ? ` — ${row.subtitle}` : ""}`;
   const body = $("#detail-body");
+  const draft = unsavedNote(row.record_id);
   body.replaceChildren(el("p", { class: "muted" }, "loading…"));
   showDetailPanel();
+  $("#detail").dataset.record = row.record_id;
   const parts = [];
   const traces = [];
   for (const column of columns) {
@@ -107,7 +109,7 @@ export async function openDetail(datasetId, row, columns, task, curation) {
       traces.push([slot, runId]);
     }
   }
-  if (curation) parts.push(...preferenceControls(row, columns, curation));
+  if (curation) parts.push(...preferenceControls(row, columns, curation, draft));
   try {
     const [record, log] = await Promise.all([
       api(`/api/datasets/${encodeURIComponent(datasetId)}/records/${encodeURIComponent(row.record_id)}`),
@@ -160,9 +162,17 @@ function showDetailPanel() {
   if (!panel.contains(document.activeElement)) title.focus({ preventScroll: true });
 }
 
+// What the note box of this record's open panel holds and the server doesn't have yet, or null.
+function unsavedNote(recordId) {
+  const panel = $("#detail");
+  const box = panel.querySelector(".note-box");
+  if (panel.hidden || panel.dataset.record !== String(recordId) || !box || box.value === box.dataset.saved) return null;
+  return box.value;
+}
+
 // "Which column is better?": toggles that keep the panel open (a note often follows); a second press
 // of the chosen one clears it. The choice shows at once; the server has it a moment later.
-function preferenceControls(row, columns, curation) {
+function preferenceControls(row, columns, curation, draft = null) {
   const buttons = [];
   const show = () => {
     for (const button of buttons) {
@@ -178,8 +188,18 @@ function preferenceControls(row, columns, curation) {
     return button;
   };
   const note = el("textarea", { class: "note-box", "aria-label": "Note on this record", placeholder: "Note (saved when you leave the box)" });
-  note.value = row.note || "";
-  note.addEventListener("change", () => curation.setRecord(row, "note", note.value.trim() || null));
+  note.value = draft ?? (row.note || "");
+  note.dataset.saved = row.note || "";
+  note.addEventListener("change", () => {
+    note.dataset.saved = note.value;
+    curation.setRecord(row, "note", note.value.trim() || null);
+  });
+  // The panel re-rendered for this record while a note was being typed: what was typed is kept, and saved
+  // (the old box went away before it could say "changed").
+  if (draft !== null && (draft.trim() || null) !== (row.note || null)) {
+    note.dataset.saved = draft;
+    curation.setRecord(row, "note", draft.trim() || null);
+  }
   const heading = el("h3", { id: "prefer-heading" }, "Which column is better?");
   const group = el("div", { class: "prefs", role: "group", "aria-labelledby": "prefer-heading" },
     ...columns.map((c) => prefer(c.id, columnLabel(c), `${columnLabel(c)} is better`)),

@@ -136,6 +136,8 @@ def dialog(opener: str, selector: str, ready: str):
             return close_dialog(tab, selector)
         tab.click(opener) if opener.startswith("#") else tab.locator(opener).first.click()
         tab.wait_for_function(ready)
+        assert tab.evaluate(f"document.querySelector('{selector}').contains(document.activeElement)"), \
+            f"focus is not in {selector} once it opens"
     return action
 
 

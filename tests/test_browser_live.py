@@ -284,3 +284,36 @@ def test_the_grid_writes_only_what_changed(page, tmp_path):  # noqa: F811 (fixtu
         "a note on row 3": ["row3"],                        # the record cell's note icon
     }, result
     assert result["diff"] == 0
+
+
+SCROLLED = """async () => {
+  const { Grid } = await import('/static/grid.js');
+  const box = document.createElement('div');
+  box.style.cssText = 'position:fixed;top:0;left:0;width:900px;height:400px;overflow:auto';
+  const spacer = document.createElement('div');
+  spacer.style.position = 'relative';
+  box.append(spacer);
+  document.body.append(box);
+  const task = { fields: ['v'], primary_verdict: 'v', verdict_fields: { v: ['Yes', 'No'] } };
+  const grid = new Grid({ container: box, spacer, head: document.createElement('div'), empty: null,
+                          onOpen() {}, onNeedMore() {}, onAct() {} });
+  grid.setColumns([{ id: 'a', label: 'A', status: 'completed' }], task);
+  grid.append(Array.from({ length: 300 }, (_, i) => ({ seq: i + 1, record_id: `r${i + 1}`, title: `Record ${i + 1}`,
+    subtitle: '', models: { a: { status: 'ok', v: i % 2 ? 'Yes' : 'No', run_id: 1 } }, disagree_fields: [] })));
+  const check = () => {
+    const nodes = [...spacer.children];
+    const seqs = nodes.map((n) => Number(n.dataset.seq));
+    return { inOrder: seqs.every((s, i) => !i || s > seqs[i - 1]), same: seqs.join() === grid.visibleSeqs().join(),
+             placed: nodes.every((n) => n.style.top === `${(Number(n.dataset.seq) - 1) * grid.rowHeight}px`
+                                         && n.querySelector('.title').textContent === `Record ${n.dataset.seq}`
+                                         && n.querySelector('.verdict').textContent.endsWith(Number(n.dataset.seq) % 2 ? 'No' : 'Yes')) };
+  };
+  const out = [check()];
+  for (const top of [1500, 1530, 9000, 200, 0]) { box.scrollTop = top; grid.render(); out.push(check()); }
+  return out;
+}"""
+
+
+def test_scrolling_reuses_row_nodes_in_row_order(page, tmp_path):  # noqa: F811 (fixtures)
+    page.goto(workbench(tmp_path))
+    assert page.evaluate(SCROLLED) == [{"inOrder": True, "same": True, "placed": True}] * 6

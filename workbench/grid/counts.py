@@ -10,8 +10,7 @@ import logging
 import sqlalchemy as sa
 
 from workbench.domain.review import PYTHON, ReviewFacts, needs_review
-from workbench.domain.comparison import Outputs
-from workbench.grid.corrections import corrected_answers, differing
+from workbench.grid.corrections import NONE, CorrectedAnswers, corrected_answers
 from workbench.grid.marks import record_marks
 from workbench.grid.selection import ANSWER_REVIEWED, MARKED_WRONG, RECORD_REVIEWED, GridQuery, Joins, marked
 from workbench.store.runs import latest_runs
@@ -36,7 +35,7 @@ def grid_counts(store: Store, query: GridQuery) -> dict[str, int]:
     with store.engine.connect() as conn:
         marks = record_marks(conn, store, query, "counts", _count_marks)
         notes = _annotation_flags(conn, query)
-        corrected = corrected_answers(conn, query.dataset_id, query.run_ids) if any(n[3] for n in notes) else {}
+        corrected = corrected_answers(conn, store, query) if any(n[3] for n in notes) else NONE
     if query.within is None:
         histogram = [marks.count(value) for value in range(16)]
     else:  # in a drill-down, each filter's count is counted among the drill's records
@@ -62,16 +61,16 @@ def grid_counts(store: Store, query: GridQuery) -> dict[str, int]:
         counts["fixed"] += fixed
         counts["unreviewed"] -= reviewed
         # A fixed record differs or not by its answers as corrected, not by its mark.
-        now = _as_corrected(mark, corrected[seq], query) if seq in corrected else mark
+        now = _as_corrected(mark, corrected, seq, query) if seq in corrected else mark
         counts["differences"] += bool(now & DIFFERENT) - bool(mark & DIFFERENT)
         counts["needs_review"] += _needs_review(now, bool(wrong), bool(reviewed)) - _needs_review(mark)
     return counts
 
 
-def _as_corrected(mark: int, answers: Outputs, query: GridQuery) -> int:
+def _as_corrected(mark: int, corrected: CorrectedAnswers, seq: int, query: GridQuery) -> int:
     """``mark`` with its two "differ" bits said by the answers as corrected (corrections.py)."""
-    differ_any = bool(differing({0: answers}, query.verdict_fields))
-    differ_chosen = differ_any if query.diff_field is None else bool(differing({0: answers}, [query.diff_field]))
+    differ_any = bool(corrected.differ(seq, query.verdict_fields))
+    differ_chosen = differ_any if query.diff_field is None else bool(corrected.differ(seq, [query.diff_field]))
     return mark & ~(DIFFERENT | DIFFER_ANY) | (DIFFER_ANY if differ_any else 0) | (DIFFERENT if differ_chosen else 0)
 
 

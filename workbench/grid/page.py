@@ -18,8 +18,7 @@ import sqlalchemy as sa
 from workbench.domain.columns import shown_preference
 from workbench.domain.comparison import agreement, disagreeing_fields
 from workbench.domain.review import PYTHON, WRONG, ReviewFacts, looked_at, needs_review, verdicts_differ
-from workbench.domain.comparison import Outputs
-from workbench.grid.corrections import corrected_answers, disagreement_scores
+from workbench.grid.corrections import CorrectedAnswers, corrected_answers
 from workbench.grid.marks import record_marks
 from workbench.grid.selection import GridQuery, Joins, parse_cursor, seq_in
 from workbench.store.db import Store
@@ -44,7 +43,7 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
         query = dataclasses.replace(query, seqs=[seq for seq in query.seqs if _holds(within, seq)])
     rows: Sequence[Mapping[Any, Any]]
     with store.engine.connect() as conn:
-        corrected = corrected_answers(conn, query.dataset_id, query.run_ids)
+        corrected = corrected_answers(conn, store, query)
         joins = Joins(query, store.dialect, corrected=corrected)
         columns: list[sa.ColumnElement] = [records.c.seq, records.c.record_id, records.c.title, records.c.subtitle]
         for i, res in enumerate(joins.results.values()):
@@ -89,7 +88,7 @@ def _contest_marks(joins: Joins) -> sa.ColumnElement:
 
 
 def _contested_rows(conn: sa.Connection, store: Store, query: GridQuery, statement: sa.Select,
-                    after: tuple[int, ...] | None, wanted: int, corrected: dict[int, Outputs]) -> list[dict[str, Any]]:
+                    after: tuple[int, ...] | None, wanted: int, corrected: CorrectedAnswers) -> list[dict[str, Any]]:
     """The next ``wanted`` rows, most contested first: the order comes from a score per record
     kept current in memory (marks.py), the corrected records' scores put in from their answers as
     corrected; rows are read for candidates in that order, in growing batches, until the filter
@@ -97,7 +96,7 @@ def _contested_rows(conn: sa.Connection, store: Store, query: GridQuery, stateme
     marks = record_marks(conn, store, query, "contest", _contest_marks)
     if corrected:
         rescored = bytearray(marks)
-        for seq, score in disagreement_scores(corrected, query.verdict_fields).items():
+        for seq, score in corrected.disagreement_scores(query.verdict_fields).items():
             if seq < len(rescored):
                 rescored[seq] = rescored[seq] & 1 | score << 1
         marks = bytes(rescored)

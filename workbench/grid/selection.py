@@ -6,17 +6,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from itertools import combinations
 
 import sqlalchemy as sa
 
-from workbench.domain.comparison import Outputs
 from workbench.domain.errors import InvalidInput
 from workbench.domain.json_rules import INT64_MAX
 from workbench.domain.review import (ANSWER_REVIEW_MARKS, FLAG_MARKS, RECORD_REVIEW_MARKS, WRONG, Logic,
                                      ReviewFacts, needs_review)
-from workbench.grid.corrections import differing
 from workbench.store.schema import RECORD_LEVEL, annotations as annotation_states, records, results
+
+if TYPE_CHECKING:
+    from workbench.grid.corrections import CorrectedAnswers
 
 FILTERS = ("all", "differences", "golden", "needs_review", "fixed", "unreviewed")
 SORTS = ("record", "disagreement")
@@ -142,13 +144,13 @@ class Joins:
     keep the verdict-key comparison. Without it (the marks), the models' answers are compared."""
 
     def __init__(self, query: GridQuery, dialect: str, driver: str | None = None,
-                 corrected: dict[int, Outputs] | None = None):
+                 corrected: CorrectedAnswers | None = None):
         if driver is not None and (query.q or driver not in query.run_ids):
             raise ValueError("a driving run needs no search and a selected model")
         self.query = query
         self.dialect = dialect
         self.driver = driver
-        self.corrected = corrected or {}
+        self.corrected = corrected
         self.results = {m: results.alias(f"res{i}") for i, m in enumerate(query.run_ids)}
         self.seq = records.c.seq if driver is None else self.results[driver].c.seq
 
@@ -186,7 +188,7 @@ class Joins:
         answers_differ = self._answers_differ(field)
         if not self.corrected:
             return answers_differ
-        still_differ = differing(self.corrected, self.query.verdict_fields if field is None else [field])
+        still_differ = self.corrected.differing(self.query.verdict_fields if field is None else [field])
         return sa.or_(sa.and_(sa.not_(self.fixed()), answers_differ), seq_in(self.seq, still_differ))
 
     def _answers_differ(self, field: str | None = None):

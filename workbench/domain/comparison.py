@@ -1,7 +1,10 @@
 """Comparing models per record: agreement on each verdict field, and overall.
 
 Accumulators take one record at a time, so comparisons stream over any
-number of records.
+number of records. ``ComparisonSummary`` (/api/compare, the comparison exports) measures the
+MODELS, so it is given their own answers, never a person's corrections; the grid's
+differences compare the answers as corrected (grid/corrections.py), with the same
+``disagreeing_fields``.
 """
 
 from __future__ import annotations

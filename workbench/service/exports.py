@@ -113,7 +113,7 @@ def export(store: Store, kind: str, dataset_id: str, model_ids: list[str] | None
             f.write(curated.few_shot_block(task, chosen) + "\n")
         return len(chosen)
     verdicts = verdict_fields(store, run_ids)
-    if kind == "comparison":
+    if kind == "comparison":  # the models' own answers side by side (with the reference label), as /api/compare
         items = iter_curated(store, dataset_id, run_ids, with_data=False)
         rows = curated.comparison_rows(items, list(run_ids), verdicts)
         return exports.write_csv(rows, path, curated.comparison_columns(list(run_ids), verdicts))
@@ -148,7 +148,9 @@ def metrics(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict:
 
 
 def compute_metrics(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict:
-    """Per-model figures, agreement with kappa, accuracy against labels, win rate, confusion."""
+    """Per-model figures, agreement with kappa, accuracy against labels, win rate, confusion: on the
+    models' own answers (a correction is a reference label here, never the model's answer). The
+    grid's drill-down (grid/drill.py) selects records with the same per-record functions."""
     run_ids = _runs_for(store, dataset_id, model_ids)
     task = _task_of(store, run_ids)
     accumulator = MetricsAccumulator(list(run_ids), dict(task.verdict_fields), task.primary_verdict)
@@ -161,6 +163,8 @@ def compute_metrics(store: Store, dataset_id: str, model_ids: list[str] | None) 
 
 
 def compare(store: Store, dataset_id: str, model_ids: list[str] | None) -> ComparisonSummary:
+    """Agreement between the columns on their models' own answers (not as corrected: this
+    measures the models; the grid's "differences" follow corrections)."""
     run_ids = _runs_for(store, dataset_id, model_ids)
     if len(run_ids) < 2:
         raise NothingToExport("comparing needs at least two columns (models or runs) with runs on this dataset")

@@ -122,6 +122,8 @@ def test_clicks_keys_and_typing_survive_a_live_stream(page, tmp_path, fake):  # 
                                timeout=30_000)
         assert page.evaluate("document.activeElement.dataset.act + ':' + document.activeElement.closest('.row').dataset.seq") == focused
         page.evaluate("window.__watch.holding = false")
+        # The pointer has not moved since the last click: that button is still the hovered one.
+        assert page.evaluate(f"!!document.querySelector(\".row[data-seq='{seqs[5]}'] button[data-act=good]:hover\")")
         page.wait_for_function(f"document.querySelector(\".row[data-seq='{seqs[12]}'] .rec-note:not([hidden])\")")
         # Typing: a note in the record panel.
         page.locator(f".row[data-seq='{seqs[7]}'] .rec").click()

@@ -29,10 +29,14 @@ def iter_curated(store: Store, dataset_id: str, run_ids: dict[str, int], *, with
 
 
 def iter_curated_seqs(store: Store, dataset_id: str, run_ids: dict[str, int], *, with_data: bool = True,
-                      reference: str = "label", golden_only: bool = False) -> Iterator[tuple[int, CuratedItem]]:
-    """``iter_curated`` with each record's seq (the grid's key for it)."""
+                      reference: str = "label", golden_only: bool = False,
+                      annotated_only: bool = False) -> Iterator[tuple[int, CuratedItem]]:
+    """``iter_curated`` with each record's seq (the grid's key for it). With ``annotated_only``
+    just the records with an annotation on some answer: the only ones that can have a reference."""
     pick = reference_label if reference == "label" else golden_answer
     seqs = list(answer_states(store, dataset_id, golden_only=True)) if golden_only else None
+    if annotated_only and not golden_only:
+        seqs = list(answer_states(store, dataset_id))
     items = iter_record_results(store, dataset_id, run_ids, with_data=with_data, batch=BATCH, seqs=seqs)
     while True:
         page = list(islice(items, BATCH))

@@ -64,7 +64,8 @@ def _members(store: Store, dataset_id: str, runs: dict[str, int], drill: Drill):
     if drill.kind == CONFUSION:
         (column,) = drill.columns
         options, wanted = list(drill.options), (drill.label, drill.answer)
-        for seq, item in iter_curated_seqs(store, dataset_id, runs, with_data=False):
+        # Only a record with an answer annotated has a reference label, so only those are read.
+        for seq, item in iter_curated_seqs(store, dataset_id, runs, with_data=False, annotated_only=True):
             result = item.results.get(column)
             output = result["output"] if result and result["status"] == "ok" else None
             if confusion_cell(options, drill.field, item.reference, output) == wanted:

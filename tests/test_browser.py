@@ -165,7 +165,7 @@ def test_xss_payloads_render_as_text(page, tmp_path, fake):
     page.click("#run-selected")
     page.wait_for_selector(".row .cell .verdict")
     page.click(".row >> nth=0")
-    page.wait_for_selector("#detail:not([hidden]) pre")
+    page.wait_for_selector("#detail:not([hidden]) pre >> visible=true")  # the record; the trace's are folded
     assert page.inner_text(".row .title") == XSS
     assert page.inner_text(".row .sub") == "<b>bold</b> @ &amp;"
     assert XSS in page.inner_text("#datasets") and XSS in page.inner_text("#model-picks")

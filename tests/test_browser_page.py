@@ -259,3 +259,35 @@ def test_number_key_7_toggles_the_seventh_model(page, tmp_path, fake):  # noqa: 
     page.wait_for_selector("input[data-model=m7]:checked")
     page.keyboard.press("7")
     page.wait_for_function("!document.querySelector('input[data-model=m7]').checked")
+
+
+def test_a_metrics_figure_drills_the_grid_and_the_drill_is_in_the_address(page, tmp_path, fake):  # noqa: F811
+    url = sample_with_runs(tmp_path, fake)
+    page.goto(url)
+    page.wait_for_function("document.querySelectorAll('#grid-head .model-col').length === 2")
+    page.click("#open-metrics")
+    figure = page.locator("#metrics-dialog button.drill[aria-label*='disagree']").first
+    figure.wait_for()
+    count = int(figure.get_attribute("aria-label").split(" ")[0])
+    figure.click()
+    page.wait_for_selector("#vf-chips .chip")
+    assert f"({count})" in page.inner_text("#vf-chips")
+    page.wait_for_function("new URLSearchParams(location.search).get('drill') === 'pair'")
+    view = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(page.url).query))
+    query = urllib.parse.urlencode({"dataset_id": view["dataset"], "models": view["columns"], "limit": 500, "counts": "false",
+                                    **{k: v for k, v in view.items() if k.startswith("drill")}})
+    drilled = call(url, f"/api/workbench?{query}")
+    assert drilled["drill"]["count"] == count == len(drilled["results"])
+    first = json.dumps(drilled["results"][0]["candidate_name"])  # this API client gets the legacy names
+
+    def shows_the_drill():
+        page.wait_for_function(f"document.querySelector('.row .title') && document.querySelector('.row .title').textContent === {first}")
+        assert page.evaluate("document.querySelectorAll('.row').length") <= count
+
+    shows_the_drill()
+    page.reload()
+    page.wait_for_selector("#vf-chips .chip")
+    shows_the_drill()
+    page.click("#vf-chips .chip")
+    page.wait_for_function("document.querySelector('#vf-chips').textContent === ''")
+    page.wait_for_function("!location.search.includes('drill')")

@@ -777,6 +777,7 @@ function drillTo(params) {
 // The filter tabs: one tab stop; arrow keys, Home and End move between them (and choose).
 function setupFilterTabs() {
   const tabs = [...document.querySelectorAll("#filter-tabs button")];
+  renderCounts(null);  // aria-selected and one tab stop from the start
   for (const button of tabs) {
     button.addEventListener("click", () => setFilter(button.dataset.filter));
     button.addEventListener("keydown", (e) => {

@@ -178,6 +178,14 @@ def test_rename_and_delete_the_dataset_from_the_page(browser, tmp_path, fake):  
         tab.wait_for_selector("#dataset-name:text-is('No dataset yet')")
         assert tab.locator("#datasets li.muted").count() == 1
         assert call(url, "/api/datasets") == []
+        # No dataset: each action says why next to itself.
+        tab.click("#run-selected")
+        tab.wait_for_selector("#run-why:has-text('Upload or pick a dataset')")
+        tab.click("#open-metrics")
+        tab.wait_for_selector(".why[data-for=metrics]:has-text('Pick a dataset first')")
+        tab.click("#export")
+        tab.wait_for_selector(".why[data-for=export]:has-text('nothing to export')")
+        assert tab.is_hidden("#export-menu")
         assert tab.errors == []
     finally:
         context.close()
@@ -243,6 +251,12 @@ def test_junk_in_the_address_falls_back_without_a_page_error(page, tmp_path, fak
     page.wait_for_function("document.querySelectorAll('.row').length > 0")
     assert active_filter(page) == "all"
     assert page.is_hidden("#detail")
+    # The tabs by keyboard: one tab stop, arrows move and choose.
+    page.focus("#filter-tabs button[aria-selected=true]")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("new URLSearchParams(location.search).get('filter') === 'differences'")
+    assert active_filter(page) == "differences"
+    assert page.evaluate("document.activeElement.dataset.filter") == "differences"
 
 
 def test_number_key_7_toggles_the_seventh_model(page, tmp_path, fake):  # noqa: F811

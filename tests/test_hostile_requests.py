@@ -147,6 +147,7 @@ def valid_bodies(client) -> dict[tuple[str, str], dict]:
         ("POST", "/api/annotations"): {"dataset_id": "cands", "record_id": "cand-000001", "model_id": "base",
                                        "field": "correction", "value": {"recommendation": "Yes"}},
         ("POST", "/api/annotations/undo"): {"dataset_id": "cands"},
+        ("PATCH", "/api/datasets/{dataset_id}"): {"name": "Candidates"},
     }
 
 
@@ -171,7 +172,8 @@ def mutated(draw, body: dict):
 def body_operations():
     # Known before the app exists (parametrize runs first); the test checks the list is complete.
     return ["POST /api/models", "PUT /api/models/{model_id}", "POST /api/tasks", "POST /api/tasks/preview",
-            "POST /api/tasks/try", "POST /api/runs", "POST /api/annotations", "POST /api/annotations/undo"]
+            "POST /api/tasks/try", "POST /api/runs", "POST /api/annotations", "POST /api/annotations/undo",
+            "PATCH /api/datasets/{dataset_id}"]
 
 
 def test_every_json_body_route_is_fuzzed(client):
@@ -187,7 +189,7 @@ def test_every_json_body_route_is_fuzzed(client):
 def test_hostile_json_bodies_get_a_4xx(client, operation, data):
     method, path = operation.split(" ")
     body = mutated(data.draw, valid_bodies(client)[(method, path)])
-    url = path.replace("{model_id}", "base2")
+    url = path.replace("{model_id}", "base2").replace("{dataset_id}", "cands")
     answer = client.request(method, url, content=json.dumps(body), headers={"Content-Type": "application/json"})
     assert answer.status_code < 500, answer.text[:300]
     if json_problem(body) is not None:  # surrogates, 300 deep, 10**30, NaN: refused before any handler

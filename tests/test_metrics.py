@@ -138,7 +138,7 @@ def accumulate(primary):
 
 def test_accumulator_every_figure():
     d = accumulate("recommendation")
-    assert set(d) == {"records", "models", "agreement", "accuracy", "win_rate", "preferences", "confusion"}
+    assert set(d) == {"records", "primary_verdict", "models", "agreement", "accuracy", "win_rate", "preferences", "confusion"}
     assert d["records"] == 6
 
     assert d["models"] == {

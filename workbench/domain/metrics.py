@@ -235,6 +235,7 @@ class MetricsAccumulator:
     def to_dict(self) -> dict[str, Any]:
         return {
             "records": self.records,
+            "primary_verdict": self.primary,  # the field the confusion matrices are about
             "models": {m: s.to_dict() for m, s in self.stats.items()},
             "agreement": self._agreement(),
             "accuracy": {

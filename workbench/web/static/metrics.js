@@ -75,10 +75,26 @@ export async function openMetrics(datasetId, models, labels = {}, onDrill = null
   body.replaceChildren(el("div", { class: "metrics-grid" }, ...sections(m, labels, field, drill)));
 }
 
+// Labels end alike when the columns share a task ("… · candidate-screening v1"): said once above
+// the tables, the names in them are what tells the columns apart (a pair's cell stays short).
+export function shortNames(ids, labels) {
+  const parts = ids.map((id) => String(labels[id] || id).split(" · "));
+  let shared = 0;
+  const fewest = Math.min(...parts.map((p) => p.length));
+  while (shared < fewest - 1 && parts.every((p) => p[p.length - 1 - shared] === parts[0][parts[0].length - 1 - shared])) shared++;
+  const short = parts.map((p) => p.slice(0, p.length - shared).join(" · "));
+  if (ids.length < 2 || !shared || new Set(short).size < short.length) {
+    return { name: (id) => labels[id] || id, shared: "" };
+  }
+  const byId = Object.fromEntries(ids.map((id, i) => [id, short[i]]));
+  return { name: (id) => byId[id] || labels[id] || id, shared: parts[0].slice(parts[0].length - shared).join(" · ") };
+}
+
 function sections(m, labels, field, drill) {
   const ids = Object.keys(m.models);
-  const name = (id) => labels[id] || id;
+  const { name, shared } = shortNames(ids, labels);
   const out = [];
+  if (shared) out.push(el("p", { class: "muted metrics-shared" }, `All columns: ${shared}`));
   out.push(el("section", {}, el("h3", {}, "Models"), table("Models",
     ["column", "answered", "errors", "mean latency", "tokens in / out", "cost"],
     ids.map((id) => {
@@ -107,7 +123,8 @@ function sections(m, labels, field, drill) {
 
 function agreementSection(field, pairs, name, drill) {
   const rows = pairs.map((p) => {
-    const pair = p.models.map(name).join(" vs ");
+    const [a, b] = p.models.map(name);
+    const pair = el("span", { class: "pair-names" }, a, el("br"), `vs ${b}`);
     const agree = p.percent === null || p.percent === undefined ? 0 : Math.round(p.percent * p.n);
     const disagree = p.n - agree;
     const params = (value) => ({ drill: "pair", drill_columns: p.models.join(","), drill_field: field, drill_agree: value });

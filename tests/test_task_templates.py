@@ -71,7 +71,9 @@ def test_the_sentiment_starter_fits_reviews():
     ("{{ 10 ** 100000 }}", "'**'"),
     ('{% set ns = namespace(s="x") %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}', "'~'"),
     ('{% set ns = namespace(s="x") %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}', "'+'"),
-    ("{% macro m(d) %}{% if d < 40 %}{{ m(d + 1) }}{{ m(d + 1) }}{% endif %}{% endmacro %}{{ m(0) }}", "s to render"),
+    # 2**40 calls: the clock or the step count trips first, as the machine is quick or loaded.
+    ("{% macro m(d) %}{% if d < 40 %}{{ m(d + 1) }}{{ m(d + 1) }}{% endif %}{% endmacro %}{{ m(0) }}",
+     ("s to render", "steps")),
     ('{{ "x".ljust(10**9) }}', "ljust"),
     ('{{ "x" | center(10**9) }}', "center"),
     ('{{ "x" | indent(10**9) }}', "indent"),
@@ -85,7 +87,7 @@ def test_the_sentiment_starter_fits_reviews():
 def test_a_hostile_template_fails_naming_the_limit(source, limit):
     with pytest.raises(TaskError, match="template failed") as failure:
         task(source).render({"text": "x"})
-    assert limit in str(failure.value)
+    assert any(words in str(failure.value) for words in ((limit,) if isinstance(limit, str) else limit))
 
 
 def test_finding_the_fields_folds_no_constants():

@@ -19,7 +19,7 @@ const PAGE = 100;
 const state = {
   datasets: [], models: [], datasetId: null, selected: [], filter: "all", q: "",
   diffField: "", sort: "record", verdicts: [], drill: null, record: null,
-  view: null, nextCursor: null, loading: false, generation: 0, runs: [], progress: new Map(),
+  view: null, nextCursor: null, loading: null, generation: 0, runs: [], progress: new Map(),
 };
 
 const grid = new Grid({
@@ -328,10 +328,21 @@ function fillVerdictValues(task) {
   $("#vf-value").replaceChildren(...options.map((o) => el("option", { value: o }, o)));
 }
 
+// state.loading: the token of the load under way (a reload's or the next page's), or null. Each load
+// releases only its own token, so a page asked for while a reload ends is never cut off.
+function startLoading() {
+  state.loading = {};
+  return state.loading;
+}
+
+function doneLoading(token) {
+  if (state.loading === token) state.loading = null;
+}
+
 async function reload() {
   if (!state.datasetId) return;
   const generation = ++state.generation;
-  state.loading = true;
+  const token = startLoading();
   heardDuringReload = [];
   clearWhy();
   try {
@@ -356,6 +367,8 @@ async function reload() {
     $("#dataset-name").textContent = data.dataset.name;
     $("#dataset-count").textContent = `${data.dataset.count.toLocaleString()} records`;
     grid.setColumns(data.models, data.task);
+    // The rows and their cursor are in: a grid whose first page doesn't fill it asks for the next.
+    doneLoading(token);
     grid.reset();
     grid.append(data.results);
     renderFilterControls(data.task, data.models);
@@ -369,7 +382,7 @@ async function reload() {
     if (generation === state.generation) heardDuringReload = null;
     toast(error.message, "error");
   } finally {
-    if (generation === state.generation) state.loading = false;
+    doneLoading(token);
   }
 }
 
@@ -402,16 +415,18 @@ function showEmpty(data) {
 async function loadMore() {
   if (state.loading || state.nextCursor === null || !state.datasetId) return;
   const generation = state.generation;
-  state.loading = true;
+  const token = startLoading();
   try {
     const data = await api(gridUrl({ cursor: state.nextCursor, counts: false }));
     if (generation !== state.generation) return;
     state.nextCursor = data.next_cursor;
+    // Released before the rows land: a grid scrolled past them asks for the next page at once.
+    doneLoading(token);
     grid.append(data.results);
   } catch (error) {
     toast(error.message, "error");
   } finally {
-    if (generation === state.generation) state.loading = false;
+    doneLoading(token);
   }
 }
 
@@ -834,9 +849,8 @@ async function start() {
   setupKeys();
   const taskPicker = setupTaskPicker();
   try {
-    await loadModels();
-    await loadDatasets();
-    await taskPicker;  // before a dataset is picked: it picks the dataset's last task
+    // The task picker is ready before a dataset is picked: it picks the dataset's last task.
+    await Promise.all([loadModels(), loadDatasets(), taskPicker]);
     // The address first (a shared link, a reload), then the dataset this browser showed last.
     const view = readView();
     const linked = view.dataset && state.datasets.find((d) => d.id === view.dataset);

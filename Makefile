@@ -82,12 +82,14 @@ postgres-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql; }
 
 # The README's figures, each script at the arguments the README quotes (scale_bench takes ~30 min).
-bench: install-test
+bench: install-test system-deps
 	$(BIN)/python bench/runner_bench.py
 	$(BIN)/python bench/bare_loop_bench.py
 	$(BIN)/python bench/replicas_bench.py
 	$(BIN)/python bench/scale_bench.py
 	$(BIN)/python bench/scale_bench.py --postgres
+	$(BIN)/python bench/page_bench.py
+	$(BIN)/python bench/page_bench.py --postgres
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

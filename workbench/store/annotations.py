@@ -21,7 +21,7 @@ from workbench.store.db import Store, dialect_insert, lock, utcnow, write_transa
 from workbench.store.event_log import insert_events
 from workbench.store.runs import RunInfo, column_runs_in
 from workbench.store.schema import RECORD_LEVEL, annotation_events, annotations as annotation_states, records, results
-from workbench.store.tasks import get_task
+from workbench.store.tasks import task_in
 
 
 class AnnotationConflict(Conflict):
@@ -78,7 +78,7 @@ def annotate(store: Store, *, dataset_id: str, record_id: str, field: str, value
             has_answer = status == "ok" or (current is not None and current["correction"] is not None)
             if status is None and field != "golden":
                 raise AnnotationError(f"run {run.id} ({run.model_id}) has no answer for record {record_id!r} yet")
-            task = get_task(store, run.task_name, run.task_version)
+            task = task_in(conn, run.task_name, run.task_version)
             stored = validate(field, value, task=task, has_answer=has_answer or field == "correction")
         elif field == "preference":
             stored = _preferred_column(conn, dataset_id, stored)

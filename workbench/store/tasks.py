@@ -47,10 +47,16 @@ def save_task(store: Store, task: Task) -> Task:
 
 
 def get_task(store: Store, name: str, version: int | None = None) -> Task:
+    with store.engine.connect() as conn:
+        return task_in(conn, name, version)
+
+
+def task_in(conn: sa.Connection, name: str, version: int | None = None) -> Task:
+    """``get_task`` on the caller's connection: inside a write transaction, asking the pool for a
+    second connection can wait on writers that wait for this one's lock."""
     query = sa.select(tasks.c.version, tasks.c.definition).where(tasks.c.name == name)
     query = query.where(tasks.c.version == version) if version else query.order_by(tasks.c.version.desc())
-    with store.engine.connect() as conn:
-        row = conn.execute(query.limit(1)).first()
+    row = conn.execute(query.limit(1)).first()
     if row is None:
         what = f"{name!r} version {version}" if version else repr(name)
         raise TaskNotFound(f"no task {what} (see `workbench tasks list`)")

@@ -92,7 +92,7 @@ def test_old_annotations_move_to_the_run_latest_when_they_were_written(settings,
         first_preference = next(e for e in history(store, "d") if e["field"] == "preference" and e["seq"] == 1)
         undone = undo(store, dataset_id="d", author="ann", event_id=first_preference["id"])
         assert undone["value"] is None and record_notes(store, "d", [1])[1]["preference"] is None
-        assert migrations.applied(store.engine)[-1] == "m007_annotations_per_run"
+        assert "m007_annotations_per_run" in migrations.applied(store.engine)
     finally:
         store.close()
 

@@ -65,7 +65,7 @@ def test_labels_prefer_golden_then_latest_correction():
     assert golden_answer(states)[0] == {"recommendation": "Maybe"}
     assert reference_label(states)[1]["source"] == "golden"
     assert reference_label(states[:1]) == ({"recommendation": "Yes"}, {
-        "source": "correction", "model_id": "a", "run_id": 1, "annotator": None, "annotated_at": "2026-01-02"})
+        "source": "correction", "model_id": "a", "run_id": 1, "corrected": True, "annotator": None, "annotated_at": "2026-01-02"})
     fixed_golden = AnswerState("a", 1, out, golden=True, correction={"recommendation": "Yes"}, updated_at="x")
     assert golden_answer([fixed_golden])[0] == {"recommendation": "Yes"}  # corrections applied
     assert golden_answer([AnswerState("a", 1, None, golden=True)]) is None

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from workbench.domain import curated_exports as ce
+from workbench.domain import summary_export as se
 from workbench.domain.curated_exports import CuratedItem
 from workbench.domain.datasets import RecordPlanner
 from workbench.domain import exports as ex
@@ -105,7 +106,7 @@ def test_row_functions_are_generators(items):
     assert inspect.isgenerator(ce.training_rows(TASK, items))
     assert inspect.isgenerator(ce.comparison_rows(items, MODELS, TASK.verdict_fields))
     assert inspect.isgenerator(ce.wide_rows(items, MODELS, FIELDS))
-    assert inspect.isgenerator(ce.summary_rows({}))
+    assert inspect.isgenerator(se.summary_rows({}))
 
 
 def test_rows_are_pulled_lazily(items):
@@ -317,7 +318,7 @@ METRICS = {
 
 def test_summary_csv(tmp_path):
     path = tmp_path / "summary.csv"
-    n = write_csv(ce.summary_rows(METRICS), path, ce.summary_columns())
+    n = write_csv(se.summary_rows(METRICS), path, se.summary_columns())
     header, rows = read_csv(path)
     assert header == ["section", "model", "other", "field", "metric", "value"] and len(rows) == n
 
@@ -342,6 +343,6 @@ def test_summary_csv(tmp_path):
 
 
 def test_summary_tolerates_sparse_metrics():
-    assert list(ce.summary_rows({})) == []
-    assert list(ce.summary_rows({"models": {"m": None}, "agreement": {"f": [{}]}, "confusion": {"m": {}}})) == []
-    assert [r["metric"] for r in ce.summary_rows({"records": 0})] == ["records"]
+    assert list(se.summary_rows({})) == []
+    assert list(se.summary_rows({"models": {"m": None}, "agreement": {"f": [{}]}, "confusion": {"m": {}}})) == []
+    assert [r["metric"] for r in se.summary_rows({"records": 0})] == ["records"]

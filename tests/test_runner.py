@@ -198,7 +198,7 @@ def test_two_models_at_once_disagree_somewhere(store, dataset):
         a, b = add_model(store, server, "gemma"), add_model(store, server, "olmo")
         runs, final = execute(store, ds, [a, b])
     assert set(final.values()) == {"completed"}
-    from workbench.service.exports import compare
+    from workbench.service.metrics import compare
 
     summary = compare(store, ds, [a, b])
     assert summary.all_answered == 100 and 0 < summary.disagreement_share() < 1

@@ -633,7 +633,7 @@ def compare(dataset_id: str, models: str | None, run_ids: list[str], as_json: bo
     """Agreement per verdict field, and the share of records where the models disagree."""
     import orjson
 
-    from workbench.service.exports import compare as compare_models
+    from workbench.service.metrics import compare as compare_models
 
     summary = compare_models(_store(data_dir), dataset_id, _column_ids(models, run_ids))
     if as_json:

@@ -94,7 +94,10 @@ class AnswerState:
 
 
 def _provenance(state: AnswerState, source: str) -> dict[str, Any]:
+    # "corrected": the label is a person's fix, not the model's answer as it gave it (a label that
+    # is a model's own unedited answer scores that model 100% by construction: few_shot_gain).
     return {"source": source, "model_id": state.model_id, "run_id": state.run_id,
+            "corrected": state.correction is not None,
             "annotator": state.updated_by, "annotated_at": state.updated_at}
 
 

@@ -115,6 +115,17 @@ class _ModelStats:
         self.tokens_in += result.get("tokens_in") or 0
         self.tokens_out += result.get("tokens_out") or 0
 
+    def add_totals(self, *, answered: int, errors_by_kind: dict[str, int], latency_sum: float, latency_n: int,
+                   tokens_in: int, tokens_out: int) -> None:
+        """Many results at once, as SQL sums them (store/metric_counts): the same as ``add`` for each."""
+        self.answered += answered
+        self.errors += sum(errors_by_kind.values())
+        self.errors_by_kind.update(errors_by_kind)
+        self.latency_sum += latency_sum
+        self.latency_n += latency_n
+        self.tokens_in += tokens_in
+        self.tokens_out += tokens_out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "answered": self.answered,
@@ -164,44 +175,63 @@ class MetricsAccumulator:
         reference: dict | None = None,
         preference: str | None = None,
     ) -> None:
-        """Count one record."""
+        """Count one record: the same as the four parts below, for a caller that reads record by record."""
         self.records += 1
         for m in self.models:
             result = results.get(m)
             if result is not None:
-                self.stats[m].add(result)
-
+                self.add_result(m, result)
         for a, b in self.pairs:
             oa, ob = outputs.get(a), outputs.get(b)
             if oa is None or ob is None:  # as pair_agrees: not in this pair's n
                 continue
             for f in self.verdict_fields:
-                self.joint[(f, a, b)][(oa.get(f), ob.get(f))] += 1
-
+                self.add_pair_labels(f, a, b, oa.get(f), ob.get(f))
         if reference is not None:
-            for m in self.models:
-                out = outputs.get(m)
-                if out is None:
-                    continue
-                self.acc_n[m] += 1
-                right = {f: out.get(f) == reference.get(f) for f in self.verdict_fields}
-                for f, ok in right.items():
-                    self.field_correct[(m, f)] += ok
-                # Without a primary verdict, "correct" means every verdict matches.
-                self.acc_correct[m] += right[self.primary] if self.primary is not None else all(right.values())
-                if self.primary is not None:
-                    cell = confusion_cell(self.verdict_fields[self.primary], self.primary, reference, out)
-                    assert cell is not None  # both are there
-                    self.confusion[m][cell] += 1
-
+            self.add_labelled(outputs, reference)
         if preference is not None:
-            self.pref_n += 1
-            if preference == "tie":
-                self.ties += 1
-            elif preference == "all_bad":
-                self.all_bad += 1
-            else:
-                self.wins[preference] += 1
+            self.add_preference(preference)
+
+    # The parts, so a caller may count what SQL can count in bulk (health, pair labels) and only the
+    # few labelled or preferred records one by one. ``records`` is then the caller's to set.
+    def add_result(self, model: str, result: dict[str, Any]) -> None:
+        """One result's health (status, error kind, latency, tokens) for ``model``."""
+        self.stats[model].add(result)
+
+    def add_health(self, model: str, **totals: Any) -> None:
+        """Many results' health at once for ``model`` (``_ModelStats.add_totals``'s keywords)."""
+        self.stats[model].add_totals(**totals)
+
+    def add_pair_labels(self, field: str, a: str, b: str, label_a: Any, label_b: Any, count: int = 1) -> None:
+        """``count`` records where both of the pair (a, b) answered, with these labels for ``field``."""
+        self.joint[(field, a, b)][(label_a, label_b)] += count
+
+    def add_labelled(self, outputs: dict[str, dict | None], reference: dict) -> None:
+        """A record with a reference label: accuracy and confusion of each model that answered."""
+        for m in self.models:
+            out = outputs.get(m)
+            if out is None:
+                continue
+            self.acc_n[m] += 1
+            right = {f: out.get(f) == reference.get(f) for f in self.verdict_fields}
+            for f, ok in right.items():
+                self.field_correct[(m, f)] += ok
+            # Without a primary verdict, "correct" means every verdict matches.
+            self.acc_correct[m] += right[self.primary] if self.primary is not None else all(right.values())
+            if self.primary is not None:
+                cell = confusion_cell(self.verdict_fields[self.primary], self.primary, reference, out)
+                assert cell is not None  # both are there
+                self.confusion[m][cell] += 1
+
+    def add_preference(self, preference: str) -> None:
+        """A record's stated preference: a column id, "tie" or "all_bad"."""
+        self.pref_n += 1
+        if preference == "tie":
+            self.ties += 1
+        elif preference == "all_bad":
+            self.all_bad += 1
+        else:
+            self.wins[preference] += 1
 
     def _agreement(self) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.domain import curated_exports as curated
-from workbench.domain import exports
-from workbench.domain.metrics import MetricsAccumulator
+from workbench.domain import exports, summary_export
 from workbench.grid.curation import golden_examples, iter_curated
 from workbench.domain.columns import shared_verdict_fields
-from workbench.domain.comparison import ComparisonSummary
 from workbench.store.datasets import get_dataset
 from workbench.store.db import Store
 from workbench.store.runs import get_run
@@ -27,7 +25,7 @@ class NothingToExport(NotFound):
     pass
 
 
-def _runs_for(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict[str, int]:
+def column_run_ids(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict[str, int]:
     """Column id -> run for these columns (model ids: their latest runs; ``run:ID``: that run)."""
     get_dataset(store, dataset_id)
     run_ids = {column: run.id for column, run in column_runs(store, dataset_id, model_ids).items()}
@@ -53,7 +51,7 @@ def output_fields(store: Store, run_ids: dict[str, int]) -> list[str]:
 def verdict_fields(store: Store, run_ids: dict[str, int]) -> list[str]:
     """The verdict fields the columns are compared on: the first column's task's that every
     column's task has (as in the grid)."""
-    tasks = [_task_of(store, {"": run_id}) for run_id in dict.fromkeys(run_ids.values())]
+    tasks = [first_task(store, {"": run_id}) for run_id in dict.fromkeys(run_ids.values())]
     return shared_verdict_fields(tasks[0], tasks)[0]
 
 
@@ -62,7 +60,7 @@ def export_results(store: Store, dataset_id: str, model_ids: list[str] | None, f
     """All results: one row per record × model ("long") or per record ("wide"); returns rows written."""
     if fmt not in exports.FORMATS:
         raise ValueError(f"format must be one of {', '.join(exports.FORMATS)}")
-    run_ids = _runs_for(store, dataset_id, model_ids)
+    run_ids = column_run_ids(store, dataset_id, model_ids)
     fields = output_fields(store, run_ids)
     if layout == "wide":
         models = list(run_ids)
@@ -84,7 +82,7 @@ def _write(rows, path: Path, fmt: str, columns: list[str]) -> int:
     return exports.write_parquet(rows, path, columns)
 
 
-def _task_of(store: Store, run_ids: dict[str, int]):
+def first_task(store: Store, run_ids: dict[str, int]):
     run = get_run(store, next(iter(run_ids.values())))
     return get_task(store, run.task_name, run.task_version)
 
@@ -95,8 +93,8 @@ def export(store: Store, kind: str, dataset_id: str, model_ids: list[str] | None
     fmt = exports.check_export(kind, fmt, layout, examples)
     if kind == "results":
         return export_results(store, dataset_id, model_ids, fmt, path, layout)
-    run_ids = _runs_for(store, dataset_id, model_ids)
-    task = _task_of(store, run_ids)
+    run_ids = column_run_ids(store, dataset_id, model_ids)
+    task = first_task(store, run_ids)
     if kind == "golden":
         items = iter_curated(store, dataset_id, run_ids, reference="golden", golden_only=True)
         return exports.write_jsonl(curated.golden_rows(items), path)
@@ -117,8 +115,10 @@ def export(store: Store, kind: str, dataset_id: str, model_ids: list[str] | None
         items = iter_curated(store, dataset_id, run_ids, with_data=False)
         rows = curated.comparison_rows(items, list(run_ids), verdicts)
         return exports.write_csv(rows, path, curated.comparison_columns(list(run_ids), verdicts))
+    from workbench.service.metrics import compute_metrics
+
     metrics = compute_metrics(store, dataset_id, list(run_ids))
-    return exports.write_csv(curated.summary_rows(metrics), path, curated.summary_columns())
+    return exports.write_csv(summary_export.summary_rows(metrics), path, summary_export.summary_columns())
 
 
 @dataclass(frozen=True)
@@ -140,75 +140,3 @@ def export_file(store: Store, kind: str, dataset_id: str, model_ids: list[str] |
         path.unlink(missing_ok=True)
         raise
     return ExportFile(path, exports.export_file_name(dataset_id, kind, fmt, layout), fmt, count)
-
-
-def metrics(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict:
-    """The Metrics panel's figures: ``compute_metrics`` and zero-shot vs few-shot where a model has both."""
-    return compute_metrics(store, dataset_id, model_ids) | {"icl": icl_comparison(store, dataset_id)}
-
-
-def compute_metrics(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict:
-    """Per-model figures, agreement with kappa, accuracy against labels, win rate, confusion: on the
-    models' own answers (a correction is a reference label here, never the model's answer). The
-    grid's drill-down (grid/drill.py) selects records with the same per-record functions."""
-    run_ids = _runs_for(store, dataset_id, model_ids)
-    task = _task_of(store, run_ids)
-    accumulator = MetricsAccumulator(list(run_ids), dict(task.verdict_fields), task.primary_verdict)
-    for item in iter_curated(store, dataset_id, run_ids, with_data=False):
-        outputs = {m: (r["output"] if r and r["status"] == "ok" else None) for m, r in item.results.items()}
-        accumulator.add(outputs=outputs, results=item.results, reference=item.reference, preference=item.preference)
-    result = accumulator.to_dict()
-    result["costs"] = {m: get_run(store, run_id).cost for m, run_id in run_ids.items()}
-    return result
-
-
-def compare(store: Store, dataset_id: str, model_ids: list[str] | None) -> ComparisonSummary:
-    """Agreement between the columns on their models' own answers (not as corrected: this
-    measures the models; the grid's "differences" follow corrections)."""
-    run_ids = _runs_for(store, dataset_id, model_ids)
-    if len(run_ids) < 2:
-        raise NothingToExport("comparing needs at least two columns (models or runs) with runs on this dataset")
-    summary = ComparisonSummary(list(run_ids), verdict_fields(store, run_ids))
-    for item in iter_record_results(store, dataset_id, run_ids, with_data=False):
-        summary.add(item.outputs())
-    return summary
-
-
-def icl_comparison(store: Store, dataset_id: str) -> list[dict]:
-    """For each model with a zero-shot and a few-shot run here: accuracy against the reference
-    labels of both, on the same records, leaving out the records used as examples."""
-    from workbench.domain.metrics import accuracy_on
-    from workbench.store.runs import RunInfo, list_runs
-
-    by_model: dict[str, dict[str, RunInfo]] = {}
-    for run in list_runs(store, dataset_id=dataset_id):
-        if run.done == 0:
-            continue
-        kind = "few" if run.options.get("few_shot") else "zero"
-        by_model.setdefault(run.model_id, {})[kind] = run  # latest of each kind wins
-    rows = []
-    for model_id, pair in by_model.items():
-        if "zero" not in pair or "few" not in pair:
-            continue
-        zero, few = pair["zero"], pair["few"]
-        task = get_task(store, few.task_name, few.task_version)
-        primary = task.primary_verdict
-        if primary is None:
-            continue  # nothing to score: the task names no primary verdict
-        excluded = set(few.options.get("example_ids") or [])
-        pairs_zero, pairs_few = [], []
-        for item in iter_curated(store, dataset_id, {"zero": zero.id, "few": few.id}, with_data=False):
-            if item.reference is None or item.record_id in excluded:
-                continue
-            z, f = item.results.get("zero"), item.results.get("few")
-            if not (z and f and z["status"] == "ok" and f["status"] == "ok"):
-                continue  # both runs must have answered, so the records compared are the same
-            pairs_zero.append((z["output"], item.reference))
-            pairs_few.append((f["output"], item.reference))
-        rows.append({
-            "model_id": model_id, "field": primary, "examples": few.options.get("few_shot"),
-            "zero_shot": {"run_id": zero.id, **accuracy_on(pairs_zero, primary)},
-            "few_shot": {"run_id": few.id, **accuracy_on(pairs_few, primary)},
-            "excluded_examples": len(excluded),
-        })
-    return rows

@@ -331,3 +331,22 @@ def m007_annotations_per_run(conn: Connection) -> None:
         "ALTER TABLE annotations_per_run RENAME TO annotations",
         "CREATE INDEX annotations_golden ON annotations (dataset_id, golden, seq)",
     )
+
+
+@migration
+def m008_run_kinds(conn: Connection) -> None:
+    """A run answers the task ("answer") or judges two other runs' answers ("judge", see
+    service/judges.py); only answer runs are columns of the grid."""
+    _run(conn, "ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'answer'")
+
+
+@migration
+def m009_annotation_groups(conn: Connection) -> None:
+    """A bulk action writes many events as one group (``group_id``: the group's first event id),
+    undone together; a record can be marked ``reviewed`` on its own."""
+    _run(
+        conn,
+        "ALTER TABLE annotation_events ADD COLUMN group_id BIGINT",
+        "CREATE INDEX annotation_events_group ON annotation_events (dataset_id, group_id)",
+        "ALTER TABLE annotations ADD COLUMN reviewed INTEGER NOT NULL DEFAULT 0",
+    )

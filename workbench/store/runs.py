@@ -62,6 +62,7 @@ class RunInfo:
     created_at: str
     started_at: str | None
     finished_at: str | None
+    kind: str = "answer"  # "answer": a column of the grid; "judge": judges two runs' answers (service/judges)
 
     @classmethod
     def from_row(cls, row: Any) -> "RunInfo":
@@ -96,14 +97,14 @@ def create_run(store: Store, *, dataset_id: str, model: ModelConfig, task_name: 
 
 
 def insert_run(conn: sa.Connection, *, dataset_id: str, model: ModelConfig, task_name: str, task_version: int,
-               total: int, options: dict[str, Any]) -> int:
+               total: int, options: dict[str, Any], kind: str = "answer") -> int:
     """A new queued run in the caller's transaction; returns its id."""
     now = utcnow()
     inserted = conn.execute(runs.insert().values(
         dataset_id=dataset_id, model_id=model.id, task_name=task_name, task_version=task_version,
         status="queued", model_snapshot=model.model_dump_json(), options=orjson.dumps(options).decode(),
         total=total, done=0, errors=0, tokens_in=0, tokens_out=0, cost=0.0, active_seconds=0.0,
-        created_at=now, updated_at=now,
+        created_at=now, updated_at=now, kind=kind,
     )).inserted_primary_key
     assert inserted is not None
     return inserted[0]

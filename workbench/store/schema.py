@@ -82,6 +82,7 @@ runs = sa.Table(
     sa.Column("started_at", sa.Text),
     sa.Column("finished_at", sa.Text),
     sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # "answer" | "judge" (m008)
 )
 
 results = sa.Table(
@@ -137,6 +138,7 @@ annotation_events = sa.Table(
     sa.Column("author", sa.Text, nullable=False),
     sa.Column("undoes", sa.BigInteger),
     sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("group_id", sa.BigInteger),  # a bulk action's events share it (m009)
 )
 
 # Current state, derived from annotation_events in the same transaction: one row per answer
@@ -156,4 +158,5 @@ annotations = sa.Table(
     sa.Column("note", sa.Text),
     sa.Column("updated_by", sa.Text),
     sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Column("reviewed", sa.Integer, nullable=False),  # record-level: someone marked it reviewed (m009)
 )

@@ -19,7 +19,7 @@ from workbench.web.boundary import BoundaryMiddleware, LastResortMiddleware
 from workbench.web.errors import ERROR_RESPONSES, install_error_handlers
 from workbench.runner.manager import RunManager
 from workbench.web.routers import annotations as annotation_routes
-from workbench.web.routers import columns, datasets, exports, models, runs, tasks, traces, workbench
+from workbench.web.routers import agreement, columns, datasets, exports, judges, models, runs, tasks, traces, workbench
 from workbench.web.security import GuardMiddleware, refuse_unprotected_host  # noqa: F401 (re-export)
 from workbench.service.workspace import open_workspace
 
@@ -53,7 +53,7 @@ def create_app(settings: Settings, store: Store | None = None, *, execute_runs: 
     app.add_middleware(GuardMiddleware, token=settings.token, allowed_hosts=settings.allowed_hosts)
     app.add_middleware(LastResortMiddleware)
     install_error_handlers(app)
-    routers = (datasets, models, tasks, runs, traces, columns, workbench, annotation_routes, exports)
+    routers = (datasets, models, tasks, runs, traces, columns, workbench, annotation_routes, exports, judges, agreement)
     for router in (r.router for r in routers):
         app.include_router(router, prefix="/api")
 

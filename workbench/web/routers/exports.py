@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from workbench.service import exports
+from workbench.service import exports, metrics as figures
 from workbench.domain.model_ids import parse_model_ids as _models
 from workbench.web.params import Int64
 
@@ -32,10 +32,10 @@ def metrics(request: Request, dataset_id: str, models: str | None = None) -> dic
     """Per model: answered, errors, latency, tokens, cost; agreement and Cohen's kappa per pair;
     accuracy against golden/corrected labels; win rate from preferences; confusion matrices;
     and zero-shot vs few-shot accuracy where a model has both."""
-    return exports.metrics(request.app.state.store, dataset_id, _models(models))
+    return figures.metrics(request.app.state.store, dataset_id, _models(models))
 
 
 @router.get("/compare")
 def compare_models(request: Request, dataset_id: str, models: str | None = None) -> dict:
     """Agreement per verdict field, share of records where models disagree, and per pair."""
-    return exports.compare(request.app.state.store, dataset_id, _models(models)).to_dict()
+    return figures.compare(request.app.state.store, dataset_id, _models(models)).to_dict()

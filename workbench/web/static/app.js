@@ -6,6 +6,9 @@ import { $, el, toast } from "./dom.js";
 import { columnLabel, Grid } from "./grid.js";
 import { connectLive } from "./live.js";
 import { openMetrics } from "./metrics.js";
+import { showAnnotatorAgreement } from "./agreement.js";
+import { setupBulk } from "./bulk.js";
+import { setupJudge } from "./judge.js";
 import { setupModelsDialog } from "./models.js";
 import * as panels from "./panels.js";
 import { createReview } from "./review.js";
@@ -735,6 +738,7 @@ function setupControls() {
   $("#open-metrics").addEventListener("click", () => {
     if (!state.datasetId) return explain(why.metrics, "Pick a dataset first.");
     openMetrics(state.datasetId, columns.ids(), columnLabels(), drillTo);
+    showAnnotatorAgreement($("#metrics-people"), state.datasetId, columns.ids(), (params) => { $("#metrics-dialog").close(); drillTo(params); });
   });
   $("#metrics-close").addEventListener("click", () => $("#metrics-dialog").close());
   $("#edit-close").addEventListener("click", () => $("#edit-dialog").close());
@@ -768,6 +772,7 @@ function setupControls() {
       const params = new URLSearchParams({ dataset_id: state.datasetId });
       if (link.dataset.format) params.set("format", link.dataset.format);
       if (link.dataset.layout) params.set("layout", link.dataset.layout);
+      if (link.dataset.judge) params.set("judge", link.dataset.judge);
       const shown = columns.ids();
       if (shown.length) params.set("models", shown.join(","));
       download(withToken(`/api/exports/${encodeURIComponent(link.dataset.kind)}?${params}`));
@@ -842,9 +847,19 @@ async function setupTaskPicker() {
 
 const uploadOptions = setupUploadOptions();
 
+// What the judge and bulk modules see of the page.
+function viewParams() {
+  const params = new URL(gridUrl(), location.origin).searchParams;
+  params.delete("limit");
+  return params;
+}
+const shownColumns = () => (state.view ? state.view.models : []).map((m) => ({ ...m, label: columnLabel(m) }));
+
 async function start() {
   setupUser();
   setupControls();
+  setupJudge({ datasetId: () => state.datasetId, columns: shownColumns, models: () => state.models, reload, toast });
+  setupBulk({ datasetId: () => state.datasetId, viewParams, columns: shownColumns, reload, toast });
   setupUpload();
   setupKeys();
   const taskPicker = setupTaskPicker();

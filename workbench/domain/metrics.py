@@ -3,7 +3,9 @@ Cohen's kappa), accuracy against human reference answers, win rates from human
 preferences, and confusion matrices for the primary verdict.
 
 Everything is kept as counters keyed by label, never per record, so memory depends
-only on the number of models and labels, not on the number of records.
+only on the number of models and labels, not on the number of records. Every proportion carries
+its 95% Wilson interval, every kappa a seeded bootstrap interval, and each pair of columns a paired
+test (exact McNemar on right/wrong against the labels, the sign test on preferences): domain/stats.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections import Counter
 from collections.abc import Hashable, Iterable
 from itertools import combinations
 from typing import Any
+
+from workbench.domain import stats
 
 OTHER = "other"  # confusion-matrix bucket for labels outside a field's options
 
@@ -73,6 +77,12 @@ def pair_agrees(a: dict | None, b: dict | None, field: str) -> bool | None:
 
 def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
+
+
+def _interval(k: int, n: int) -> dict[str, Any]:
+    """The keys a proportion gains beside its value: 95% Wilson ``low``/``high`` and ``small``."""
+    p = stats.proportion(k, n)
+    return {"low": p["low"], "high": p["high"], "small": p["small"]}
 
 
 def accuracy_on(records: Iterable[tuple[dict | None, dict | None]], field: str) -> dict[str, Any]:
@@ -159,6 +169,11 @@ class MetricsAccumulator:
         self.acc_correct = Counter[str]()
         self.field_correct: Counter[tuple[str, str]] = Counter()
         self.wins = Counter[str]()
+        # (a, b) -> records both answered with a reference label, and of those: a right & b wrong,
+        # a wrong & b right (on the primary verdict): the counts exact McNemar rests on.
+        self.paired_n: Counter[tuple[str, str]] = Counter()
+        self.a_only: Counter[tuple[str, str]] = Counter()
+        self.b_only: Counter[tuple[str, str]] = Counter()
         self.pref_n = 0
         self.ties = 0
         self.all_bad = 0
@@ -208,6 +223,7 @@ class MetricsAccumulator:
 
     def add_labelled(self, outputs: dict[str, dict | None], reference: dict) -> None:
         """A record with a reference label: accuracy and confusion of each model that answered."""
+        correct: dict[str, bool] = {}
         for m in self.models:
             out = outputs.get(m)
             if out is None:
@@ -217,11 +233,17 @@ class MetricsAccumulator:
             for f, ok in right.items():
                 self.field_correct[(m, f)] += ok
             # Without a primary verdict, "correct" means every verdict matches.
-            self.acc_correct[m] += right[self.primary] if self.primary is not None else all(right.values())
+            correct[m] = right[self.primary] if self.primary is not None else all(right.values())
+            self.acc_correct[m] += correct[m]
             if self.primary is not None:
                 cell = confusion_cell(self.verdict_fields[self.primary], self.primary, reference, out)
                 assert cell is not None  # both are there
                 self.confusion[m][cell] += 1
+        for a, b in self.pairs:
+            if a in correct and b in correct:
+                self.paired_n[(a, b)] += 1
+                self.a_only[(a, b)] += correct[a] and not correct[b]
+                self.b_only[(a, b)] += correct[b] and not correct[a]
 
     def add_preference(self, preference: str) -> None:
         """A record's stated preference: a column id, "tie" or "all_bad"."""
@@ -241,10 +263,23 @@ class MetricsAccumulator:
                 joint = self.joint[(f, a, b)]
                 n = sum(joint.values())
                 agree = sum(c for (x, y), c in joint.items() if x == y)
-                rows.append({"models": [a, b], "n": n, "percent": _ratio(agree, n),
-                             "kappa": kappa_from_counts(joint, n)})
+                kappa = kappa_from_counts(joint, n)
+                interval = stats.bootstrap_kappa(joint, n) if kappa is not None else None
+                rows.append({"models": [a, b], "n": n, "percent": _ratio(agree, n), **_interval(agree, n),
+                             "kappa": kappa, "kappa_low": interval[0] if interval else None,
+                             "kappa_high": interval[1] if interval else None})
             out[f] = rows
         return out
+
+    def _paired(self) -> list[dict[str, Any]]:
+        """Per pair of columns: exact McNemar on the records both answered and a label exists for,
+        and the sign test on the records where one of the two was preferred."""
+        return [
+            {"models": [a, b], "field": self.primary, "labelled": self.paired_n[(a, b)],
+             "mcnemar": stats.mcnemar_exact(self.a_only[(a, b)], self.b_only[(a, b)], names=(a, b)),
+             "sign": stats.sign_test(self.wins[a], self.wins[b], names=(a, b))}
+            for a, b in self.pairs
+        ]
 
     def _confusion(self) -> dict[str, dict[str, Any]]:
         if self.primary is None:
@@ -273,11 +308,13 @@ class MetricsAccumulator:
                     "n": self.acc_n[m],
                     "correct": self.acc_correct[m],
                     "accuracy": _ratio(self.acc_correct[m], self.acc_n[m]),
+                    **_interval(self.acc_correct[m], self.acc_n[m]),
                     "by_field": {
                         f: {
                             "n": self.acc_n[m],
                             "correct": self.field_correct[(m, f)],
                             "accuracy": _ratio(self.field_correct[(m, f)], self.acc_n[m]),
+                            **_interval(self.field_correct[(m, f)], self.acc_n[m]),
                         }
                         for f in self.verdict_fields
                     },
@@ -285,9 +322,11 @@ class MetricsAccumulator:
                 for m in self.models
             },
             "win_rate": {
-                m: {"wins": self.wins[m], "n": self.pref_n, "rate": _ratio(self.wins[m], self.pref_n)}
+                m: {"wins": self.wins[m], "n": self.pref_n, "rate": _ratio(self.wins[m], self.pref_n),
+                    **_interval(self.wins[m], self.pref_n)}
                 for m in self.models
             },
             "preferences": {"n": self.pref_n, "tie": self.ties, "all_bad": self.all_bad},
             "confusion": self._confusion(),
+            "paired": self._paired(),
         }

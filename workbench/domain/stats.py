@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-from workbench.domain.metrics import kappa_from_counts
 
 Z95 = 1.959964
 SMALL = 30  # below this, a figure is flagged "small sample"
@@ -135,6 +134,8 @@ def bootstrap_kappa(joint: Mapping[tuple[Hashable, Hashable], int], n: int, *, s
     Each round draws n records from the table (multinomially, the same as resampling records with
     replacement) and recomputes kappa. Seeded: the same table and seed give the same interval.
     None when n < 2 or kappa is undefined in most rounds."""
+    from workbench.domain.metrics import kappa_from_counts  # metrics imports this module
+
     cells = sorted(((key, int(c)) for key, c in joint.items() if c > 0), key=lambda kc: repr(kc[0]))
     if n < 2 or not cells:
         return None

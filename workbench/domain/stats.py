@@ -183,7 +183,7 @@ def exact_binomial_two_sided(k: int, n: int) -> float:
     while i >= 0:
         term = math.exp(log_term - top)
         total += term
-        if term < 1e-17 * total:
+        if term < 1e-17 * total or i == 0:
             break
         log_term += math.log(i) - math.log(n - i + 1)  # C(n, i-1) / C(n, i) = i / (n - i + 1)
         i -= 1

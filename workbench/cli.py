@@ -566,6 +566,35 @@ runs.command("pause")(_control("pause"))
 runs.command("cancel")(_control("cancel"))
 
 
+@main.command()
+@click.option("--dataset", "dataset_id", required=True, help="Dataset id (see `workbench datasets`).")
+@click.option("--models", "columns", required=True, help="The two columns judged: a,b (model ids or run:ID).")
+@click.option("--judge", "judge_model", required=True, help="The judge's model id (any configured model).")
+@click.option("--rubric", help="What makes an answer better (TEXT, or @FILE) [default: a general rubric].")
+@click.option("--rubric-file", type=click.Path(dir_okay=False, path_type=Path), help="Read the rubric from a file.")
+@data_dir_option
+def judge(dataset_id: str, columns: str, judge_model: str, rubric: str | None, rubric_file: Path | None,
+          data_dir: Path | None) -> None:
+    """Ask a judge model which of two columns' answers is better, in both orders, on the records where
+    they disagree; runs to the end with live bars (the same command continues an interrupted judge)."""
+    from workbench.service.judges import judge_view, start_judge
+
+    if rubric is not None and rubric.startswith("@"):
+        rubric_file, rubric = Path(rubric[1:]), None
+    if rubric_file is not None:
+        try:
+            rubric = rubric_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(f"can't read {rubric_file}: {exc}", param_hint="--rubric-file") from None
+    store = _store(data_dir)
+    pair = start_judge(store, dataset_id, [c.strip() for c in columns.split(",") if c.strip()], judge_model, rubric)
+    view = judge_view(pair)
+    click.echo(f"judge {view['id']}: {judge_model} on {' vs '.join(view['columns'])} — {view['total'] // 2} "
+               f"record(s) where they disagree, asked in both orders (runs {', '.join(map(str, view['runs']))})",
+               err=True)
+    _execute_runs(store, view["runs"])
+
+
 # ---- export and compare ----------------------------------------------------------------------------
 
 

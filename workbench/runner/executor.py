@@ -29,7 +29,8 @@ from workbench.runner.tally import Tally
 from workbench.runner.writer import ResultWriter
 from workbench.store.faults import is_storage_failure
 from workbench.store import Store
-from workbench.store.results import ResultRow, cached_answers, pending_records
+from workbench.store.judges import JUDGE, pending_judgements
+from workbench.store.results import PendingRecord, ResultRow, cached_answers, pending_records
 from workbench.store.runs import RunInfo, RunNotFound, claim, get_run, orphaned, recount, set_status
 
 load_providers()  # import (aiohttp etc.) now, not inside a run's event loop
@@ -222,8 +223,7 @@ class RunExecutor:
         after, max_seq = 0, self.options.limit
         use_cache = self.asker.use_cache and not self.options.fresh
         while True:
-            page = await asyncio.to_thread(pending_records, self.store, self.run.dataset_id, self.run_id,
-                                           after_seq=after, max_seq=max_seq, limit=PAGE)
+            page = await asyncio.to_thread(self._pending, after, max_seq)
             if not page:
                 return
             after = page[-1].seq
@@ -238,6 +238,14 @@ class RunExecutor:
                 for item in items:
                     await queue.put(item)
                 await asyncio.sleep(0)
+
+    def _pending(self, after: int, max_seq: int | None) -> list[PendingRecord]:
+        """The next page of records without a result here; a judge run's are the records its two runs
+        answered differently, each with both answers (store/judges.py)."""
+        if self.run.kind == JUDGE:
+            return pending_judgements(self.store, self.run, after_seq=after, limit=PAGE)
+        return pending_records(self.store, self.run.dataset_id, self.run_id, after_seq=after, max_seq=max_seq,
+                               limit=PAGE)
 
     async def _work(self, queue: asyncio.Queue, provider: Provider) -> None:
         me = asyncio.current_task()

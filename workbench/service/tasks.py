@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.domain.errors import Conflict, InvalidInput, NotFound
+from workbench.domain.judging import JUDGE_TASK_PREFIX, is_judge_task
 from workbench.domain.task_changes import changes, task_yaml, yaml_diff
 from workbench.domain.task_preview import preview
 from workbench.domain.task_starters import STARTERS, get_starter
@@ -25,8 +26,15 @@ TRY_MAX_RECORDS = 5
 
 
 def list_tasks(store: Store) -> list[Task]:
-    """The latest version of each task."""
-    return stored.list_tasks(store)
+    """The latest version of each answer task (a judge's task is the judge's: service/judges)."""
+    return [task for task in stored.list_tasks(store) if not is_judge_task(task.name)]
+
+
+def _answer_task(task: Task) -> Task:
+    """A task a person saves: the judges' reserved names are refused."""
+    if is_judge_task(task.name):
+        raise InvalidInput(f"task names starting with {JUDGE_TASK_PREFIX!r} are the judges'; pick another name")
+    return task
 
 
 def get_task(store: Store, name: str, version: int | None = None) -> Task:
@@ -40,11 +48,11 @@ def task_view(task: Task) -> dict[str, Any]:
 
 def save_task(store: Store, data: dict[str, Any]) -> Task:
     """A changed definition becomes a new version; results keep theirs."""
-    return stored.save_task(store, Task.from_dict(data))
+    return stored.save_task(store, _answer_task(Task.from_dict(data)))
 
 
 def save_task_file(store: Store, path: Path) -> Task:
-    return stored.save_task(store, Task.from_yaml(path))
+    return stored.save_task(store, _answer_task(Task.from_yaml(path)))
 
 
 def starters() -> list[dict[str, Any]]:
@@ -56,7 +64,7 @@ def new_task(store: Store, name: str, starter_id: str) -> Task:
     """A task named ``name`` saved from a starting point (a name already taken is refused)."""
     definition = get_starter(starter_id).task.to_dict() | {"name": name}
     definition.pop("version")
-    task = Task.from_dict(definition)
+    task = _answer_task(Task.from_dict(definition))
     try:
         stored.get_task(store, name)
     except NotFound:

@@ -13,6 +13,7 @@ import orjson
 import sqlalchemy as sa
 
 from workbench.domain.columns import Variant
+from workbench.domain.judging import is_judge_task
 from workbench.domain.model_ids import run_id_of
 from workbench.domain.models import ModelConfig
 from workbench.domain.progress import TERMINAL_STATES, cost
@@ -32,6 +33,19 @@ class RunNotFound(NotFound):
 
 class RunStateError(Conflict):
     pass
+
+
+class JudgeRunNotAColumn(InvalidInput):
+    def __init__(self, run_id: int):
+        super().__init__(f"run {run_id} is a judge's run (its verdicts are suggestions), not a column")
+
+
+class JudgeTaskNotAnswerTask(InvalidInput):
+    def __init__(self, task_name: str):
+        super().__init__(f"task {task_name!r} is a judge's task: start a judge (`workbench judge`) instead")
+
+
+ANSWER = "answer"  # runs.kind of a column's run; "judge": judges two runs' answers (store/judges.py)
 
 
 class RunOfAnotherDataset(InvalidInput):
@@ -97,8 +111,10 @@ def create_run(store: Store, *, dataset_id: str, model: ModelConfig, task_name: 
 
 
 def insert_run(conn: sa.Connection, *, dataset_id: str, model: ModelConfig, task_name: str, task_version: int,
-               total: int, options: dict[str, Any], kind: str = "answer") -> int:
-    """A new queued run in the caller's transaction; returns its id."""
+               total: int, options: dict[str, Any], kind: str = ANSWER) -> int:
+    """A new queued run in the caller's transaction; returns its id. A judge's task is only a judge run's."""
+    if kind == ANSWER and is_judge_task(task_name):
+        raise JudgeTaskNotAnswerTask(task_name)
     now = utcnow()
     inserted = conn.execute(runs.insert().values(
         dataset_id=dataset_id, model_id=model.id, task_name=task_name, task_version=task_version,
@@ -118,8 +134,16 @@ def get_run(store: Store, run_id: int) -> RunInfo:
     return RunInfo.from_row(row)
 
 
-def list_runs(store: Store, *, dataset_id: str | None = None, statuses: tuple[str, ...] | None = None) -> list[RunInfo]:
+def list_runs(store: Store, *, dataset_id: str | None = None, statuses: tuple[str, ...] | None = None,
+              kinds: tuple[str, ...] | None = None) -> list[RunInfo]:
+    """Runs, oldest first. ``kinds`` None: a dataset's listing (no ``statuses``: the runs panel, the
+    columns) is its answer runs only, judge runs being listed as judges (store/judges.py); a listing
+    by status (the queue the runner executes and resumes) holds every kind."""
+    if kinds is None and statuses is None:
+        kinds = (ANSWER,)
     query = sa.select(runs).order_by(runs.c.id)
+    if kinds:
+        query = query.where(runs.c.kind.in_(kinds))
     if dataset_id:
         query = query.where(runs.c.dataset_id == dataset_id)
     if statuses:
@@ -309,7 +333,8 @@ def latest_runs(store: Store, dataset_id: str, model_ids: list[str] | None = Non
 
 def latest_runs_in(conn: sa.Connection, dataset_id: str, model_ids: list[str] | None = None) -> dict[str, int]:
     """``latest_runs`` in the caller's transaction (a write that depends on which run is latest)."""
-    query = sa.select(runs.c.id, runs.c.model_id, runs.c.done).where(runs.c.dataset_id == dataset_id)
+    query = sa.select(runs.c.id, runs.c.model_id, runs.c.done).where(runs.c.dataset_id == dataset_id,
+                                                                     runs.c.kind == ANSWER)
     if model_ids:
         query = query.where(runs.c.model_id.in_(model_ids))
     chosen: dict[str, tuple[bool, int]] = {}
@@ -342,6 +367,8 @@ def column_runs_in(conn: sa.Connection, dataset_id: str, column_ids: list[str] |
             raise RunNotFound(run_id)
         if found[run_id].dataset_id != dataset_id:
             raise RunOfAnotherDataset(run_id, found[run_id].dataset_id, dataset_id)
+        if found[run_id].kind != ANSWER:
+            raise JudgeRunNotAColumn(run_id)
     order = column_ids if column_ids is not None else list(latest)
     chosen = {c: found[explicit[c]] if c in explicit else found[latest[c]]
               for c in order if c in explicit or c in latest}

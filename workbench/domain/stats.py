@@ -220,3 +220,22 @@ def mcnemar_exact(b: int, c: int, names: tuple[str, str] = ("A", "B")) -> dict[s
 def sign_test(wins_a: int, wins_b: int, names: tuple[str, str] = ("A", "B")) -> dict[str, Any]:
     """Sign test on preferences: records where A was preferred vs B (ties and all-bad left out)."""
     return _paired(wins_a, wins_b, names, "preferred", "decided preferences")
+
+
+def paired_difference(both: int, first_only: int, second_only: int, neither: int) -> dict[str, Any]:
+    """The difference of two paired proportions (first − second) over the same n items, with
+    Newcombe's 95% interval (1998, method 10: Wilson intervals of both, combined with the pairs'
+    correlation). ``first_only`` = items only the first got right, ``second_only`` the reverse."""
+    n = both + first_only + second_only + neither
+    if n == 0:
+        return {"n": 0, "value": None, "low": None, "high": None, "small": True}
+    p1, p2 = (both + first_only) / n, (both + second_only) / n
+    l1, u1 = wilson(both + first_only, n) or (0.0, 1.0)
+    l2, u2 = wilson(both + second_only, n) or (0.0, 1.0)
+    margins = (both + first_only) * (second_only + neither) * (both + second_only) * (first_only + neither)
+    phi = (both * neither - first_only * second_only) / math.sqrt(margins) if margins else 0.0
+    value = p1 - p2
+    below = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    above = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return {"n": n, "value": value, "low": max(-1.0, value - below), "high": min(1.0, value + above),
+            "small": n < SMALL}

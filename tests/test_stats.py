@@ -182,3 +182,28 @@ def test_accumulator_kappa_interval_present_when_defined():
     row = acc.to_dict()["agreement"]["v"][0]
     assert row["kappa_low"] < row["kappa"] < row["kappa_high"]
     assert row["low"] < row["percent"] < row["high"] and row["small"] is False
+
+
+def test_the_summary_export_carries_intervals_and_paired_tests():
+    from workbench.domain.summary_export import summary_rows
+
+    acc = MetricsAccumulator(["a", "b"], {"v": ["y", "n"]}, "v")
+    for i in range(40):
+        acc.add(outputs={"a": {"v": "y"}, "b": {"v": "y" if i < 10 else "n"}}, results={},
+                reference={"v": "y"}, preference="a" if i < 30 else "b")
+    metrics = acc.to_dict()
+    metrics["icl"] = [{"model_id": "a", "field": "v", "zero_shot": {"n": 5, "correct": 2, "accuracy": 0.4},
+                       "difference": stats.paired_difference(1, 2, 1, 1), "mcnemar": stats.mcnemar_exact(2, 1),
+                       "excluded_self_labelled": 3, "excluded_note": "left out: 3 records"}]
+    rows = {(r["section"], r["model"], r["other"], r["field"], r["metric"]): r["value"] for r in summary_rows(metrics)}
+    assert rows[("accuracy", "b", "", "", "low")] == pytest.approx(proportion_confint(10, 40, method="wilson")[0])
+    assert rows[("accuracy", "b", "", "v", "small")] is False
+    assert rows[("agreement", "a", "b", "v", "high")] == metrics["agreement"]["v"][0]["high"]
+    assert ("agreement", "a", "b", "v", "kappa_low") in rows
+    assert rows[("win_rate", "a", "", "", "high")] == metrics["win_rate"]["a"]["high"]
+    assert (rows[("paired", "a", "b", "v", "mcnemar_a")], rows[("paired", "a", "b", "v", "mcnemar_b")]) == (30, 0)
+    assert rows[("paired", "a", "b", "v", "mcnemar_verdict")] == "a is better: 30 vs 0 discordant, p < 0.001"
+    assert rows[("paired", "a", "b", "v", "sign_p")] == pytest.approx(binomtest(30, 40).pvalue)
+    assert rows[("few_shot", "a", "", "v", "excluded_self_labelled")] == 3
+    assert rows[("few_shot", "a", "", "v", "difference_value")] == pytest.approx(0.2)
+    assert rows[("few_shot", "a", "", "v", "mcnemar_verdict")] == "too few to tell: 3 discordant"

@@ -72,7 +72,8 @@ def test_run_two_models_and_read_the_grid(client):
     row = page["results"][0]
     # The seed's row keys, in their order (records are record_id/title/subtitle only inside).
     assert list(row) == ["seq", "candidate_id", "candidate_name", "candidate_title", "models", "agreement",
-                         "disagree_fields", "needs_review", "preference", "note"]
+                         "disagree_fields", "needs_review", "preference", "note", "reviewed", "judge", "value",
+                         "value_reasons"]
     assert row["candidate_id"] == "cand-000001" and " @ " in row["candidate_title"]
     cell = row["models"]["gemma"]
     assert FIELDS <= set(cell) and cell["is_golden"] is False and cell["is_fixed"] is False and cell["error"] is None

@@ -2,7 +2,8 @@
 
 On an answer (a record × a run): ``golden`` (keep it as an example), ``judgement`` (good / wrong)
 and a ``correction`` (the fixed answer, valid against the task's schema). On a record:
-``preference`` (which column was better, kept as its run ``run:ID``; "tie" or "all_bad") and a ``note``. The store keeps
+``preference`` (which column was better, kept as its run ``run:ID``; "tie" or "all_bad"), a ``note``
+and ``reviewed`` (someone looked at it and has nothing to add: a bulk action marks many at once). The store keeps
 every change as an event; this module validates values and derives labels from the state.
 """
 
@@ -17,7 +18,8 @@ from workbench.domain.model_ids import BadColumnId, run_id_of
 from workbench.domain.tasks import Task
 
 MODEL_FIELDS = ("golden", "judgement", "correction")
-RECORD_FIELDS = ("preference", "note")
+RECORD_FIELDS = ("preference", "note", "reviewed")
+FLAG_FIELDS = ("golden", "reviewed")  # stored as 0/1; false when never set
 FIELDS = MODEL_FIELDS + RECORD_FIELDS
 JUDGEMENTS = ("good", "wrong")
 MAX_NOTE = 5000
@@ -38,6 +40,10 @@ def validate(field: str, value: Any, *, task: Task | None = None, models: list[s
             raise AnnotationError("golden must be true or false")
         if value and not has_answer:
             raise AnnotationError("this model has no valid answer to mark golden: fix it first")
+        return value
+    if field == "reviewed":
+        if not isinstance(value, bool):
+            raise AnnotationError("reviewed must be true or false")
         return value
     if field == "judgement":
         if value is not None and value not in JUDGEMENTS:

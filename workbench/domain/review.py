@@ -18,10 +18,10 @@ T = TypeVar("T")
 
 WRONG = "wrong"  # the judgement that makes a record need review
 # Someone has looked: at a model's answer (marked it golden, good or wrong, or fixed it), or at
-# the record (said which model is better, or left a note). Names of annotation fields.
+# the record (said which model is better, left a note, or marked it reviewed). Names of annotation fields.
 ANSWER_REVIEW_MARKS = ("golden", "judgement", "correction")
-RECORD_REVIEW_MARKS = ("preference", "note")
-FLAG_MARKS = frozenset({"golden"})  # a flag is set when true (1); any other mark when present
+RECORD_REVIEW_MARKS = ("preference", "note", "reviewed")
+FLAG_MARKS = frozenset({"golden", "reviewed"})  # a flag is set when true (1); any other mark when present
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,12 @@ import sqlalchemy as sa
 
 from workbench.domain.columns import shown_preference
 from workbench.domain.comparison import agreement, disagreeing_fields
+from workbench.domain.judging import Suggestion
 from workbench.domain.review import PYTHON, WRONG, ReviewFacts, looked_at, needs_review, verdicts_differ
+from workbench.domain.review_value import MAX_VALUE, ValueFacts, decision_value, judge_state, value_reasons
 from workbench.grid.corrections import CorrectedAnswers, corrected_answers
-from workbench.grid.marks import record_marks
-from workbench.grid.selection import GridQuery, Joins, parse_cursor, seq_in
+from workbench.grid.selection import SCORED_SORTS, GridQuery, Joins, parse_cursor, seq_in
+from workbench.grid.value import Judged, contest_marks, ranked, ranked_among, value_marks
 from workbench.store.db import Store
 from workbench.store.schema import RECORD_LEVEL, annotations as annotation_states, records
 
@@ -28,16 +30,19 @@ MAX_LIMIT = 500
 FEW = ("golden", "fixed")  # filters that only annotated records pass: they are few
 
 
-def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
-              limit: int = 50) -> tuple[list[dict], str | None]:
-    """One page of rows after ``cursor`` (record order, or most contested first); returns (rows, next cursor).
+def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None, limit: int = 50,
+              judged: Judged | None = None) -> tuple[list[dict], str | None]:
+    """One page of rows after ``cursor`` (record order, most contested first, or by expected value:
+    value.py); returns (rows, next cursor). ``judged`` gives the judges' suggestions of records
+    (seqs, or None for all): each row's ``judge``, and the value order's judge facts.
 
-    Cursors are keyset positions ("seq", or "score:seq" when sorting by disagreement), so a deep
+    Cursors are keyset positions ("seq", or "score:seq" when sorting by a score), so a deep
     page costs the same as the first. A cursor that isn't one raises BadPosition.
     """
     position = parse_cursor(cursor, query.sort)
     limit = max(1, min(limit, MAX_LIMIT))
     contested = query.sort == "disagreement"
+    scored = query.sort in SCORED_SORTS
     within = query.within
     if within is not None and query.seqs is not None:  # rows on screen, in a drill: those of the drill
         query = dataclasses.replace(query, seqs=[seq for seq in query.seqs if _holds(within, seq)])
@@ -50,13 +55,18 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
             columns += [res.c.status.label(f"s{i}"), res.c.output.label(f"o{i}"), res.c.error_kind.label(f"k{i}"),
                         res.c.error_message.label(f"e{i}"), res.c.latency_ms.label(f"l{i}"),
                         res.c.verdict_key.label(f"v{i}")]
-        statement = sa.select(*columns).select_from(joins.from_clause()).where(joins.condition(query.filter))
-        if contested and query.seqs is None and query.filter not in FEW and len(query.verdict_fields) < 128:
-            rows = _contested_rows(conn, store, query, statement, position, limit + 1, corrected)
+        condition = joins.condition(query.filter)
+        statement = sa.select(*columns).select_from(joins.from_clause()).where(condition)
+        if query.sort == "value":
+            rows = _valued_rows(conn, store, query, statement, condition, joins, position, limit + 1, corrected,
+                                judged)
+        elif contested and query.seqs is None and query.filter not in FEW and len(query.verdict_fields) < 128:
+            candidates = ranked(contest_marks(conn, store, query, corrected), len(query.verdict_fields), position)
+            rows = _rows_in_order(conn, statement, _among(candidates, within), limit + 1)
         elif within is not None and query.seqs is None and not contested:  # a drill's records, in order
             after = position[0] if position else 0
-            candidates = ((0, seq) for seq in within[bisect_right(within, after):])
-            rows = _rows_in_order(conn, statement, candidates, limit + 1)
+            in_order = ((0, seq) for seq in within[bisect_right(within, after):])
+            rows = _rows_in_order(conn, statement, in_order, limit + 1)
         elif contested:  # few rows to score (on screen, or annotated): SQL sorts them quickly
             if within is not None and query.seqs is None:
                 statement = statement.where(seq_in(records.c.seq, list(within)))
@@ -74,37 +84,36 @@ def grid_page(store: Store, query: GridQuery, *, cursor: str | None = None,
             rows = conn.execute(statement.limit(limit + 1)).mappings().all()
         more = len(rows) > limit
         rows = rows[:limit]
-        notes = _annotations_of(conn, query.dataset_id, [r["seq"] for r in rows])
+        seqs = [r["seq"] for r in rows]
+        notes = _annotations_of(conn, query.dataset_id, seqs)
+    suggested = judged(seqs) if judged is not None and seqs and len(query.run_ids) > 1 else {}
     next_cursor = None
     if more:
         last = rows[-1]
-        next_cursor = f"{last['score']}:{last['seq']}" if contested else str(last["seq"])
-    return [_row(r, query, notes.get(r["seq"], {})) for r in rows], next_cursor
+        next_cursor = f"{last['score']}:{last['seq']}" if scored else str(last["seq"])
+    return [_row(r, query, notes.get(r["seq"], {}), suggested.get(r["seq"], [])) for r in rows], next_cursor
 
 
-def _contest_marks(joins: Joins) -> sa.ColumnElement:
-    """1 if the record matches the search, plus twice its disagreement score."""
-    return sa.case((joins.condition("all"), 1), else_=0) + 2 * joins.disagreement_score()
+def _among(candidates: Iterator[tuple[int, int]], within: Sequence[int] | None) -> Iterator[tuple[int, int]]:
+    if within is None:
+        return candidates
+    members = set(within)
+    return (candidate for candidate in candidates if candidate[1] in members)
 
 
-def _contested_rows(conn: sa.Connection, store: Store, query: GridQuery, statement: sa.Select,
-                    after: tuple[int, ...] | None, wanted: int, corrected: CorrectedAnswers) -> list[dict[str, Any]]:
-    """The next ``wanted`` rows, most contested first: the order comes from a score per record
-    kept current in memory (marks.py), the corrected records' scores put in from their answers as
-    corrected; rows are read for candidates in that order, in growing batches, until the filter
-    has let enough through."""
-    marks = record_marks(conn, store, query, "contest", _contest_marks)
-    if corrected:
-        rescored = bytearray(marks)
-        for seq, score in corrected.disagreement_scores(query.verdict_fields).items():
-            if seq < len(rescored):
-                rescored[seq] = rescored[seq] & 1 | score << 1
-        marks = bytes(rescored)
-    candidates = _contested_order(marks, len(query.verdict_fields), after)
-    if query.within is not None:
-        members = set(query.within)
-        candidates = (candidate for candidate in candidates if candidate[1] in members)
-    return _rows_in_order(conn, statement, candidates, wanted)
+def _valued_rows(conn: sa.Connection, store: Store, query: GridQuery, statement: sa.Select,
+                 condition: sa.ColumnElement, joins: Joins, after: tuple[int, ...] | None, wanted: int,
+                 corrected: CorrectedAnswers, judged: Judged | None) -> list[dict[str, Any]]:
+    """The next ``wanted`` rows by expected value (value.py): the order from a score per record,
+    rows read for candidates in that order until the filter has let enough through. Few records
+    (on screen, or a filter only annotated records pass) are ranked among themselves."""
+    marks = value_marks(conn, store, query, corrected, judged)
+    if query.seqs is not None:
+        return _rows_in_order(conn, statement, iter(ranked_among(marks, query.seqs, after)), wanted)
+    if query.filter in FEW:
+        few = conn.execute(sa.select(joins.seq).select_from(joins.from_clause()).where(condition)).scalars().all()
+        return _rows_in_order(conn, statement, iter(ranked_among(marks, few, after)), wanted)
+    return _rows_in_order(conn, statement, _among(ranked(marks, MAX_VALUE, after), query.within), wanted)
 
 
 def _rows_in_order(conn: sa.Connection, statement: sa.Select, candidates: Iterator[tuple[int, int]],
@@ -131,17 +140,6 @@ def _holds(ordered, seq: int) -> bool:
     return at < len(ordered) and ordered[at] == seq
 
 
-def _contested_order(marks: bytes, top_score: int, after: tuple[int, ...] | None) -> Iterator[tuple[int, int]]:
-    """(score, seq) of matching records, highest score first, then by seq; after a cursor."""
-    start_score, last_seq = after if after else (top_score, 0)
-    for score in range(min(start_score, top_score), -1, -1):
-        needle = bytes([score << 1 | 1])
-        position = last_seq + 1 if score == start_score else 1
-        while (position := marks.find(needle, position)) != -1:
-            yield score, position
-            position += 1
-
-
 def _annotations_of(conn: sa.Connection, dataset_id: str, seqs: list[int]) -> dict[int, dict[int, Any]]:
     """seq -> run id (RECORD_LEVEL for the record) -> annotation state row, for one page."""
     if not seqs:
@@ -153,7 +151,7 @@ def _annotations_of(conn: sa.Connection, dataset_id: str, seqs: list[int]) -> di
     return found
 
 
-def _row(r: Any, query: GridQuery, notes: dict[int, Any]) -> dict[str, Any]:
+def _row(r: Any, query: GridQuery, notes: dict[int, Any], suggestions: list[Suggestion]) -> dict[str, Any]:
     models, verdict_fields = list(query.run_ids), query.verdict_fields
     cells: dict[str, dict[str, Any] | None] = {}
     originals: dict[str, dict[str, Any] | None] = {}
@@ -191,11 +189,15 @@ def _row(r: Any, query: GridQuery, notes: dict[int, Any]) -> dict[str, Any]:
                         errored=any(c is not None and c["status"] == "error" for c in cells.values()),
                         models_differ=_answers_differ(r, query, answered, differing, corrected),
                         reviewed=looked_at(answer_notes, record_note))
+    worth = ValueFacts(len(differing), facts.reviewed, judge_state(suggestions))
+    picked = next((s.preferred for s in suggestions if s.consistent and s.preferred not in (None, "tie")), None)
     return {"seq": r["seq"], "record_id": r["record_id"], "title": r["title"], "subtitle": r["subtitle"],
             "models": cells, "agreement": agreement(as_corrected, verdict_fields), "disagree_fields": differing,
             "needs_review": needs_review(facts, PYTHON),
             "preference": shown_preference(record_note.get("preference"), query.run_ids),
-            "note": record_note.get("note")}
+            "note": record_note.get("note"), "reviewed": bool(record_note.get("reviewed")),
+            "judge": [s.to_dict() for s in suggestions], "value": decision_value(worth),
+            "value_reasons": value_reasons(worth, differing, len(answered), picked)}
 
 
 def _answers_differ(r: Any, query: GridQuery, answered: dict[str, Any], differing: list[str],

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from workbench.grid.corrections import CorrectedAnswers
 
 FILTERS = ("all", "differences", "golden", "needs_review", "fixed", "unreviewed")
-SORTS = ("record", "disagreement")
+SORTS = ("record", "disagreement", "value")
+SCORED_SORTS = ("disagreement", "value")  # their cursors are "score:seq"
 MAX_SEQS = 500  # rows refreshed at once (the page asks for those on screen)
 _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,19}")  # ASCII only: str.isdigit() also takes "²", int() takes "١"
 
@@ -38,11 +39,12 @@ def parse_int64(text: str, what: str = "this") -> int:
 
 
 def parse_cursor(cursor: str | None, sort: str) -> tuple[int, ...] | None:
-    """A page's next_cursor: "seq" in record order, "score:seq" by disagreement; None for the first page."""
+    """A page's next_cursor: "seq" in record order, "score:seq" by a score (disagreement, value); None
+    for the first page."""
     if cursor is None or cursor == "":
         return None
     parts = cursor.split(":")
-    wanted = 2 if sort == "disagreement" else 1
+    wanted = 2 if sort in SCORED_SORTS else 1
     problem = BadPosition(f"cursor {_shown(cursor)} is not a next_cursor of a page sorted by {sort}")
     if len(parts) != wanted:
         raise problem

@@ -8,6 +8,8 @@ boundary that answers the page.
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from workbench.domain.columns import column_labels, shared_verdict_fields
@@ -19,6 +21,7 @@ from workbench.grid.drill import drill_seqs
 from workbench.grid.page import grid_page
 from workbench.grid.selection import FILTERS, SORTS, GridQuery, parse_cursor, parse_seqs
 from workbench.service.columns import model_names
+from workbench.service.judges import suggestions as judge_suggestions
 from workbench.service.drills import describe_drill, parse_drill, resolve_drill
 from workbench.store.datasets import get_dataset
 from workbench.store.db import Store
@@ -46,6 +49,48 @@ def grid_view(store: Store, dataset_id: str, *, models: str | None = None, filte
     each of ``verdicts`` is "column:field=value". The task shown is the first column's; the
     columns are compared on the verdict fields their tasks share. ``drill`` holds the drill-down
     params (service/drills.py): the rows and counts are then those of the Metrics figure's records."""
+    chosen = grid_selection(store, dataset_id, models=models, filter=filter, q=q, cursor=cursor, seqs=seqs,
+                            diff_field=diff_field, verdicts=verdicts, sort=sort, drill=drill)
+    query, dataset, task, columns = chosen.query, chosen.dataset, chosen.task, chosen.columns
+    # Read before the rows: every event after it may be missing from them, none before it is.
+    seen_up_to = last_event_id(store)
+    rows, next_cursor = grid_page(store, query, cursor=cursor, limit=limit,
+                                  judged=lambda seqs: judge_suggestions(store, dataset_id, query.run_ids, seqs))
+    for row in rows:  # models selected but never run still get a column
+        for shown in columns:
+            row["models"].setdefault(shown["id"], None)
+    return {
+        "dataset": {"id": dataset.id, "name": dataset.name, "count": dataset.record_count},
+        "task": {"name": task.name, "version": task.version, "fields": task.field_names, "schema": task.output_schema,
+                 "verdict_fields": dict(task.verdict_fields), "primary_verdict": task.primary_verdict},
+        "models": columns,
+        "results": [page_row(row) for row in rows],
+        "next_cursor": next_cursor,
+        "counts": grid_counts(store, dataclasses.replace(query, filter="all", seqs=None, sort="record"))
+        if counts else None,
+        "drill": chosen.drill,
+        "last_event_id": seen_up_to,
+    }
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A grid query checked and resolved: its columns' runs, the task shown, the drill's records."""
+
+    query: GridQuery
+    dataset: Any
+    task: Any
+    runs: dict[str, RunInfo]
+    columns: list[dict[str, Any]]
+    drill: dict[str, Any] | None  # {description, count} of a drill-down
+
+
+def grid_selection(store: Store, dataset_id: str, *, models: str | None = None, filter: str = "all",
+                   q: str | None = None, cursor: str | None = None, seqs: str | None = None,
+                   diff_field: str | None = None, verdicts: list[str] | None = None, sort: str = "record",
+                   drill: dict[str, str | None] | None = None) -> Selection:
+    """The grid's query from the page's params (see ``grid_view``), checked beyond their types:
+    what the grid shows, and what a bulk action marks (service/bulk.py)."""
     if filter not in FILTERS:
         raise BadGridQuery(f"filter must be one of {', '.join(FILTERS)}")
     if sort not in SORTS:
@@ -84,24 +129,7 @@ def grid_view(store: Store, dataset_id: str, *, models: str | None = None, filte
         shown_drill = {"description": describe_drill(chosen, labels), "count": len(within)}
     query = GridQuery(dataset_id, run_ids, fields, filter, q or None, only, diff_field, wanted, sort,
                       comparable_keys=comparable, within=within)
-    # Read before the rows: every event after it may be missing from them, none before it is.
-    seen_up_to = last_event_id(store)
-    rows, next_cursor = grid_page(store, query, cursor=cursor, limit=limit)
-    for row in rows:  # models selected but never run still get a column
-        for shown in columns:
-            row["models"].setdefault(shown["id"], None)
-    return {
-        "dataset": {"id": dataset.id, "name": dataset.name, "count": dataset.record_count},
-        "task": {"name": task.name, "version": task.version, "fields": task.field_names, "schema": task.output_schema,
-                 "verdict_fields": dict(task.verdict_fields), "primary_verdict": task.primary_verdict},
-        "models": columns,
-        "results": [page_row(row) for row in rows],
-        "next_cursor": next_cursor,
-        "counts": grid_counts(store, GridQuery(dataset_id, run_ids, fields, "all", q or None, None, diff_field,
-                                              wanted, comparable_keys=comparable, within=within)) if counts else None,
-        "drill": shown_drill,
-        "last_event_id": seen_up_to,
-    }
+    return Selection(query, dataset, task, runs, columns, shown_drill)
 
 
 def page_row(row: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 Each change sets one field of one state row: an answer's (record × run) or the record's own, so two people editing
 different fields of the same record both keep their work, and for the same field the
 last write wins while both stay in the log. Undo writes a new event restoring the value
-from before, and refuses if someone changed the field since.
+from before, and refuses if someone changed the field since; an event of a bulk action's group
+undoes the whole group (annotation_groups.py).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from workbench.domain.annotations import MODEL_FIELDS, PREFERENCE_SPECIAL, AnnotationError, AnswerState, validate
+from workbench.domain.annotations import (FLAG_FIELDS, MODEL_FIELDS, PREFERENCE_SPECIAL, AnnotationError, AnswerState,
+                                          validate)
 from workbench.domain.errors import Conflict
 from workbench.domain.model_ids import run_column
+from workbench.store.annotation_groups import decode_value, encode_value, to_json, undo_group
 from workbench.store.db import Store, dialect_insert, lock, utcnow, write_transaction
 from workbench.store.event_log import insert_events
 from workbench.store.runs import RunInfo, column_runs_in
@@ -26,26 +29,6 @@ from workbench.store.tasks import task_in
 
 class AnnotationConflict(Conflict):
     pass
-
-
-def _encode(field: str, value: Any) -> Any:
-    if field == "golden":
-        return int(bool(value))
-    if field == "correction":
-        return orjson.dumps(value).decode() if value is not None else None
-    return value
-
-
-def _decode(field: str, value: Any) -> Any:
-    if field == "golden":
-        return bool(value)
-    if field == "correction":
-        return orjson.loads(value) if value else None
-    return value
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
 
 
 def _record_seq(conn: sa.Connection, dataset_id: str, record_id: str) -> int:
@@ -132,22 +115,22 @@ def _write(conn: sa.Connection, *, dataset_id: str, seq: int, record_id: str, mo
     ``run_id`` is the state row's key (RECORD_LEVEL for a record's own fields)."""
     now = utcnow()
     before = _state_row(conn, dataset_id, seq, run_id)
-    previous = _decode(field, before[field]) if before is not None else (False if field == "golden" else None)
+    previous = decode_value(field, before[field]) if before is not None else (False if field in FLAG_FIELDS else None)
     event_run = run_id if run_id != RECORD_LEVEL else None
     event_id = conn.execute(annotation_events.insert().values(
         dataset_id=dataset_id, seq=seq, record_id=record_id, model_id=model_id, run_id=event_run, field=field,
-        value=_json(value), previous=_json(previous), author=author, undoes=undoes, created_at=now,
+        value=to_json(value), previous=to_json(previous), author=author, undoes=undoes, created_at=now,
     )).inserted_primary_key[0]  # type: ignore[index]  # always set after an INSERT of one row
-    changes = {field: _encode(field, value), "updated_by": author, "updated_at": now}
+    changes = {field: encode_value(field, value), "updated_by": author, "updated_at": now}
     statement = dialect_insert(conn, annotation_states).values(
-        **{"golden": 0, **changes}, dataset_id=dataset_id, seq=seq, run_id=run_id, model_id=model_id,
+        **{"golden": 0, "reviewed": 0, **changes}, dataset_id=dataset_id, seq=seq, run_id=run_id, model_id=model_id,
         record_id=record_id)
     conn.execute(statement.on_conflict_do_update(index_elements=["dataset_id", "seq", "run_id"], set_=changes))
     state = _public_state(_state_row(conn, dataset_id, seq, run_id))
     event = {"event_id": event_id, "dataset_id": dataset_id, "seq": seq, "record_id": record_id,
              "model_id": model_id, "run_id": event_run, "field": field, "value": value, "previous": previous,
              "author": author, "undoes": undoes, "created_at": now, "state": state}
-    insert_events(conn, [{"run_id": None, "type": "annotation", "payload": _json(event), "created_at": now}])
+    insert_events(conn, [{"run_id": None, "type": "annotation", "payload": to_json(event), "created_at": now}])
     return event
 
 
@@ -156,8 +139,9 @@ def _public_state(row: dict | None) -> dict[str, Any] | None:
         return None
     run_id = row["run_id"] if row["run_id"] != RECORD_LEVEL else None
     return {"model_id": row["model_id"], "run_id": run_id, "golden": bool(row["golden"]), "judgement": row["judgement"],
-            "correction": _decode("correction", row["correction"]), "preference": row["preference"],
-            "note": row["note"], "updated_by": row["updated_by"], "updated_at": row["updated_at"]}
+            "correction": decode_value("correction", row["correction"]), "preference": row["preference"],
+            "note": row["note"], "reviewed": bool(row["reviewed"]), "updated_by": row["updated_by"],
+            "updated_at": row["updated_at"]}
 
 
 def undo(store: Store, *, dataset_id: str, author: str, event_id: int | None = None) -> dict[str, Any]:
@@ -178,6 +162,8 @@ def undo(store: Store, *, dataset_id: str, author: str, event_id: int | None = N
         event = conn.execute(sa.select(annotation_events).where(annotation_events.c.id == event_id)).first()
         if event is None or event.dataset_id != dataset_id:
             raise AnnotationConflict(f"no annotation event {event_id} in dataset {dataset_id!r}")
+        if event.group_id is not None:  # a bulk action: undone together
+            return undo_group(conn, dataset_id=dataset_id, group_id=event.group_id, author=author)
         if event.model_id and event.run_id is None:
             raise AnnotationConflict(f"annotation event {event_id} is about an answer whose run is gone; not undone")
         key = event.run_id if event.run_id is not None else RECORD_LEVEL
@@ -187,7 +173,7 @@ def undo(store: Store, *, dataset_id: str, author: str, event_id: int | None = N
                 annotation_events.c.undoes == event_id)).first():
             raise AnnotationConflict(f"annotation event {event_id} is undone already")
         state = _state_row(conn, dataset_id, event.seq, key)
-        current = _decode(event.field, state[event.field]) if state else None
+        current = decode_value(event.field, state[event.field]) if state else None
         if current != orjson.loads(event.value):
             raise AnnotationConflict(
                 f"{event.field} was changed since (by {state['updated_by'] if state else 'someone'}); not undone")
@@ -228,7 +214,7 @@ def answer_states(store: Store, dataset_id: str, seqs: Iterable[int] | None = No
             output = orjson.loads(r["output"]) if r["output"] and r["status"] == "ok" else None
             found.setdefault(r["seq"], []).append(AnswerState(
                 model_id=r["model_id"], run_id=r["run_id"], output=output, golden=bool(r["golden"]),
-                judgement=r["judgement"], correction=_decode("correction", r["correction"]),
+                judgement=r["judgement"], correction=decode_value("correction", r["correction"]),
                 updated_by=r["updated_by"], updated_at=r["updated_at"]))
     return found
 

@@ -7,6 +7,27 @@ import { returnFocusOnClose } from "./panels.js";
 const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
 const num = (v, digits = 0) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
 const bar = (v) => el("div", { class: "hbar", style: `width:${Math.round((v || 0) * 100)}%` });
+const missing = (v) => v === null || v === undefined;
+// A 95% interval in points of percent, finer when it is narrow: "23–88%", "49.8–50.4%".
+export function interval(low, high) {
+  if (missing(low) || missing(high)) return "";
+  const digits = high - low < 0.05 ? 1 : 0;
+  return `95% CI ${(low * 100).toFixed(digits)}–${(high * 100).toFixed(digits)}%`;
+}
+// A proportion as the panel says it: "60% (3 of 5) · 95% CI 23–88% · small sample".
+export function figureText(k, n, low, high, small) {
+  if (!n) return "– (no records)";
+  return [`${pct(k / n)} (${k} of ${n})`, interval(low, high), small ? "small sample" : ""].filter(Boolean).join(" · ");
+}
+const ciCell = (p) => [interval(p.low, p.high), p.small && p.n ? "small sample" : ""].filter(Boolean).join(" · ") || "–";
+const kappaText = (p) => (missing(p.kappa) ? "–"
+  : missing(p.kappa_low) ? num(p.kappa, 2) : `${num(p.kappa, 2)} (${num(p.kappa_low, 2)} to ${num(p.kappa_high, 2)})`);
+// A test's verdict names the columns by id ("run:7 is better: …"): said with their names here.
+export function verdictText(test, ids, name) {
+  let text = test.verdict || "";
+  for (const id of ids) if (text.startsWith(`${id} is better`)) text = name(id) + text.slice(String(id).length);
+  return test.small && test.n >= 10 ? `${text} · small sample` : text;
+}
 // A bar column's header: named for screen readers (an empty <th> names nothing), not shown.
 const BAR = { bar: true };
 
@@ -103,20 +124,15 @@ function sections(m, labels, field, drill) {
         `${s.tokens_in} / ${s.tokens_out}`, `$${num(m.costs ? m.costs[id] : 0, 4)}`];
     }))));
   out.push(el("section", {}, el("h3", {}, "Accuracy against golden / corrected labels"), table("Accuracy",
-    ["column", "accuracy", BAR, "based on"],
-    ids.map((id) => { const a = m.accuracy[id]; return [name(id), pct(a.accuracy), bar(a.accuracy), `${a.correct} of ${a.n}`]; }))));
-  if (m.icl && m.icl.length) {
-    out.push(el("section", {}, el("h3", {}, "Few-shot vs zero-shot (same records, examples left out)"), table("Few-shot vs zero-shot",
-      ["model", "zero-shot", "few-shot", "change", "records"],
-      m.icl.map((r) => [r.model_id, pct(r.zero_shot.accuracy), `${pct(r.few_shot.accuracy)} (${r.examples} ex.)`,
-        r.zero_shot.accuracy === null || r.few_shot.accuracy === null ? "–"
-          : `${((r.few_shot.accuracy - r.zero_shot.accuracy) * 100).toFixed(1)} pts`, String(r.few_shot.n)]))));
-  }
+    ["column", "accuracy", BAR, "based on", "95% interval"],
+    ids.map((id) => { const a = m.accuracy[id]; return [name(id), pct(a.accuracy), bar(a.accuracy), `${a.correct} of ${a.n}`, ciCell(a)]; }))));
+  if (m.icl && m.icl.length) out.push(fewShotSection(m.icl));
   for (const [agreementField, pairs] of Object.entries(m.agreement)) out.push(agreementSection(agreementField, pairs, name, drill));
   out.push(el("section", {}, el("h3", {}, "Win rate (preferences)"), table("Win rate",
-    ["column", "wins", BAR, "of"],
-    ids.map((id) => { const w = m.win_rate[id]; return [name(id), pct(w.rate), bar(w.rate), `${w.wins} / ${w.n}`]; })),
+    ["column", "wins", BAR, "of", "95% interval"],
+    ids.map((id) => { const w = m.win_rate[id]; return [name(id), pct(w.rate), bar(w.rate), `${w.wins} / ${w.n}`, ciCell(w)]; })),
   el("p", { class: "muted" }, `ties ${m.preferences.tie}, all bad ${m.preferences.all_bad}`)));
+  if (m.paired && m.paired.length) out.push(pairedSection(m.paired, name));
   for (const [id, c] of Object.entries(m.confusion || {})) out.push(confusionSection(id, c, name, field, drill));
   return out;
 }
@@ -133,12 +149,42 @@ function agreementSection(field, pairs, name, drill) {
       ? drillButton(pct(p.percent), `${agree} records: ${who} agree on ${field}`, params("1"), drill) : pct(p.percent);
     const disagreeCell = drill && disagree
       ? drillButton(String(disagree), `${disagree} records: ${who} disagree on ${field}`, params("0"), drill) : String(disagree);
-    return [pair, agreeCell, bar(p.percent), disagreeCell, num(p.kappa, 2), String(p.n)];
+    const agreeWithInterval = el("span", {}, agreeCell, el("br"), el("span", { class: "muted" }, ciCell(p)));
+    return [pair, agreeWithInterval, bar(p.percent), disagreeCell, kappaText(p), String(p.n)];
   });
   const notes = pairs.map((p) => kappaNote(p, name)).filter(Boolean);
   return el("section", {}, el("h3", {}, `Agreement: ${field}`),
-    table(`Agreement on ${field}`, ["pair", "agree", BAR, "disagree", "Cohen's κ", "n"], rows),
+    table(`Agreement on ${field}`, ["pair", "agree (95% interval)", BAR, "disagree", "Cohen's κ (95% interval)", "n"], rows),
     ...notes.map((text) => el("p", { class: "kappa-note" }, text)));
+}
+
+// Zero-shot vs few-shot on the same records: the paired difference with its interval, the McNemar
+// verdict, and what was left out and why (examples, labels that are the model's own answers).
+function fewShotSection(icl) {
+  const acc = (a) => figureText(a.correct, a.n, null, null, false);
+  const change = (d) => (!d || missing(d.value) ? "–"
+    : `${d.value >= 0 ? "+" : ""}${(d.value * 100).toFixed(1)} pts${missing(d.low) ? ""
+      : ` (95% CI ${(d.low * 100).toFixed(1)} to ${(d.high * 100).toFixed(1)})`}${d.small ? " · small sample" : ""}`);
+  const rows = icl.map((r) => [r.model_id, acc(r.zero_shot), `${acc(r.few_shot)} (${r.examples} ex.)`, change(r.difference),
+    r.mcnemar ? r.mcnemar.verdict : "–"]);
+  const notes = icl.filter((r) => r.excluded_note).map((r) => el("p", { class: "muted" }, `${r.model_id}: ${r.excluded_note}.`));
+  return el("section", {}, el("h3", {}, "Few-shot vs zero-shot (same records; examples and self-labelled records left out)"),
+    table("Few-shot vs zero-shot", ["model", "zero-shot", "few-shot", "change (few − zero)", "paired test"], rows), ...notes);
+}
+
+// For each pair of columns: exact McNemar on the records both answered with a label, and the sign
+// test on the preferences, each with the counts it rests on and its verdict in words.
+function pairedSection(paired, name) {
+  const rows = paired.map((p) => {
+    const [a, b] = p.models.map(name);
+    return [el("span", { class: "pair-names" }, a, el("br"), `vs ${b}`),
+      `${verdictText(p.mcnemar, p.models, name)} (${p.labelled ?? p.mcnemar.n} labelled records)`,
+      verdictText(p.sign, p.models, name)];
+  });
+  const field = paired[0].field;
+  return el("section", {}, el("h3", {}, "Paired tests (same records)"),
+    table("Paired tests", ["pair", `right / wrong on ${field || "every verdict"} (exact McNemar)`, "preferences (sign test)"], rows),
+    el("p", { class: "muted" }, "Counts are the records where only one of the two was right (or was preferred); ties and records both got right or wrong say nothing about which is better."));
 }
 
 function confusionSection(id, c, name, field, drill) {

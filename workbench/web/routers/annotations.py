@@ -1,14 +1,16 @@
-"""Annotations: set one (golden, judgement, correction, preference, note), undo, read the log."""
+"""Annotations: set one (golden, judgement, correction, preference, note, reviewed), mark a filtered
+set at once (bulk), undo, read the log."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from workbench.service import curation
+from workbench.service import bulk, curation
 from workbench.web.errors import DatabaseId
+from workbench.web.params import MAX_SEARCH_CHARS
 
 router = APIRouter(tags=["annotations"])
 
@@ -27,6 +29,52 @@ class Undo(BaseModel):
     dataset_id: str
     event_id: DatabaseId | None = None
     author: str | None = Field(None, max_length=100)
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not hold a NUL character")
+    return value
+
+
+Text = Annotated[str | None, Field(max_length=1000), AfterValidator(_no_nul)]
+
+
+class Bulk(BaseModel):
+    """A bulk action and the grid's query it marks (the params of GET /api/workbench, as JSON)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: Annotated[str, Field(max_length=200), AfterValidator(_no_nul)]
+    action: str = Field(max_length=40, description="reviewed | golden | wrong")
+    column: Text = Field(None, description="golden / wrong: the column whose answers are marked")
+    confirm: bool = Field(False, description="false: only count; true: write the group")
+    author: Annotated[str | None, Field(max_length=100), AfterValidator(_no_nul)] = None
+    models: Annotated[str | None, Field(max_length=10_000), AfterValidator(_no_nul)] = None
+    filter: str = Field("all", max_length=40)
+    q: Annotated[str | None, Field(max_length=MAX_SEARCH_CHARS), AfterValidator(_no_nul)] = None
+    sort: str | None = Field(None, max_length=40, description="ignored: a bulk marks the set, in no order")
+    diff_field: Text = None
+    verdict: list[Annotated[str, Field(max_length=1000), AfterValidator(_no_nul)]] | None = Field(None, max_length=32)
+    drill: Text = None
+    drill_column: Text = None
+    drill_columns: Text = None
+    drill_field: Text = None
+    drill_label: Text = None
+    drill_answer: Text = None
+    drill_agree: Text = None
+
+
+@router.post("/annotations/bulk")
+def annotations_bulk(request: Request, body: Bulk) -> dict:
+    """Mark every record the grid shows for this query: first ``confirm: false`` (a count, nothing
+    written), then ``confirm: true`` (one group in the log, undone together by Undo)."""
+    drill = {key: getattr(body, key) for key in ("drill", "drill_column", "drill_columns", "drill_field",
+                                                 "drill_label", "drill_answer", "drill_agree")}
+    return bulk.bulk_annotate(request.app.state.store, dataset_id=body.dataset_id, action=body.action,
+                              column=body.column or None, confirm=body.confirm, author=body.author,
+                              models=body.models, filter=body.filter, q=body.q, diff_field=body.diff_field or None,
+                              verdicts=body.verdict, drill=drill)
 
 
 @router.post("/annotations", status_code=201)

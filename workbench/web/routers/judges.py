@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from workbench.domain.judging import MAX_RUBRIC
+from workbench.domain.judging import DEFAULT_RUBRIC, MAX_RUBRIC
 from workbench.service import judges as service
 from workbench.web.errors import DatabaseId
 
@@ -31,6 +31,12 @@ def judges_start(request: Request, body: StartJudge) -> dict:
 @router.get("/judges")
 def judges_list(request: Request, dataset_id: str) -> list[dict]:
     return [service.judge_view(pair) for pair in service.list_judges(request.app.state.store, dataset_id)]
+
+
+@router.get("/judges/rubric")
+def judges_default_rubric() -> dict:
+    """The rubric a judge uses unless given one (the page prefills its editor with it)."""
+    return {"rubric": DEFAULT_RUBRIC, "max_length": MAX_RUBRIC}
 
 
 @router.get("/judges/{judge_id}")

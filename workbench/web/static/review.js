@@ -103,11 +103,25 @@ export function createReview(ctx) {
       })),
       el("div", { class: "prefs" }, el("span", { class: "muted" }, "Better column:"),
         ...models.map((m, i) => prefer(m.id, `${i + 1} ${columnLabel(m)}`)), prefer("tie", "tie (t)"), prefer("all_bad", "all bad")),
+      judgeSuggestions(row, models),
       note,
       el("h2", {}, "Record"),
       el("pre", { tabindex: "0", "aria-label": "The record's data" }, data ? JSON.stringify(data, null, 2) : "loading…"),
     );
     kept();
+  }
+
+  // The judge's word, apart from the people's choice above it: a suggestion, never a preference.
+  function judgeSuggestions(row, models) {
+    const found = Array.isArray(row.judge) ? row.judge : [];
+    if (!found.length) return null;
+    const byId = new Map(models.map((m) => [m.id, columnLabel(m)]));
+    const name = (id) => byId.get(id) || id;
+    return el("div", { class: "judge-suggestions", role: "note", "aria-label": "The judge's suggestions (not a person's)" },
+      ...found.map((s) => el("p", { class: `judge-suggestion${s.consistent === false ? " inconsistent" : ""}` },
+        el("span", { "aria-hidden": "true" }, "⚖ "), suggestionText(s, name),
+        s.reason ? el("span", { class: "muted" }, ` — “${s.reason}”`) : null,
+        el("span", { class: "muted" }, ` (${name(s.columns[0])} vs ${name(s.columns[1])}, judge ${s.judge_model})`))));
   }
 
   // A render replaces the body: the control that had focus (and a note being typed) comes back as it was,
@@ -162,4 +176,12 @@ export function createReview(ctx) {
 
   $("#review-close").addEventListener("click", close);
   return { open, close, isOpen, render, onKey };
+}
+
+// One suggestion in words: "judge suggests X (consistent)", a tie, or an inconsistent verdict.
+export function suggestionText(s, name = (id) => id) {
+  if (s.consistent === false) return "judge inconsistent: flipped with order";
+  if (s.preferred === null || s.preferred === undefined) return "judge: not judged in both orders yet";
+  if (s.preferred === "tie") return "judge suggests a tie (consistent)";
+  return `judge suggests ${name(s.preferred)} (consistent)`;
 }

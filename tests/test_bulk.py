@@ -10,15 +10,15 @@ from tests.test_web_curation import client, fake, grid, mark  # noqa: F401 (fixt
 from tests.test_web_workbench import all_rows
 
 
-def bulk(client, action, confirm=False, **body):
-    response = client.post("/api/annotations/bulk", json={"dataset_id": "cands", "models": "gemma,olmo",
-                                                          "action": action, "confirm": confirm, "author": "ann",
-                                                          **body})
+def bulk(api, action, confirm=False, **body):
+    response = api.post("/api/annotations/bulk", json={"dataset_id": "cands", "models": "gemma,olmo",
+                                                       "action": action, "confirm": confirm, "author": "ann",
+                                                       **body})
     assert response.status_code == 200, response.text
     return response.json()
 
 
-def test_the_count_is_the_grids_count_for_the_same_query(client):
+def test_the_count_is_the_grids_count_for_the_same_query(client):  # noqa: F811
     mark(client, "cand-000003", "judgement", "wrong")
     for query in ({"filter": "all"}, {"filter": "differences"}, {"filter": "needs_review"},
                   {"filter": "all", "q": "Google"}, {"filter": "differences", "diff_field": "trajectory"},
@@ -29,13 +29,13 @@ def test_the_count_is_the_grids_count_for_the_same_query(client):
         assert asked["marked"] == len(shown) and asked["skipped"] == 0 and "group_id" not in asked
 
 
-def test_confirm_false_writes_nothing(client):
+def test_confirm_false_writes_nothing(client):  # noqa: F811
     before = client.get("/api/annotations", params={"dataset_id": "cands"}).json()
     bulk(client, "golden", column="gemma")
     assert client.get("/api/annotations", params={"dataset_id": "cands"}).json() == before
 
 
-def test_reviewed_marks_the_set_as_one_group_and_undo_restores_all(client):
+def test_reviewed_marks_the_set_as_one_group_and_undo_restores_all(client):  # noqa: F811
     differing = grid(client)["counts"]["differences"]
     assert differing > 1
     done = bulk(client, "reviewed", confirm=True, filter="differences")
@@ -59,7 +59,7 @@ def test_reviewed_marks_the_set_as_one_group_and_undo_restores_all(client):
     assert nothing.status_code == 409
 
 
-def test_golden_for_one_column_and_undo_keeps_a_later_change(client):
+def test_golden_for_one_column_and_undo_keeps_a_later_change(client):  # noqa: F811
     rows = all_rows(client, dataset_id="cands", models="gemma,olmo")
     answered = sum(1 for r in rows if r["models"]["gemma"] and r["models"]["gemma"]["status"] == "ok")
     asked = bulk(client, "golden", column="gemma")
@@ -73,7 +73,7 @@ def test_golden_for_one_column_and_undo_keeps_a_later_change(client):
     assert grid(client)["counts"]["golden"] == 0  # bob's own change stands (not golden)
 
 
-def test_wrong_for_one_column_within_a_verdict_filter(client):
+def test_wrong_for_one_column_within_a_verdict_filter(client):  # noqa: F811
     query = {"verdict": ["olmo:recommendation=No"]}
     shown = all_rows(client, dataset_id="cands", models="gemma,olmo", **query)
     done = bulk(client, "wrong", confirm=True, column="olmo", **query)
@@ -83,7 +83,7 @@ def test_wrong_for_one_column_within_a_verdict_filter(client):
     assert all(r["models"]["gemma"]["judgement"] is None for r in after)
 
 
-def test_a_column_is_required_and_must_be_shown(client):
+def test_a_column_is_required_and_must_be_shown(client):  # noqa: F811
     for body in ({"action": "golden"}, {"action": "golden", "column": "nobody"}, {"action": "wrong", "column": ""},
                  {"action": "reviewed", "column": "gemma"}, {"action": "delete"}):
         response = client.post("/api/annotations/bulk", json={"dataset_id": "cands", "models": "gemma,olmo", **body})
@@ -93,7 +93,7 @@ def test_a_column_is_required_and_must_be_shown(client):
     assert response.status_code == 422 and "olmo" in response.json()["detail"]
 
 
-def test_annotating_during_a_bulk_keeps_both(client):
+def test_annotating_during_a_bulk_keeps_both(client):  # noqa: F811
     notes = [f"note {i}" for i in range(20)]
     failures: list[str] = []
 
@@ -121,6 +121,6 @@ def test_annotating_during_a_bulk_keeps_both(client):
                      "drill_column", "diff_field", "sort", "author", "junk"]),
     st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=30), st.lists(st.text(max_size=10)),
               st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=2))))
-def test_hostile_bodies_get_a_clear_4xx(client, body):
+def test_hostile_bodies_get_a_clear_4xx(client, body):  # noqa: F811
     response = client.post("/api/annotations/bulk", json={"confirm": False, **body})
     assert 400 <= response.status_code < 500 or response.status_code == 200, response.text

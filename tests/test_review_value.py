@@ -51,8 +51,8 @@ def test_the_score_fits_a_byte_and_orders_as_documented(fields, reviewed, judge)
         assert decision_value(ValueFacts(fields, reviewed, "inconsistent")) >= value
 
 
-def ordered(client, **params):
-    return all_rows(client, dataset_id="cands", models="gemma,olmo", sort="value", **params)
+def ordered(api, **params):
+    return all_rows(api, dataset_id="cands", models="gemma,olmo", sort="value", **params)
 
 
 def check_order(rows):
@@ -61,7 +61,7 @@ def check_order(rows):
     assert all(r["value_reasons"] for r in rows)
 
 
-def test_sort_value_pages_every_record_once_in_value_order(client):
+def test_sort_value_pages_every_record_once_in_value_order(client):  # noqa: F811
     rows = ordered(client)
     assert sorted(r["seq"] for r in rows) == list(range(1, 101))
     check_order(rows)
@@ -81,7 +81,7 @@ def test_sort_value_pages_every_record_once_in_value_order(client):
     assert again[0]["seq"] not in (first["seq"], rows[1]["seq"])
 
 
-def test_sort_value_with_filters_and_a_bad_cursor(client):
+def test_sort_value_with_filters_and_a_bad_cursor(client):  # noqa: F811
     mark(client, "cand-000004", "golden", True)
     for params in ({"filter": "differences"}, {"filter": "golden"}, {"filter": "needs_review"}, {"q": "Google"}):
         rows = ordered(client, **params)
@@ -97,7 +97,7 @@ def test_sort_value_with_filters_and_a_bad_cursor(client):
         assert response.status_code == 422, cursor
 
 
-def test_judge_facts_order_and_show_on_rows(client, monkeypatch):
+def test_judge_facts_order_and_show_on_rows(client, monkeypatch):  # noqa: F811
     rows = all_rows(client, dataset_id="cands", models="gemma,olmo", filter="differences")
     flipped, sure = rows[-1]["seq"], rows[-2]["seq"]
     said = {flipped: [suggestion("tie", False)], sure: [suggestion("gemma", True)]}

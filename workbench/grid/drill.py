@@ -1,7 +1,8 @@
 """The grid's drill-down from a Metrics figure: which records a confusion cell or a pair's
 agreement counted, asked of the very functions the figures count with (domain/metrics.py
 ``confusion_cell`` and ``pair_agrees``) over the same records (curation.py), so the drill's
-records are the figure's.
+records are the figure's. An ANNOTATORS drill lists the records where people disagree, from the
+same labels and function /api/agreement/annotators counts them with.
 
 It is a pass over the dataset in Python, so its answer is kept per drill until the columns'
 results or any annotation change (the versions read before the pass, as marks.py does).
@@ -15,20 +16,23 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from workbench.domain.annotator_agreement import disagreeing_records
 from workbench.domain.metrics import confusion_cell, pair_agrees
 from workbench.grid.curation import iter_curated_seqs
 from workbench.grid.marks import store_cache
 from workbench.grid.views import iter_record_results
+from workbench.store.annotator_labels import AGREEMENT_FIELDS, standing_labels
 from workbench.store.db import Store
 from workbench.store.schema import annotation_events, datasets, events
 
-CONFUSION, PAIR = "confusion", "pair"
+CONFUSION, PAIR, ANNOTATORS = "confusion", "pair", "annotators"
 
 
 @dataclass(frozen=True)
 class Drill:
     """One drill: ``kind`` CONFUSION (``columns`` one column; ``label`` and ``answer`` indexes
-    into ``options``, len(options) being OTHER) or PAIR (two columns; ``agree``)."""
+    into ``options``, len(options) being OTHER), PAIR (two columns; ``agree``) or ANNOTATORS
+    (every column shown, whose answers' labels count; ``field`` one of AGREEMENT_FIELDS or "": any)."""
 
     kind: str
     columns: tuple[str, ...]
@@ -47,7 +51,7 @@ def drill_seqs(store: Store, dataset_id: str, run_ids: dict[str, int], drill: Dr
     with cache.lock:
         lock = cache.locks.setdefault(key, threading.Lock())
     with lock:
-        version = _version(store, dataset_id, runs, with_annotations=drill.kind == CONFUSION)
+        version = _version(store, dataset_id, runs, with_annotations=drill.kind in (CONFUSION, ANNOTATORS))
         hit = cache.entries.get(key)
         if hit is not None and hit[0] == version:
             return hit[1]
@@ -61,6 +65,11 @@ def drill_seqs(store: Store, dataset_id: str, run_ids: dict[str, int], drill: Dr
 
 
 def _members(store: Store, dataset_id: str, runs: dict[str, int], drill: Drill):
+    if drill.kind == ANNOTATORS:
+        fields = [drill.field] if drill.field else list(AGREEMENT_FIELDS)
+        labels = standing_labels(store, dataset_id, runs.values(), fields)
+        yield from sorted(set().union(*(disagreeing_records(labels[field]) for field in fields)))
+        return
     if drill.kind == CONFUSION:
         (column,) = drill.columns
         options, wanted = list(drill.options), (drill.label, drill.answer)

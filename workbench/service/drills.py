@@ -6,6 +6,9 @@ task, and described in plain words for the page's chip.
   is the task's primary verdict, the field /api/metrics draws its confusion matrices for.
 - ``drill=pair&drill_columns=A,B&drill_field=F&drill_agree=0|1``: records both columns answered
   where they disagree (0) or agree (1) on F.
+- ``drill=annotators[&drill_field=judgement|golden|preference]``: records where two or more
+  annotators disagree on that field (any of them without ``drill_field``), as
+  /api/agreement/annotators counts them for the same columns.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from dataclasses import dataclass
 from workbench.domain.errors import InvalidInput
 from workbench.domain.metrics import OTHER
 from workbench.domain.tasks import Task
-from workbench.grid.drill import CONFUSION, PAIR, Drill
+from workbench.grid.drill import ANNOTATORS, CONFUSION, PAIR, Drill
+from workbench.store.annotator_labels import AGREEMENT_FIELDS
 
 DRILL_PARAMS = ("drill_column", "drill_columns", "drill_field", "drill_label", "drill_answer", "drill_agree")
 _NEEDS = {CONFUSION: ("drill_column", "drill_field", "drill_label", "drill_answer"),
-          PAIR: ("drill_columns", "drill_field", "drill_agree")}
+          PAIR: ("drill_columns", "drill_field", "drill_agree"), ANNOTATORS: ()}
+_OPTIONAL = {ANNOTATORS: ("drill_field",)}
+_KINDS = f"{CONFUSION}, {PAIR} or {ANNOTATORS}"
 
 
 class BadDrill(InvalidInput):
@@ -38,23 +44,30 @@ def parse_drill(params: dict[str, str | None]) -> AskedDrill | None:
     given = {name: value for name in DRILL_PARAMS if (value := params.get(name)) is not None}
     if kind is None or kind == "":
         if given:
-            raise BadDrill(f"{sorted(given)[0]} needs drill=confusion or drill=pair")
+            raise BadDrill(f"{sorted(given)[0]} needs drill={CONFUSION}, {PAIR} or {ANNOTATORS}")
         return None
     if kind not in _NEEDS:
-        raise BadDrill(f"drill must be {CONFUSION} or {PAIR}, not {_shown(kind)}")
+        raise BadDrill(f"drill must be {_KINDS}, not {_shown(kind)}")
     needed = _NEEDS[kind]
     missing = [name for name in needed if not given.get(name)]
     if missing:
         raise BadDrill(f"drill={kind} needs {', '.join(missing)}")
-    extra = [name for name in given if name not in needed]
+    taken = needed + _OPTIONAL.get(kind, ())
+    extra = [name for name in given if name not in taken]
     if extra:
         raise BadDrill(f"drill={kind} takes no {', '.join(extra)}")
-    return AskedDrill(kind, {name: given[name] for name in needed})
+    return AskedDrill(kind, {name: given[name] for name in taken if name in given})
 
 
 def resolve_drill(asked: AskedDrill, task: Task, run_ids: dict[str, int]) -> Drill:
     """The drill over the grid's columns (``run_ids``, those shown with a run) and its task."""
     params = asked.params
+    if asked.kind == ANNOTATORS:
+        field = params.get("drill_field", "")
+        if field and field not in AGREEMENT_FIELDS:
+            raise BadDrill(f"drill_field for annotators must be one of {', '.join(AGREEMENT_FIELDS)}, "
+                           f"not {_shown(field)}")
+        return Drill(ANNOTATORS, tuple(run_ids), field)
     fields = dict(task.verdict_fields)
     field = params["drill_field"]
     if field not in fields:
@@ -76,6 +89,8 @@ def resolve_drill(asked: AskedDrill, task: Task, run_ids: dict[str, int]) -> Dri
 
 def describe_drill(drill: Drill, labels: dict[str, str]) -> str:
     """Plain words for the chip: "Gemma · v1 answered No where the label is Yes"."""
+    if drill.kind == ANNOTATORS:
+        return f"Annotators disagree on {drill.field or 'judgement, golden or preference'}"
     if drill.kind == CONFUSION:
         options = list(drill.options) + [OTHER]
         answer, label = options[drill.answer], options[drill.label]

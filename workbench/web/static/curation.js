@@ -82,6 +82,12 @@ export function createCuration(ctx) {
     return inOrder(async () => {
       try {
         const event = await api("/api/annotations/undo", { method: "POST", json: { dataset_id: ctx.datasetId(), author: author() } });
+        if (event.undoes_group) {  // a bulk action: every record of its group at once
+          const kept = event.changed_since ? ` (${event.changed_since.toLocaleString()} changed since were kept)` : "";
+          toast(`Undid ${event.field} on ${event.count.toLocaleString()} records${kept}.`);
+          document.dispatchEvent(new CustomEvent("workbench:group-undone", { detail: event }));
+          return;
+        }
         toast(`Undid ${event.field} on ${event.record_id}.`);
         ctx.refreshRows([event.seq]);
       } catch (error) { toast(error.message, "error"); }

@@ -216,11 +216,13 @@ export class Grid {
     const flags = el("span", { class: "rec-flags" });
     const preference = el("span", { class: "rec-pref", hidden: true });
     const note = el("span", { class: "rec-note", role: "img", hidden: true }, "📝");
-    flags.append(preference, note);
+    const judge = el("span", { class: "rec-judge", hidden: true });
+    const why = el("span", { class: "rec-value", role: "img", hidden: true }, "ⓘ");
+    flags.append(preference, judge, note, why);
     const sub = el("div", { class: "sub" });
     const rec = el("div", { class: "rec" }, el("div", { class: "title-line" }, title, flags), sub);
     const node = el("div", { class: "row" }, rec);
-    node.parts = { title, sub, preference, note, cells: new Map(), columns: "" };
+    node.parts = { title, sub, preference, note, judge, why, cells: new Map(), columns: "" };
     return node;
   }
 
@@ -245,8 +247,39 @@ export class Grid {
     setHidden(parts.note, !note);
     setAttr(parts.note, "title", note || null);
     setAttr(parts.note, "aria-label", note ? `Note: ${note.length > NOTE_NAME_MAX ? `${note.slice(0, NOTE_NAME_MAX)}…` : note}` : null);
+    const judge = this.judgeView(row);
+    setHidden(parts.judge, !judge);
+    setText(parts.judge, judge ? judge.text : "");
+    setClass(parts.judge, judge && judge.inconsistent ? "rec-judge inconsistent" : "rec-judge");
+    setAttr(parts.judge, "title", judge ? judge.title : null);
+    setAttr(parts.judge, "aria-label", judge ? judge.title : null);
+    const reasons = this.byValue() && Array.isArray(row.value_reasons) ? row.value_reasons.map(String).join("; ") : "";
+    setHidden(parts.why, !reasons);
+    setAttr(parts.why, "title", reasons ? `Why here: ${reasons}` : null);
+    setAttr(parts.why, "aria-label", reasons ? `Why here: ${reasons}` : null);
     this.placeCells(node);
     for (const model of this.models) this.patchCell(parts.cells.get(model.id), row, model);
+  }
+
+  // The grid is in review-by-expected-value order (the page's sort picker says so).
+  byValue() {
+    const sort = document.getElementById("sort");
+    return Boolean(sort && sort.value === "value");
+  }
+
+  // The judge's suggestion (a model's, not a person's: ⚖, never 👑): the first judged pair's word,
+  // "inconsistent" when any pair flipped with the order; every pair and its reason on hover.
+  judgeView(row) {
+    const said = (Array.isArray(row.judge) ? row.judge : []).filter((s) => s && s.preferred !== null && s.preferred !== undefined);
+    if (!said.length) return null;
+    const name = (id) => { const column = this.models.find((m) => m.id === id); return column ? columnLabel(column) : String(id); };
+    const words = (s) => s.consistent === false ? "judge inconsistent (flipped with the order)"
+      : s.preferred === "tie" ? "judge suggests a tie" : `judge suggests ${name(s.preferred)}`;
+    const inconsistent = said.some((s) => s.consistent === false);
+    const first = said[0];
+    const text = inconsistent ? "⚖ inconsistent" : first.preferred === "tie" ? "⚖ tie" : `⚖ ${name(first.preferred)}`;
+    const title = said.map((s) => `${words(s)}: ${(s.columns || []).map(name).join(" vs ")} · ${s.judge_model || "judge"}${s.reason ? ` — ${s.reason}` : ""}`).join("\n");
+    return { text, title, inconsistent };
   }
 
   // A row's cells follow the columns: kept by column id, rebuilt only when the columns change.

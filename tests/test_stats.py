@@ -207,3 +207,23 @@ def test_the_summary_export_carries_intervals_and_paired_tests():
     assert rows[("few_shot", "a", "", "v", "excluded_self_labelled")] == 3
     assert rows[("few_shot", "a", "", "v", "difference_value")] == pytest.approx(0.2)
     assert rows[("few_shot", "a", "", "v", "mcnemar_verdict")] == "too few to tell: 3 discordant"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.tuples(st.sampled_from("abc"), st.sampled_from("abd")), st.integers(0, 50), max_size=9))
+def test_the_bootstraps_kappa_is_the_metrics_kappa(table):
+    cells = sorted(((k, c) for k, c in table.items() if c), key=lambda kc: repr(kc[0]))
+    n = sum(c for _, c in cells)
+    expected = kappa_from_counts(Counter(dict(cells)), n) if n else None
+    assert stats._table_kappa(cells, [c for _, c in cells], n) == expected
+
+
+def test_multinomial_moments_where_draws_are_normal():
+    rng = random.Random(9)
+    weights = [8000, 120, 50_000, 141_880]
+    draws = [stats.multinomial_counts(rng, 200_000, weights) for _ in range(3000)]
+    for i, w in enumerate(weights):
+        column = [d[i] for d in draws]
+        p = w / 200_000
+        assert statistics.mean(column) == pytest.approx(200_000 * p, rel=0.01)
+        assert statistics.pvariance(column) == pytest.approx(200_000 * p * (1 - p), rel=0.1)

@@ -102,20 +102,37 @@ def golden_rows(items: Iterable[Any]) -> Iterator[dict]:
 
 # --- 3. Training data: chat fine-tuning examples -----------------------------------------------
 
-def training_example(task: Task, record: dict[str, Any], answer: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
-    """OpenAI chat fine-tuning format: system + user (as the task renders them) + the answer as compact JSON."""
-    messages = task.render(record)
+def chat_prompt(task: Task, record: dict[str, Any]) -> list[dict[str, str]] | None:
+    """The messages the task sends about ``record`` (no few-shot turns), fit for training data:
+    an empty system prompt is left out; None when the user turn renders empty (a record whose
+    fields are blank has nothing to learn from, and chat fine-tuning refuses an empty message)."""
+    messages = [m for m in task.render(record) if m["content"] or m["role"] != "system"]
+    if not messages or not messages[-1]["content"].strip():
+        return None
+    return messages
+
+
+def training_example(task: Task, record: dict[str, Any],
+                     answer: dict[str, Any]) -> dict[str, list[dict[str, str]]] | None:
+    """OpenAI chat fine-tuning format: system + user (as the task renders them) + the answer as
+    compact JSON; None for a record whose prompt is empty (see ``chat_prompt``)."""
+    messages = chat_prompt(task, record)
+    if messages is None:
+        return None
     messages.append({"role": "assistant", "content": _compact(answer)})
     return {"messages": messages}
 
 
 def training_rows(task: Task, items: Iterable[Any], *, with_id: bool = False) -> Iterator[dict]:
-    """One example per item with a reference. ``with_id`` adds "id" (for ``write_hf_parquet``);
-    leave it off for an OpenAI fine-tuning JSONL, whose lines carry only "messages"."""
+    """One example per item with a reference (and a prompt that isn't empty). ``with_id`` adds "id"
+    (for ``write_hf_parquet``); leave it off for an OpenAI fine-tuning JSONL, whose lines carry only
+    "messages"."""
     for item in items:
         if item.reference is None:
             continue
         example = training_example(task, item.data, item.reference)
+        if example is None:
+            continue
         yield {"id": item.record_id, **example} if with_id else example
 
 

@@ -26,6 +26,7 @@ FORMATS = ("jsonl", "csv", "parquet")
 KIND_FORMATS = {
     "results": ("jsonl", "csv", "parquet"), "golden": ("jsonl",), "comparison": ("csv",),
     "comparison-summary": ("csv",), "training": ("jsonl",), "training-parquet": ("parquet",), "few-shot": ("txt",),
+    "preferences": ("jsonl",),  # TRL conversational preference pairs (domain/preference_pairs.py)
 }
 KINDS = tuple(KIND_FORMATS)
 ALL_FORMATS = tuple(dict.fromkeys(f for formats in KIND_FORMATS.values() for f in formats))
@@ -37,8 +38,9 @@ class UnknownExportKind(NotFound):
     pass
 
 
-def check_export(kind: str, fmt: str | None, layout: str = "long", examples: int = 5) -> str:
-    """The format to write ``kind`` in (its default when none is asked), or a one-line refusal."""
+def check_export(kind: str, fmt: str | None, layout: str = "long", examples: int = 5, judge: bool = False) -> str:
+    """The format to write ``kind`` in (its default when none is asked), or a one-line refusal.
+    ``judge``: add the judge's pairs, which only the preferences export has."""
     if kind not in KIND_FORMATS:
         raise UnknownExportKind(f"no export kind {kind!r}; use one of {', '.join(KINDS)}")
     fmt = fmt or KIND_FORMATS[kind][0]
@@ -48,6 +50,8 @@ def check_export(kind: str, fmt: str | None, layout: str = "long", examples: int
         raise InvalidInput(f"layout must be {' or '.join(LAYOUTS)}")
     if not 1 <= examples <= MAX_EXAMPLES:
         raise InvalidInput(f"examples must be 1 to {MAX_EXAMPLES}")
+    if judge and kind != "preferences":
+        raise InvalidInput("judge pairs are for the preferences export only")
     return fmt
 
 

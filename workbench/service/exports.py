@@ -17,6 +17,7 @@ from workbench.store.tasks import get_task
 from workbench.grid.views import iter_record_results
 from workbench.store.runs import column_runs
 from workbench.domain.errors import NotFound
+from workbench.service.preference_export import preference_rows
 from workbench.scratch import scratch_path
 
 
@@ -88,12 +89,15 @@ def first_task(store: Store, run_ids: dict[str, int]):
 
 
 def export(store: Store, kind: str, dataset_id: str, model_ids: list[str] | None, fmt: str | None, path: Path,
-           *, layout: str = "long", examples: int = 5) -> int:
-    """Any export kind, streamed to ``path``; returns the number of rows (or examples) written."""
-    fmt = exports.check_export(kind, fmt, layout, examples)
+           *, layout: str = "long", examples: int = 5, judge: bool = False) -> int:
+    """Any export kind, streamed to ``path``; returns the number of rows (or examples) written.
+    ``judge``: the preferences export adds the judge's pairs (marked source "judge")."""
+    fmt = exports.check_export(kind, fmt, layout, examples, judge)
     if kind == "results":
         return export_results(store, dataset_id, model_ids, fmt, path, layout)
     run_ids = column_run_ids(store, dataset_id, model_ids)
+    if kind == "preferences":
+        return exports.write_jsonl(preference_rows(store, dataset_id, run_ids, judge=judge), path)
     task = first_task(store, run_ids)
     if kind == "golden":
         items = iter_curated(store, dataset_id, run_ids, reference="golden", golden_only=True)
@@ -130,12 +134,12 @@ class ExportFile:
 
 
 def export_file(store: Store, kind: str, dataset_id: str, model_ids: list[str] | None, fmt: str | None,
-                *, layout: str = "long", examples: int = 5) -> ExportFile:
+                *, layout: str = "long", examples: int = 5, judge: bool = False) -> ExportFile:
     """An export written to a scratch file (named after this process, see workbench.scratch), for a download."""
-    fmt = exports.check_export(kind, fmt, layout, examples)
+    fmt = exports.check_export(kind, fmt, layout, examples, judge)
     path = scratch_path(store.settings.ensure_data_dir() / "exports", f".{fmt}")
     try:
-        count = export(store, kind, dataset_id, model_ids, fmt, path, layout=layout, examples=examples)
+        count = export(store, kind, dataset_id, model_ids, fmt, path, layout=layout, examples=examples, judge=judge)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

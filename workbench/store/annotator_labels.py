@@ -16,7 +16,7 @@ import orjson
 import sqlalchemy as sa
 
 from workbench.store.db import Store
-from workbench.store.schema import RECORD_LEVEL, annotation_events
+from workbench.store.schema import RECORD_LEVEL, annotation_events, annotations as annotation_states
 
 # The fields people can agree or disagree on: an answer's judgement and golden mark (per record
 # and run), a record's preference (per record).
@@ -69,3 +69,13 @@ def standing_labels(store: Store, dataset_id: str, run_ids: Iterable[int],
 
 def _label(field: str, value: Any) -> Any:
     return bool(value) if field == "golden" else value
+
+
+def stated_seqs(store: Store, dataset_id: str) -> list[int]:
+    """The records (seqs, ascending) with a preference or a correction standing: what preference
+    pairs are made of."""
+    state = annotation_states.c
+    with store.engine.connect() as conn:
+        return list(conn.execute(sa.select(state.seq).distinct().where(
+            state.dataset_id == dataset_id,
+            sa.or_(state.preference.is_not(None), state.correction.is_not(None))).order_by(state.seq)).scalars())

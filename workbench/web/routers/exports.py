@@ -17,12 +17,14 @@ MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "applica
 
 @router.get("/exports/{kind}")
 def download(request: Request, kind: str, dataset_id: str, models: str | None = None, format: str | None = None,
-             layout: str = "long", examples: Int64 = 5):
+             layout: str = "long", examples: Int64 = 5, judge: bool = False):
     """results (jsonl/csv/parquet; layout long or wide), golden (jsonl), comparison and
     comparison-summary (csv), training (OpenAI chat jsonl), training-parquet (Hugging Face),
-    few-shot (txt). Written as a stream to a temp file, then sent."""
+    few-shot (txt), preferences (TRL conversational preference pairs, jsonl: from people's
+    preferences and corrections, and with ``judge=1`` the judge's consistent verdicts, each
+    marked by ``source``). Written as a stream to a temp file, then sent."""
     written = exports.export_file(request.app.state.store, kind, dataset_id, _models(models), format, layout=layout,
-                                  examples=examples)
+                                  examples=examples, judge=judge)
     return FileResponse(written.path, media_type=MEDIA[written.fmt], filename=written.name,
                         background=BackgroundTask(written.path.unlink, missing_ok=True))
 

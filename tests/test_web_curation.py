@@ -123,7 +123,7 @@ def test_metrics(client):
     assert m["models"]["gemma"]["answered"] == 100 and m["models"]["olmo"]["errors"] == 0
     assert m["accuracy"]["olmo"] == {**m["accuracy"]["olmo"], "n": 10, "correct": 10, "accuracy": 1.0}
     assert m["accuracy"]["gemma"]["n"] == 10
-    assert m["win_rate"]["olmo"] == {"wins": 1, "n": 1, "rate": 1.0}
+    assert m["win_rate"]["olmo"] == {**m["win_rate"]["olmo"], "wins": 1, "n": 1, "rate": 1.0, "high": 1.0, "small": True}
     rows = all_rows(client, dataset_id="cands", models="gemma,olmo")
     expected = cohen_kappa((r["models"]["gemma"]["recommendation"], r["models"]["olmo"]["recommendation"])
                            for r in rows)

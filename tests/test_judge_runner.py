@@ -222,3 +222,20 @@ def test_the_embedded_model_as_a_judge_on_three_records(store, tmp_path):
         for row in rows:
             assert (row["status"] == "ok" and row["primary_verdict"] in ("first", "second", "tie")) \
                 or (row["status"] == "error" and row["error_kind"])
+
+
+def test_a_judge_counts_the_records_its_runs_answered_since_it_was_created(store, tmp_path, server, judging):
+    write_jsonl(tmp_path / "late.jsonl", RECORDS)
+    dataset = import_dataset(store, tmp_path / "late.jsonl", name="late").id
+    for model_id in ("alpha", "beta", "judge"):
+        add_model(store, server, model_id)
+    [alpha] = start_runs(store, dataset, ["alpha"])
+    asyncio.run(RunManager(store).execute([alpha.id]))
+    [beta] = start_runs(store, dataset, ["beta"])  # queued: nothing answered yet
+    pair = judges.start_judge(store, dataset, ["alpha", "beta"], "judge")
+    assert pair.ab.total == 0
+    asyncio.run(RunManager(store).execute([beta.id]))
+    execute_judge(store, pair)
+    differ = disagreeing(store, dataset)
+    for run in judges.judge_runs(pair):
+        assert (get_run(store, run.id).total, get_run(store, run.id).done) == (len(differ), len(differ))

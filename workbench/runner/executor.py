@@ -29,7 +29,7 @@ from workbench.runner.tally import Tally
 from workbench.runner.writer import ResultWriter
 from workbench.store.faults import is_storage_failure
 from workbench.store import Store
-from workbench.store.judges import JUDGE, pending_judgements
+from workbench.store.judges import JUDGE, pending_judgements, refresh_total
 from workbench.store.results import PendingRecord, ResultRow, cached_answers, pending_records
 from workbench.store.runs import RunInfo, RunNotFound, claim, get_run, orphaned, recount, set_status
 
@@ -128,6 +128,8 @@ class RunExecutor:
             return await self._follow()
         self.status = "running"
         figures = await asyncio.to_thread(recount, self.store, self.run_id)
+        if self.run.kind == JUDGE:  # the judged runs may have answered more records since
+            self.tally.total = await asyncio.to_thread(refresh_total, self.store, self.run)
         if self.options.example_ids:
             self.asker.examples = await asyncio.to_thread(freeze_examples, self.store, self.run)
         self.tally.start_session(figures)

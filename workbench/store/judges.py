@@ -77,6 +77,15 @@ def count_disagreements(conn: sa.Connection, dataset_id: str, a: int, b: int) ->
                         .where(records.c.dataset_id == dataset_id, differ)).scalar_one()
 
 
+def refresh_total(store: Store, run: RunInfo) -> int:
+    """A judge run's total as its two runs stand now (they may have gone on since it was created)."""
+    a, b = judged_runs(run)
+    with write_transaction(store) as conn:
+        total = count_disagreements(conn, run.dataset_id, a, b)
+        conn.execute(runs.update().where(runs.c.id == run.id).values(total=total))
+    return total
+
+
 def create_judge(store: Store, *, dataset_id: str, model: ModelConfig, task_name: str, task_version: int,
                  columns: tuple[int, int], rubric: str, options: dict[str, Any]) -> tuple[int, int]:
     """Both runs of a judge, queued, in one transaction; returns (ab run id, ba run id). An unfinished

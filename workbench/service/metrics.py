@@ -4,13 +4,24 @@ comparison summary (``compare``). ``model_ids`` are column ids (domain/model_ids
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from workbench.domain.annotations import reference_label
+from workbench.domain.columns import shown_preference
 from workbench.domain.comparison import ComparisonSummary
 from workbench.domain.metrics import MetricsAccumulator
+from workbench.domain.tasks import Task
 from workbench.grid.curation import iter_curated
 from workbench.grid.views import iter_record_results
 from workbench.service.exports import NothingToExport, column_run_ids, first_task, verdict_fields
+from workbench.store import metric_counts
+from workbench.store.annotations import answer_states
 from workbench.store.db import Store
 from workbench.store.runs import get_run
+from workbench.store.tasks import get_task
+
+_SCANS = 4  # the runs' scans read at once, each on its own connection (the database does the work)
 
 
 def metrics(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict:
@@ -23,16 +34,124 @@ def metrics(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict:
 def compute_metrics(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict:
     """Per-model figures, agreement with kappa, accuracy against labels, win rate, confusion: on the
     models' own answers (a correction is a reference label here, never the model's answer). The
-    grid's drill-down (grid/drill.py) selects records with the same per-record functions."""
+    grid's drill-down (grid/drill.py) selects records with the same per-record functions.
+
+    What counts every record (health, the pairs' joint labels) is counted by the database
+    (store/metric_counts); only the few records with a reference label or a preference, and the
+    answers a verdict key can't speak for, are read one by one. ``compute_metrics_by_walking``
+    gives the same figures by reading every record."""
+    run_ids = column_run_ids(store, dataset_id, model_ids)
+    task = first_task(store, run_ids)
+    accumulator = MetricsAccumulator(list(run_ids), dict(task.verdict_fields), task.primary_verdict)
+    _count(store, dataset_id, run_ids, accumulator)
+    return _with_costs(store, run_ids, accumulator)
+
+
+def compute_metrics_by_walking(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict:
+    """``compute_metrics`` by reading every record's answers in Python: the reference it is tested against."""
     run_ids = column_run_ids(store, dataset_id, model_ids)
     task = first_task(store, run_ids)
     accumulator = MetricsAccumulator(list(run_ids), dict(task.verdict_fields), task.primary_verdict)
     for item in iter_curated(store, dataset_id, run_ids, with_data=False):
         outputs = {m: (r["output"] if r and r["status"] == "ok" else None) for m, r in item.results.items()}
         accumulator.add(outputs=outputs, results=item.results, reference=item.reference, preference=item.preference)
+    return _with_costs(store, run_ids, accumulator)
+
+
+def _with_costs(store: Store, run_ids: dict[str, int], accumulator: MetricsAccumulator) -> dict:
     result = accumulator.to_dict()
     result["costs"] = {m: get_run(store, run_id).cost for m, run_id in run_ids.items()}
     return result
+
+
+def _count(store: Store, dataset_id: str, run_ids: dict[str, int], accumulator: MetricsAccumulator) -> None:
+    fields = list(accumulator.verdict_fields)
+    runs = list(dict.fromkeys(run_ids.values()))
+    own_fields = {run_id: _task_of(store, run_id).verdict_fields for run_id in runs}
+    keyed = [run_id for run_id in runs if set(fields) <= {name for name, _ in own_fields[run_id]}]
+    with ThreadPoolExecutor(_SCANS) as pool:
+        health = {run_id: pool.submit(metric_counts.run_health, store, run_id) for run_id in runs}
+        codes = {run_id: pool.submit(metric_counts.verdict_codes, store, run_id) for run_id in keyed}
+        records = pool.submit(metric_counts.record_count, store, dataset_id)
+        _count_annotated(store, dataset_id, run_ids, accumulator)
+        accumulator.records = records.result()
+        for column, run_id in run_ids.items():
+            accumulator.add_health(column, **health[run_id].result())
+        verdicts = {run_id: future.result() for run_id, future in codes.items()}
+    labels = {run_id: [metric_counts.key_labels(key, own_fields[run_id], fields) for key in verdicts[run_id].keys]
+              for run_id in keyed}
+    to_read: dict[tuple[str, str], set[int] | None] = {}  # None: every record
+    for a, b in accumulator.pairs:
+        run_a, run_b = run_ids[a], run_ids[b]
+        if run_a not in verdicts or run_b not in verdicts:
+            to_read[(a, b)] = None  # a task without these verdict fields: its keys can't say
+            continue
+        labels_a, labels_b = labels[run_a], labels[run_b]
+        for (x, y), count in metric_counts.joint_codes(verdicts[run_a], verdicts[run_b]).items():
+            found_a, found_b = labels_a[x], labels_b[y]
+            if found_a is not None and found_b is not None:
+                for field, label_a, label_b in zip(fields, found_a, found_b, strict=True):
+                    accumulator.add_pair_labels(field, a, b, label_a, label_b, count)
+        unread_a = {x for x, found in enumerate(labels_a) if x and found is None}
+        unread_b = {y for y, found in enumerate(labels_b) if y and found is None}
+        if unread_a or unread_b:
+            to_read[(a, b)] = set(metric_counts.seqs_with(verdicts[run_a], verdicts[run_b], unread_a, unread_b))
+    _read_pairs(store, dataset_id, run_ids, accumulator, to_read)
+
+
+def _task_of(store: Store, run_id: int) -> Task:
+    run = get_run(store, run_id)
+    return get_task(store, run.task_name, run.task_version)
+
+
+def _count_annotated(store: Store, dataset_id: str, run_ids: dict[str, int], accumulator: MetricsAccumulator) -> None:
+    """Accuracy, confusion and the paired tests on the records with a reference label, win rates on
+    those with a preference: both few, read one by one."""
+    references = {}
+    for seq, states in answer_states(store, dataset_id).items():
+        chosen = reference_label(states)
+        if chosen is not None and chosen[0] is not None:
+            references[seq] = chosen[0]
+    preferences = {}
+    for seq, stored in metric_counts.stated_preferences(store, dataset_id).items():
+        shown = shown_preference(stored, run_ids)
+        if shown is not None:
+            preferences[seq] = shown
+    seqs = sorted(references.keys() | preferences.keys())
+    for seq, outputs in metric_counts.answers(store, run_ids, seqs).items():
+        if seq in references:
+            accumulator.add_labelled(outputs, references[seq])
+        if seq in preferences:
+            accumulator.add_preference(preferences[seq])
+
+
+def _read_pairs(store: Store, dataset_id: str, run_ids: dict[str, int], accumulator: MetricsAccumulator,
+                to_read: dict[tuple[str, str], set[int] | None]) -> None:
+    """The pairs' joint labels on the records their verdict keys can't speak for, from the answers."""
+    if not to_read:
+        return
+    columns = {column: run_ids[column] for pair in to_read for column in pair}
+    if any(seqs is None for seqs in to_read.values()):
+        items = iter_record_results(store, dataset_id, columns, with_data=False)
+        _add_pairs(accumulator, to_read, ((item.seq, item.outputs()) for item in items))
+    else:
+        wanted = sorted(set().union(*(seqs for seqs in to_read.values() if seqs is not None)))
+        _add_pairs(accumulator, to_read, metric_counts.answers(store, columns, wanted).items())
+
+
+def _add_pairs(accumulator: MetricsAccumulator, to_read: dict[tuple[str, str], set[int] | None],
+               answers: Iterable[tuple[int, dict[str, dict | None]]]) -> None:
+    for seq, outputs in answers:
+        for (a, b), seqs in to_read.items():
+            if seqs is None or seq in seqs:
+                _add_pair(accumulator, a, b, outputs.get(a), outputs.get(b))
+
+
+def _add_pair(accumulator: MetricsAccumulator, a: str, b: str, out_a: dict | None, out_b: dict | None) -> None:
+    if out_a is None or out_b is None:  # as MetricsAccumulator.add: not in this pair's n
+        return
+    for field in accumulator.verdict_fields:
+        accumulator.add_pair_labels(field, a, b, out_a.get(field), out_b.get(field))
 
 
 def compare(store: Store, dataset_id: str, model_ids: list[str] | None) -> ComparisonSummary:

@@ -1,0 +1,170 @@
+"""What the Metrics figures count over every record, counted by SQL: each run's health (answers,
+errors, latency, tokens) and its answers' verdict keys, one per record, so a pair of columns'
+joint labels are counted without parsing an answer.
+
+A verdict key (domain/comparison.verdict_key) is ``str(output.get(f, ""))`` of each verdict field,
+joined by "\\x1f" in the run's task's order. A key's part is read back as the label only when it
+is the text of exactly one of the field's enum options: an "ok" answer passed its task's schema,
+so its value is that option. Anything else (an empty part: the field missing or ""; a value
+outside the options; a separator inside a value) is ``None`` here, and the caller reads those
+few records' answers instead.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from workbench.store.db import Store
+from workbench.store.schema import RECORD_LEVEL, records, results
+from workbench.store.schema import annotations as annotation_states
+
+_BATCH = 1000  # seqs per IN list
+_PIECES = "\x1e"  # between answers' keys in one aggregated string (a key may hold it: then rows)
+
+
+@dataclass(frozen=True)
+class VerdictCodes:
+    """One run's answers as a code per seq (0: no valid answer) and each code's verdict key (None
+    at 0, and for a valid answer stored without a key)."""
+
+    codes: Sequence[int]
+    keys: list[str | None]
+
+
+def run_health(store: Store, run_id: int) -> dict[str, Any]:
+    """``MetricsAccumulator.add_health`` keywords for every result of the run, as adding each does:
+    a cached answer's latency measures the cache, so it is left out."""
+    r = results.c
+    uncached_latency = sa.case((r.cached == 0, r.latency_ms))
+    totals = sa.select(
+        sa.func.count(sa.case((r.status == "ok", 1))), sa.func.sum(uncached_latency), sa.func.count(uncached_latency),
+        sa.func.coalesce(sa.func.sum(r.tokens_in), 0), sa.func.coalesce(sa.func.sum(r.tokens_out), 0),
+    ).where(r.run_id == run_id)
+    kinds = (sa.select(r.error_kind, sa.func.count()).where(r.run_id == run_id, r.status == "error")
+             .group_by(r.error_kind))
+    with store.engine.connect() as conn:
+        answered, latency_sum, latency_n, tokens_in, tokens_out = conn.execute(totals).one()
+        errors: Counter[str] = Counter()
+        for kind, count in conn.execute(kinds):
+            errors[kind or "unknown"] += count
+    return {"answered": int(answered), "errors_by_kind": dict(errors), "latency_sum": float(latency_sum or 0.0),
+            "latency_n": int(latency_n), "tokens_in": int(tokens_in), "tokens_out": int(tokens_out)}
+
+
+_KEYS = {  # each valid answer's verdict key ('' for none) in seq order, as one string: rows are the cost
+    # In SQLite the covering index is named so that its order (seq within the run) is the scan's.
+    "sqlite": "SELECT count(*), min(seq), max(seq), group_concat(coalesce(verdict_key, ''), char(30)){seqs} "
+              "FROM results INDEXED BY results_verdicts WHERE run_id = :run_id AND status = 'ok'",
+    "postgresql": "SELECT count(*), min(seq), max(seq), "
+                  "string_agg(coalesce(verdict_key, ''), chr(30) ORDER BY seq){seqs} "
+                  "FROM results WHERE run_id = :run_id AND status = 'ok'",
+}
+_SEQS = {"sqlite": ", group_concat(seq, ',')", "postgresql": ", string_agg(seq::text, ',' ORDER BY seq)"}
+
+
+def verdict_codes(store: Store, run_id: int) -> VerdictCodes:
+    """The run's valid answers' verdict keys by seq ('' where a valid answer has none: unreadable)."""
+    dialect = store.dialect if store.dialect in _KEYS else "sqlite"
+    with store.engine.connect() as conn:
+        count, low, high, text = conn.execute(sa.text(_KEYS[dialect].format(seqs="")), {"run_id": run_id}).one()
+        if not count:
+            return VerdictCodes(array("B"), [None])
+        keys = text.split(_PIECES)
+        if len(keys) == count and high - low + 1 == count:  # answered every record from low to high
+            return _encode(range(low, high + 1), keys, high)
+        # Gaps (errors, records not reached yet): the seqs too, in the same order.
+        row = conn.execute(sa.text(_KEYS[dialect].format(seqs=_SEQS[dialect])), {"run_id": run_id}).one()
+        keys = row[3].split(_PIECES)
+        seqs = [int(seq) for seq in row[4].split(",")]
+        if len(keys) != len(seqs):  # a key holds the separator: a row per answer
+            rows = conn.execute(sa.select(results.c.seq, sa.func.coalesce(results.c.verdict_key, "")).where(
+                results.c.run_id == run_id, results.c.status == "ok")).all()
+            seqs, keys = [r[0] for r in rows], [r[1] for r in rows]
+    return _encode(seqs, keys, high)
+
+
+def _encode(seqs: Iterable[int], keys: list[str], high: int) -> VerdictCodes:
+    distinct = list(dict.fromkeys(keys))
+    code_of = {key: code for code, key in enumerate(distinct, start=1)}
+    size = len(distinct) + 1
+    codes = array("B" if size <= 2**8 else "H" if size <= 2**16 else "L", [0]) * (high + 1)
+    if isinstance(seqs, range):
+        del codes[seqs.start:]
+        codes.extend(map(code_of.__getitem__, keys))
+    else:
+        for seq, key in zip(seqs, keys, strict=True):
+            codes[seq] = code_of[key]
+    keyed: list[str | None] = [key or None for key in distinct]
+    return VerdictCodes(codes, [None, *keyed])
+
+
+def joint_codes(a: VerdictCodes, b: VerdictCodes) -> Counter[tuple[int, int]]:
+    """How many records have each pair of codes, over the records both runs answered validly."""
+    joint = Counter(zip(a.codes, b.codes, strict=False))  # past a run's last answer: none
+    return Counter({(x, y): n for (x, y), n in joint.items() if x and y})
+
+
+def seqs_with(a: VerdictCodes, b: VerdictCodes, codes_a: set[int], codes_b: set[int]) -> list[int]:
+    """The records both answered where a's code is in ``codes_a`` or b's in ``codes_b``."""
+    return [seq for seq, (x, y) in enumerate(zip(a.codes, b.codes, strict=False))
+            if x and y and (x in codes_a or y in codes_b)]
+
+
+def key_labels(key: str | None, own_fields: list[tuple[str, list[Any]]], wanted: list[str]) -> tuple | None:
+    """The ``wanted`` fields' labels a verdict key stands for, in the task ``own_fields`` (name,
+    enum options) it was written with; None when the key can't say (see the module's docstring)."""
+    if key is None:
+        return None
+    parts = key.split("\x1f")
+    if len(parts) != len(own_fields):
+        return None
+    position = {name: i for i, (name, _) in enumerate(own_fields)}
+    labels = []
+    for name in wanted:
+        options = own_fields[position[name]][1]
+        part = parts[position[name]]
+        matching = [option for option in options if str(option) == part]
+        if part == "" or len(matching) != 1:
+            return None
+        labels.append(matching[0])
+    return tuple(labels)
+
+
+def answers(store: Store, run_ids: dict[str, int], seqs: list[int]) -> dict[int, dict[str, dict | None]]:
+    """seq -> column -> the column's valid answer (None: none), for these few records."""
+    found: dict[int, dict[str, dict | None]] = {seq: dict.fromkeys(run_ids) for seq in seqs}
+    columns_of: dict[int, list[str]] = {}
+    for column, run_id in run_ids.items():
+        columns_of.setdefault(run_id, []).append(column)
+    r = results.c
+    with store.engine.connect() as conn:
+        for run_id, columns in columns_of.items():
+            for start in range(0, len(seqs), _BATCH):
+                rows = conn.execute(sa.select(r.seq, r.output).where(
+                    r.run_id == run_id, r.status == "ok", r.seq.in_(seqs[start:start + _BATCH])))
+                for seq, output in rows:
+                    answer = orjson.loads(output) if output else None
+                    for column in columns:
+                        found[seq][column] = answer
+    return found
+
+
+def record_count(store: Store, dataset_id: str) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).where(records.c.dataset_id == dataset_id)).scalar() or 0)
+
+
+def stated_preferences(store: Store, dataset_id: str) -> dict[int, str]:
+    """seq -> the stored preference, for the records that have one (few: people state them)."""
+    a = annotation_states.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(a.seq, a.preference).where(
+            a.dataset_id == dataset_id, a.run_id == RECORD_LEVEL, a.preference.is_not(None))).all()
+    return {seq: preference for seq, preference in rows}

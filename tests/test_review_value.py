@@ -106,7 +106,7 @@ def test_judge_facts_order_and_show_on_rows(client, monkeypatch):  # noqa: F811
         return {seq: found for seq, found in said.items() if seqs is None or seq in seqs}
 
     monkeypatch.setattr(grid_service, "judge_suggestions", fake_suggestions)
-    monkeypatch.setattr(grid_value, "judge_suggestions", lambda conn, store, query, judged: judged(None))
+    monkeypatch.setattr(grid_value, "judge_version", lambda conn, query: ((1, len(said)),))
     top = ordered(client)
     check_order(top)
     by_seq = {r["seq"]: r for r in top}

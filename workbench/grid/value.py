@@ -21,7 +21,7 @@ from workbench.grid.corrections import CorrectedAnswers
 from workbench.grid.marks import record_marks, store_cache
 from workbench.grid.selection import ANSWER_REVIEWED, RECORD_REVIEWED, GridQuery, Joins
 from workbench.store.db import Store
-from workbench.store.schema import RECORD_LEVEL, annotations as annotation_states, events, runs
+from workbench.store.schema import RECORD_LEVEL, annotation_events, annotations as annotation_states, events, runs
 
 Judged = Callable[[list[int] | None], dict[int, list[Suggestion]]]  # seqs (None: all) -> suggestions
 
@@ -43,23 +43,52 @@ def contest_marks(conn: sa.Connection, store: Store, query: GridQuery, corrected
     return bytes(rescored)
 
 
-# A record nobody reviewed or judged: its value follows from its contest mark alone.
-_PLAIN = bytes((decision_value(ValueFacts(min(mark >> 1, MAX_FIELDS), False)) << 1 | mark & 1) if mark & 1 else 0
-               for mark in range(256))
+def _value_table(reviewed: bool) -> bytes:
+    """contest mark -> value mark, for a record nobody judged (reviewed or not)."""
+    return bytes((decision_value(ValueFacts(min(mark >> 1, MAX_FIELDS), reviewed)) << 1 | 1) if mark & 1 else 0
+                 for mark in range(256))
+
+
+_PLAIN, _REVIEWED = _value_table(False), _value_table(True)
+
+
+class _ValueCache:
+    MAX_SELECTIONS = 64
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple, tuple[bytes, tuple, bytes]] = {}  # key -> (contest, versions, value marks)
+        self.lock = threading.Lock()
 
 
 def value_marks(conn: sa.Connection, store: Store, query: GridQuery, corrected: CorrectedAnswers,
                 judged: Judged | None) -> bytes:
-    """marks[seq] = matches | decision value << 1 (0 for a record that doesn't match)."""
+    """marks[seq] = matches | decision value << 1 (0 for a record that doesn't match). Kept per
+    selection while its contest marks, the annotations and the judge runs stay as they were."""
     contest = contest_marks(conn, store, query, corrected)
+    versions = (conn.execute(sa.select(sa.func.max(annotation_events.c.id))).scalar(), judge_version(conn, query))
+    cache: _ValueCache = store_cache(store, "grid.value_marks", _ValueCache)
+    key = (query.dataset_id, tuple(sorted(query.run_ids.items())), query.q, query.diff_field,
+           tuple(query.verdicts or ()), judged is not None)
+    with cache.lock:
+        entry = cache.entries.get(key)
+    if entry is not None and entry[1] == versions and entry[0] == contest:
+        return entry[2]
     marks = bytearray(contest.translate(_PLAIN))
     reviewed = reviewed_seqs(conn, query)
-    suggested = judge_suggestions(conn, store, query, judged)
-    for seq in reviewed | suggested.keys():
-        if seq < len(marks) and contest[seq] & 1:
-            facts = ValueFacts(contest[seq] >> 1, seq in reviewed, judge_state(suggested.get(seq, ())))
+    size = len(marks)
+    for seq in reviewed:
+        if seq < size:
+            marks[seq] = _REVIEWED[contest[seq]]
+    for seq, said in judge_suggestions(conn, store, query, judged, versions[1]).items():
+        if seq < size and contest[seq] & 1:
+            facts = ValueFacts(contest[seq] >> 1, seq in reviewed, judge_state(said))
             marks[seq] = decision_value(facts) << 1 | 1
-    return bytes(marks)
+    found = bytes(marks)
+    with cache.lock:
+        if len(cache.entries) >= cache.MAX_SELECTIONS:
+            cache.entries.clear()
+        cache.entries[key] = (contest, versions, found)
+    return found
 
 
 def reviewed_seqs(conn: sa.Connection, query: GridQuery) -> set[int]:
@@ -79,16 +108,18 @@ class _Suggestions:
         self.lock = threading.Lock()
 
 
-def judge_suggestions(conn: sa.Connection, store: Store, query: GridQuery,
-                      judged: Judged | None) -> dict[int, list[Suggestion]]:
-    """Every record's judge suggestions for the selection's columns, read again only when a judge
-    run of the dataset has a new event (a new verdict, or a new judge)."""
-    if judged is None or len(query.run_ids) < 2:
-        return {}
+def judge_version(conn: sa.Connection, query: GridQuery) -> tuple:
+    """Each judge run of the dataset with its latest event: a new verdict or a new judge changes it."""
     latest = sa.select(sa.func.max(events.c.id)).where(events.c.run_id == runs.c.id).scalar_subquery()
-    version = tuple(conn.execute(sa.select(runs.c.id, latest).where(
-        runs.c.dataset_id == query.dataset_id, runs.c.kind == "judge").order_by(runs.c.id)).all())
-    if not version:
+    return tuple(tuple(row) for row in conn.execute(sa.select(runs.c.id, latest).where(
+        runs.c.dataset_id == query.dataset_id, runs.c.kind == "judge").order_by(runs.c.id)))
+
+
+def judge_suggestions(conn: sa.Connection, store: Store, query: GridQuery, judged: Judged | None,
+                      version: tuple) -> dict[int, list[Suggestion]]:
+    """Every record's judge suggestions for the selection's columns, asked again only when the
+    judge runs' ``version`` changed."""
+    if judged is None or len(query.run_ids) < 2 or not version:
         return {}
     cache: _Suggestions = store_cache(store, "grid.judge_suggestions", _Suggestions)
     key = (query.dataset_id, tuple(sorted(query.run_ids.items())))

@@ -16,9 +16,9 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from workbench.domain.annotations import FLAG_FIELDS
+from workbench.domain.annotations import FIELDS, FLAG_FIELDS
 from workbench.domain.errors import Conflict
-from workbench.store.db import dialect_insert, utcnow
+from workbench.store.db import utcnow
 from workbench.store.event_log import insert_events
 from workbench.store.schema import RECORD_LEVEL, annotation_events, annotations as annotation_states
 
@@ -76,28 +76,51 @@ def lock_fields(conn: sa.Connection, dataset_id: str, keys: Sequence[tuple[int, 
 
 def current_values(conn: sa.Connection, dataset_id: str, field: str,
                    keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], Any]:
-    """(seq, run key) -> the field's current value, for the keys that have a state row."""
+    """(seq, run key) -> the field's current value, for the keys that have a state row: a few by
+    their seqs, many as one index range of the run's state rows."""
     by_run: dict[int, list[int]] = {}
     for seq, run_key in keys:
         by_run.setdefault(run_key, []).append(seq)
     state = annotation_states.c
     found: dict[tuple[int, int], Any] = {}
     for run_key, seqs in by_run.items():
+        ranged = sa.select(state.seq, state[field]).where(state.dataset_id == dataset_id, state.run_id == run_key)
+        if len(seqs) > 10 * _BATCH:
+            wanted = set(seqs)
+            found.update(((seq, run_key), decode_value(field, value)) for seq, value in conn.execute(ranged)
+                         if seq in wanted)
+            continue
         seqs.sort()
         for i in range(0, len(seqs), _BATCH):
-            for seq, value in conn.execute(sa.select(state.seq, state[field]).where(
-                    state.dataset_id == dataset_id, state.run_id == run_key, state.seq.in_(seqs[i:i + _BATCH]))):
+            for seq, value in conn.execute(ranged.where(state.seq.in_(seqs[i:i + _BATCH]))):
                 found[seq, run_key] = decode_value(field, value)
     return found
 
 
-def write_group(conn: sa.Connection, *, dataset_id: str, field: str, changes: Sequence[Change],
-                author: str) -> dict[str, Any]:
+_EVENT_COLUMNS = ("dataset_id", "seq", "record_id", "model_id", "run_id", "field", "value", "previous", "author",
+                  "undoes", "created_at", "group_id")
+
+
+def _insert_many(conn: sa.Connection, sql: str, width: int, rows: list[tuple]) -> None:
+    """``sql`` with {marks} for ``width`` placeholders, run for many rows at the driver (SQLAlchemy's
+    per-row parameter handling costs more than the inserts themselves at 100K rows)."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    statement = sql.format(marks=", ".join([mark] * width))
+    for i in range(0, len(rows), _BATCH):
+        conn.exec_driver_sql(statement, rows[i:i + _BATCH])
+
+
+def write_group(conn: sa.Connection, *, dataset_id: str, field: str, changes: Sequence[Change], author: str,
+                current: dict[tuple[int, int], Any] | None = None) -> dict[str, Any]:
     """Append one event per change that changes something, all sharing a group id, and set the state
-    rows; the caller holds a write transaction. Returns {group_id (None: nothing changed), changed}."""
+    rows; the caller holds a write transaction (and, with ``current``, the fields' locks and their
+    values: current_values). Returns {group_id (None: nothing changed), changed}."""
+    if field not in FIELDS:  # named in the SQL below
+        raise ValueError(f"not an annotation field: {field!r}")
     keys = [(c.seq, c.run_key) for c in changes]
-    lock_fields(conn, dataset_id, keys)
-    before = current_values(conn, dataset_id, field, keys)
+    if current is None:
+        lock_fields(conn, dataset_id, keys)
+    before = current if current is not None else current_values(conn, dataset_id, field, keys)
     unset = False if field in FLAG_FIELDS else None
     effective = [(c, before.get((c.seq, c.run_key), unset)) for c in changes]
     effective = [(c, previous) for c, previous in effective if previous != c.value]
@@ -114,20 +137,16 @@ def write_group(conn: sa.Connection, *, dataset_id: str, field: str, changes: Se
     first, previous = effective[0]
     group_id = conn.execute(annotation_events.insert().values(**event_row(first, previous))).inserted_primary_key[0]  # type: ignore[index]  # noqa: E501
     conn.execute(annotation_events.update().where(annotation_events.c.id == group_id).values(group_id=group_id))
-    rest = [{**event_row(c, p), "group_id": group_id} for c, p in effective[1:]]
-    for i in range(0, len(rest), _BATCH):
-        conn.execute(annotation_events.insert(), rest[i:i + _BATCH])
-    upsert = dialect_insert(conn, annotation_states)
-    upsert = upsert.on_conflict_do_update(
-        index_elements=["dataset_id", "seq", "run_id"],
-        set_={field: upsert.excluded[field], "updated_by": upsert.excluded.updated_by,
-              "updated_at": upsert.excluded.updated_at})
-    states = [{"dataset_id": dataset_id, "seq": c.seq, "run_id": c.run_key, "model_id": c.model_id,
-               "record_id": c.record_id, "golden": 0, "reviewed": 0, "judgement": None, "correction": None,
-               "preference": None, "note": None, field: encode_value(field, c.value), "updated_by": author,
-               "updated_at": now} for c, _ in effective]
-    for i in range(0, len(states), _BATCH):
-        conn.execute(upsert, states[i:i + _BATCH])
+    rest = [(*event_row(c, p).values(), group_id) for c, p in effective[1:]]
+    _insert_many(conn, f"INSERT INTO annotation_events ({', '.join(_EVENT_COLUMNS)}) VALUES ({{marks}})",
+                 len(_EVENT_COLUMNS), rest)
+    other_flags = [name for name in FLAG_FIELDS if name != field]  # NOT NULL: 0 in a new state row
+    columns = ["dataset_id", "seq", "run_id", "model_id", "record_id", *other_flags, field, "updated_by", "updated_at"]
+    states = [(dataset_id, c.seq, c.run_key, c.model_id, c.record_id, *[0] * len(other_flags),
+               encode_value(field, c.value), author, now) for c, _ in effective]
+    _insert_many(conn, f"INSERT INTO annotations ({', '.join(columns)}) VALUES ({{marks}}) "
+                       f"ON CONFLICT (dataset_id, seq, run_id) DO UPDATE SET {field} = excluded.{field}, "
+                       "updated_by = excluded.updated_by, updated_at = excluded.updated_at", len(columns), states)
     undone = first.undoes is not None
     message = {"dataset_id": dataset_id, "seq": first.seq, "record_id": first.record_id, "model_id": first.model_id,
                "field": field, "group_id": group_id, "count": len(effective), "bulk": True, "author": author,
@@ -163,7 +182,8 @@ def undo_group(conn: sa.Connection, *, dataset_id: str, group_id: int, author: s
         changes.append(Change(row.seq, row.record_id, key[1], row.model_id, orjson.loads(row.previous), row.id))
     if not changes:
         raise GroupConflict(f"all {changed_since:,} records of that bulk action were changed since; not undone")
-    written = write_group(conn, dataset_id=dataset_id, field=field, changes=changes, author=author)
+    written = write_group(conn, dataset_id=dataset_id, field=field, changes=changes, author=author,
+                          current=now_values)
     first = written["first"]
     return {"event_id": written["group_id"], "group_id": written["group_id"], "undoes_group": group_id,
             "dataset_id": dataset_id, "seq": first.seq, "record_id": first.record_id, "field": field,

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_browser import CHROMIUM, add_model, workbench
+from tests.test_browser_a11y import AXE, check
 from tests.test_browser import _stop_servers, browser, fake, page  # noqa: F401 (fixtures)
 from tests.test_judge_runner import judging  # noqa: F401 (fixture: the fake judge prefers one answer)
 from testkit.synthetic import write_jsonl
@@ -51,6 +52,9 @@ def test_a_judge_from_the_dialog_to_review_mode(page, tmp_path, fake, judging): 
     item = page.inner_text("#judge-list .judge-item")
     assert "Judge Model judges" in item and "no human preferences yet" in item and "position consistency" in item
     assert page.locator("#judge-list b").count() == 0  # the rubric is text, never markup
+    problems: dict[str, list[str]] = {}
+    if AXE.exists():
+        check(page, "Judge dialog", problems)
     [judge] = call(url, f"/api/judges?dataset_id={dataset}")
     assert judge["done"] == judge["total"] > 0
     assert page.locator(".job").count() == 2  # the judge's runs are no answer runs in the runs panel
@@ -66,6 +70,9 @@ def test_a_judge_from_the_dialog_to_review_mode(page, tmp_path, fake, judging): 
     suggestion = page.inner_text("#review .judge-suggestions")
     assert "⚖" in suggestion and ("judge suggests" in suggestion or "inconsistent" in suggestion)
     assert "Alpha" in suggestion and "judge judge" in suggestion  # the pair and the judge model named
+    if AXE.exists():
+        check(page, "review mode with the judge's suggestion", problems)
+    assert problems == {}, problems
     # People's choice stays theirs: prefer column 1, then the judge's agreement counts that record.
     page.locator("#review button[data-prefer]").first.click()
     page.wait_for_selector("#review button[data-prefer].on")

@@ -200,9 +200,11 @@ def test_a_judge_task_is_refused_as_an_answer_task(store, answered, judging):
     from workbench.service.tasks import list_tasks
 
     assert pair.ab.task_name not in {t.name for t in list_tasks(store)}
-    with pytest.raises(Exception) as refused:
-        start_runs(store, answered, ["alpha"], pair.ab.task_name, RunOptions(), allow_missing_fields=True)
-    assert getattr(refused.value, "status", None) == 422
+    for allow_missing_fields in (False, True):
+        with pytest.raises(Exception, match="is a judge's task") as refused:
+            start_runs(store, answered, ["alpha"], pair.ab.task_name, RunOptions(),
+                       allow_missing_fields=allow_missing_fields)
+        assert getattr(refused.value, "status", None) == 422
 
 
 @pytest.mark.engine

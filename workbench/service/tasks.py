@@ -18,6 +18,7 @@ from workbench.store import Store
 from workbench.store import tasks as stored
 from workbench.store.datasets import get_dataset, get_record, iter_records
 from workbench.store.models import get_model
+from workbench.store.runs import JudgeTaskNotAnswerTask
 
 # Field names are read from the dataset's first records (no field list is kept at import, and a
 # request never reads a million records): a field counts as present when one of these has it.
@@ -90,7 +91,10 @@ def dataset_fields(store: Store, dataset_id: str) -> list[str]:
 
 
 def fields_missing(store: Store, task: Task, dataset_id: str) -> list[str]:
-    """The fields that make ``task`` unfit for the dataset (template_fields' rule); [] = fit."""
+    """The fields that make ``task`` unfit for the dataset (template_fields' rule); [] = fit. A judge's
+    task fits no dataset as an answer task: refused, saying so (rather than naming its own inputs)."""
+    if is_judge_task(task.name):
+        raise JudgeTaskNotAnswerTask(task.name)
     return missing_fields(task, dataset_fields(store, dataset_id))
 
 

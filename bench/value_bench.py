@@ -47,6 +47,8 @@ def main() -> None:
     rows.append(["sort=value, first page, first scan", f"{first_ms:.0f} ms"])
     warm_ms, first = timed(page, 5)
     rows.append(["sort=value, first page, warm (median of 5)", f"{warm_ms:.1f} ms"])
+    contested_ms, _ = timed(lambda: grid_view(store, dataset, models=models, sort="disagreement", counts=False), 5)
+    rows.append(["for reference: sort=disagreement, first page, warm (median of 5)", f"{contested_ms:.1f} ms"])
     cursor = first["next_cursor"]
     deep = None
     for _ in range(20):

@@ -29,6 +29,19 @@ def test_the_count_is_the_grids_count_for_the_same_query(client):  # noqa: F811
         assert asked["marked"] == len(shown) and asked["skipped"] == 0 and "group_id" not in asked
 
 
+def test_a_group_is_one_live_message(client, store):  # noqa: F811
+    from workbench.service.live import latest_event_id, live_messages
+
+    before = latest_event_id(store)
+    done = bulk(client, "reviewed", confirm=True)
+    _, messages, _ = live_messages(store, before)
+    heard = [m for m in messages if m["type"] == "annotation"]
+    assert len(heard) == 1 and heard[0]["group_id"] == done["group_id"] and heard[0]["count"] == 100
+    response = client.post("/api/annotations", json={"dataset_id": "cands", "record_id": "cand-000001",
+                                                     "field": "reviewed", "value": "yes"})
+    assert response.status_code == 422 and "reviewed must be true or false" in response.text
+
+
 def test_confirm_false_writes_nothing(client):  # noqa: F811
     before = client.get("/api/annotations", params={"dataset_id": "cands"}).json()
     bulk(client, "golden", column="gemma")

@@ -80,3 +80,8 @@ def test_a_judge_from_the_dialog_to_review_mode(page, tmp_path, fake, judging): 
     page.click("#open-judge")
     page.wait_for_selector("#judge-list li:has-text('agrees with people')", timeout=10_000)
     assert "n = 1" in page.inner_text("#judge-list")
+    # Its records in the grid: the judge's two columns, differences only, each row with its ⚖ badge.
+    page.click("#judge-list .judge-show")
+    page.wait_for_selector("#filter-tabs [data-filter=differences][aria-selected=true]")
+    page.locator(".row").first.locator(".rec-judge:not([hidden])").wait_for(timeout=10_000)
+    assert page.locator("#grid-head .model-col").count() == 2

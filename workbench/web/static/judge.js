@@ -130,8 +130,13 @@ export function setupJudge(ctx) {
       j.status_reason ? el("p", { class: "muted" }, j.status_reason) : null,
       figures ? el("ul", { class: "judge-figures" }, ...agreementLines(figures).map((line) => el("li", {}, line)))
         : el("p", { class: "muted" }, "agreement with people: …"),
+      el("div", { class: "judge-item-foot" },
+        el("a", { href: `?${gridView(j)}`, class: "judge-show" }, "Show its records in the grid (these two columns, differences only)")),
       el("details", {}, el("summary", {}, "Rubric"), el("pre", { class: "judge-rubric-text" }, j.rubric)));
   }
+
+  // The page's address for the judged records: the judge's two columns side by side (each row's ⚖ badge).
+  const gridView = (j) => new URLSearchParams({ dataset: j.dataset_id, columns: j.columns.join(","), filter: "differences" }).toString();
 
   start.addEventListener("click", async () => {
     const models = [columnA.value, columnB.value];

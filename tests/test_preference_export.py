@@ -13,11 +13,12 @@ from fastapi.testclient import TestClient
 
 from testkit.scale import answer
 from tests.test_grid_counts import grid_store  # noqa: F401 (a fixture)
+from tests.test_judge_runner import answered, execute_judge, judging, server  # noqa: F401 (fixtures)
 from workbench.domain.comparison import verdict_key
 from workbench.domain.judging import Suggestion
 from workbench.domain.models import build_model
 from workbench.domain.tasks import Task
-from workbench.service import preference_export
+from workbench.service import judges, preference_export
 from workbench.service.exports import export
 from workbench.store.annotations import annotate
 from workbench.store.datasets import import_dataset, iter_records
@@ -32,7 +33,7 @@ LOCAL = "http://localhost"
 FIX = {"recommendation": "Strong Yes", "trajectory": "Strong", "pedigree": "Good", "reasoning": "fixed by hand"}
 
 
-def answered(store, dataset_id, run_id, model, seqs, fields, *, errors=(), output=None):
+def write_answers(store, dataset_id, run_id, model, seqs, fields, *, errors=(), output=None):
     """Results for these records; each model's answers differ (its name is in the reasoning)."""
     rows = []
     for seq in seqs:
@@ -56,7 +57,7 @@ def lines(text: str) -> list[dict]:
 def people(grid_store, settings):  # noqa: F811
     store, dataset_id, runs, fields = grid_store
     for model in runs:
-        answered(store, dataset_id, runs[model], model, range(1, 21), fields, errors={4} if model == "phi" else ())
+        write_answers(store, dataset_id, runs[model], model, range(1, 21), fields, errors={4} if model == "phi" else ())
 
     def say(seq, field, value, model=None):
         extra = {"model_id": model} if model else {}
@@ -257,3 +258,22 @@ def test_training_jsonl_passes_the_openai_checks(store, tmp_path, system):
     by_prompt = {e["messages"][-2]["content"][:20]: e for e in examples}
     assert orjson.loads(by_prompt["<script>alert(1)</sc"]["messages"][-1]["content"]) == {"label": "bad", "why": ""}
     assert any("🚀" in e["messages"][-2]["content"] for e in examples)
+
+
+def test_a_real_judges_verdicts_become_judge_pairs(store, answered, judging, server, tmp_path):  # noqa: F811
+    """The judge run by the runner against the fake server (both orders): each consistent verdict
+    that isn't a tie is one pair, and none without judge=1."""
+    pair = judges.start_judge(store, answered, ["alpha", "beta"], "judge")
+    execute_judge(store, pair)
+    found = judges.suggestions(store, answered, {"alpha": pair.columns[0], "beta": pair.columns[1]})
+    decided = {seq: s.preferred for seq, [s] in found.items() if s.consistent and s.preferred != "tie"}
+    assert decided
+    out = tmp_path / "prefs.jsonl"
+    assert export(store, "preferences", answered, ["alpha", "beta"], None, out) == 0
+    export(store, "preferences", answered, ["alpha", "beta"], None, out, judge=True)
+    rows = lines(out.read_text(encoding="utf-8"))
+    assert all(r["source"] == "judge" and r["judge_model"] == "judge" for r in rows)
+    for row in rows:
+        assert_trl_conversational(row)
+    assert len(rows) == len(decided)
+    assert sorted(r["chosen_column"] for r in rows) == sorted(decided.values())

@@ -49,7 +49,8 @@ def client(settings, store):
 
 def valid_values(client) -> dict[str, str]:
     return {"dataset_id": "cands", "record_id": "cand-000001", "model_id": "base", "run_id": str(client.run_id),
-            "name": "candidate-screening", "kind": "results", "action": "pause", "models": "base,base2"}
+            "name": "candidate-screening", "kind": "results", "action": "pause", "models": "base,base2",
+            "judge_id": str(client.run_id)}
 
 
 def operations(client, methods):
@@ -148,6 +149,7 @@ def valid_bodies(client) -> dict[tuple[str, str], dict]:
                                        "field": "correction", "value": {"recommendation": "Yes"}},
         ("POST", "/api/annotations/undo"): {"dataset_id": "cands"},
         ("PATCH", "/api/datasets/{dataset_id}"): {"name": "Candidates"},
+        ("POST", "/api/judges"): {"dataset_id": "cands", "models": ["base", "base2"], "judge": "base"},
     }
 
 
@@ -173,7 +175,7 @@ def body_operations():
     # Known before the app exists (parametrize runs first); the test checks the list is complete.
     return ["POST /api/models", "PUT /api/models/{model_id}", "POST /api/tasks", "POST /api/tasks/preview",
             "POST /api/tasks/try", "POST /api/runs", "POST /api/annotations", "POST /api/annotations/undo",
-            "PATCH /api/datasets/{dataset_id}"]
+            "PATCH /api/datasets/{dataset_id}", "POST /api/judges"]
 
 
 def test_every_json_body_route_is_fuzzed(client):

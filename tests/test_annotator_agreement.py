@@ -133,6 +133,12 @@ def test_each_annotators_standing_label_survives_undo(people):
     _set(store, dataset_id, 4, "judgement", None, "bob")  # cleared: no label from bob
     labels = standing_labels(store, dataset_id, runs.values())["judgement"]
     assert (3, gemma) not in labels and (4, gemma) not in labels
+    _set(store, dataset_id, 5, "judgement", "wrong", "bob")
+    _set(store, dataset_id, 5, "judgement", "good", "ann")
+    undone = undo(store, dataset_id=dataset_id, author="ann")
+    assert (5, gemma) not in standing_labels(store, dataset_id, runs.values())["judgement"]
+    undo(store, dataset_id=dataset_id, author="ann", event_id=undone["event_id"])  # the undo undone: ann's back
+    assert standing_labels(store, dataset_id, runs.values())["judgement"][(5, gemma)] == {"ann": "good", "bob": "wrong"}
     assert standing_labels(store, dataset_id, [runs["olmo"]])["judgement"] == {}  # another column's answers
 
 

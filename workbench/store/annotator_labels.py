@@ -34,13 +34,12 @@ def standing_labels(store: Store, dataset_id: str, run_ids: Iterable[int],
     fields are read for ``run_ids`` only (the columns compared); preferences for every record."""
     fields = [f for f in fields if f in AGREEMENT_FIELDS]
     runs = sorted(set(run_ids))
-    events = annotation_events.alias("e")
-    undos = annotation_events.alias("u")
-    redo = annotation_events.alias("r")
-    # Undo events that stand (not undone themselves): their targets are undone.
-    standing_undo = (sa.select(undos.c.undoes).where(
-        undos.c.dataset_id == dataset_id, undos.c.undoes.is_not(None),
-        ~sa.exists().where(redo.c.dataset_id == dataset_id, redo.c.undoes == undos.c.id)))
+    events, undos, standing = (annotation_events.alias(name) for name in ("e", "u", "s"))
+    # Undo events that stand (no undo names them) undo their targets. Subqueries that don't depend
+    # on the outer row, so each is read once (no index on ``undoes``).
+    targets = sa.select(undos.c.undoes).where(undos.c.dataset_id == dataset_id, undos.c.undoes.is_not(None))
+    standing_undo = sa.select(standing.c.undoes).where(
+        standing.c.dataset_id == dataset_id, standing.c.undoes.is_not(None), standing.c.id.not_in(targets))
     about = []
     if runs and any(f in ANSWER_FIELDS for f in fields):
         about.append(sa.and_(events.c.field.in_([f for f in fields if f in ANSWER_FIELDS]),

@@ -277,3 +277,18 @@ def test_a_real_judges_verdicts_become_judge_pairs(store, answered, judging, ser
         assert_trl_conversational(row)
     assert len(rows) == len(decided)
     assert sorted(r["chosen_column"] for r in rows) == sorted(decided.values())
+
+
+def test_workbench_export_kind_preferences(people, settings, tmp_path):
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    _, _, dataset_id, _ = people
+    out = tmp_path / "prefs.jsonl"
+    result = CliRunner().invoke(main, ["export", "--dataset", dataset_id, "--kind", "preferences", "--models",
+                                       "gemma,olmo,phi", "-o", str(out), "--data-dir", str(settings.data_dir)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = lines(out.read_text(encoding="utf-8"))
+    assert len(rows) == 5 and "wrote 5 rows" in result.output

@@ -44,6 +44,7 @@ def test_metrics_shows_annotator_agreement_and_drills_to_disagreements(page, tmp
     text = page.inner_text("#metrics-people")
     assert "ann, bob" in text and "Cohen's κ" in text and "Krippendorff's α" in text
     assert "70.0% (7 of 10)" in text and "small sample" in text
+    assert "comes by chance (70% expected here)" in text  # ann always said good: κ is 0
     page.locator("#metrics-people").scroll_into_view_if_needed()
     shot(page, "metrics-annotator-agreement")
     button = page.locator("#metrics-people button.agreement-drill[data-field=judgement]")

@@ -3,7 +3,7 @@
 // (drill=annotators&drill_field=F). Renders into #metrics-people; every value is inserted as text.
 import { api } from "./api.js";
 import { el } from "./dom.js";
-import { figureText } from "./metrics.js";
+import { chanceAgreement, figureText } from "./metrics.js";
 
 const FIELDS = { judgement: "Judgement (good / wrong)", golden: "Golden", preference: "Preferred column" };
 const missing = (v) => v === null || v === undefined;
@@ -24,6 +24,16 @@ function pairsTable(field, pairs) {
       el("td", {}, withInterval(p.kappa, p.kappa_low, p.kappa_high))))));
 }
 
+// High raw agreement with a low κ / α: said in one sentence, as the models' agreement table does.
+function chanceNote(figures) {
+  const percent = figures.percent && figures.percent.value;
+  const beyond = missing(figures.kappa) ? figures.alpha : figures.kappa;
+  if (missing(percent) || percent < 0.6 || (!missing(beyond) && beyond >= 0.4)) return null;
+  const chance = missing(figures.kappa) ? null : chanceAgreement(percent, figures.kappa);
+  const expected = missing(chance) ? "" : ` (${(chance * 100).toFixed(0)}% expected here)`;
+  return `They agree on ${(percent * 100).toFixed(0)}%, yet beyond chance they hardly agree: when one label is given almost always, that much agreement comes by chance${expected}.`;
+}
+
 function fieldSection(field, figures, onDrill) {
   const title = FIELDS[field] || field;
   const rows = [row("annotators", figures.annotators.join(", ")), row("units labelled by two or more", String(figures.n)),
@@ -32,6 +42,8 @@ function fieldSection(field, figures, onDrill) {
   rows.push(row("Krippendorff's α", two(figures.alpha)));
   const parts = [el("h4", {}, title), el("table", { class: "agreement-field" },
     el("caption", { class: "visually-hidden" }, `Annotators' agreement on ${title}`), el("tbody", {}, ...rows))];
+  const note = chanceNote(figures);
+  if (note) parts.push(el("p", { class: "kappa-note" }, note));
   if (figures.pairs && figures.pairs.length) parts.push(pairsTable(title, figures.pairs));
   const count = figures.disagreements;
   if (count && onDrill) {

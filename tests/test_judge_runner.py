@@ -185,6 +185,8 @@ def test_a_second_identical_judge_is_served_from_the_cache(store, answered, judg
     # The grid's suggestions come from the latest judge of the pair.
     found = judges.suggestions(store, answered, {"alpha": first.columns[0], "beta": first.columns[1]})
     assert {s.judge_run for sug in found.values() for s in sug} == {second.id}
+    # The earlier judge still has its own figures.
+    assert judges.judge_agreement(store, first.id)["consistency"]["n"] == len(found)
 
 
 def test_a_judge_run_paused_and_cancelled_like_any_run(store, answered, judging):

@@ -119,22 +119,27 @@ def suggestions(store: Store, dataset_id: str, run_ids: dict[str, int],
             latest[frozenset((a, b))] = pair
     if not latest or seqs == []:
         return {}
-    verdicts: dict[tuple[int, int], stored.Verdict] = {
-        (v.run_id, v.seq): v
-        for v in stored.verdicts(store, [r.id for p in latest.values() for r in judge_runs(p)], seqs)}
     out: dict[int, list[Suggestion]] = {}
     for pair in latest.values():
-        assert pair.ba is not None
         a, b = pair.columns
-        names = (column_of[a], column_of[b])
-        judged = sorted({seq for run_id, seq in verdicts if run_id in (pair.ab.id, pair.ba.id)})
-        for seq in judged:
-            ab, ba = verdicts.get((pair.ab.id, seq)), verdicts.get((pair.ba.id, seq))
-            winner, consistent = combine(ab.better if ab else None, ba.better if ba else None)
-            preferred = {"a": names[0], "b": names[1]}.get(winner or "", winner)
-            out.setdefault(seq, []).append(Suggestion(
-                columns=names, preferred=preferred, consistent=consistent, judge_model=pair.ab.model_id,
-                judge_run=pair.id, reason=(ab.reason if ab else None) or (ba.reason if ba else None)))
+        for seq, suggestion in judge_suggestions(store, pair, (column_of[a], column_of[b]), seqs).items():
+            out.setdefault(seq, []).append(suggestion)
+    return out
+
+
+def judge_suggestions(store: Store, pair: stored.JudgePair, names: tuple[str, str],
+                      seqs: list[int] | None = None) -> dict[int, Suggestion]:
+    """One judge's suggestion per record it judged (in either order), its columns named ``names``."""
+    if pair.ba is None:
+        return {}
+    verdicts = {(v.run_id, v.seq): v for v in stored.verdicts(store, [pair.ab.id, pair.ba.id], seqs)}
+    out = {}
+    for seq in sorted({seq for _, seq in verdicts}):
+        ab, ba = verdicts.get((pair.ab.id, seq)), verdicts.get((pair.ba.id, seq))
+        winner, consistent = combine(ab.better if ab else None, ba.better if ba else None)
+        out[seq] = Suggestion(columns=names, preferred={"a": names[0], "b": names[1]}.get(winner or "", winner),
+                              consistent=consistent, judge_model=pair.ab.model_id, judge_run=pair.id,
+                              reason=(ab.reason if ab else None) or (ba.reason if ba else None))
     return out
 
 
@@ -144,9 +149,7 @@ def judge_agreement(store: Store, judge_id: int) -> dict[str, Any]:
     consistency rate (share of records judged in both orders whose verdicts agree)."""
     pair = get_judge(store, judge_id)
     a, b = pair.columns
-    columns = {run_column(a): a, run_column(b): b}
-    judged = suggestions(store, pair.ab.dataset_id, columns)
-    mine = {seq: s for seq, found in judged.items() for s in found if s.judge_run == pair.id}
+    mine = judge_suggestions(store, pair, (run_column(a), run_column(b)))
     both_orders = [s for s in mine.values() if s.consistent is not None]
     consistent = sum(1 for s in both_orders if s.consistent)
     label = {run_column(a): "a", run_column(b): "b", "tie": "tie"}

@@ -24,7 +24,7 @@ from workbench.store.annotations import annotate
 from workbench.store.datasets import import_dataset
 from workbench.store.models import save_model
 from workbench.store.results import ResultRow, RunUpdate, write_batch
-from workbench.store.runs import create_run
+from workbench.store.runs import clear_errors, create_run
 from workbench.store.tasks import get_task, save_task
 
 REC = ["Strong Yes", "Yes", "Maybe", "No", "Strong No"]
@@ -215,3 +215,44 @@ def test_key_labels_of_options_that_are_not_text(options):
         assert labels == [(option,) for option in options]  # the option itself, not its text
     else:
         assert labels == [None, None]  # "1" or 1: the key can't say
+
+
+def test_joint_codes_of_many_keys():
+    many = metric_counts.VerdictCodes(array("H", [0, 300, 2, 300, 0]), [None] + [f"k{i}" for i in range(1, 301)])
+    few = metric_counts.VerdictCodes(array("B", [0, 1, 1, 2]), [None, "a", "b"])
+    assert metric_counts.joint_codes(many, few) == {(300, 1): 1, (2, 1): 1, (300, 2): 1}
+    assert metric_counts.joint_codes(few, few) == {(1, 1): 2, (2, 2): 1}
+
+
+def test_figures_are_kept_until_what_they_count_changes(store, tmp_path, monkeypatch):
+    fields = ["recommendation", "trajectory", "pedigree"]
+    good = {"recommendation": "Yes", "trajectory": "Good", "pedigree": "Weak"}
+    scenario = (5, [("gemma", "screening"), ("olmo", "screening")],
+                [{s: (("ok", None, good, verdict_key(good, fields)), False, 4.0, 3) for s in range(1, 4)},
+                 {s: (("error", "http", None, None), False, None, None) for s in range(1, 5)}], [], [])
+    dataset_id, columns = build(store, tmp_path, scenario)
+    olmo = int(columns[1].split(":")[1])
+
+    def same() -> dict:
+        fast = compute_metrics(store, dataset_id, columns)
+        assert rounded(fast) == rounded(compute_metrics_by_walking(store, dataset_id, columns))
+        return fast
+
+    first = same()
+    scans = []
+    for name in ("run_health", "verdict_codes"):
+        counted = getattr(metric_counts, name)
+        monkeypatch.setattr(metric_counts, name, lambda s, run_id, counted=counted: scans.append(run_id) or counted(s, run_id))
+    assert compute_metrics(store, dataset_id, columns) == first and scans == []  # kept
+    compute_metrics(store, dataset_id, columns)["records"] = -1  # a copy each time
+    assert compute_metrics(store, dataset_id, columns)["records"] == 5
+    annotate(store, dataset_id=dataset_id, record_id="r1", field="golden", value=True, model_id="gemma", author="t")
+    assert same()["accuracy"]["run:" + columns[0].split(":")[1]]["n"] == 1 and scans == []  # the runs' counts kept
+    clear_errors(store, olmo)  # a retry takes the errors away
+    out = {**good, "recommendation": "No"}
+    write_batch(store, [RunUpdate(olmo, [ResultRow(s, f"r{s}", "ok", out, None, None, None, 2.0, 1, 1, 1, False,
+                                                   verdict_key(out, fields), None) for s in (1, 2)], [], {
+        "run_id": olmo, "done": 2, "errors": 0, "tokens_in": 0, "tokens_out": 0, "cost": 0, "active_seconds": 0,
+        "model_id": "olmo", "dataset_id": dataset_id})])
+    after = same()
+    assert scans == [olmo, olmo] and after["agreement"]["recommendation"][0]["n"] == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from workbench.domain.annotations import reference_label
 from workbench.domain.columns import shown_preference
@@ -14,8 +15,10 @@ from workbench.domain.metrics import MetricsAccumulator
 from workbench.domain.tasks import Task
 from workbench.grid.curation import iter_curated
 from workbench.grid.views import iter_record_results
+from workbench.service import metric_cache
 from workbench.service.exports import NothingToExport, column_run_ids, first_task, verdict_fields
 from workbench.store import metric_counts
+from workbench.store.metric_counts import VerdictCodes
 from workbench.store.annotations import answer_states
 from workbench.store.db import Store
 from workbench.store.runs import get_run
@@ -41,10 +44,16 @@ def compute_metrics(store: Store, dataset_id: str, model_ids: list[str] | None) 
     answers a verdict key can't speak for, are read one by one. ``compute_metrics_by_walking``
     gives the same figures by reading every record."""
     run_ids = column_run_ids(store, dataset_id, model_ids)
-    task = first_task(store, run_ids)
-    accumulator = MetricsAccumulator(list(run_ids), dict(task.verdict_fields), task.primary_verdict)
-    _count(store, dataset_id, run_ids, accumulator)
-    return _with_costs(store, run_ids, accumulator)
+    dataset_version, run_versions = metric_counts.versions(store, dataset_id, run_ids.values())
+
+    def compute() -> dict:
+        task = first_task(store, run_ids)
+        accumulator = MetricsAccumulator(list(run_ids), dict(task.verdict_fields), task.primary_verdict)
+        _count(store, dataset_id, run_ids, accumulator, run_versions)
+        return _with_costs(store, run_ids, accumulator)
+
+    version = (dataset_version, tuple(sorted(run_versions.items())))
+    return metric_cache.figures(store, (dataset_id, tuple(run_ids.items())), version, compute)
 
 
 def compute_metrics_by_walking(store: Store, dataset_id: str, model_ids: list[str] | None) -> dict:
@@ -64,16 +73,23 @@ def _with_costs(store: Store, run_ids: dict[str, int], accumulator: MetricsAccum
     return result
 
 
-def _count(store: Store, dataset_id: str, run_ids: dict[str, int], accumulator: MetricsAccumulator) -> None:
+def _count(store: Store, dataset_id: str, run_ids: dict[str, int], accumulator: MetricsAccumulator,
+           run_versions: dict[int, tuple]) -> None:
     fields = list(accumulator.verdict_fields)
     runs = list(dict.fromkeys(run_ids.values()))
     own_fields = {run_id: _task_of(store, run_id).verdict_fields for run_id in runs}
     keyed = [run_id for run_id in runs if set(fields) <= {name for name, _ in own_fields[run_id]}]
+    cache = metric_cache.metric_cache(store)
+
+    def scan(name: str, run_id: int) -> Any:  # a run's counts, kept for its version
+        count = getattr(metric_counts, name)
+        return cache.get((name, run_id), run_versions.get(run_id), lambda: count(store, run_id))
+
     with ThreadPoolExecutor(_SCANS) as pool:
-        health = {run_id: pool.submit(metric_counts.run_health, store, run_id) for run_id in runs}
-        codes = {run_id: pool.submit(metric_counts.verdict_codes, store, run_id) for run_id in keyed}
+        codes = {run_id: pool.submit(scan, "verdict_codes", run_id) for run_id in keyed}
+        health = {run_id: pool.submit(scan, "run_health", run_id) for run_id in runs}
         records = pool.submit(metric_counts.record_count, store, dataset_id)
-        _count_annotated(store, dataset_id, run_ids, accumulator)
+        references, preferences = _annotated(store, dataset_id, run_ids)
         accumulator.records = records.result()
         for column, run_id in run_ids.items():
             accumulator.add_health(column, **health[run_id].result())
@@ -97,6 +113,11 @@ def _count(store: Store, dataset_id: str, run_ids: dict[str, int], accumulator: 
         if unread_a or unread_b:
             to_read[(a, b)] = set(metric_counts.seqs_with(verdicts[run_a], verdicts[run_b], unread_a, unread_b))
     _read_pairs(store, dataset_id, run_ids, accumulator, to_read)
+    for preference in preferences.values():
+        accumulator.add_preference(preference)
+    answers = _labelled_answers(store, run_ids, sorted(references), verdicts, labels, fields)
+    for seq, reference in references.items():
+        accumulator.add_labelled(answers[seq], reference)
 
 
 def _task_of(store: Store, run_id: int) -> Task:
@@ -104,9 +125,9 @@ def _task_of(store: Store, run_id: int) -> Task:
     return get_task(store, run.task_name, run.task_version)
 
 
-def _count_annotated(store: Store, dataset_id: str, run_ids: dict[str, int], accumulator: MetricsAccumulator) -> None:
-    """Accuracy, confusion and the paired tests on the records with a reference label, win rates on
-    those with a preference: both few, read one by one."""
+def _annotated(store: Store, dataset_id: str, run_ids: dict[str, int]) -> tuple[dict[int, dict], dict[int, str]]:
+    """The records' reference labels (golden, else the latest correction) and their preferences as
+    one of these columns: both few (people make them)."""
     references = {}
     for seq, states in answer_states(store, dataset_id).items():
         chosen = reference_label(states)
@@ -117,12 +138,31 @@ def _count_annotated(store: Store, dataset_id: str, run_ids: dict[str, int], acc
         shown = shown_preference(stored, run_ids)
         if shown is not None:
             preferences[seq] = shown
-    seqs = sorted(references.keys() | preferences.keys())
-    for seq, outputs in metric_counts.answers(store, run_ids, seqs).items():
-        if seq in references:
-            accumulator.add_labelled(outputs, references[seq])
-        if seq in preferences:
-            accumulator.add_preference(preferences[seq])
+    return references, preferences
+
+
+def _labelled_answers(store: Store, run_ids: dict[str, int], seqs: list[int], verdicts: dict[int, VerdictCodes],
+                      labels: dict[int, list[tuple | None]], fields: list[str]) -> dict[int, dict[str, dict | None]]:
+    """Each column's answer on these records, as far as the figures look (its verdict fields): from
+    the verdict keys where they say, else read."""
+    found: dict[int, dict[str, dict | None]] = {}
+    unread: list[int] = []
+    for seq in seqs:
+        outputs: dict[str, dict | None] = {}
+        for column, run_id in run_ids.items():
+            codes = verdicts.get(run_id)
+            if codes is None:  # a task without the compared fields
+                unread.append(seq)
+                break
+            code = codes.codes[seq] if seq < len(codes.codes) else 0  # 0: no valid answer
+            said = labels[run_id][code] if code else None
+            if code and said is None:
+                unread.append(seq)
+                break
+            outputs[column] = dict(zip(fields, said, strict=True)) if said is not None else None
+        else:
+            found[seq] = outputs
+    return found | metric_counts.answers(store, run_ids, unread)
 
 
 def _read_pairs(store: Store, dataset_id: str, run_ids: dict[str, int], accumulator: MetricsAccumulator,

@@ -12,6 +12,7 @@ few records' answers instead.
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -22,7 +23,7 @@ import orjson
 import sqlalchemy as sa
 
 from workbench.store.db import Store
-from workbench.store.schema import RECORD_LEVEL, records, results
+from workbench.store.schema import RECORD_LEVEL, annotation_events, datasets, events, records, results, runs
 from workbench.store.schema import annotations as annotation_states
 
 _BATCH = 1000  # seqs per IN list
@@ -42,10 +43,9 @@ def run_health(store: Store, run_id: int) -> dict[str, Any]:
     """``MetricsAccumulator.add_health`` keywords for every result of the run, as adding each does:
     a cached answer's latency measures the cache, so it is left out."""
     r = results.c
-    uncached_latency = sa.case((r.cached == 0, r.latency_ms))
     totals = sa.select(
-        sa.func.count(sa.case((r.status == "ok", 1))), sa.func.sum(uncached_latency), sa.func.count(uncached_latency),
-        sa.func.coalesce(sa.func.sum(r.tokens_in), 0), sa.func.coalesce(sa.func.sum(r.tokens_out), 0),
+        sa.func.count().filter(r.status == "ok"), sa.func.sum(r.latency_ms).filter(r.cached == 0),
+        sa.func.count(r.latency_ms).filter(r.cached == 0), sa.func.sum(r.tokens_in), sa.func.sum(r.tokens_out),
     ).where(r.run_id == run_id)
     kinds = (sa.select(r.error_kind, sa.func.count()).where(r.run_id == run_id, r.status == "error")
              .group_by(r.error_kind))
@@ -55,7 +55,7 @@ def run_health(store: Store, run_id: int) -> dict[str, Any]:
         for kind, count in conn.execute(kinds):
             errors[kind or "unknown"] += count
     return {"answered": int(answered), "errors_by_kind": dict(errors), "latency_sum": float(latency_sum or 0.0),
-            "latency_n": int(latency_n), "tokens_in": int(tokens_in), "tokens_out": int(tokens_out)}
+            "latency_n": int(latency_n), "tokens_in": int(tokens_in or 0), "tokens_out": int(tokens_out or 0)}
 
 
 _KEYS = {  # each valid answer's verdict key ('' for none) in seq order, as one string: rows are the cost
@@ -107,7 +107,16 @@ def _encode(seqs: Iterable[int], keys: list[str], high: int) -> VerdictCodes:
 
 def joint_codes(a: VerdictCodes, b: VerdictCodes) -> Counter[tuple[int, int]]:
     """How many records have each pair of codes, over the records both runs answered validly."""
-    joint = Counter(zip(a.codes, b.codes, strict=False))  # past a run's last answer: none
+    if isinstance(a.codes, array) and isinstance(b.codes, array) and a.codes.typecode == b.codes.typecode == "B":
+        # A code each in one 16-bit number (b's in the high byte), counted in C.
+        size = min(len(a.codes), len(b.codes))
+        both = bytearray(2 * size)
+        both[0::2], both[1::2] = a.codes[:size], b.codes[:size]
+        counted = Counter(memoryview(both).cast("H"))
+        joint = Counter({(pair & 0xFF, pair >> 8): n for pair, n in counted.items()} if sys.byteorder == "little"
+                        else {(pair >> 8, pair & 0xFF): n for pair, n in counted.items()})
+    else:
+        joint = Counter(zip(a.codes, b.codes, strict=False))  # past a run's last answer: none
     return Counter({(x, y): n for (x, y), n in joint.items() if x and y})
 
 
@@ -154,6 +163,20 @@ def answers(store: Store, run_ids: dict[str, int], seqs: list[int]) -> dict[int,
                     for column in columns:
                         found[seq][column] = answer
     return found
+
+
+def versions(store: Store, dataset_id: str, run_ids: Iterable[int]) -> tuple[tuple, dict[int, tuple]]:
+    """What the figures' caches are valid for (service/metric_cache): the dataset's creation time
+    and the newest annotation event; per run, its row's state and its newest event."""
+    newest_event = sa.select(sa.func.max(events.c.id)).where(events.c.run_id == runs.c.id).scalar_subquery()
+    newest_annotation = sa.select(sa.func.max(annotation_events.c.id)).scalar_subquery()
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(runs.c.id, runs.c.created_at, runs.c.updated_at, runs.c.status, runs.c.done,
+                                      runs.c.errors, runs.c.cost, newest_event)
+                            .where(runs.c.id.in_(sorted(set(run_ids))))).all()
+        dataset = conn.execute(sa.select(datasets.c.created_at, newest_annotation)
+                               .where(datasets.c.id == dataset_id)).first()
+    return tuple(dataset or ()), {row[0]: tuple(row[1:]) for row in rows}
 
 
 def record_count(store: Store, dataset_id: str) -> int:

@@ -63,8 +63,10 @@ def test_corrections_and_other_models_labels_count_and_the_gain_is_paired(store,
                   for seq, label in labels.items()}
     few_right = {seq: answer(rid(seq), "gemma-few")["recommendation"] == label["recommendation"]
                  for seq, label in labels.items()}
+    zero_figure = stats.proportion(sum(zero_right.values()), 6)
     assert row["zero_shot"] | {"run_id": 0} == {"run_id": 0, "n": 6, "correct": sum(zero_right.values()),
-                                                "accuracy": sum(zero_right.values()) / 6}
+                                                "accuracy": sum(zero_right.values()) / 6, "low": zero_figure["low"],
+                                                "high": zero_figure["high"], "small": True}
     assert row["few_shot"]["n"] == 6 and row["few_shot"]["correct"] == sum(few_right.values())
     both = sum(zero_right[s] and few_right[s] for s in labels)
     few_only = sum(few_right[s] and not zero_right[s] for s in labels)

@@ -24,6 +24,11 @@ def self_labelled(provenance: dict | None, model_id: str) -> bool:
     return provenance.get("model_id") == model_id and not provenance.get("corrected")
 
 
+def _with_interval(accuracy: dict[str, Any]) -> dict[str, Any]:
+    figure = stats.proportion(accuracy["correct"], accuracy["n"])
+    return accuracy | {"low": figure["low"], "high": figure["high"], "small": figure["small"]}
+
+
 def _why(model_id: str, examples: int, self_count: int) -> str:
     parts = []
     if examples:
@@ -81,8 +86,8 @@ def _compare(store: Store, dataset_id: str, model_id: str, zero: RunInfo, few: R
         table[(f["output"].get(primary) == label, z["output"].get(primary) == label)] += 1
     return {
         "model_id": model_id, "field": primary, "examples": few.options.get("few_shot"),
-        "zero_shot": {"run_id": zero.id, **accuracy_on(pairs_zero, primary)},
-        "few_shot": {"run_id": few.id, **accuracy_on(pairs_few, primary)},
+        "zero_shot": {"run_id": zero.id, **_with_interval(accuracy_on(pairs_zero, primary))},
+        "few_shot": {"run_id": few.id, **_with_interval(accuracy_on(pairs_few, primary))},
         "excluded_examples": len(examples),
         "excluded_self_labelled": left_out_self,
         "excluded_note": _why(model_id, left_out_examples, left_out_self),

@@ -161,7 +161,7 @@ function agreementSection(field, pairs, name, drill) {
 // Zero-shot vs few-shot on the same records: the paired difference with its interval, the McNemar
 // verdict, and what was left out and why (examples, labels that are the model's own answers).
 function fewShotSection(icl) {
-  const acc = (a) => figureText(a.correct, a.n, null, null, false);
+  const acc = (a) => figureText(a.correct, a.n, a.low, a.high, a.small);
   const change = (d) => (!d || missing(d.value) ? "–"
     : `${d.value >= 0 ? "+" : ""}${(d.value * 100).toFixed(1)} pts${missing(d.low) ? ""
       : ` (95% CI ${(d.low * 100).toFixed(1)} to ${(d.high * 100).toFixed(1)})`}${d.small ? " · small sample" : ""}`);

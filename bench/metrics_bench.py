@@ -67,8 +67,8 @@ def main() -> None:
                 if i == 0:  # warm: the same server asked again
                     warm = [get_ms(base + path) for _ in range(args.repeat)]
                 rss.append(peak_rss_mb(proc.pid))
-    rows = [[f"{args.records:,}", "GET /api/metrics, first request of a server (cold)", f"{statistics.median(cold):.0f}",
-             spread(cold), f"{max(rss):.0f}"],
+    rows = [[f"{args.records:,}", "GET /api/metrics, first request of a server (cold)",
+             f"{statistics.median(cold):.0f}", spread(cold), f"{max(rss):.0f}"],
             [f"{args.records:,}", "GET /api/metrics, asked again (warm)", f"{statistics.median(warm):.0f}",
              spread(warm), ""]]
     print_table(f"Metrics, {store}, {len(MODELS)} models, median of {args.repeat} (ms; target < 1000)",

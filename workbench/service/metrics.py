@@ -11,7 +11,8 @@ from typing import Any
 from workbench.domain.annotations import reference_label
 from workbench.domain.columns import shown_preference
 from workbench.domain.comparison import ComparisonSummary
-from workbench.domain.metrics import MetricsAccumulator
+from workbench.domain import stats
+from workbench.domain.metrics import MetricsAccumulator, kappa_from_counts
 from workbench.domain.tasks import Task
 from workbench.grid.curation import iter_curated
 from workbench.grid.views import iter_record_results
@@ -90,17 +91,32 @@ def _count(store: Store, dataset_id: str, run_ids: dict[str, int], accumulator: 
         health = {run_id: pool.submit(scan, "run_health", run_id) for run_id in runs}
         records = pool.submit(metric_counts.record_count, store, dataset_id)
         references, preferences = _annotated(store, dataset_id, run_ids)
+        verdicts = {run_id: future.result() for run_id, future in codes.items()}
+        labels = {run_id: [metric_counts.key_labels(key, own_fields[run_id], fields) for key in codes.keys]
+                  for run_id, codes in verdicts.items()}
+        to_read = _count_pairs(accumulator, run_ids, verdicts, labels)
+        _read_pairs(store, dataset_id, run_ids, accumulator, to_read)
+        answers = _labelled_answers(store, run_ids, sorted(references), verdicts, labels, fields)
+        for seq, reference in references.items():
+            accumulator.add_labelled(answers[seq], reference)
+        for preference in preferences.values():
+            accumulator.add_preference(preference)
+        _bootstrap_agreement(accumulator)  # Python's work while the database sums the runs' health
         accumulator.records = records.result()
         for column, run_id in run_ids.items():
             accumulator.add_health(column, **health[run_id].result())
-        verdicts = {run_id: future.result() for run_id, future in codes.items()}
-    labels = {run_id: [metric_counts.key_labels(key, own_fields[run_id], fields) for key in verdicts[run_id].keys]
-              for run_id in keyed}
-    to_read: dict[tuple[str, str], set[int] | None] = {}  # None: every record
+
+
+def _count_pairs(accumulator: MetricsAccumulator, run_ids: dict[str, int], verdicts: dict[int, VerdictCodes],
+                 labels: dict[int, list[tuple | None]]) -> dict[tuple[str, str], set[int] | None]:
+    """Each pair's joint labels from the runs' verdict codes; returns the records to read for the
+    rest, per pair (None: every record, for a task without the compared fields)."""
+    fields = list(accumulator.verdict_fields)
+    to_read: dict[tuple[str, str], set[int] | None] = {}
     for a, b in accumulator.pairs:
         run_a, run_b = run_ids[a], run_ids[b]
         if run_a not in verdicts or run_b not in verdicts:
-            to_read[(a, b)] = None  # a task without these verdict fields: its keys can't say
+            to_read[(a, b)] = None  # its keys can't say
             continue
         labels_a, labels_b = labels[run_a], labels[run_b]
         for (x, y), count in metric_counts.joint_codes(verdicts[run_a], verdicts[run_b]).items():
@@ -112,12 +128,16 @@ def _count(store: Store, dataset_id: str, run_ids: dict[str, int], accumulator: 
         unread_b = {y for y, found in enumerate(labels_b) if y and found is None}
         if unread_a or unread_b:
             to_read[(a, b)] = set(metric_counts.seqs_with(verdicts[run_a], verdicts[run_b], unread_a, unread_b))
-    _read_pairs(store, dataset_id, run_ids, accumulator, to_read)
-    for preference in preferences.values():
-        accumulator.add_preference(preference)
-    answers = _labelled_answers(store, run_ids, sorted(references), verdicts, labels, fields)
-    for seq, reference in references.items():
-        accumulator.add_labelled(answers[seq], reference)
+    return to_read
+
+
+def _bootstrap_agreement(accumulator: MetricsAccumulator) -> None:
+    """Draw the kappas' bootstrap intervals now (stats keeps them for ``to_dict``): the slowest
+    part of the figures, done while the database still works on its part."""
+    for joint in accumulator.joint.values():
+        n = sum(joint.values())
+        if kappa_from_counts(joint, n) is not None:
+            stats.bootstrap_kappa(joint, n)
 
 
 def _task_of(store: Store, run_id: int) -> Task:

@@ -150,6 +150,9 @@ def valid_bodies(client) -> dict[tuple[str, str], dict]:
         ("POST", "/api/annotations/undo"): {"dataset_id": "cands"},
         ("PATCH", "/api/datasets/{dataset_id}"): {"name": "Candidates"},
         ("POST", "/api/judges"): {"dataset_id": "cands", "models": ["base", "base2"], "judge": "base"},
+        ("POST", "/api/annotations/bulk"): {"dataset_id": "cands", "models": "base,base2", "action": "golden",
+                                            "column": "base", "filter": "differences", "confirm": True,
+                                            "verdict": ["base:recommendation=Yes"], "q": "a"},
     }
 
 
@@ -175,7 +178,7 @@ def body_operations():
     # Known before the app exists (parametrize runs first); the test checks the list is complete.
     return ["POST /api/models", "PUT /api/models/{model_id}", "POST /api/tasks", "POST /api/tasks/preview",
             "POST /api/tasks/try", "POST /api/runs", "POST /api/annotations", "POST /api/annotations/undo",
-            "PATCH /api/datasets/{dataset_id}", "POST /api/judges"]
+            "PATCH /api/datasets/{dataset_id}", "POST /api/judges", "POST /api/annotations/bulk"]
 
 
 def test_every_json_body_route_is_fuzzed(client):

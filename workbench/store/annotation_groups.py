@@ -61,17 +61,14 @@ def to_json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def lock_fields(conn: sa.Connection, dataset_id: str, keys: Sequence[tuple[int, int]]) -> None:
-    """store.annotations._lock_field for many (seq, run key) at once, in a stable order, a batch of
-    keys per statement (PostgreSQL; SQLite's write transaction already excludes other writers)."""
-    if conn.dialect.name != "postgresql" or not keys:
+def lock_dataset(conn: sa.Connection, dataset_id: str, *, shared: bool) -> None:
+    """The dataset's annotations lock (PostgreSQL; SQLite's write transaction already excludes other
+    writers): every single change takes it shared before its field's lock (annotations._lock_field),
+    a group takes it alone. A lock per record would overflow PostgreSQL's lock table at 100K records."""
+    if conn.dialect.name != "postgresql":
         return
-    names = sorted({f"annotation:{dataset_id}:{seq}:run:{run_key}" for seq, run_key in keys})
-    # The same order as db.lock takes its keys in: two writers never wait on each other in a circle.
-    statement = sa.text("SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM "
-                        "unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, i)")
-    for i in range(0, len(names), 10 * _BATCH):
-        conn.execute(statement, {"keys": names[i:i + 10 * _BATCH]})
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    conn.execute(sa.text(f"SELECT {function}(hashtextextended(:key, 0))"), {"key": f"annotations:{dataset_id}"})
 
 
 def current_values(conn: sa.Connection, dataset_id: str, field: str,
@@ -113,13 +110,13 @@ def _insert_many(conn: sa.Connection, sql: str, width: int, rows: list[tuple]) -
 def write_group(conn: sa.Connection, *, dataset_id: str, field: str, changes: Sequence[Change], author: str,
                 current: dict[tuple[int, int], Any] | None = None) -> dict[str, Any]:
     """Append one event per change that changes something, all sharing a group id, and set the state
-    rows; the caller holds a write transaction (and, with ``current``, the fields' locks and their
-    values: current_values). Returns {group_id (None: nothing changed), changed}."""
+    rows; the caller holds a write transaction (and, with ``current``, the dataset's lock and the
+    fields' values: current_values). Returns {group_id (None: nothing changed), changed}."""
     if field not in FIELDS:  # named in the SQL below
         raise ValueError(f"not an annotation field: {field!r}")
     keys = [(c.seq, c.run_key) for c in changes]
     if current is None:
-        lock_fields(conn, dataset_id, keys)
+        lock_dataset(conn, dataset_id, shared=False)
     before = current if current is not None else current_values(conn, dataset_id, field, keys)
     unset = False if field in FLAG_FIELDS else None
     effective = [(c, before.get((c.seq, c.run_key), unset)) for c in changes]
@@ -171,7 +168,7 @@ def undo_group(conn: sa.Connection, *, dataset_id: str, group_id: int, author: s
         raise GroupConflict(f"annotation group {group_id} is undone already")
     field = pending[0].field
     keys = [(r.seq, r.run_id if r.run_id is not None else RECORD_LEVEL) for r in pending]
-    lock_fields(conn, dataset_id, keys)
+    lock_dataset(conn, dataset_id, shared=False)
     now_values = current_values(conn, dataset_id, field, keys)
     unset = False if field in FLAG_FIELDS else None
     changes, changed_since = [], 0

@@ -19,7 +19,7 @@ from workbench.domain.annotations import (FLAG_FIELDS, MODEL_FIELDS, PREFERENCE_
                                           validate)
 from workbench.domain.errors import Conflict
 from workbench.domain.model_ids import run_column
-from workbench.store.annotation_groups import decode_value, encode_value, to_json, undo_group
+from workbench.store.annotation_groups import decode_value, encode_value, lock_dataset, to_json, undo_group
 from workbench.store.db import Store, dialect_insert, lock, utcnow, write_transaction
 from workbench.store.event_log import insert_events
 from workbench.store.runs import RunInfo, column_runs_in
@@ -105,7 +105,9 @@ def _state_row(conn: sa.Connection, dataset_id: str, seq: int, run_key: int) -> 
 def _lock_field(conn: sa.Connection, dataset_id: str, seq: int, run_key: int) -> None:
     """Writers to the same (record, run) take turns from their first read of its state to their
     commit, so what they check still holds when they write, and the log's order (and each event's
-    ``previous``) is the order the state was changed in."""
+    ``previous``) is the order the state was changed in. A bulk action holds the dataset's lock
+    alone meanwhile (annotation_groups.lock_dataset)."""
+    lock_dataset(conn, dataset_id, shared=True)
     lock(conn, f"annotation:{dataset_id}:{seq}:run:{run_key}")
 
 

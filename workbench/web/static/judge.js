@@ -33,7 +33,8 @@ export function setupJudge(ctx) {
   const dialog = $("#judge-dialog");
   let timer = null;
   let defaultRubric = "";
-  const agreements = new Map();  // judge id -> {done, figures}
+  const agreements = new Map();  // judge id -> {done, status, figures}
+  let verdictsCame = false;  // while open: the grid's ⚖ badges are refreshed when it closes
 
   const columnA = el("select", { id: "judge-column-a", "aria-label": "First column to judge" });
   const columnB = el("select", { id: "judge-column-b", "aria-label": "Second column to judge" });
@@ -87,6 +88,7 @@ export function setupJudge(ctx) {
     if (!dialog.open) dialog.showModal();
     (start.disabled ? close : columnA).focus();
     agreements.clear();
+    verdictsCame = false;
     poll();
   }
 
@@ -105,6 +107,7 @@ export function setupJudge(ctx) {
     await Promise.all(judges.map(async (j) => {
       const known = agreements.get(j.id);
       if (known && known.done === j.done && known.status === j.status) return;
+      if (known) verdictsCame = true;
       try { agreements.set(j.id, { done: j.done, status: j.status, figures: await api(`/api/judges/${j.id}/agreement`) }); } catch { /* shown next time */ }
     }));
     if (datasetId !== ctx.datasetId()) return;
@@ -148,6 +151,7 @@ export function setupJudge(ctx) {
       const judge = await api("/api/judges", { method: "POST", json: body });
       message.textContent = `Judge ${judge.id} started: ${judge.total / 2} record(s) to judge in both orders.`;
       ctx.toast(`Judge ${judge.id} started`);
+      verdictsCame = true;
       poll();
     } catch (error) {
       message.textContent = error.message;
@@ -155,6 +159,6 @@ export function setupJudge(ctx) {
   });
   reset.addEventListener("click", () => { rubric.value = defaultRubric; rubric.focus(); });
   close.addEventListener("click", () => dialog.close());
-  dialog.addEventListener("close", () => { stopPolling(); if (agreements.size) ctx.reload(); });
+  dialog.addEventListener("close", () => { stopPolling(); if (verdictsCame) ctx.reload(); });
   $("#open-judge").addEventListener("click", open);
 }

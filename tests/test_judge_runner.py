@@ -107,6 +107,16 @@ def test_a_judge_asks_in_both_orders_about_the_records_where_the_columns_disagre
     # Each order showed the answers the other way round.
     bodies = [b for b in server.fake.recent_bodies if "better" in str(b.get("response_format"))]
     assert len(bodies) == 2 * len(differ)
+    # What a trace renders from (store.judges.judged_record) is what was sent.
+    from workbench.runner.asking import prompt_messages
+    from workbench.store.judges import judged_record
+    from workbench.store.tasks import get_task
+
+    task = get_task(store, pair.ab.task_name, pair.ab.task_version)
+    sent = [b["messages"] for b in bodies]
+    for run in judges.judge_runs(pair):
+        seq = min(differ)
+        assert prompt_messages(task, "", judged_record(store, run, seq), []) in sent
     view = judges.judge_view(judges.get_judge(store, pair.id))
     assert (view["status"], view["done"], view["total"]) == ("completed", 2 * len(differ), 2 * len(differ))
 

@@ -159,6 +159,19 @@ def pending_judgements(store: Store, run: RunInfo, *, after_seq: int, limit: int
             for r in rows]
 
 
+def judged_record(store: Store, run: RunInfo, seq: int) -> dict[str, Any] | None:
+    """What a judge run showed (or would show) about one record: the record and both answers in its
+    order, as ``pending_judgements`` gives them (a trace renders the messages sent from it); None
+    when the two runs have not both answered it."""
+    first, second = shown_order(run)
+    joined, ra, rb, _ = _disagreements(first, second)
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(records.c.data, ra.c.output.label("first"), rb.c.output.label("second"))
+                           .select_from(joined)
+                           .where(records.c.dataset_id == run.dataset_id, records.c.seq == seq)).first()
+    return None if row is None else judge_input(orjson.loads(row.data), _loads(row.first), _loads(row.second))
+
+
 def _loads(text: str | None) -> dict[str, Any]:
     value = orjson.loads(text) if text else {}
     return value if isinstance(value, dict) else {"answer": value}

@@ -117,3 +117,10 @@ def test_judge_facts_order_and_show_on_rows(client, monkeypatch):  # noqa: F811
     assert same_fields[0]["seq"] == flipped  # the least settled first among its equals
     assert bulk(client, "reviewed", confirm=True, filter="differences")["changed"] == len(rows)
     check_order(ordered(client))
+
+
+def test_sort_value_with_one_column_or_none(client):  # noqa: F811
+    for models in ("gemma", ""):
+        rows = all_rows(client, dataset_id="cands", models=models, sort="value")
+        check_order(rows)
+        assert len(rows) == 100 and all("the columns agree" in r["value_reasons"] for r in rows)

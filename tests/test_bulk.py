@@ -137,3 +137,20 @@ def test_annotating_during_a_bulk_keeps_both(client):  # noqa: F811
 def test_hostile_bodies_get_a_clear_4xx(client, body):  # noqa: F811
     response = client.post("/api/annotations/bulk", json={"confirm": False, **body})
     assert 400 <= response.status_code < 500 or response.status_code == 200, response.text
+
+
+def test_undo_walks_back_through_singles_and_groups(client):  # noqa: F811
+    mark(client, "cand-000005", "judgement", "good", author="ann")
+    done = bulk(client, "golden", confirm=True, column="olmo", filter="differences")
+    mark(client, "cand-000006", "note", "after", model="", author="ann")
+    undo = lambda: client.post("/api/annotations/undo", json={"dataset_id": "cands", "author": "ann"})  # noqa: E731
+    first = undo().json()
+    assert first["field"] == "note" and "undoes_group" not in first
+    second = undo().json()
+    assert second["undoes_group"] == done["group_id"] and second["count"] == done["changed"]
+    assert grid(client)["counts"]["golden"] == 0
+    third = undo().json()
+    assert third["field"] == "judgement" and third["record_id"] == "cand-000005"
+    by_id = client.post("/api/annotations/undo", json={"dataset_id": "cands", "author": "ann",
+                                                       "event_id": done["group_id"]})
+    assert by_id.status_code == 409 and "undone already" in by_id.json()["detail"]

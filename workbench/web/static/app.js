@@ -546,7 +546,10 @@ function onLive(messages) {
     } else if (message.type === "dataset") {
       datasetChanged();
     } else if (message.type === "annotation") {
-      if (message.dataset_id === state.datasetId) { pendingSeqs.add(message.seq); header = true; }
+      if (message.dataset_id !== state.datasetId) continue;
+      // A bulk action (or its undo) is one message for many records: the view is read again.
+      if (message.bulk) reload();
+      else { pendingSeqs.add(message.seq); header = true; }
     }
   }
   if (pendingSeqs.size) scheduleRowRefresh();

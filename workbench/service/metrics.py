@@ -86,7 +86,9 @@ def _count(store: Store, dataset_id: str, run_ids: dict[str, int], accumulator: 
         count = getattr(metric_counts, name)
         return cache.get((name, run_id), run_versions.get(run_id), lambda: count(store, run_id))
 
-    with ThreadPoolExecutor(_SCANS) as pool:
+    # As many at once as there are verdict scans, so they end first (the pairs wait for them) and the
+    # health sums run while Python counts the pairs.
+    with ThreadPoolExecutor(min(_SCANS, max(2, len(keyed)))) as pool:
         codes = {run_id: pool.submit(scan, "verdict_codes", run_id) for run_id in keyed}
         health = {run_id: pool.submit(scan, "run_health", run_id) for run_id in runs}
         records = pool.submit(metric_counts.record_count, store, dataset_id)

@@ -114,9 +114,14 @@ def test_a_judge_asks_in_both_orders_about_the_records_where_the_columns_disagre
 
     task = get_task(store, pair.ab.task_name, pair.ab.task_version)
     sent = [b["messages"] for b in bodies]
+    from workbench.service.traces import result_trace
+
     for run in judges.judge_runs(pair):
         seq = min(differ)
         assert prompt_messages(task, "", judged_record(store, run, seq), []) in sent
+        # The trace of a judge's result shows the messages it was sent, both answers in its order.
+        record_id = next(r["record_id"] for r in run_results(store, run.id) if r["seq"] == seq)
+        assert result_trace(store, run.id, record_id)["messages"] in sent
     view = judges.judge_view(judges.get_judge(store, pair.id))
     assert (view["status"], view["done"], view["total"]) == ("completed", 2 * len(differ), 2 * len(differ))
 

@@ -626,27 +626,30 @@ def _column_ids(models: str | None, run_columns: list[str]):
               help="Comma-separated run ids (e.g. 5,7), as columns beside --models.")
 @click.option("--kind", type=click.Choice(EXPORT_KINDS), default="results", show_default=True,
               help="results; golden (JSONL, corrections applied); comparison / comparison-summary (CSV); "
-                   "training (OpenAI chat JSONL); training-parquet (Hugging Face); few-shot (prompt text).")
+                   "training (OpenAI chat JSONL); training-parquet (Hugging Face); few-shot (prompt text); "
+                   "preferences (TRL preference pairs, JSONL).")
 @click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS),
               help="File format [default: the kind's first: results jsonl, comparison csv, few-shot txt...].")
 @click.option("--layout", type=click.Choice(EXPORT_LAYOUTS), default="long", show_default=True,
               help="results: a row per record × model (long) or per record (wide).")
 @click.option("--examples", type=click.IntRange(1, MAX_EXAMPLES), default=5, show_default=True,
               help="few-shot: how many golden examples.")
+@click.option("--judge", is_flag=True,
+              help='preferences: add the judge\'s consistent verdicts as pairs (source "judge").')
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @data_dir_option
 def export(dataset_id: str, models: str | None, run_ids: list[str], kind: str, fmt: str | None, layout: str,
-           examples: int, output: Path, data_dir: Path | None) -> None:
+           examples: int, judge: bool, output: Path, data_dir: Path | None) -> None:
     """Export results, golden data, comparisons or training data (latest run of each model), streamed."""
     from workbench.domain.exports import check_export
     from workbench.service.exports import export as export_kind
 
     try:
-        check_export(kind, fmt, layout, examples)
+        check_export(kind, fmt, layout, examples, judge)
     except InvalidInput as exc:
         raise click.UsageError(str(exc)) from None
     count = export_kind(_store(data_dir), kind, dataset_id, _column_ids(models, run_ids), fmt, output,
-                        layout=layout, examples=examples)
+                        layout=layout, examples=examples, judge=judge)
     click.echo(f"wrote {count} {'examples' if kind == 'few-shot' else 'rows'} to {output}", err=True)
 
 

@@ -64,6 +64,10 @@ def result_trace(store: Store, run_id: int, record_id: str) -> dict[str, Any]:
 def _messages_sent(store: Store, run: RunInfo, task, record_id: str, data: dict, row: dict) -> list[dict[str, str]]:
     if row["error_kind"] == "template":
         return []  # the prompt could not be made: nothing was sent
+    if run.kind == "judge":  # a judge was shown the record with both answers, in its run's order
+        from workbench.store.judges import judged_record
+
+        data = judged_record(store, run, row["seq"]) or data
     try:
         return prompt_messages(task, record_id, data, run_examples(store, run))
     except Exception:  # noqa: BLE001 - a record the template can't take was sent nothing

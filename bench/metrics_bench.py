@@ -6,7 +6,9 @@ Builds the dataset "big" with 3 models' results, 1% golden and 0.5% fixed answer
 in a temporary directory (and a throwaway PostgreSQL server with --postgres), or reuses a data
 directory built that way (--data-dir; with WORKBENCH_DATABASE_URL for PostgreSQL). Cold: the first
 request of a `workbench serve` just started (one per repeat, without its grid warm-up, so nothing
-else runs meanwhile); warm: the same request again on one server. Prints medians, spreads and the
+else runs meanwhile); warm: the same request again on one server; after the warm-up: the first
+request of a server started as `workbench serve` starts by default, which counts big datasets and
+reads their metrics' per-run scans in the background (service/warm_up.py). Prints medians, spreads and the
 server's peak RSS; not a timed test. The Metrics panel's target is under 1 s.
 """
 
@@ -37,6 +39,8 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="build in a throwaway PostgreSQL server")
     parser.add_argument("--data-dir", type=Path, help="a data directory already built (dataset 'big')")
     parser.add_argument("--settle", type=float, default=2.0, help="seconds between a server's start and its request")
+    parser.add_argument("--warm-up-wait", type=float, default=30.0,
+                        help="seconds a server with its warm-up (the default of `workbench serve`) is left to warm")
     args = parser.parse_args()
     print(machine())
     with contextlib.ExitStack() as stack:
@@ -61,7 +65,7 @@ def main() -> None:
             print(f"(built {args.records:,} records × {len(MODELS)} models in {time.perf_counter() - started:.0f} s)")
         store = "PostgreSQL" if env.get("WORKBENCH_DATABASE_URL") else "SQLite"
         path = f"/api/metrics?dataset_id=big&models={','.join(MODELS)}"
-        cold, warm, rss = [], [], []
+        cold, warm, warmed_up, rss = [], [], [], []
         for i in range(args.repeat):
             with serving(env, data_dir, "--no-warm-up") as (proc, base):
                 time.sleep(args.settle)  # the server's own start (runner, sockets) done: only the caches are cold
@@ -69,10 +73,17 @@ def main() -> None:
                 if i == 0:  # warm: the same server asked again
                     warm = [get_ms(base + path) for _ in range(args.repeat)]
                 rss.append(peak_rss_mb(proc.pid))
+        for _ in range(args.repeat):  # as a user meets it: `workbench serve` warms big datasets as it starts
+            with serving(env, data_dir) as (proc, base):
+                time.sleep(args.warm_up_wait)
+                warmed_up.append(get_ms(base + path))
+                rss.append(peak_rss_mb(proc.pid))
     rows = [[f"{args.records:,}", "GET /api/metrics, first request of a server (cold)",
              f"{statistics.median(cold):.0f}", spread(cold), f"{max(rss):.0f}"],
             [f"{args.records:,}", "GET /api/metrics, asked again (warm)", f"{statistics.median(warm):.0f}",
-             spread(warm), ""]]
+             spread(warm), ""],
+            [f"{args.records:,}", "GET /api/metrics, first request after the server's warm-up",
+             f"{statistics.median(warmed_up):.0f}", spread(warmed_up), ""]]
     print_table(f"Metrics, {store}, {len(MODELS)} models, median of {args.repeat} (ms; target < 1000)",
                 ["records", "request", "median", "spread", "server peak RSS MB"], rows)
 

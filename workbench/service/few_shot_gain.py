@@ -11,7 +11,7 @@ from typing import Any
 
 from workbench.domain import stats
 from workbench.domain.metrics import accuracy_on
-from workbench.grid.curation import iter_curated
+from workbench.grid.curation import iter_curated_seqs
 from workbench.store.db import Store
 from workbench.store.runs import RunInfo, list_runs
 from workbench.store.tasks import get_task
@@ -68,7 +68,9 @@ def _compare(store: Store, dataset_id: str, model_id: str, zero: RunInfo, few: R
     pairs_zero, pairs_few = [], []
     left_out_examples = left_out_self = 0
     table = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}  # (few right, zero right)
-    for item in iter_curated(store, dataset_id, {"zero": zero.id, "few": few.id}, with_data=False):
+    # Only records with an answer annotation can have a reference label: the rest is never read.
+    for _, item in iter_curated_seqs(store, dataset_id, {"zero": zero.id, "few": few.id}, with_data=False,
+                                     annotated_only=True):
         if item.reference is None:
             continue
         z, f = item.results.get("zero"), item.results.get("few")

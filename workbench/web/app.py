@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from workbench import __version__
 from workbench.config import Settings
 from workbench.store import Store
-from workbench.grid.counts import warm_up as warm_counts
+from workbench.service.warm_up import warm_up as warm_big_datasets
 from workbench.web.boundary import BoundaryMiddleware, LastResortMiddleware
 from workbench.web.errors import ERROR_RESPONSES, install_error_handlers
 from workbench.runner.manager import RunManager
@@ -27,13 +27,13 @@ from workbench.service.workspace import open_workspace
 def create_app(settings: Settings, store: Store | None = None, *, execute_runs: bool = True,
                max_runs: int | None = None, warm_up: bool = False) -> FastAPI:
     """The whole app. With ``execute_runs`` it also runs queued runs (and resumes orphaned ones),
-    at most ``max_runs`` at once; with ``warm_up`` it counts big datasets in the background as it
-    starts (see counts.warm_up)."""
+    at most ``max_runs`` at once; with ``warm_up`` it counts big datasets and reads their metrics in
+    the background as it starts (see service/warm_up.py)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if warm_up:  # a daemon thread: stopping the server never waits for it
-            threading.Thread(target=warm_counts, args=(app.state.store,), name="warm-up", daemon=True).start()
+            threading.Thread(target=warm_big_datasets, args=(app.state.store,), name="warm-up", daemon=True).start()
         background = asyncio.create_task(app.state.runner.serve_forever()) if execute_runs else None
         try:
             yield

@@ -1,0 +1,29 @@
+"""What a server does for big datasets as it starts, in the background: count the grid's default
+selection (grid/counts.warm_up), then read the Metrics figures' per-run scans once, so the first
+page and the first Metrics panel a user opens find them built."""
+
+from __future__ import annotations
+
+import logging
+
+from workbench.domain.errors import WorkbenchError
+from workbench.grid.counts import warm_up as warm_counts
+from workbench.store.db import Store
+
+log = logging.getLogger(__name__)
+
+
+def warm_up(store: Store) -> list[str]:
+    """Warm the counts, then the metrics, of the newest big datasets; returns their ids."""
+    from workbench.service.metrics import metrics
+
+    warmed = warm_counts(store)
+    for dataset_id in warmed:
+        try:
+            metrics(store, dataset_id, None)
+        except WorkbenchError:
+            continue  # e.g. its runs were deleted meanwhile: nothing to warm
+        except Exception as exc:  # noqa: BLE001 - a warm-up never stops the server; the panel computes later
+            log.warning("metrics warm-up of %s stopped: %s", dataset_id, exc)
+            break
+    return warmed

@@ -92,7 +92,6 @@ bench: install-test system-deps
 	$(BIN)/python bench/page_bench.py --postgres
 	$(BIN)/python bench/metrics_bench.py
 	$(BIN)/python bench/metrics_bench.py --postgres
-	$(BIN)/python bench/value_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -26,6 +26,13 @@ def call(url: str, path: str, method: str = "GET", body: dict | None = None):
         return json.load(answer)
 
 
+def upload_dataset(tab, url: str, path: Path, records: int) -> str:
+    """Upload ``path`` from the page; returns the new dataset's id once the page shows its records."""
+    tab.set_input_files("#upload-input", str(path))
+    tab.wait_for_selector(f"#dataset-count:has-text('{records} records')")
+    return call(url, "/api/datasets")[0]["id"]
+
+
 def cell(tab, row: int, column: str):
     return tab.locator(".row").nth(row).locator(f".cell[data-model='{column}']")
 
@@ -68,9 +75,7 @@ def test_two_runs_of_one_model_are_two_columns(page, tmp_path, fake):  # noqa: F
     upload = tmp_path / "candidates.jsonl"
     write_jsonl(upload, RECORDS, seed=5)
     page.goto(url)
-    page.set_input_files("#upload-input", str(upload))
-    page.wait_for_selector(f"#dataset-count:has-text('{RECORDS} records')")
-    dataset = call(url, "/api/datasets")[0]["id"]
+    dataset = upload_dataset(page, url, upload, RECORDS)
     page.check("input[data-model=gemma]")
     page.wait_for_selector("#grid-head .model-col:has-text('not run')")  # picked, never run: a column still
     page.click("#run-selected")
@@ -171,9 +176,7 @@ def test_the_column_picker_by_keyboard(page, tmp_path, fake):  # noqa: F811 (fix
     upload = tmp_path / "candidates.jsonl"
     write_jsonl(upload, 20, seed=3)
     page.goto(url)
-    page.set_input_files("#upload-input", str(upload))
-    page.wait_for_selector("#dataset-count:has-text('20 records')")
-    dataset = call(url, "/api/datasets")[0]["id"]
+    dataset = upload_dataset(page, url, upload, 20)
     page.check("input[data-model=a]")
     page.check("input[data-model=b]")
     page.click("#run-selected")
@@ -236,9 +239,7 @@ def test_workflow_4_bring_your_own_task(page, tmp_path, fake):  # noqa: F811 (fi
     upload.write_text("".join(json.dumps(r) + "\n" for r in reviews(RECORDS)), encoding="utf-8")
     url = workbench(tmp_path, add_model("one", "Model One", fake.base_url), add_model("two", "Model Two", fake.base_url))
     page.goto(url)
-    page.set_input_files("#upload-input", str(upload))
-    page.wait_for_selector(f"#dataset-count:has-text('{RECORDS} records')")
-    dataset = call(url, "/api/datasets")[0]["id"]
+    dataset = upload_dataset(page, url, upload, RECORDS)
 
     page.click("#task-new")
     page.wait_for_selector("#task-dialog[open]")
@@ -312,9 +313,7 @@ def test_a_column_of_another_task_shows_its_own_answer(page, tmp_path, fake):  #
         "output_schema": {"type": "object", "properties": {"level": {"type": "string", "enum": ["junior", "senior"]}},
                           "required": ["level"]}, "primary_verdict": "level"})
     page.goto(url)  # after the task is made: the picker lists it
-    page.set_input_files("#upload-input", str(upload))
-    page.wait_for_selector("#dataset-count:has-text('10 records')")
-    dataset = call(url, "/api/datasets")[0]["id"]
+    dataset = upload_dataset(page, url, upload, 10)
     page.check("input[data-model=a]")
     page.click("#run-selected")  # the default task, candidate screening
     page.wait_for_selector(".job .status.completed", timeout=30_000)

@@ -3,26 +3,19 @@ end, its suggestion in review mode apart from people's choice, and its agreement
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.test_browser import CHROMIUM, add_model, workbench
 from tests.test_browser_a11y import AXE, check
+from tests.test_browser_columns import call, upload_dataset
 from tests.test_browser import _stop_servers, browser, fake, page  # noqa: F401 (fixtures)
 from tests.test_judge_runner import judging  # noqa: F401 (fixture: the fake judge prefers one answer)
 from testkit.synthetic import write_jsonl
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no chromium")
 RECORDS = 30
-
-
-def call(url: str, path: str):
-    request = urllib.request.Request(f"{url}{path}", headers={"X-Workbench-Client": "tests"})
-    with urllib.request.urlopen(request) as answer:
-        return json.load(answer)
 
 
 def test_a_judge_from_the_dialog_to_review_mode(page, tmp_path, fake, judging):  # noqa: F811
@@ -32,9 +25,7 @@ def test_a_judge_from_the_dialog_to_review_mode(page, tmp_path, fake, judging): 
     upload = tmp_path / "candidates.jsonl"
     write_jsonl(upload, RECORDS, seed=3)
     page.goto(url)
-    page.set_input_files("#upload-input", str(upload))
-    page.wait_for_selector(f"#dataset-count:has-text('{RECORDS} records')")
-    dataset = call(url, "/api/datasets")[0]["id"]
+    dataset = upload_dataset(page, url, upload, RECORDS)
     page.check("input[data-model=alpha]")
     page.check("input[data-model=beta]")
     page.uncheck("input[data-model=judge]")  # the judge model only judges here

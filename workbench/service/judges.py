@@ -15,6 +15,7 @@ from workbench.domain.progress import TERMINAL_STATES
 from workbench.runner.options import RunOptions
 from workbench.store import judges as stored
 from workbench.store.datasets import get_dataset
+from workbench.store.metric_counts import stated_preferences
 from workbench.store.db import Store
 from workbench.store.models import get_model
 from workbench.store.runs import RunInfo, RunNotFound, column_runs, get_run, set_status
@@ -154,7 +155,7 @@ def judge_agreement(store: Store, judge_id: int) -> dict[str, Any]:
     consistent = sum(1 for s in both_orders if s.consistent)
     label = {run_column(a): "a", run_column(b): "b", "tie": "tie"}
     pairs = []
-    for seq, preference in stored.people_preferences(store, pair.ab.dataset_id).items():
+    for seq, preference in stated_preferences(store, pair.ab.dataset_id).items():
         person = people_label(preference, run_column(a), run_column(b))
         suggestion = mine.get(seq)
         if person is not None and suggestion is not None and suggestion.preferred is not None:

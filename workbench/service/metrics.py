@@ -13,7 +13,6 @@ from workbench.domain.columns import shown_preference
 from workbench.domain.comparison import ComparisonSummary
 from workbench.domain import stats
 from workbench.domain.metrics import MetricsAccumulator, kappa_from_counts
-from workbench.domain.tasks import Task
 from workbench.grid.curation import iter_curated
 from workbench.grid.views import iter_record_results
 from workbench.service import metric_cache
@@ -23,7 +22,6 @@ from workbench.store.metric_counts import VerdictCodes
 from workbench.store.annotations import answer_states
 from workbench.store.db import Store
 from workbench.store.runs import get_run
-from workbench.store.tasks import get_task
 
 _SCANS = 4  # the runs' scans read at once, each on its own connection (the database does the work)
 
@@ -78,7 +76,7 @@ def _count(store: Store, dataset_id: str, run_ids: dict[str, int], accumulator: 
            run_versions: dict[int, tuple]) -> None:
     fields = list(accumulator.verdict_fields)
     runs = list(dict.fromkeys(run_ids.values()))
-    own_fields = {run_id: _task_of(store, run_id).verdict_fields for run_id in runs}
+    own_fields = {run_id: first_task(store, {"": run_id}).verdict_fields for run_id in runs}
     keyed = [run_id for run_id in runs if set(fields) <= {name for name, _ in own_fields[run_id]}]
     cache = metric_cache.metric_cache(store)
 
@@ -140,11 +138,6 @@ def _bootstrap_agreement(accumulator: MetricsAccumulator) -> None:
         n = sum(joint.values())
         if kappa_from_counts(joint, n) is not None:
             stats.bootstrap_kappa(joint, n)
-
-
-def _task_of(store: Store, run_id: int) -> Task:
-    run = get_run(store, run_id)
-    return get_task(store, run.task_name, run.task_version)
 
 
 def _annotated(store: Store, dataset_id: str, run_ids: dict[str, int]) -> tuple[dict[int, dict], dict[int, str]]:

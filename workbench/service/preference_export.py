@@ -18,8 +18,6 @@ from workbench.service.judges import suggestions
 from workbench.store.annotations import answer_states, record_notes
 from workbench.store.annotator_labels import stated_seqs
 from workbench.store.db import Store
-from workbench.store.runs import get_run
-from workbench.store.tasks import get_task
 
 BATCH = 500
 
@@ -27,10 +25,9 @@ BATCH = 500
 def preference_rows(store: Store, dataset_id: str, run_ids: dict[str, int], *,
                     judge: bool = False) -> Iterator[dict[str, Any]]:
     """Every preference pair among these columns (column id -> run), record by record."""
-    tasks: dict[str, Task] = {}
-    for column, run_id in run_ids.items():
-        run = get_run(store, run_id)
-        tasks[column] = get_task(store, run.task_name, run.task_version)
+    from workbench.service.exports import first_task  # exports imports this module
+
+    tasks: dict[str, Task] = {column: first_task(store, {"": run_id}) for column, run_id in run_ids.items()}
     judged = suggestions(store, dataset_id, run_ids) if judge else {}
     seqs = sorted(set(stated_seqs(store, dataset_id)) | set(judged))
     column_of = {run_id: column for column, run_id in reversed(run_ids.items())}  # a run's first column

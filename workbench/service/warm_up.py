@@ -15,12 +15,12 @@ log = logging.getLogger(__name__)
 
 def warm_up(store: Store) -> list[str]:
     """Warm the counts, then the metrics, of the newest big datasets; returns their ids."""
-    from workbench.service.metrics import metrics
+    from workbench.service.metrics import compute_metrics
 
     warmed = warm_counts(store)
     for dataset_id in warmed:
         try:
-            metrics(store, dataset_id, None)
+            compute_metrics(store, dataset_id, None)  # the cached part (the few-shot rows are not kept)
         except WorkbenchError:
             continue  # e.g. its runs were deleted meanwhile: nothing to warm
         except Exception as exc:  # noqa: BLE001 - a warm-up never stops the server; the panel computes later

@@ -19,8 +19,7 @@ from workbench.domain.progress import TERMINAL_STATES
 from workbench.store.db import Store, write_transaction
 from workbench.store.results import PendingRecord
 from workbench.store.runs import RunInfo, insert_run
-from workbench.store.schema import RECORD_LEVEL, records, results, runs
-from workbench.store.schema import annotations as annotation_state
+from workbench.store.schema import records, results, runs
 
 JUDGE = "judge"  # runs.kind
 
@@ -206,12 +205,3 @@ def verdicts(store: Store, run_ids: Iterable[int], seqs: list[int] | None = None
         out.append(Verdict(r.run_id, r.seq, r.primary_verdict if ok else None,
                            reason if isinstance(reason, str) else None))
     return out
-
-
-def people_preferences(store: Store, dataset_id: str) -> dict[int, str]:
-    """Record seq -> the preference people stated on it (``run:ID``, "tie" or "all_bad")."""
-    query = sa.select(annotation_state.c.seq, annotation_state.c.preference).where(
-        annotation_state.c.dataset_id == dataset_id, annotation_state.c.run_id == RECORD_LEVEL,
-        annotation_state.c.preference.is_not(None))
-    with store.engine.connect() as conn:
-        return {r.seq: r.preference for r in conn.execute(query)}

@@ -14,8 +14,8 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from itertools import combinations
 from typing import Any
 
-from workbench.domain.metrics import kappa_from_counts
-from workbench.domain.stats import bootstrap_kappa, proportion
+from workbench.domain.metrics import kappa_with_interval
+from workbench.domain.stats import proportion
 
 # unit key (seq first) -> annotator -> label
 Units = Mapping[tuple[int, int], Mapping[str, Hashable]]
@@ -53,10 +53,7 @@ def krippendorff_alpha_nominal(units: Iterable[Sequence[Hashable]]) -> float | N
 
 def _kappa(pairs: Iterable[tuple[Hashable, Hashable]]) -> dict[str, Any]:
     joint: Counter[tuple[Hashable, Hashable]] = Counter(pairs)
-    n = sum(joint.values())
-    interval = bootstrap_kappa(joint, n)
-    return {"kappa": kappa_from_counts(joint, n), "kappa_low": interval[0] if interval else None,
-            "kappa_high": interval[1] if interval else None}
+    return kappa_with_interval(joint, sum(joint.values()))
 
 
 def pair_agreement(units: Units, a: str, b: str) -> dict[str, Any]:
@@ -74,6 +71,12 @@ def disagreeing(units: Units) -> list[tuple[int, int]]:
 def disagreeing_records(units: Units) -> set[int]:
     """The records (seqs) with a unit the annotators disagree on."""
     return {key[0] for key in disagreeing(units)}
+
+
+def disagreeing_on_any(labels: Mapping[str, Units], fields: Iterable[str]) -> set[int]:
+    """The records with a unit the annotators disagree on, in any of ``fields`` (labels: field -> units):
+    what ``disagreements`` counts and ``drill=annotators`` lists, so the two can't drift apart."""
+    return set().union(*(disagreeing_records(labels[field]) for field in fields))
 
 
 def field_agreement(units: Units) -> dict[str, Any]:

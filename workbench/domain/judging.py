@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.domain.errors import InvalidInput
-from workbench.domain.metrics import kappa_from_counts
-from workbench.domain.stats import SMALL, bootstrap_kappa, proportion
+from workbench.domain.metrics import kappa_with_interval
+from workbench.domain.stats import SMALL, proportion
 from workbench.domain.tasks import Task
 
 # A judge task is stored beside the answer tasks under this reserved prefix (task names allow only
@@ -137,12 +137,10 @@ def agreement_with_people(pairs: list[tuple[str, str]], consistent: int, judged:
     joint: Counter[tuple[Hashable, Hashable]] = Counter(pairs)
     n = len(pairs)
     agree = sum(count for (judge, person), count in joint.items() if judge == person)
-    interval = bootstrap_kappa(joint, n) if n else None
     return {
         "n": n, "small": n < SMALL,
         "percent": proportion(agree, n),
-        "kappa": kappa_from_counts(joint, n) if n else None,
-        "kappa_low": interval[0] if interval else None, "kappa_high": interval[1] if interval else None,
+        **kappa_with_interval(joint, n),
         "consistency": proportion(consistent, judged),
         "joint": [{"judge": judge, "people": person, "count": count}
                   for (judge, person), count in sorted(joint.items())],

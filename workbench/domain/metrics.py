@@ -42,6 +42,14 @@ def kappa_from_counts(joint: Counter[tuple[Hashable, Hashable]], n: int) -> floa
     return (agree * n - chance) / (n * n - chance)
 
 
+def kappa_with_interval(joint: Counter[tuple[Hashable, Hashable]], n: int) -> dict[str, float | None]:
+    """Cohen's kappa from joint counts with its seeded bootstrap 95% interval (stats.bootstrap_kappa):
+    ``kappa``, ``kappa_low``, ``kappa_high`` (None where undefined: no records, or too few)."""
+    interval = stats.bootstrap_kappa(joint, n)
+    return {"kappa": kappa_from_counts(joint, n), "kappa_low": interval[0] if interval else None,
+            "kappa_high": interval[1] if interval else None}
+
+
 def cohen_kappa(pairs: Iterable[tuple[Hashable, Hashable]]) -> float | None:
     """Cohen's kappa between two raters, from (rater_a_label, rater_b_label) pairs."""
     joint: Counter[tuple[Hashable, Hashable]] = Counter()
@@ -263,11 +271,8 @@ class MetricsAccumulator:
                 joint = self.joint[(f, a, b)]
                 n = sum(joint.values())
                 agree = sum(c for (x, y), c in joint.items() if x == y)
-                kappa = kappa_from_counts(joint, n)
-                interval = stats.bootstrap_kappa(joint, n) if kappa is not None else None
                 rows.append({"models": [a, b], "n": n, "percent": _ratio(agree, n), **_interval(agree, n),
-                             "kappa": kappa, "kappa_low": interval[0] if interval else None,
-                             "kappa_high": interval[1] if interval else None})
+                             **kappa_with_interval(joint, n)})
             out[f] = rows
         return out
 

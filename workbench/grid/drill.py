@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from workbench.domain.annotator_agreement import disagreeing_records
+from workbench.domain.annotator_agreement import disagreeing_on_any
 from workbench.domain.metrics import confusion_cell, pair_agrees
 from workbench.grid.curation import iter_curated_seqs
 from workbench.grid.marks import store_cache
@@ -68,7 +68,7 @@ def _members(store: Store, dataset_id: str, runs: dict[str, int], drill: Drill):
     if drill.kind == ANNOTATORS:
         fields = [drill.field] if drill.field else list(AGREEMENT_FIELDS)
         labels = standing_labels(store, dataset_id, runs.values(), fields)
-        yield from sorted(set().union(*(disagreeing_records(labels[field]) for field in fields)))
+        yield from sorted(disagreeing_on_any(labels, fields))
         return
     if drill.kind == CONFUSION:
         (column,) = drill.columns

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.domain.annotator_agreement import disagreeing_records, field_agreement
+from workbench.domain.annotator_agreement import disagreeing_on_any, field_agreement
 from workbench.domain.model_ids import parse_column_ids
 from workbench.store.annotator_labels import AGREEMENT_FIELDS, standing_labels
 from workbench.store.datasets import get_dataset
@@ -23,6 +23,5 @@ def annotator_agreement(store: Store, dataset_id: str, models: str | None = None
     labels = standing_labels(store, dataset_id, run_ids.values())
     fields = {field: field_agreement(labels[field]) for field in AGREEMENT_FIELDS}
     names = sorted({name for figures in fields.values() for name in figures["annotators"]})
-    split = set().union(*(disagreeing_records(labels[field]) for field in AGREEMENT_FIELDS))
     return {"dataset_id": dataset_id, "columns": list(run_ids), "annotators": names, "fields": fields,
-            "disagreements": len(split)}
+            "disagreements": len(disagreeing_on_any(labels, AGREEMENT_FIELDS))}

@@ -112,7 +112,7 @@ def get_run(store: Store, run_id: int) -> RunInfo:
 
 
 def unfinished_runs(store: Store) -> list[RunInfo]:
-    return stored.list_runs(store, statuses=UNFINISHED)
+    return stored.list_runs(store, statuses=UNFINISHED, kinds=None)  # judge runs resume like any run
 
 
 def control_run(store: Store, run_id: int, action: str) -> RunInfo:

@@ -135,12 +135,9 @@ def get_run(store: Store, run_id: int) -> RunInfo:
 
 
 def list_runs(store: Store, *, dataset_id: str | None = None, statuses: tuple[str, ...] | None = None,
-              kinds: tuple[str, ...] | None = None) -> list[RunInfo]:
-    """Runs, oldest first. ``kinds`` None: a dataset's listing (no ``statuses``: the runs panel, the
-    columns) is its answer runs only, judge runs being listed as judges (store/judges.py); a listing
-    by status (the queue the runner executes and resumes) holds every kind."""
-    if kinds is None and statuses is None:
-        kinds = (ANSWER,)
+              kinds: tuple[str, ...] | None = (ANSWER,)) -> list[RunInfo]:
+    """Runs, oldest first: answer runs by default (the runs panel, the columns; judge runs are listed
+    as judges, store/judges.py); ``kinds=None`` every kind (the queue the runner executes and resumes)."""
     query = sa.select(runs).order_by(runs.c.id)
     if kinds:
         query = query.where(runs.c.kind.in_(kinds))

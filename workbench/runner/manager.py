@@ -123,7 +123,8 @@ class RunManager:
 
     async def _pick_up(self) -> None:
         active = sum(1 for run_id, t in self._tasks.items() if not t.done() and not self.executors[run_id].following)
-        for run in await asyncio.to_thread(list_runs, self.store, statuses=("queued", "running")):
+        for run in await asyncio.to_thread(list_runs, self.store, statuses=("queued", "running"),
+                                              kinds=None):
             current = self._tasks.get(run.id)
             if current is not None and not current.done():
                 continue  # running here, or followed here (a follower takes the run over if its owner dies)

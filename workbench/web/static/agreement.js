@@ -3,11 +3,10 @@
 // (drill=annotators&drill_field=F). Renders into #metrics-people; every value is inserted as text.
 import { api } from "./api.js";
 import { el } from "./dom.js";
-import { chanceAgreement, figureText } from "./metrics.js";
+import { chanceAgreement, figureText, missing, num } from "./metrics.js";
 
 const FIELDS = { judgement: "Judgement (good / wrong)", golden: "Golden", preference: "Preferred column" };
-const missing = (v) => v === null || v === undefined;
-const two = (v) => (missing(v) ? "–" : Number(v).toFixed(2));
+const two = (v) => num(v, 2);
 const withInterval = (v, low, high) => (missing(v) ? "–" : missing(low) ? two(v) : `${two(v)} (95% CI ${two(low)} to ${two(high)})`);
 const percentText = (p) => figureText(p.k, p.n, p.low, p.high, p.small);
 

@@ -1,5 +1,6 @@
 // Bulk actions (Bulk…): mark every record under the current filter at once, after a count and a
 // confirmation; one undoable group in the log. Fills #bulk-dialog. Owned by the grid work (issue #16).
+import { author } from "./curation.js";
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
 import { columnLabel } from "./grid.js";
@@ -56,7 +57,7 @@ export function setupBulk(ctx) {
   const body = (confirmed) => {
     const [action, column] = select.value.split("|");
     return { ...bulkBody(ctx.viewParams()), dataset_id: ctx.datasetId(), action, ...(column ? { column } : {}),
-             confirm: confirmed, author: localStorage.getItem("workbench-user") || "local user" };
+             confirm: confirmed, author: author() };
   };
 
   async function recount() {

@@ -5,9 +5,9 @@ import { $, el } from "./dom.js";
 import { returnFocusOnClose } from "./panels.js";
 
 const pct = (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`);
-const num = (v, digits = 0) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
+export const num = (v, digits = 0) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
 const bar = (v) => el("div", { class: "hbar", style: `width:${Math.round((v || 0) * 100)}%` });
-const missing = (v) => v === null || v === undefined;
+export const missing = (v) => v === null || v === undefined;
 // A 95% interval in points of percent, finer when it is narrow: "23–88%", "49.8–50.4%".
 export function interval(low, high) {
   if (missing(low) || missing(high)) return "";

@@ -2,11 +2,11 @@
 // how far its verdicts agree with people's. Fills #judge-dialog. Every value is inserted as text (dom.js el).
 import { api } from "./api.js";
 import { $, el } from "./dom.js";
+import { num } from "./metrics.js";
 import { returnFocusOnClose } from "./panels.js";
 
 const POLL_MS = 1000;
 const pct = (x) => (x === null || x === undefined ? "–" : `${Math.round(x * 100)}%`);
-const num = (x) => (x === null || x === undefined ? "–" : x.toFixed(2));
 
 // "72% (95% CI 60–82%) of 40", with "small sample" said when it is.
 export function proportionText(p) {
@@ -20,8 +20,8 @@ export function agreementLines(a) {
   if (!a.n) lines.push("no human preferences yet between these two columns");
   else {
     lines.push(`agrees with people: ${proportionText(a.percent)}`);
-    const interval = a.kappa_low === null || a.kappa_low === undefined ? "" : ` (95% CI ${num(a.kappa_low)}–${num(a.kappa_high)})`;
-    lines.push(`Cohen's κ with people: ${num(a.kappa)}${interval}, n = ${a.n}${a.small ? " (small sample)" : ""}`);
+    const interval = a.kappa_low === null || a.kappa_low === undefined ? "" : ` (95% CI ${num(a.kappa_low, 2)}–${num(a.kappa_high, 2)})`;
+    lines.push(`Cohen's κ with people: ${num(a.kappa, 2)}${interval}, n = ${a.n}${a.small ? " (small sample)" : ""}`);
   }
   lines.push(`position consistency (same verdict in both orders): ${proportionText(a.consistency)}`);
   return lines;
@@ -35,6 +35,7 @@ export function setupJudge(ctx) {
   let defaultRubric = "";
   const agreements = new Map();  // judge id -> {done, status, figures}
   let verdictsCame = false;  // while open: the grid's ⚖ badges are refreshed when it closes
+  let shown = null;  // what the list shows: rebuilt only when it changes (an open <details> stays open)
 
   const columnA = el("select", { id: "judge-column-a", "aria-label": "First column to judge" });
   const columnB = el("select", { id: "judge-column-b", "aria-label": "Second column to judge" });
@@ -88,6 +89,7 @@ export function setupJudge(ctx) {
     if (!dialog.open) dialog.showModal();
     (start.disabled ? close : columnA).focus();
     agreements.clear();
+    shown = null;
     verdictsCame = false;
     poll();
   }
@@ -97,8 +99,10 @@ export function setupJudge(ctx) {
   async function poll() {
     stopPolling();
     if (!dialog.open) return;
-    try { await refresh(); } catch (error) { list.replaceChildren(el("p", { class: "err" }, error.message)); }
-    if (dialog.open) timer = setTimeout(poll, POLL_MS);
+    let running = true;
+    try { running = await refresh(); } catch (error) { shown = null; list.replaceChildren(el("p", { class: "err" }, error.message)); }
+    // Once every judge has ended nothing more comes: a judge started here polls again.
+    if (dialog.open && running) timer = setTimeout(poll, POLL_MS);
   }
 
   async function refresh() {
@@ -110,9 +114,14 @@ export function setupJudge(ctx) {
       if (known) verdictsCame = true;
       try { agreements.set(j.id, { done: j.done, status: j.status, figures: await api(`/api/judges/${j.id}/agreement`) }); } catch { /* shown next time */ }
     }));
-    if (datasetId !== ctx.datasetId()) return;
+    const running = judges.some((j) => !j.finished);
+    if (datasetId !== ctx.datasetId()) return running;
+    const now = JSON.stringify([judges, [...agreements]]);
+    if (now === shown) return running;
+    shown = now;
     list.replaceChildren(...(judges.length ? judges.slice().reverse().map(judgeItem)
       : [el("p", { class: "muted" }, "No judge on this dataset yet.")]));
+    return running;
   }
 
   function columnName(columnId) {

@@ -19,19 +19,12 @@ from typing import Any
 import orjson
 
 from workbench.domain.errors import InvalidInput, NotFound
+from workbench.domain.names import EXPORT_FORMATS, EXPORT_KIND_FORMATS, EXPORT_KINDS, EXPORT_LAYOUTS, MAX_EXAMPLES
 
 FORMATS = ("jsonl", "csv", "parquet")
-# Every export kind and its formats (the first is the default): the one list the CLI's choices,
-# the API's checks and the page read.
-KIND_FORMATS = {
-    "results": ("jsonl", "csv", "parquet"), "golden": ("jsonl",), "comparison": ("csv",),
-    "comparison-summary": ("csv",), "training": ("jsonl",), "training-parquet": ("parquet",), "few-shot": ("txt",),
-    "preferences": ("jsonl",),  # TRL conversational preference pairs (domain/preference_pairs.py)
-}
-KINDS = tuple(KIND_FORMATS)
-ALL_FORMATS = tuple(dict.fromkeys(f for formats in KIND_FORMATS.values() for f in formats))
-LAYOUTS = ("long", "wide")  # results: a row per record × model, or per record
-MAX_EXAMPLES = 50  # few-shot: golden examples in one block
+# The kinds, their formats (the first is the default) and layouts: defined in names.py, light for the CLI.
+KIND_FORMATS, KINDS, ALL_FORMATS = EXPORT_KIND_FORMATS, EXPORT_KINDS, EXPORT_FORMATS
+LAYOUTS = EXPORT_LAYOUTS
 
 
 class UnknownExportKind(NotFound):

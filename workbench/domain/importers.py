@@ -26,6 +26,7 @@ import orjson
 from workbench.domain.json_rules import (INT64_MAX, MAX_DEPTH, TOO_DEEP, checked_value, decode_problem, json_problem,
                                         json_scan)
 from workbench.domain.errors import InvalidInput
+from workbench.domain.names import IMPORT_FORMATS
 
 # Documented limit: one record (a JSONL line, a CSV row, a Parquet row as
 # JSON) may be at most this large. Bigger ones are almost always a mistake
@@ -36,7 +37,7 @@ MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024
 SNIFF_BYTES = 64 * 1024
 # A record with more fields than this is a table turned sideways, not a record.
 MAX_FIELDS = 2000
-FORMATS = ("jsonl", "csv", "parquet")
+FORMATS = IMPORT_FORMATS
 BOM = b"\xef\xbb\xbf"
 
 

@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 
 from workbench.domain.errors import InvalidInput
+from workbench.domain.names import INT64_MAX, INT64_MIN
 
 MAX_DEPTH = 64
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep (the limit for any JSON value)"
 
 

@@ -15,7 +15,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from workbench.domain.errors import InvalidInput
 
-STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "prompt")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # far beyond any real answer; bounds memory per request
 _ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -22,6 +22,7 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from workbench.domain.errors import InvalidInput
+from workbench.domain.names import DEFAULT_TASK
 from workbench.domain.template_budget import BudgetedEnvironment, render_within_budget
 
 
@@ -229,7 +230,7 @@ RECOMMENDATIONS = ["Strong Yes", "Yes", "Maybe", "No", "Strong No"]
 GRADES = ["Strong", "Good", "Average", "Weak"]
 
 CANDIDATE_SCREENING = Task(
-    name="candidate-screening",
+    name=DEFAULT_TASK,
     description="Screen a job candidate: overall recommendation, career trajectory and pedigree.",
     primary_verdict="recommendation",
     output_schema={
@@ -267,6 +268,3 @@ Answer with a single JSON object and nothing else, matching this JSON Schema:
 )
 
 BUILTIN_TASKS = {CANDIDATE_SCREENING.name: CANDIDATE_SCREENING}
-# The task a run, a probe or an empty grid uses when none is named (one place: the CLI's defaults,
-# the API's defaults and the grid's fallback all read it).
-DEFAULT_TASK = CANDIDATE_SCREENING.name

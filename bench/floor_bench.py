@@ -1,0 +1,161 @@
+"""`workbench run` against the floor: a hand-written asyncio + aiohttp loop, both as whole processes.
+
+    .venv/bin/python bench/floor_bench.py [--repeat 5] [--records 2000] [--big 20000]
+
+Each measure is a fresh process, timed from its start to its exit by this driver:
+(a) the loop: python start, aiohttp import, the same request bodies the workbench sends (its rendered
+    messages and response_format, read from a file), concurrency 50, no persistence, no parsing;
+(b) `python -m workbench run --dataset D --model M` on a fresh copy of a prepared data dir, checked
+    afterwards: every record has a committed result (else the bench stops).
+The fake server (testkit/fake_openai.py) runs in its own process, one per latency. The two are
+interleaved (loop, workbench, loop, workbench, ...) so the shared machine's noise falls on both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _util import ROOT, fake_server, machine, median, print_table
+
+CONCURRENCY = 50
+
+LOOP = r"""
+import asyncio, sys
+import aiohttp, orjson
+
+async def main(bodies):
+    pending = iter(bodies)
+    headers = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+        async def worker():
+            for body in pending:  # the workers share one iterator: each body is sent once
+                async with session.post(URL, data=orjson.dumps(body), headers=headers) as response:
+                    response.raise_for_status()
+                    await response.read()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+
+URL = sys.argv[1] + "/chat/completions"
+CONCURRENCY = int(sys.argv[3])
+with open(sys.argv[2], "rb") as fh:
+    asyncio.run(main(orjson.loads(fh.read())))
+"""
+
+
+def prepare(count: int, urls: dict[str, str]) -> tuple[Path, str, dict[str, Path]]:
+    """A data dir with ``count`` records and one model per latency; and, per latency, the request
+    bodies the workbench will send (so the loop sends the same)."""
+    import orjson
+
+    from testkit.synthetic import write_jsonl
+    from workbench.config import Settings
+    from workbench.domain.models import build_model
+    from workbench.domain.tasks import DEFAULT_TASK
+    from workbench.providers.base import Request
+    from workbench.providers.openai import OpenAIProvider
+    from workbench.runner.asking import prompt_messages
+    from workbench.service.workspace import open_workspace
+    from workbench.store.datasets import import_dataset
+    from workbench.store.models import save_model
+    from workbench.store.tasks import get_task
+
+    data_dir = Path(tempfile.mkdtemp(prefix=f"wb-floor-{count}-"))
+    source = data_dir.parent / f"{data_dir.name}.jsonl"
+    write_jsonl(source, count)
+    store = open_workspace(Settings.load(data_dir=data_dir))
+    dataset = import_dataset(store, source)
+    task = get_task(store, DEFAULT_TASK)
+    with open(source, "rb") as fh:
+        records = [orjson.loads(line) for line in fh]
+    bodies = {}
+    for name, url in urls.items():
+        model = save_model(store, build_model({"id": name, "provider": "openai", "base_url": url, "model": name,
+                                               "structured_output": "json_schema",
+                                               "max_concurrency": CONCURRENCY}))
+        provider = OpenAIProvider(model)
+        sent = [provider._body(Request(prompt_messages(task, str(i), record, []), schema=task.output_schema),
+                               "json_schema") for i, record in enumerate(records)]
+        bodies[name] = data_dir.parent / f"{data_dir.name}-{name}.json"
+        bodies[name].write_bytes(orjson.dumps(sent))
+    store.close()
+    source.unlink()
+    return data_dir, dataset.id, bodies
+
+
+def timed(argv: list[str], **kwargs) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+    return time.perf_counter() - started
+
+
+def run_loop(url: str, bodies: Path) -> float:
+    return timed([sys.executable, "-c", LOOP, url, str(bodies), str(CONCURRENCY)])
+
+
+def run_workbench(data_dir: Path, dataset_id: str, model: str, count: int) -> float:
+    work = Path(tempfile.mkdtemp(prefix="wb-floor-run-"))
+    subprocess.run(["cp", "-r", f"{data_dir}/.", str(work)], check=True)
+    env = {**os.environ, "COLUMNS": "100"}
+    env.pop("WORKBENCH_DATABASE_URL", None)
+    try:
+        seconds = timed([sys.executable, "-m", "workbench", "run", "--dataset", dataset_id, "--model", model,
+                         "--data-dir", str(work)], cwd=ROOT, env=env)
+        with sqlite3.connect(work / "workbench.db") as conn:
+            ok = conn.execute("SELECT count(*) FROM results WHERE status = 'ok'").fetchone()[0]
+        assert ok == count, f"only {ok} of {count} results committed"
+    finally:
+        subprocess.run(["rm", "-rf", str(work)], check=True)
+    return seconds
+
+
+def row(label: str, count: int, loop: list[float], workbench: list[float]) -> list[str]:
+    def spread(times: list[float]) -> str:
+        return f"{median(times):.2f} ({min(times):.2f}–{max(times):.2f})"
+
+    ratio = median(workbench) / median(loop)
+    return [label, f"{count:,}", spread(loop), spread(workbench), f"{ratio:.3f}", f"{1 / ratio:.2f}"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--records", type=int, default=2000)
+    parser.add_argument("--big", type=int, default=20000, help="records of the 0 ms row with start-up amortised "
+                                                               "(0: skip it)")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    rows = []
+    with fake_server("--latency-ms", "100") as slow, fake_server("--latency-ms", "0") as fast:
+        urls = {"lat100": slow, "lat0": fast}
+        data_dir, dataset_id, bodies = prepare(args.records, urls)
+        times: dict[str, list[float]] = {f"{k}-{m}": [] for k in ("loop", "wb") for m in urls}
+        for _ in range(args.repeat):
+            for model, url in urls.items():
+                times[f"loop-{model}"].append(run_loop(url, bodies[model]))
+                times[f"wb-{model}"].append(run_workbench(data_dir, dataset_id, model, args.records))
+        rows.append(row("100 ms", args.records, times["loop-lat100"], times["wb-lat100"]))
+        rows.append(row("0 ms", args.records, times["loop-lat0"], times["wb-lat0"]))
+        if args.big:
+            data_dir, dataset_id, bodies = prepare(args.big, {"lat0": fast})
+            loop, workbench = [], []
+            for _ in range(args.repeat):
+                loop.append(run_loop(fast, bodies["lat0"]))
+                workbench.append(run_workbench(data_dir, dataset_id, "lat0", args.big))
+            rows.append(row("0 ms", args.big, loop, workbench))
+    print_table(f"workbench run vs a hand-written aiohttp loop, whole processes, concurrency {CONCURRENCY}, "
+                f"interleaved, median (min–max) of {args.repeat}, seconds",
+                ["server latency", "records", "loop s", "workbench run s", "wb/loop time", "wb/loop throughput"],
+                rows)
+    print("targets: at 100 ms wb/loop time <= 1.05; at 0 ms wb/loop throughput >= 0.70")
+    print(f"(peak RSS of this driver: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,41 +1,43 @@
-"""The `workbench` command. Thin: parses arguments, calls the store and domain, prints."""
+"""The `workbench` command. Thin: parses arguments, calls the store and domain, prints.
+
+Start-up is part of every command's time, so this module imports only click and light modules: each
+command imports the store, the services and the runner it uses inside its function (SQLAlchemy,
+pydantic, jsonschema and rich take ~0.6 s together; `workbench --help` needs none of them).
+tests/test_cli_startup.py checks which modules `--help` and `datasets` load.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import sqlalchemy.exc
-from rich.console import Console
-from rich.table import Table
 
 from workbench.config import DEFAULT_HOST, DEFAULT_PORT, Settings
-from workbench.domain.datasets import ImportRejected
 from workbench.domain.errors import InvalidInput, WorkbenchError
-from workbench.domain.exports import ALL_FORMATS as EXPORT_FORMATS, KINDS as EXPORT_KINDS, MAX_EXAMPLES
-from workbench.domain.exports import LAYOUTS as EXPORT_LAYOUTS
-from workbench.domain.importers import FORMATS
-from workbench.domain.json_rules import INT64_MAX
-from workbench.domain.model_ids import parse_model_ids, positive_id, run_column
-from workbench.domain.models import STRUCTURED_OUTPUT_MODES
-from workbench.domain.tasks import DEFAULT_TASK
-from workbench.store import Store
-from workbench.store.faults import storage_problem
+from workbench.domain.names import (DEFAULT_TASK, EXPORT_FORMATS, EXPORT_KINDS, EXPORT_LAYOUTS, IMPORT_FORMATS,
+                                    INT64_MAX, MAX_EXAMPLES, STRUCTURED_OUTPUT_MODES)
 
-from workbench.service import models as service_models
-from workbench.service import datasets as service_datasets
-from workbench.service import tasks as service_tasks
-from workbench.service.workspace import ensure_demo, open_workspace
+if TYPE_CHECKING:
+    from rich.console import Console
 
-console = Console()
+    from workbench.store import Store
+
 # Mistakes a user can make (and files that can't be read or written): one line, never a traceback.
 USER_ERRORS = (WorkbenchError, OSError)
+
+
+@functools.cache
+def console() -> Console:
+    """The rich console, made when a command first draws a table or bars (rich takes ~0.1 s to import)."""
+    from rich.console import Console
+
+    return Console()
 
 
 EXIT_INTERRUPTED = 130
@@ -50,24 +52,38 @@ class WorkbenchGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # usage errors and exits: click says them
-        except ImportRejected as exc:
-            click.echo(f"error: nothing imported: {len(exc.problems) + exc.more} problem(s):", err=True)
-            for problem in exc.problems:
-                click.echo(f"  {problem}", err=True)
-            if exc.more:
-                click.echo(f"  ... and {exc.more} more", err=True)
-            sys.exit(1)
         except USER_ERRORS as exc:
-            _fail(_os_problem(exc) if isinstance(exc, OSError) else str(exc))
-        except sqlalchemy.exc.SQLAlchemyError as exc:  # can't be reached, opened, written; or a bad URL
-            _fail(storage_problem(exc))
+            _user_error(exc)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:
+            if _is_storage_error(exc):  # can't be reached, opened, written; or a bad URL
+                from workbench.store.faults import storage_problem
+
+                _fail(storage_problem(exc))
             if os.environ.get("WORKBENCH_DEBUG") == "1":
                 raise
             _fail(f"{type(exc).__name__}: {exc} (a bug: please report it)")
+
+
+def _user_error(exc: Exception) -> None:
+    from workbench.domain.datasets import ImportRejected
+
+    if isinstance(exc, ImportRejected):
+        click.echo(f"error: nothing imported: {len(exc.problems) + exc.more} problem(s):", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        if exc.more:
+            click.echo(f"  ... and {exc.more} more", err=True)
+        sys.exit(1)
+    _fail(_os_problem(exc) if isinstance(exc, OSError) else str(exc))
+
+
+def _is_storage_error(exc: Exception) -> bool:
+    """A SQLAlchemy error, told without importing SQLAlchemy: a command that never loaded it can't raise one."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, errors.SQLAlchemyError)
 
 
 def _fail(message: str) -> None:
@@ -115,15 +131,27 @@ PRICE = FiniteFloat(min=0)
 
 def print_table(headers: list[str], rows: list[list[str]]) -> None:
     """A table on a terminal; tab-separated lines (whole values, never cut) when piped."""
-    if not console.is_terminal:
+    if _piped() or not console().is_terminal:
         for line in [headers, *rows]:
             click.echo("\t".join(line))
         return
+    from rich.table import Table
+
     table = Table(*headers)
     table.columns[0].no_wrap = True
     for row in rows:
         table.add_row(*row)
-    console.print(table)
+    console().print(table)
+
+
+def _piped() -> bool:
+    """Output is no terminal, without asking rich: not a tty, and none of the variables with which
+    rich is told otherwise (TTY_COMPATIBLE, FORCE_COLOR) is set. Else rich decides, as it draws."""
+    try:
+        is_tty = sys.stdout.isatty()
+    except ValueError:  # closed
+        is_tty = False
+    return not is_tty and "TTY_COMPATIBLE" not in os.environ and "FORCE_COLOR" not in os.environ
 
 
 def data_dir_option(fn: Callable) -> Callable:
@@ -134,6 +162,8 @@ def data_dir_option(fn: Callable) -> Callable:
 
 
 def _store(data_dir: Path | None) -> Store:
+    from workbench.service.workspace import open_workspace
+
     return open_workspace(Settings.load(data_dir=data_dir))
 
 
@@ -164,6 +194,7 @@ def serve(host: str, port: int, demo: bool, max_runs: int | None, warm_up: bool,
     """Serve the workbench page and API."""
     import uvicorn
 
+    from workbench.service.workspace import ensure_demo, open_workspace
     from workbench.web.app import create_app, refuse_unprotected_host
 
     settings = Settings.load(data_dir=data_dir).allowing(host, *allowed_hosts)
@@ -181,13 +212,16 @@ def serve(host: str, port: int, demo: bool, max_runs: int | None, warm_up: bool,
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="Dataset name [default: the file name].")
 @click.option("--id-field", help="Field holding each record's unique id [default: 'id' when present].")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), help="File format [default: from the name/content].")
+@click.option("--format", "fmt", type=click.Choice(IMPORT_FORMATS),
+              help="File format [default: from the name/content].")
 @click.option("--title-field", help="Field shown as each record's title [default: inferred, e.g. name].")
 @click.option("--subtitle-field", multiple=True, help="Field(s) shown as the subtitle, joined by ' @ ' (repeatable).")
 @data_dir_option
 def import_(file: Path, name: str | None, id_field: str | None, fmt: str | None,
             title_field: str | None, subtitle_field: tuple[str, ...], data_dir: Path | None) -> None:
     """Import a JSONL, CSV or Parquet file as a dataset; prints the new dataset id."""
+    from workbench.service import datasets as service_datasets
+
     info = service_datasets.import_file(_store(data_dir), file, name=name, id_field=id_field, fmt=fmt,
                                         title_field=title_field, subtitle_fields=subtitle_field)
     click.echo(f"imported {info.record_count} records as dataset:", err=True)
@@ -201,8 +235,10 @@ def datasets(ctx: click.Context, data_dir: Path | None) -> None:
     """List datasets (or manage them with a subcommand)."""
     if ctx.invoked_subcommand is not None:
         return
+    from workbench.service import quick
+
     rows = []
-    for info in service_datasets.list_datasets(_store(data_dir)):
+    for info in quick.list_datasets(Settings.load(data_dir=data_dir)):
         shown = " / ".join(filter(None, [info.title_field or "(id)", " @ ".join(info.subtitle_fields)]))
         rows.append([info.id, info.name, str(info.record_count), info.format, info.id_field or "(generated)",
                      shown, info.created_at[:19]])
@@ -215,6 +251,8 @@ def datasets(ctx: click.Context, data_dir: Path | None) -> None:
 @data_dir_option
 def datasets_show(dataset_id: str, limit: int, data_dir: Path | None) -> None:
     """Show a dataset's first records."""
+    from workbench.service import datasets as service_datasets
+
     for record in service_datasets.first_records(_store(data_dir), dataset_id, limit):
         click.echo(f"{record.record_id}\t{record.title}\t{record.subtitle}")
 
@@ -224,29 +262,47 @@ def datasets_show(dataset_id: str, limit: int, data_dir: Path | None) -> None:
 @data_dir_option
 def datasets_delete(dataset_id: str, data_dir: Path | None) -> None:
     """Delete a dataset and everything run on it."""
+    from workbench.service import datasets as service_datasets
+
     service_datasets.delete_dataset(_store(data_dir), dataset_id)
     click.echo(f"deleted {dataset_id}")
 
 
-class ProviderChoice(click.Choice):
-    """The registry's provider names, read when first needed (so `workbench --help` loads no provider)."""
+class LazyChoice(click.Choice):
+    """Choices read from where they live when first needed (the provider registry, the task starters),
+    so that `workbench --help` loads neither."""
 
-    def __init__(self) -> None:
+    def __init__(self, load: Callable[[], Iterable[str]]) -> None:
+        self._load = load
         super().__init__(())
 
     @property
     def choices(self) -> tuple[str, ...]:
-        return tuple(service_models.provider_names())
+        return tuple(self._load())
 
     @choices.setter
     def choices(self, value: Any) -> None:
-        pass  # the registry holds them
+        pass  # ``load`` holds them
+
+
+def _provider_names() -> list[str]:
+    from workbench.service import models as service_models
+
+    return service_models.provider_names()
+
+
+def _starter_ids() -> list[str]:
+    from workbench.service import tasks as service_tasks
+
+    return [s["id"] for s in service_tasks.starters()]
 
 
 class ProviderOption(click.Option):
     """`--provider`, whose help lists each provider's label from the registry."""
 
     def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        from workbench.service import models as service_models
+
         self.help = "; ".join(f"{p['name']}: {p['label']}" for p in service_models.describe_providers())
         return super().get_help_record(ctx)
 
@@ -258,7 +314,7 @@ def models() -> None:
 
 @models.command("add")
 @click.argument("model_id")
-@click.option("--provider", cls=ProviderOption, type=ProviderChoice(), required=True)
+@click.option("--provider", cls=ProviderOption, type=LazyChoice(_provider_names), required=True)
 @click.option("--base-url", help="e.g. http://127.0.0.1:8000/v1 (for providers that call a server).")
 @click.option("--replica", "replicas", multiple=True,
               help="Another base URL serving the same model (repeatable); requests go to the least busy.")
@@ -280,6 +336,8 @@ def models_add(model_id: str, provider: str, base_url: str | None, replicas: tup
                concurrency: int, rpm: int | None, name: str | None, temperature: float, max_tokens: int,
                price_in: float, price_out: float, structured_output: str, data_dir: Path | None) -> None:
     """Add (or replace) a model configuration."""
+    from workbench.service import models as service_models
+
     config = service_models.save_model(_store(data_dir), {
         "id": model_id, "name": name or model_id, "provider": provider, "base_url": base_url,
         "replicas": list(replicas), "model": model_name,
@@ -295,6 +353,8 @@ def models_add(model_id: str, provider: str, base_url: str | None, replicas: tup
 @data_dir_option
 def models_import(file: Path, data_dir: Path | None) -> None:
     """Add or replace the models listed in a models.yaml."""
+    from workbench.service import models as service_models
+
     configs = service_models.import_models(_store(data_dir), file)
     click.echo(f"saved {len(configs)} model(s): {', '.join(c.id for c in configs)}")
 
@@ -303,6 +363,8 @@ def models_import(file: Path, data_dir: Path | None) -> None:
 @data_dir_option
 def models_list(data_dir: Path | None) -> None:
     """List configured models."""
+    from workbench.service import models as service_models
+
     rows = [[m.id, m.name, m.provider, " ".join(filter(None, [m.base_url, m.model])), m.api_key_env or "",
              str(m.max_concurrency), m.structured_output] for m in service_models.list_models(_store(data_dir))]
     print_table(["id", "name", "provider", "endpoint / model", "key env", "concurrency", "structured output"], rows)
@@ -313,6 +375,8 @@ def models_list(data_dir: Path | None) -> None:
 @data_dir_option
 def models_remove(model_id: str, data_dir: Path | None) -> None:
     """Remove a model configuration (its results stay)."""
+    from workbench.service import models as service_models
+
     service_models.delete_model(_store(data_dir), model_id)
     click.echo(f"removed {model_id}")
 
@@ -326,7 +390,11 @@ def models_remove(model_id: str, data_dir: Path | None) -> None:
 @data_dir_option
 def models_test(model_id: str, task_name: str, timeout: float, save: bool, data_dir: Path | None) -> None:
     """Send one sample record; show latency, the answer and the structured-output form that works."""
+    import asyncio
+
     import orjson
+
+    from workbench.service import models as service_models
 
     result = asyncio.run(service_models.test_model(_store(data_dir), model_id, task_name, timeout_s=timeout,
                                                    save=save))
@@ -349,6 +417,8 @@ def tasks() -> None:
 @data_dir_option
 def tasks_list(data_dir: Path | None) -> None:
     """List tasks (latest versions)."""
+    from workbench.service import tasks as service_tasks
+
     rows = [[t.name, str(t.version), ", ".join(n for n, _ in t.verdict_fields), t.primary_verdict or "",
              t.description] for t in service_tasks.list_tasks(_store(data_dir))]
     print_table(["name", "version", "verdict fields", "primary", "description"], rows)
@@ -359,6 +429,8 @@ def tasks_list(data_dir: Path | None) -> None:
 @data_dir_option
 def tasks_add(file: Path, data_dir: Path | None) -> None:
     """Add a task from a YAML file (a changed task gets a new version)."""
+    from workbench.service import tasks as service_tasks
+
     task = service_tasks.save_task_file(_store(data_dir), file)
     click.echo(f"task {task.name} version {task.version}")
 
@@ -369,6 +441,8 @@ def tasks_add(file: Path, data_dir: Path | None) -> None:
 @data_dir_option
 def tasks_show(name: str, version: int | None, data_dir: Path | None) -> None:
     """Print a task as YAML."""
+    from workbench.service import tasks as service_tasks
+
     import yaml
 
     task = service_tasks.get_task(_store(data_dir), name, version)
@@ -377,12 +451,14 @@ def tasks_show(name: str, version: int | None, data_dir: Path | None) -> None:
 
 @tasks.command("new")
 @click.argument("name")
-@click.option("--from", "starter", required=True, type=click.Choice([s["id"] for s in service_tasks.starters()]),
+@click.option("--from", "starter", required=True, type=LazyChoice(_starter_ids),
               help="The starting point to copy.")
 @data_dir_option
 def tasks_new(name: str, starter: str, data_dir: Path | None) -> None:
     """Save a new task NAME from a starting point, and print it as YAML (edit it in the page's task
     editor, or in a file: `workbench tasks show NAME > f.yaml`, edit, `workbench tasks add f.yaml`)."""
+    from workbench.service import tasks as service_tasks
+
     task = service_tasks.new_task(_store(data_dir), name, starter)
     click.echo(service_tasks.task_yaml_text(task), nl=False)
     click.echo(f"saved task {task.name} version {task.version} (from {starter}); edit it with "
@@ -399,6 +475,8 @@ def tasks_new(name: str, starter: str, data_dir: Path | None) -> None:
 def tasks_preview(name: str, dataset_id: str, record_id: str | None, version: int | None,
                   data_dir: Path | None) -> None:
     """Print the messages task NAME would send for a record, and what is wrong with it there."""
+    from workbench.service import tasks as service_tasks
+
     store = _store(data_dir)
     task = service_tasks.get_task(store, name, version)
     shown = service_tasks.preview_task(store, task.to_dict(), dataset_id, record_id)
@@ -424,6 +502,7 @@ EXIT_PAUSED = 2
 
 def _execute_runs(store: Store, run_ids: list[int]) -> None:
     """Run in this process with live bars; Ctrl-C pauses cleanly. Exits with the outcome."""
+    import asyncio
     import signal
 
     from workbench.runner.console import RunBars
@@ -437,12 +516,12 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
         if interrupted:
             raise KeyboardInterrupt  # second Ctrl-C: stop now (finished results are already saved)
         interrupted.append(True)
-        console.print("[yellow]pausing… (finished results are saved; Ctrl-C again to quit now)[/yellow]")
+        console().print("[yellow]pausing… (finished results are saved; Ctrl-C again to quit now)[/yellow]")
         here.pause_all("paused from the command line")
 
     async def go():
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_sigint)
-        with RunBars(labels, console=console) as bars:
+        with RunBars(labels, console=console()) as bars:
             return await here.execute(on_progress=bars.update)
 
     code = 0
@@ -600,6 +679,8 @@ def judge(dataset_id: str, columns: str, judge_model: str, rubric: str | None, r
 
 def _run_columns(value: str | None) -> list[str]:
     """--runs 5,7 → ["run:5", "run:7"] (a usage error for anything but run ids)."""
+    from workbench.domain.model_ids import positive_id, run_column
+
     if value is None:
         return []
     columns = []
@@ -613,6 +694,8 @@ def _run_columns(value: str | None) -> list[str]:
 
 def _column_ids(models: str | None, run_columns: list[str]):
     """The columns --models and --runs name together (None: the default columns)."""
+    from workbench.domain.model_ids import parse_model_ids
+
     if not run_columns:
         return parse_model_ids(models)
     return parse_model_ids(",".join(filter(None, [models, *run_columns])))

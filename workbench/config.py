@@ -11,8 +11,6 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import platformdirs
-
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4080
 
@@ -31,9 +29,7 @@ class Settings:
     def load(cls, data_dir: str | Path | None = None, database_url: str | None = None) -> "Settings":
         """Explicit arguments win over environment variables, which win over defaults."""
         env = os.environ
-        chosen_dir = Path(
-            data_dir or env.get("WORKBENCH_DATA_DIR") or platformdirs.user_data_dir("workbench")
-        ).expanduser()
+        chosen_dir = Path(data_dir or env.get("WORKBENCH_DATA_DIR") or _user_data_dir()).expanduser()
         url = database_url or env.get("WORKBENCH_DATABASE_URL") or f"sqlite:///{chosen_dir / 'workbench.db'}"
         models_file = env.get("WORKBENCH_MODELS_FILE")
         return cls(
@@ -55,3 +51,9 @@ class Settings:
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir
+
+
+def _user_data_dir() -> str:
+    import platformdirs  # only when no data dir is given (~10 ms that `--help` and the tests skip)
+
+    return platformdirs.user_data_dir("workbench")

@@ -1,0 +1,163 @@
+"""Start-up: which modules `workbench --help` and `workbench datasets` load (no timings here; those are
+bench/startup_bench.py's), and that the quick read of `datasets` lists exactly what the normal path does."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
+
+from workbench.cli import main
+from workbench.config import Settings
+from workbench.service import quick as service_quick
+from workbench.service.workspace import open_workspace
+from workbench.store import quick
+from workbench.store.datasets import list_datasets
+from workbench.store.migrations import MIGRATIONS
+from workbench.store.schema import datasets
+
+# Each of these takes tens to hundreds of milliseconds to import; `--help` needs none of them.
+HEAVY = ("sqlalchemy", "pydantic", "jsonschema", "fastapi", "starlette", "uvicorn", "aiohttp", "pyarrow",
+         "llama_cpp", "psycopg", "rich", "httpx", "jinja2", "yaml", "asyncio")
+LOADED_MARK = "LOADED-MODULES:"
+
+
+def _modules_loaded_by(*args: str, env: dict[str, str] | None = None) -> tuple[set[str], str]:
+    """The top-level modules a fresh process has loaded after running `workbench ARGS`, and its output."""
+    code = (
+        "import sys\n"
+        "from workbench.cli import main\n"
+        "try:\n"
+        f"    main({list(args)!r}, standalone_mode=False)\n"
+        "finally:\n"
+        f"    print({LOADED_MARK!r} + ' '.join(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+                          check=True)
+    output, _, loaded = done.stdout.rpartition(LOADED_MARK)
+    return {name.split(".")[0] for name in loaded.split()}, output
+
+
+def test_help_loads_no_heavy_module():
+    loaded, output = _modules_loaded_by("--help")
+    assert "Dataset Workbench" in output
+    assert not loaded & set(HEAVY), f"`workbench --help` imports {sorted(loaded & set(HEAVY))}"
+
+
+def test_datasets_on_a_current_sqlite_database_loads_no_heavy_module(tmp_path, monkeypatch):
+    monkeypatch.delenv("WORKBENCH_DATABASE_URL", raising=False)  # this one is SQLite's, on either suite
+    data_dir = tmp_path / "data"
+    with_data = Settings.load(data_dir=data_dir)
+    open_workspace(with_data).close()  # a current schema
+    _insert(with_data, [_row("cats", "Cats")])
+    loaded, output = _modules_loaded_by("datasets", "--data-dir", str(data_dir))
+    assert output.splitlines()[1].startswith("cats\tCats\t")
+    assert not loaded & set(HEAVY), f"`workbench datasets` imports {sorted(loaded & set(HEAVY))}"
+
+
+def test_the_migration_names_read_from_the_text_are_the_migrations():
+    assert quick.migration_names() == [name for name, _ in MIGRATIONS]
+
+
+def _row(dataset_id: str, name: str, **fields) -> dict:
+    return {"id": dataset_id, "name": name, "source_name": f"{name}.jsonl", "format": "jsonl", "id_field": "id",
+            "title_field": None, "subtitle_fields": "[]", "record_count": 3,
+            "created_at": "2026-01-02T03:04:05.123456+00:00"} | fields
+
+
+def _insert(settings: Settings, rows: list[dict]) -> None:
+    store = open_workspace(settings)
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(datasets.delete())
+            if rows:
+                conn.execute(datasets.insert(), rows)
+    finally:
+        store.close()
+
+
+def _listed(data_dir, *, quick_read: bool, monkeypatch) -> str:
+    """`workbench datasets` output, read the quick way where it can be, or always the normal way."""
+    with monkeypatch.context() as patched:
+        if not quick_read:
+            patched.setattr(quick, "list_datasets", lambda _settings: None)
+        result = CliRunner().invoke(main, ["datasets", "--data-dir", str(data_dir)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+# What SQLite and PostgreSQL both store as text: no NUL, no lone surrogates.
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=300)
+_ROWS = st.lists(
+    st.fixed_dictionaries({
+        "id": _TEXT.filter(bool), "name": _TEXT | st.sampled_from(["[bold]x[/bold]", "<b>", "a\tb", "ünï ☃ 𝄞"]),
+        "source_name": st.none() | _TEXT, "format": st.sampled_from(["jsonl", "csv", "parquet"]),
+        "id_field": st.none() | _TEXT, "title_field": st.none() | _TEXT,
+        "subtitle_fields": st.lists(_TEXT, max_size=3).map(json.dumps),
+        "record_count": st.integers(0, 2**31 - 1),  # an INTEGER on PostgreSQL too
+        "created_at": st.sampled_from(["2026-01-02T03:04:05.123456+00:00", "2026-01-02T03:04:05+00:00", "x"]),
+    }),
+    max_size=6, unique_by=lambda row: row["id"],
+)
+
+
+@hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=_ROWS)
+def test_the_quick_read_lists_what_the_normal_path_lists(rows, tmp_path, monkeypatch):
+    data_dir = tmp_path / "data"
+    settings = Settings.load(data_dir=data_dir)
+    _insert(settings, rows)
+    if settings.is_sqlite:
+        found = quick.list_datasets(settings)
+        assert found is not None, "a current SQLite database is read the quick way"
+        store = open_workspace(settings)
+        try:
+            normal = [quick.DatasetRow(i.id, i.name, i.format, i.record_count, i.id_field, i.title_field,
+                                       i.subtitle_fields, i.created_at) for i in list_datasets(store)]
+        finally:
+            store.close()
+        assert found == normal
+    else:
+        assert quick.list_datasets(settings) is None, "PostgreSQL takes the normal path"
+    assert _listed(data_dir, quick_read=True, monkeypatch=monkeypatch) == _listed(
+        data_dir, quick_read=False, monkeypatch=monkeypatch)
+
+
+def _future_migration(settings: Settings) -> None:
+    with sqlite3.connect(settings.database_url.removeprefix("sqlite:///")) as conn:
+        conn.execute("INSERT INTO _migrations (name, applied_at) VALUES ('m999_from_a_newer_workbench', 'now')")
+
+
+def _junk_file(settings: Settings) -> None:
+    settings.ensure_data_dir()
+    (settings.data_dir / "workbench.db").write_bytes(b"not a database at all" * 100)
+
+
+@pytest.mark.parametrize("spoil", [_future_migration, _junk_file], ids=["other-schema", "not-a-database"])
+def test_anything_but_a_current_sqlite_database_takes_the_normal_path(spoil, tmp_path, monkeypatch):
+    monkeypatch.delenv("WORKBENCH_DATABASE_URL", raising=False)
+    settings = Settings.load(data_dir=tmp_path / "data")
+    _insert(settings, [_row("cats", "Cats")])
+    spoil(settings)
+    assert quick.list_datasets(settings) is None
+    result = CliRunner().invoke(main, ["datasets", "--data-dir", str(settings.data_dir)])
+    if spoil is _junk_file:  # the normal path says what is wrong, in one line
+        assert result.exit_code == 1 and result.output.startswith("error: ") and "Traceback" not in result.output
+    else:
+        assert result.exit_code == 0 and result.output.splitlines()[1].startswith("cats\tCats\t")
+
+
+def test_no_database_yet_or_a_models_file_takes_the_normal_path(tmp_path, monkeypatch):
+    settings = Settings.load(data_dir=tmp_path / "fresh")
+    assert quick.list_datasets(settings) is None  # no file: the normal path creates the database
+    assert service_quick.list_datasets(settings) == []
+    models_file = tmp_path / "models.yaml"
+    models_file.write_text("models:\n  - id: rules\n    provider: baseline\n")
+    monkeypatch.setenv("WORKBENCH_MODELS_FILE", str(models_file))
+    with_models = Settings.load(data_dir=tmp_path / "fresh")
+    assert quick.list_datasets(with_models) is None  # the normal path loads (or refuses) the file

@@ -161,3 +161,12 @@ def test_no_database_yet_or_a_models_file_takes_the_normal_path(tmp_path, monkey
     monkeypatch.setenv("WORKBENCH_MODELS_FILE", str(models_file))
     with_models = Settings.load(data_dir=tmp_path / "fresh")
     assert quick.list_datasets(with_models) is None  # the normal path loads (or refuses) the file
+
+
+def test_the_version_shown_is_the_installed_package_version():
+    from importlib.metadata import version
+
+    import workbench
+
+    assert workbench.__version__ == version("dataset-workbench")  # --version prints workbench.__version__
+    assert CliRunner().invoke(main, ["--version"]).output.endswith(f", version {workbench.__version__}\n")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from workbench import __version__
 from workbench.config import DEFAULT_HOST, DEFAULT_PORT, Settings
 from workbench.domain.errors import InvalidInput, WorkbenchError
 from workbench.domain.names import (DEFAULT_TASK, EXPORT_FORMATS, EXPORT_KINDS, EXPORT_LAYOUTS, IMPORT_FORMATS,
@@ -168,7 +169,7 @@ def _store(data_dir: Path | None) -> Store:
 
 
 @click.group(cls=WorkbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="dataset-workbench")
+@click.version_option(version=__version__)  # not read from the package metadata: that costs ~0.1 s
 def main() -> None:
     """Dataset Workbench: run language models over your data, compare them, curate the results."""
 

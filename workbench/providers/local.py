@@ -6,7 +6,15 @@ constrained by the task's JSON schema through llama.cpp's grammar, so every
 answer parses. One model instance per file per process, one call at a time:
 llama.cpp contexts are not thread-safe, and one thread per call is the
 measured sweet spot on a 2-core machine (~60 tok/s; 2 threads collapsed to
-2-3 tok/s when the other core was busy).
+2-3 tok/s when the other core was busy). That holds for the prompt too:
+llama-cpp-python evaluates prompts on ``n_threads_batch`` threads, one per core
+unless told, and a prompt is most of a call's work here (~400 tokens in, ~40
+out), so it is given the same count (bench/local_bench.py: half the time a
+prompt took with 2 threads when the other core was busy).
+
+Consecutive calls share the task's system prompt: llama-cpp-python keeps the
+last prompt's KV cache and evaluates only what differs, so the calls of one
+run stay on one model instance, in turn.
 """
 
 from __future__ import annotations
@@ -37,8 +45,10 @@ def _close_models() -> None:
     # Free llama.cpp models while the interpreter is whole; left to __del__ at shutdown they
     # print "TypeError: 'NoneType' object is not callable" from half-torn-down modules.
     with _models_lock:
-        for llm, _ in _models.values():
-            llm.close()
+        for llm, lock in _models.values():
+            # Not under a call still evaluating (a warm-up's thread, a run's): closing frees its buffers.
+            if lock.acquire(timeout=30):
+                llm.close()
         _models.clear()
 
 
@@ -72,11 +82,24 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
                     CONFIG, "llama-cpp-python is not installed (pip install 'dataset-workbench[local]')"
                 ) from None
             try:
-                llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_batch=512, verbose=False)
+                llm = Llama(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+                            n_batch=512, verbose=False)
             except Exception as exc:  # noqa: BLE001 - not a GGUF, too big for memory, ...: the run can't go on
                 raise ProviderError(CONFIG, f"can't load the local model {path.name}: {exc}"[:500]) from None
             _models[key] = (llm, threading.Lock())
         return _models[key]
+
+
+def warm(config, messages: list[dict[str, str]]) -> None:
+    """Load the model and evaluate what a task's prompts share before its first record is asked:
+    the messages of one record with its last message's content left out (the system prompt and any
+    examples). The next call then evaluates only its record (see the module's doc)."""
+    provider = LocalProvider(config)
+    llm, lock = _load(model_path(config.model), provider.n_ctx, provider.n_threads)
+    shared = [*messages[:-1], {**messages[-1], "content": ""}] if messages else []
+    with lock:
+        if shared and not llm.n_tokens:  # a call already made has left its own prompt: keep it
+            llm.create_chat_completion(messages=shared, max_tokens=1)
 
 
 class LocalProvider(Provider):

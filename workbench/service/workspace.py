@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from workbench.config import Settings
 from workbench.domain.models import ModelConfig
 from workbench.scratch import sweep
@@ -9,8 +12,10 @@ from workbench.service.models import load_models_yaml
 from workbench.service.samples import SAMPLE_FILE, sample_path, sample_record  # noqa: F401 (tests read them here)
 from workbench.store import Store, open_store
 from workbench.store.datasets import DatasetInfo, import_dataset, list_datasets
-from workbench.store.models import model_exists, save_model
-from workbench.store.tasks import sync_tasks
+from workbench.store.models import get_model, model_exists, save_model
+from workbench.store.tasks import get_task, sync_tasks
+
+log = logging.getLogger(__name__)
 
 DEMO_MODELS = (
     ModelConfig(id="smollm2", name="SmolLM2 135M (embedded)", provider="local", model="smollm2", max_concurrency=1),
@@ -57,3 +62,26 @@ def ensure_demo(store: Store) -> DatasetInfo:
         delete_dataset(store, ours.id)
     return first
 
+
+
+def start_demo_warm_up(store: Store) -> threading.Thread:
+    """The embedded model loaded, and the demo task's shared prompt evaluated, in the background while
+    the page opens: Run's first answer then waits for one record's own tokens, not for the load
+    and the system prompt (bench/local_bench.py --page)."""
+    from workbench.domain.tasks import DEFAULT_TASK
+    from workbench.providers import local
+    from workbench.runner.asking import prompt_messages
+
+    config = get_model(store, DEMO_MODELS[0].id)
+    record = sample_record()
+    messages = prompt_messages(get_task(store, DEFAULT_TASK), str(record.get("id", "")), record, [])
+
+    def warm() -> None:
+        try:
+            local.warm(config, messages)
+        except Exception as exc:  # noqa: BLE001 - no engine, no model file: the run will say so itself
+            log.info("the embedded model was not warmed: %s", exc)
+
+    thread = threading.Thread(target=warm, name="demo-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -14,7 +14,7 @@ runner's functions from outside (nothing of this is in the runner itself) and ad
   parse      the envelope (read_completion) and the answer (JSON out of the text, the row), less validate
   validate   Task.validation_errors: the schema check
   write      the writer's batches (results, counters, events; in its thread)
-  read       pending_records: paging the records to ask (in a thread)
+  read       pending_records and cached_answers: paging the records to ask, their cached answers (threads)
   tally      RunExecutor._record: figures and handing the row to the writer
   bars       the terminal progress bars
 Figures are medians over the repeats; the spread is shown for the total.
@@ -88,6 +88,7 @@ def child(data_dir: str, dataset_id: str, model: str) -> None:
     timed_sync(Task, "validation_errors", "validate")
     timed_sync(writer, "_write_batch", "write")
     timed_sync(executor, "pending_records", "read")
+    timed_sync(executor, "cached_answers", "read")
     timed_sync(executor.RunExecutor, "_record", "tally")
     timed_sync(workbench.runner.console.RunBars, "update", "bars")
     timed_startup([workspace, cli], "open_workspace", "store open (engine, migrations check, tasks)")
@@ -149,13 +150,13 @@ def prepare(count: int, url: str) -> tuple[Path, str]:
     return data_dir, dataset.id
 
 
-def run_child(data_dir: Path, dataset_id: str) -> dict:
+def run_child(data_dir: Path, dataset_id: str, tree: Path) -> dict:
     work = Path(tempfile.mkdtemp(prefix="wb-phases-run-"))
     subprocess.run(["cp", "-r", f"{data_dir}/.", str(work)], check=True)
     env = {k: v for k, v in os.environ.items() if k != "WORKBENCH_DATABASE_URL"}
     try:
-        out = subprocess.run([sys.executable, __file__, "--child", str(work), dataset_id, "bench"], cwd=ROOT,
-                             env=env, capture_output=True, text=True)
+        out = subprocess.run([sys.executable, __file__, "--child", str(tree), str(work), dataset_id, "bench"],
+                             cwd=tree, env=env, capture_output=True, text=True)
         if out.returncode:
             sys.exit(f"the run failed:\n{out.stderr[-3000:]}")
     finally:
@@ -165,18 +166,30 @@ def run_child(data_dir: Path, dataset_id: str) -> dict:
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
-        sys.path.insert(0, str(ROOT))
-        child(*sys.argv[2:5])
+        sys.path.insert(0, sys.argv[2])  # the tree whose workbench is measured
+        child(*sys.argv[3:6])
         return
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--latency-ms", default="0")
+    parser.add_argument("--trees", default=str(ROOT),
+                        help="comma-separated source trees to compare (A/B: their runs are interleaved)")
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    trees = [Path(t).resolve() for t in args.trees.split(",")]
+    figures: dict[Path, list[dict]] = {tree: [] for tree in trees}
     with fake_server("--latency-ms", args.latency_ms) as url:
         data_dir, dataset_id = prepare(args.records, url)
-        figures = [run_child(data_dir, dataset_id) for _ in range(args.repeat)]
+        for _ in range(args.repeat):
+            for tree in trees:
+                figures[tree].append(run_child(data_dir, dataset_id, tree))
+    for tree in trees:
+        print(f"\n== {tree}")
+        report(figures[tree], args)
+
+
+def report(figures: list[dict], args: argparse.Namespace) -> None:
     n = args.records
     rows = []
     for phase in PHASES:

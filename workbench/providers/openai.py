@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import yarl
 
 from workbench.domain.outputs import RAW_TEXT_CAP, keep_raw
 from workbench.providers.base import (
@@ -70,6 +71,9 @@ class OpenAIProvider(Provider):
         self.replicas = Replicas(config.base_urls)
         # "auto" starts with the strongest form and steps down when the server rejects it.
         self.mode = MODES[0] if config.structured_output == "auto" else config.structured_output
+        # Made once, not per request: aiohttp parses a URL given as text on every call.
+        self._endpoints: dict[str, yarl.URL] = {}
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -90,6 +94,15 @@ class OpenAIProvider(Provider):
                 raise ProviderError(CONFIG, f"the API key variable {env} is not set in the environment")
             headers["Authorization"] = f"Bearer {key}"
         return headers
+
+    def _endpoint(self, base: str) -> yarl.URL:
+        url = self._endpoints.get(base)
+        if url is None:
+            try:
+                url = self._endpoints[base] = yarl.URL(f"{base}/chat/completions")
+            except ValueError as exc:  # as aiohttp says it when given the text: a connection failure
+                raise aiohttp.InvalidURL(base, str(exc)) from None
+        return url
 
     def _body(self, request: Request, mode: str) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -134,12 +147,13 @@ class OpenAIProvider(Provider):
         body_dict = self._body(request, mode)
         body = orjson.dumps(body_dict)
         limit = self.config.max_response_bytes
+        timeout = self._timeouts.get(request.timeout_s)
+        if timeout is None:
+            timeout = self._timeouts[request.timeout_s] = aiohttp.ClientTimeout(total=request.timeout_s)
         started = time.perf_counter()
         try:
-            async with self._client().post(
-                f"{base}/chat/completions", data=body, headers=self._headers(),
-                timeout=aiohttp.ClientTimeout(total=request.timeout_s),
-            ) as response:
+            async with self._client().post(self._endpoint(base), data=body, headers=self._headers(),
+                                           timeout=timeout) as response:
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
                 payload, unread = await read_capped(response, limit if status == 200 else RAW_TEXT_CAP)

@@ -47,10 +47,19 @@ def prompt_messages(task: Task, record_id: str, data: dict, examples: Sequence[E
 
 
 def cache_key(run: RunInfo, messages: list[dict[str, str]], schema: dict) -> str:
+    return cache_keys(run, schema)(messages)
+
+
+def cache_keys(run: RunInfo, schema: dict):
+    """``cache_key`` for one run's records: what is the same for all of them is gathered once (the
+    model's params through pydantic cost more than the hash)."""
     m = run.model
-    identity = {"provider": m.provider, "base_url": m.base_url, "model": m.model, "params": m.params.model_dump(),
-                "structured_output": m.structured_output, "messages": messages, "schema": schema}
-    return hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    same = {"provider": m.provider, "base_url": m.base_url, "model": m.model, "params": m.params.model_dump(),
+            "structured_output": m.structured_output, "schema": schema}
+
+    def key(messages: list[dict[str, str]]) -> str:
+        return hashlib.sha256(orjson.dumps({**same, "messages": messages}, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return key
 
 
 class Asker:
@@ -65,12 +74,13 @@ class Asker:
         self.examples = examples or []
         self.limiter = RateLimiter(run.model.requests_per_minute, run.model.tokens_per_minute)
         self.verdict_fields = [name for name, _ in task.verdict_fields]
+        self._cache_key = cache_keys(run, task.output_schema) if use_cache else None
         self._logged: set[type] = set()  # exception types whose traceback was logged
 
     def prepare(self, record: PendingRecord) -> Item:
         try:
             messages = prompt_messages(self.task, record.record_id, record.data, self.examples)
-            key = cache_key(self.run, messages, self.task.output_schema) if self.use_cache else None
+            key = self._cache_key(messages) if self._cache_key is not None else None
         except TaskError as exc:
             return Item(record, None, None, render_error=str(exc))
         except Exception as exc:  # noqa: BLE001 - a record the template can't take is that record's error

@@ -3,7 +3,6 @@ when it first starts, read back by the runner on a resume and by a result's trac
 
 from __future__ import annotations
 
-from workbench.grid.curation import golden_examples
 from workbench.runner.asking import Example
 from workbench.runner.options import RunOptions
 from workbench.store import Store
@@ -19,6 +18,8 @@ def run_examples(store: Store, run: RunInfo) -> list[Example]:
         return _examples(options.examples)
     if not options.example_ids:
         return []
+    from workbench.grid.curation import golden_examples  # the grid's modules only for a few-shot run
+
     return golden_examples(store, options.examples_from or run.dataset_id, record_ids=options.example_ids)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -134,9 +135,9 @@ def try_lock(conn: sa.Connection, key: str) -> bool:
 
 def dialect_insert(conn: sa.Connection, table: sa.Table):
     """INSERT with the dialect's ``on_conflict_do_update`` / ``on_conflict_do_nothing`` (both stores have them)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+    # Only the store's own dialect: importing PostgreSQL's costs ~35 ms of a SQLite process's start.
+    name = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
+    return importlib.import_module(f"sqlalchemy.dialects.{name}").insert(table)
 
 
 def refresh_statistics(store: Store, table: str, *, vacuum: bool = False) -> None:

@@ -8,9 +8,8 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from workbench.store.db import Store, utcnow
+from workbench.store.db import Store, dialect_insert, utcnow
 from workbench.store.event_log import insert_events, result_event
 from workbench.store.runs import OWNER, renew_lease_values
 from workbench.store.schema import events, records, response_cache, results, runs
@@ -54,8 +53,7 @@ class ResultRow:
 
 
 def _insert_ignore(conn: sa.Connection, table: sa.Table):
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    return dialect_insert(conn, table).on_conflict_do_nothing()
 
 
 def pending_records(store: Store, dataset_id: str, run_id: int, *, after_seq: int, max_seq: int | None,

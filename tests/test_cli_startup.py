@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import unicodedata
 
 import pytest
 from click.testing import CliRunner
@@ -170,3 +171,34 @@ def test_the_version_shown_is_the_installed_package_version():
 
     assert workbench.__version__ == version("dataset-workbench")  # --version prints workbench.__version__
     assert CliRunner().invoke(main, ["--version"]).output.endswith(f", version {workbench.__version__}\n")
+
+
+# The terminal table is drawn without rich (rich takes ~0.1 s to import): what it keeps, whatever the text.
+_CELL = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="│┃"), max_size=60)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(headers=st.lists(_CELL.filter(lambda h: h.strip()), min_size=1, max_size=6), data=st.data(),
+       columns=st.integers(20, 200))
+def test_the_terminal_table_keeps_every_cell_in_its_box(headers, data, columns):
+    from workbench import cli
+
+    rows = data.draw(st.lists(st.lists(_CELL, min_size=len(headers), max_size=len(headers)), max_size=5))
+    lines = cli.terminal_table(headers, rows, columns, bold=False)
+    widths = {cli._width(line) for line in lines}
+    assert len(widths) == 1, "every line as wide as the others"
+    natural = [max(cli._width(part) for row in [headers, *rows] for part in cli._printable(row[i]).split("\n"))
+               for i in range(len(headers))]
+    borders = 3 * len(headers) + 1
+    narrowest = borders + natural[0] + sum(min(width, cli._NARROWEST) for width in natural[1:])
+    assert widths == {borders + sum(natural) if borders + sum(natural) <= columns else max(columns, narrowest)}
+    assert not any(unicodedata.category(c) == "Cc" for line in lines for c in line), "no control character sent"
+    # Each cell's text, read down its column, is all there (wrapping only moves it to the next line).
+    body = [line for line in lines if line.startswith("│")]
+    heads = [line for line in lines if line.startswith("┃")]
+    for group, source in ((heads, [headers]), (body, rows)):
+        shown = ["".join(line.split("│" if group is body else "┃")[i + 1] for line in group).replace(" ", "")
+                 for i in range(len(headers))]
+        expected = ["".join(cli._printable(row[i]) for row in source).replace(" ", "").replace("\n", "")
+                    for i in range(len(headers))]
+        assert shown == expected

@@ -14,7 +14,6 @@ from workbench.domain.model_ids import positive_id
 from workbench.domain.models import ModelConfig
 from workbench.domain.tasks import DEFAULT_TASK
 from workbench.domain.template_fields import MissingFields
-from workbench.grid.curation import golden_examples
 from workbench.runner.manager import ProgressCallback, RunManager
 from workbench.runner.options import RunOptions
 from workbench.store import Store
@@ -81,6 +80,8 @@ def task_reference(text: str) -> tuple[str, int | None]:
 
 def _chosen_examples(store: Store, dataset_id: str, count: int) -> list[str]:
     """The golden examples a few-shot run shows, fixed now so a resume shows the same ones."""
+    from workbench.grid.curation import golden_examples  # the grid's modules only for a few-shot run
+
     chosen = golden_examples(store, dataset_id, limit=count)
     if not chosen:
         raise FewShotError(f"no golden examples in dataset {dataset_id!r}: mark some answers golden first")

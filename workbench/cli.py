@@ -300,7 +300,7 @@ def serve(host: str, port: int, demo: bool, max_runs: int | None, warm_up: bool,
     """Serve the workbench page and API."""
     import uvicorn
 
-    from workbench.service.workspace import ensure_demo, open_workspace
+    from workbench.service.workspace import ensure_demo, open_workspace, start_demo_warm_up
     from workbench.web.app import create_app, refuse_unprotected_host
 
     settings = Settings.load(data_dir=data_dir).allowing(host, *allowed_hosts)
@@ -308,6 +308,7 @@ def serve(host: str, port: int, demo: bool, max_runs: int | None, warm_up: bool,
     store = open_workspace(settings)
     if demo:
         info = ensure_demo(store)
+        start_demo_warm_up(store)  # the embedded model ready before Run is pressed
         click.echo(f"demo: dataset {info.id!r} ({info.record_count} records), models smollm2 and baseline")
     app = create_app(settings, store=store, max_runs=max_runs, warm_up=warm_up)
     click.echo(f"Dataset Workbench on http://{host}:{port}  (data: {settings.data_dir})")

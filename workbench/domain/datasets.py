@@ -53,6 +53,10 @@ class RecordPlanner:
     problems: list[str] = field(default_factory=list)
     problem_count: int = 0
     id_source: str | None = None  # the field ids came from, or None when generated
+    # Light: ids from a field are not remembered (at 1M records that dict was 120 MB; the store's
+    # unique index refuses a duplicate instead) and the first problem ends the pass. The caller
+    # then plans the file again, not light, to list every problem as before.
+    light: bool = False
     _seen: dict[str, str] = field(default_factory=dict)
     _duplicates: list[str] = field(default_factory=list)
     _duplicate_count: int = 0
@@ -64,6 +68,8 @@ class RecordPlanner:
         for row in rows:
             if row.problem is not None or row.record is None:
                 self._problem(f"{row.location}: {row.problem}")
+                if self.light:
+                    return
                 continue
             record = row.record
             if not self._decided:
@@ -71,6 +77,8 @@ class RecordPlanner:
             try:
                 record_id = self._record_id(record, row.location)
                 if record_id is None:
+                    if self.light and self.problem_count:
+                        return
                     continue
                 seq += 1
                 if self.problem_count:
@@ -121,6 +129,8 @@ class RecordPlanner:
         if record_id is None:
             self._problem(f"{location}: the id field {self.id_source!r} must be a non-empty string or integer")
             return None
+        if self.light:
+            return record_id
         first_location = self._seen.get(record_id)
         if first_location is not None:
             self._duplicate_count += 1

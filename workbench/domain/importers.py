@@ -23,8 +23,8 @@ from typing import Any
 
 import orjson
 
-from workbench.domain.json_rules import (INT64_MAX, MAX_DEPTH, TOO_DEEP, checked_value, decode_problem, json_problem,
-                                        json_scan)
+from workbench.domain.json_rules import (INT64_MAX, INT64_MIN, MAX_DEPTH, TOO_DEEP, checked_value, decode_problem,
+                                        json_problem, json_scan)
 from workbench.domain.errors import InvalidInput
 from workbench.domain.names import IMPORT_FORMATS
 
@@ -96,8 +96,36 @@ def _parse_object(text: str, location: str) -> Row:
         return Row(location, None, f"expected a JSON object, got {_json_type(value)}")
     if len(value) > MAX_FIELDS:
         return Row(location, None, f"{len(value)} fields; the limit is {MAX_FIELDS} per record")
+    if _plainly_within_rule(value, text):
+        return Row(location, value)
     value, problem = checked_value(value, text)
     return Row(location, None, problem) if problem else Row(location, value)
+
+
+def _plainly_within_rule(value: dict, text: str) -> bool:
+    """True when ``value`` (orjson's reading of ``text``) can't break the JSON rule, by a lighter
+    walk than json_scan's (a third of an import's time): orjson has refused lone surrogates already
+    and the line is strict UTF-8 without a raw NUL, so strings and keys are fine unless the text
+    escapes U+0000; what is left is depth and the numbers. False means "look closely", not "bad"."""
+    if "\\u0000" in text:
+        return False
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth >= MAX_DEPTH:
+            return False
+        for child in (item.values() if type(item) is dict else item):
+            kind = type(child)
+            if kind is str:
+                continue
+            if kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif kind is int:
+                if not INT64_MIN <= child <= INT64_MAX:
+                    return False
+            elif kind is float and not -INT64_MAX <= child <= INT64_MAX:  # orjson's reading of a big integer
+                return False
+    return True
 
 
 def _json_type(value: Any) -> str:

@@ -104,6 +104,46 @@ def long_values(items: Iterable[Any], output_fields: list[str]) -> Iterator[list
             yield row
 
 
+def shadows_columns(output_fields: list[str]) -> bool:
+    """Whether an output field has a column's name: then only the dict rows (long_rows) say which wins."""
+    return bool(set(output_fields) & set(META_COLUMNS + TAIL_COLUMNS))
+
+
+def flat_long_values(items: Iterable[tuple], output_fields: list[str]) -> Iterator[list]:
+    """long_values from flat tuples (grid.views.iter_long_results: record_id, title, subtitle, column id,
+    run id, model id, status, output JSON text, error_kind, error_message, latency_ms, tokens_in,
+    tokens_out, attempts, cached) instead of RecordResults. Not for fields that shadow_columns."""
+    loads = orjson.loads
+    for item in items:
+        output = (loads(item[7]) if item[7] else None) or {}
+        row: list[Any] = [item[0], item[1], item[2], item[5] or item[3], item[4], item[6]]
+        row += map(output.get, output_fields)
+        row += item[8:14]
+        row.append(bool(item[14]))
+        yield row
+
+
+def neutralised_long_values(items: Iterable[tuple], output_fields: list[str]) -> Iterator[list]:
+    """flat_long_values with every cell as write_csv_values would neutralise it, for its
+    ``neutralised=True``: a record's cells done once for its columns' rows, a column's names once,
+    the number columns not at all (15M cells at 1M × 3)."""
+    cell, loads, formula = _csv_value, orjson.loads, _FORMULA_CHARS
+    last_id, head = None, [None, None, None]
+    names: dict[tuple, list] = {}
+    for item in items:
+        if item[0] is not last_id:  # the same record as the row before (its columns' rows are adjacent)
+            last_id, head = item[0], [cell(item[0]), cell(item[1]), cell(item[2])]
+        key = item[3:7]
+        named = names.get(key)
+        if named is None:
+            named = names[key] = [cell(item[5] or item[3]), item[4], cell(item[6])]
+        output = (loads(item[7]) if item[7] else None) or {}
+        texts = [output.get(f) for f in output_fields]
+        texts += item[8:10]
+        yield [*head, *named, *[(("'" + v if v and v[0] in formula else v) if type(v) is str else cell(v))
+                                for v in texts], *item[10:14], bool(item[14])]
+
+
 def _cell(value: Any) -> Any:
     return orjson.dumps(value).decode() if isinstance(value, (dict, list)) else value
 
@@ -157,14 +197,20 @@ def write_csv(rows: Iterable[dict], path: Path, columns: list[str]) -> int:
     return write_csv_values(([row.get(c) for c in columns] for row in rows), path, columns)
 
 
-def write_csv_values(rows: Iterable[list], path: Path, columns: list[str]) -> int:
-    """Rows as lists in ``columns`` order; every cell goes through _csv_value (inlined: 10M cells at scale)."""
+def write_csv_values(rows: Iterable[list], path: Path, columns: list[str], *, neutralised: bool = False) -> int:
+    """Rows as lists in ``columns`` order; every cell goes through _csv_value (inlined: 10M cells at scale),
+    unless the rows come ``neutralised`` already (neutralised_long_values)."""
     count = 0
     formula, nested = _FORMULA_CHARS, (dict, list)
     with atomic_output(path, "w") as f:
         writer = csv.writer(f)
         writer.writerow([neutralise(c) for c in columns])  # field names come from data and tasks too
         write = writer.writerow
+        if neutralised:
+            for row in rows:
+                write(row)
+                count += 1
+            return count
         for row in rows:
             write([(("'" + v if v and v[0] in formula else v) if type(v) is str
                     else _csv_value(v) if type(v) in nested else v) for v in row])

@@ -14,7 +14,7 @@ from workbench.store.datasets import get_dataset
 from workbench.store.db import Store
 from workbench.store.runs import get_run
 from workbench.store.tasks import get_task
-from workbench.grid.views import iter_record_results
+from workbench.grid.views import iter_long_results, iter_record_results
 from workbench.store.runs import column_runs
 from workbench.domain.errors import NotFound
 from workbench.service.preference_export import preference_rows
@@ -67,6 +67,13 @@ def export_results(store: Store, dataset_id: str, model_ids: list[str] | None, f
         models = list(run_ids)
         rows = curated.wide_rows(iter_record_results(store, dataset_id, run_ids, with_data=False), models, fields)
         return _write(rows, path, fmt, curated.wide_columns(models, fields))
+    if fmt != "jsonl" and not exports.shadows_columns(fields):  # plain tuples, no dict per result
+        flat = iter_long_results(store, dataset_id, run_ids)
+        columns = exports.result_columns(fields)
+        if fmt == "csv":
+            return exports.write_csv_values(exports.neutralised_long_values(flat, fields), path, columns,
+                                            neutralised=True)
+        return exports.write_parquet_values(exports.flat_long_values(flat, fields), path, columns)
     items = iter_record_results(store, dataset_id, run_ids, with_data=fmt == "jsonl")
     if fmt == "jsonl":
         return exports.write_jsonl(exports.long_rows(items, fields, include_record=True), path)

@@ -89,24 +89,32 @@ def prepare(count: int, urls: dict[str, str]) -> tuple[Path, str, dict[str, Path
     return data_dir, dataset.id, bodies
 
 
-def timed(argv: list[str], **kwargs) -> float:
+CPU: dict[str, list[float]] = {}  # CPU seconds (user + system) of each measured process, by what it was
+
+
+def timed(argv: list[str], what: str, **kwargs) -> float:
+    """Wall seconds of the process; its CPU seconds go to CPU[what]."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
-    return time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.setdefault(what, []).append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return seconds
 
 
-def run_loop(url: str, bodies: Path) -> float:
-    return timed([sys.executable, "-c", LOOP, url, str(bodies), str(CONCURRENCY)])
+def run_loop(url: str, bodies: Path, what: str) -> float:
+    return timed([sys.executable, "-c", LOOP, url, str(bodies), str(CONCURRENCY)], what)
 
 
-def run_workbench(data_dir: Path, dataset_id: str, model: str, count: int) -> float:
+def run_workbench(data_dir: Path, dataset_id: str, model: str, count: int, what: str) -> float:
     work = Path(tempfile.mkdtemp(prefix="wb-floor-run-"))
     subprocess.run(["cp", "-r", f"{data_dir}/.", str(work)], check=True)
     env = {**os.environ, "COLUMNS": "100"}
     env.pop("WORKBENCH_DATABASE_URL", None)
     try:
         seconds = timed([sys.executable, "-m", "workbench", "run", "--dataset", dataset_id, "--model", model,
-                         "--data-dir", str(work)], cwd=ROOT, env=env)
+                         "--data-dir", str(work)], what, cwd=ROOT, env=env)
         with sqlite3.connect(work / "workbench.db") as conn:
             ok = conn.execute("SELECT count(*) FROM results WHERE status = 'ok'").fetchone()[0]
         assert ok == count, f"only {ok} of {count} results committed"
@@ -115,12 +123,14 @@ def run_workbench(data_dir: Path, dataset_id: str, model: str, count: int) -> fl
     return seconds
 
 
-def row(label: str, count: int, loop: list[float], workbench: list[float]) -> list[str]:
+def row(label: str, count: int, loop: list[float], workbench: list[float], what: str) -> list[str]:
     def spread(times: list[float]) -> str:
         return f"{median(times):.2f} ({min(times):.2f}–{max(times):.2f})"
 
     ratio = median(workbench) / median(loop)
-    return [label, f"{count:,}", spread(loop), spread(workbench), f"{ratio:.3f}", f"{1 / ratio:.2f}"]
+    loop_cpu, wb_cpu = median(CPU[f"loop {what}"]), median(CPU[f"wb {what}"])
+    return [label, f"{count:,}", spread(loop), spread(workbench), f"{ratio:.3f}", f"{1 / ratio:.2f}",
+            f"{loop_cpu:.2f}", f"{wb_cpu:.2f}", f"{(wb_cpu - loop_cpu) * 1000 / count:.3f}"]
 
 
 def main() -> None:
@@ -138,21 +148,21 @@ def main() -> None:
         times: dict[str, list[float]] = {f"{k}-{m}": [] for k in ("loop", "wb") for m in urls}
         for _ in range(args.repeat):
             for model, url in urls.items():
-                times[f"loop-{model}"].append(run_loop(url, bodies[model]))
-                times[f"wb-{model}"].append(run_workbench(data_dir, dataset_id, model, args.records))
-        rows.append(row("100 ms", args.records, times["loop-lat100"], times["wb-lat100"]))
-        rows.append(row("0 ms", args.records, times["loop-lat0"], times["wb-lat0"]))
+                times[f"loop-{model}"].append(run_loop(url, bodies[model], f"loop {model}"))
+                times[f"wb-{model}"].append(run_workbench(data_dir, dataset_id, model, args.records, f"wb {model}"))
+        rows.append(row("100 ms", args.records, times["loop-lat100"], times["wb-lat100"], "lat100"))
+        rows.append(row("0 ms", args.records, times["loop-lat0"], times["wb-lat0"], "lat0"))
         if args.big:
             data_dir, dataset_id, bodies = prepare(args.big, {"lat0": fast})
             loop, workbench = [], []
             for _ in range(args.repeat):
-                loop.append(run_loop(fast, bodies["lat0"]))
-                workbench.append(run_workbench(data_dir, dataset_id, "lat0", args.big))
-            rows.append(row("0 ms", args.big, loop, workbench))
+                loop.append(run_loop(fast, bodies["lat0"], "loop big"))
+                workbench.append(run_workbench(data_dir, dataset_id, "lat0", args.big, "wb big"))
+            rows.append(row("0 ms", args.big, loop, workbench, "big"))
     print_table(f"workbench run vs a hand-written aiohttp loop, whole processes, concurrency {CONCURRENCY}, "
                 f"interleaved, median (min–max) of {args.repeat}, seconds",
-                ["server latency", "records", "loop s", "workbench run s", "wb/loop time", "wb/loop throughput"],
-                rows)
+                ["latency", "records", "loop s", "workbench run s", "wb/loop time", "wb/loop throughput",
+                 "loop CPU s", "wb CPU s", "extra CPU ms/rec"], rows)
     print("targets: at 100 ms wb/loop time <= 1.05; at 0 ms wb/loop throughput >= 0.70")
     print(f"(peak RSS of this driver: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
 

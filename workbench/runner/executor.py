@@ -253,6 +253,7 @@ class RunExecutor:
         me = asyncio.current_task()
         assert me is not None
         while not self.stopping.is_set():
+            await self.writer.room()  # the store behind: wait for it rather than hold every answer unsaved
             item = await queue.get()
             try:
                 if self.stopping.is_set() or not await self.control.still_ours():

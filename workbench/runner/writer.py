@@ -4,6 +4,10 @@ One writer per process keeps SQLite to a single writer; a batch every
 ~100 ms bounds what a crash can lose to the last batch plus requests in
 flight, which are simply redone on resume.
 
+A store slower than the model (a big database, a busy disk, a machine shared) makes answers wait
+for it: workers ask ``room()`` before taking a record, so at most ``max_held`` results are held
+unsaved (about 2 KB each) instead of every answer of the run queueing here.
+
 One bad result never stops other work: a batch that fails for a reason other
 than storage (a value the store refuses, a run deleted with its dataset) is
 written again run by run, then row by row, so only the bad rows become errors
@@ -74,10 +78,11 @@ class _Outcome:
 
 
 class ResultWriter:
-    def __init__(self, store: Store, interval_s: float = 0.25, max_batch: int = 2000):
+    def __init__(self, store: Store, interval_s: float = 0.25, max_batch: int = 2000, max_held: int = 4000):
         self.store = store
         self.interval_s = interval_s
         self.max_batch = max_batch
+        self.max_held = max_held  # results answered but not yet saved: past it, workers wait for the store
         self._rows: dict[int, list[ResultRow]] = {}
         self._cache: dict[int, list[tuple[str, str, int, int]]] = {}
         self._sources: dict[int, Source] = {}
@@ -86,7 +91,20 @@ class ResultWriter:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._pending = 0
+        self._writing = 0  # rows of the batch being written
+        self._room = asyncio.Event()
         self._progress: dict[int, dict] = {}  # each run's last figures
+
+    def held(self) -> int:
+        """Results answered and not yet saved: queued here, or in the batch being written."""
+        return self._pending + self._writing
+
+    async def room(self) -> None:
+        """Return once fewer than ``max_held`` results are held unsaved (at once, normally)."""
+        while self.held() >= self.max_held:
+            self._room.clear()
+            self._wake.set()
+            await self._room.wait()
 
     def forget(self, run_id: int) -> None:
         """The run ended: drop what is kept about it (a long-lived serve runs many). Rows still queued
@@ -120,6 +138,7 @@ class ResultWriter:
     async def _flush(self) -> bool:
         """One batch; True when rows were replaced by errors, so the counters need saving again."""
         if not self._dirty:
+            self._pending = 0  # nothing dirty, nothing queued (a deleted run's rows were dropped)
             return False
         # Taking rows and counters together, in the loop thread, keeps them consistent.
         updates = []
@@ -139,7 +158,14 @@ class ResultWriter:
             self._progress[run_id] = progress
             updates.append(RunUpdate(run_id, rows, cache, progress))
         self._dirty.clear()
-        self._pending = 0
+        self._pending, self._writing = 0, sum(len(u.rows) for u in updates)
+        try:
+            return await self._write(updates)
+        finally:
+            self._writing = 0
+            self._room.set()
+
+    async def _write(self, updates: list[RunUpdate]) -> bool:
         try:
             await asyncio.to_thread(write_batch, self.store, updates)
             return False

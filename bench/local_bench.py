@@ -52,7 +52,7 @@ messages = [prompt_messages(task, r["id"], r, []) for r in records]
 started = time.perf_counter()
 llm = Llama(model_path=str(bundled_model_path()), n_ctx=4096, n_threads=1, n_threads_batch={threads_batch},
             n_batch=512, verbose=False)
-loaded = time.perf_counter()
+loaded, cpu = time.perf_counter(), time.process_time()
 tokens_in = tokens_out = 0
 schema_format = {{"type": "json_object", "schema": task.output_schema}}
 for m in messages:
@@ -61,8 +61,9 @@ for m in messages:
     tokens_in += out["usage"]["prompt_tokens"]
     tokens_out += out["usage"]["completion_tokens"]
 done = time.perf_counter()
-print(json.dumps({{"calls_s": done - loaded, "load_s": loaded - started, "tokens_in": tokens_in,
-                  "tokens_out": tokens_out, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+print(json.dumps({{"calls_s": done - loaded, "cpu_s": time.process_time() - cpu, "load_s": loaded - started,
+                  "tokens_in": tokens_in, "tokens_out": tokens_out,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 llm.close()
 """
 
@@ -82,14 +83,14 @@ store = open_workspace(Settings.load(data_dir={data_dir!r}))
 provider = local.LocalProvider(get_model(store, "smollm2"))
 local._load(local.bundled_model_path(), provider.n_ctx, provider.n_threads)  # start-up, not timed here
 runs = start_runs(store, {dataset!r}, ["smollm2"], options=RunOptions(limit={records}, fresh=True))
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 final = asyncio.run(RunManager(store).execute([r.id for r in runs]))
-elapsed = time.perf_counter() - started
+elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
 with store.engine.connect() as conn:
     ok, tin, tout = conn.execute(sa.text("SELECT count(*), sum(tokens_in), sum(tokens_out) FROM results "
                                          "WHERE run_id = :r AND status = 'ok'"), {{"r": runs[0].id}}).one()
-print(json.dumps({{"calls_s": elapsed, "ok": ok, "status": final[runs[0].id], "tokens_in": tin, "tokens_out": tout,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+print(json.dumps({{"calls_s": elapsed, "cpu_s": cpu, "ok": ok, "status": final[runs[0].id], "tokens_in": tin,
+                  "tokens_out": tout, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
 
@@ -187,11 +188,12 @@ def throughput(args: argparse.Namespace) -> None:
                      spread(tok_s, "{:.0f}") if tok_s else "-",
                      f"{median(tin):.0f}" if tin else "-",
                      f"{median(tout) / n:.0f}" if tout else "-",
+                     spread([f["cpu_s"] / n for f in figs]) if "cpu_s" in figs[0] else "-",
                      f"{median([f['rss_mb'] for f in figs]):.0f}" if "rss_mb" in figs[0] else "-"])
     print_table(f"1. demo task, {n} records, SmolLM2-135M Q4_1, one thread; median (min–max) of {args.repeat}, "
                 f"interleaved; load average at each round: {'; '.join(loads)}",
                 ["", "rec/s (no start-up)", "÷ direct", "rec/s (whole process)", "tokens/s (in+out)",
-                 "prompt tok/rec", "out tok/rec", "peak RSS MB"], rows)
+                 "prompt tok/rec", "out tok/rec", "CPU s/rec", "peak RSS MB"], rows)
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -201,10 +203,16 @@ FIRST_ANSWER = ("[...document.querySelectorAll('.row .cell')].find((c) => c.quer
                 " && c.querySelector('[aria-label*=\"SmolLM2\"]')) || null")
 
 
-def first_answer_after_run(browser, root: Path = ROOT, wait_s: float = 0.0) -> float:
+def cpu_s(pid: int) -> float:
+    """CPU seconds a process has had (user + system, all its threads): its work, whatever the load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def first_answer_after_run(browser, root: Path = ROOT, wait_s: float = 0.0) -> tuple[float, float]:
     """Seconds from the Run click to the first smollm2 answer in the grid, on a fresh `serve --demo`;
     Run pressed wait_s after the server answered (0: as soon as the page shows the demo's models
-    picked, so a warm-up at start has had the least time)."""
+    picked, so a warm-up at start has had the least time); and the server's CPU seconds meanwhile."""
     from testkit.net import free_port, wait_for_http
 
     data_dir = Path(tempfile.mkdtemp(prefix="wb-local-page-"))
@@ -221,10 +229,10 @@ def first_answer_after_run(browser, root: Path = ROOT, wait_s: float = 0.0) -> f
         page.wait_for_selector("input[data-model=baseline]:checked")
         assert page.evaluate(FIRST_ANSWER) is None
         time.sleep(max(0.0, up + wait_s - time.perf_counter()))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_s(proc.pid)
         page.click("#run-selected")
         page.wait_for_function(f"{FIRST_ANSWER} !== null", timeout=300_000, polling=20)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, cpu_s(proc.pid) - cpu
     finally:
         context.close()
         proc.terminate()
@@ -239,6 +247,7 @@ def page(args: argparse.Namespace) -> None:
     if args.page_with:  # e.g. a copy of the package with a patch applied, to compare in one run
         variants[args.page_with] = Path(args.page_with)
     times: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
     loads = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
@@ -246,14 +255,17 @@ def page(args: argparse.Namespace) -> None:
         for i in range(args.repeat):
             loads.append(load())
             for name, root in variants.items():
-                times[name].append(first_answer_after_run(browser, root, args.page_wait))
-                print(f"page {i + 1}/{args.repeat} {name}: {times[name][-1]:.2f} s (load {loads[-1]})",
+                wall, cpu = first_answer_after_run(browser, root, args.page_wait)
+                times[name].append(wall)
+                cpus[name].append(cpu)
+                print(f"page {i + 1}/{args.repeat} {name}: {wall:.2f} s, server CPU {cpu:.2f} s (load {loads[-1]})",
                       file=sys.stderr, flush=True)
         browser.close()
     print_table(f"2. `workbench serve --demo` in Chromium: Run click to the first smollm2 answer in the grid, "
                 f"Run pressed {args.page_wait:g} s after the server is up (at the soonest the page is ready), "
                 f"a fresh server each; median (min–max) of {args.repeat}, interleaved; load: {'; '.join(loads)}",
-                ["server", "seconds", "target"], [[name, spread(t), "≤ 5 s"] for name, t in times.items()])
+                ["server", "seconds", "server CPU s", "target"],
+                [[name, spread(t), spread(cpus[name]), "≤ 5 s"] for name, t in times.items()])
 
 
 def main() -> None:

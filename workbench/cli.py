@@ -37,7 +37,7 @@ USER_ERRORS = (WorkbenchError, OSError)
 
 @functools.cache
 def console() -> Console:
-    """The rich console, made when a command first draws a table or bars (rich takes ~0.1 s to import)."""
+    """The rich console, made when a run first draws its progress bars (rich takes ~0.1 s to import)."""
     from rich.console import Console
 
     return Console()

@@ -4,6 +4,7 @@ bench/startup_bench.py's), and that the quick read of `datasets` lists exactly w
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -162,6 +163,18 @@ def test_no_database_yet_or_a_models_file_takes_the_normal_path(tmp_path, monkey
     monkeypatch.setenv("WORKBENCH_MODELS_FILE", str(models_file))
     with_models = Settings.load(data_dir=tmp_path / "fresh")
     assert quick.list_datasets(with_models) is None  # the normal path loads (or refuses) the file
+
+
+def test_a_database_url_the_normal_path_would_decode_takes_it(tmp_path):
+    """SQLAlchemy reads `%20` in a URL's path as a space, `?` as options: which file that is is its call."""
+    current = Settings.load(data_dir=tmp_path / "current", database_url=f"sqlite:///{tmp_path / 'current.db'}")
+    open_workspace(current).close()
+    assert quick.list_datasets(current) == []
+    for name in ("a%20b", "a?mode=memory"):
+        literal = tmp_path / name / "workbench.db"
+        literal.parent.mkdir()
+        shutil.copyfile(tmp_path / "current.db", literal)  # a current database, where the URL's text points
+        assert quick.list_datasets(Settings.load(data_dir=literal.parent)) is None
 
 
 def test_the_version_shown_is_the_installed_package_version():

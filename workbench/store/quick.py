@@ -76,7 +76,7 @@ def list_datasets(settings: Settings) -> list[DatasetRow] | None:
 def _current_sqlite_file(settings: Settings) -> Path | None:
     """The database file, when it is a plain SQLite file the normal path would only read."""
     url = settings.database_url
-    if settings.models_file is not None or not url.startswith(_SQLITE_PREFIX) or "?" in url:
-        return None  # a models file is loaded (and may be refused); PostgreSQL; URL options
+    if settings.models_file is not None or not url.startswith(_SQLITE_PREFIX) or "?" in url or "%" in url:
+        return None  # a models file is loaded (and may be refused); PostgreSQL; URL options or escapes
     path = Path(url.removeprefix(_SQLITE_PREFIX))
     return path if path.is_file() else None  # no file (or `:memory:`): the normal path creates it

@@ -12,6 +12,7 @@ from typing import Any
 
 from workbench.domain.progress import TERMINAL_STATES
 from workbench.runner.executor import RunExecutor
+from workbench.runner.heap import trim_forever
 from workbench.runner.lease import keep_leases
 from workbench.runner.writer import ResultWriter
 from workbench.store.faults import is_storage_failure
@@ -40,6 +41,7 @@ class RunManager:
         run_ids = list(run_ids)
         writer_task = asyncio.create_task(self.writer.run_forever())
         lease_task = asyncio.create_task(keep_leases(self.store))
+        trim_task = asyncio.create_task(trim_forever())
         tasks: dict[int, asyncio.Task] = {}
         final: dict[int, str] = {}
         reporter = None
@@ -59,10 +61,10 @@ class RunManager:
                 if not task.done():
                     self.executors[run_id].stop("paused", "the command stopped before this run ended")
             await asyncio.gather(*tasks.values(), return_exceptions=True)
-            for background in (reporter, writer_task, lease_task):
-                if background is not None:
-                    background.cancel()
-            await asyncio.gather(*(t for t in (reporter, writer_task, lease_task) if t), return_exceptions=True)
+            background = [t for t in (reporter, writer_task, lease_task, trim_task) if t is not None]
+            for job in background:
+                job.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await self.writer.flush()
         if on_progress:
             await _call(on_progress, self.progress())
@@ -100,6 +102,7 @@ class RunManager:
         self._tasks: dict[int, asyncio.Task] = {}
         writer_task = asyncio.create_task(self.writer.run_forever())
         lease_task = asyncio.create_task(keep_leases(self.store))
+        trim_task = asyncio.create_task(trim_forever())  # a server runs many runs: give freed memory back
         try:
             while True:
                 try:
@@ -114,7 +117,8 @@ class RunManager:
         finally:
             await self._shutdown(writer_task)
             lease_task.cancel()
-            await asyncio.gather(lease_task, return_exceptions=True)
+            trim_task.cancel()
+            await asyncio.gather(lease_task, trim_task, return_exceptions=True)
 
     def wake(self) -> None:
         """New work was queued: look now rather than at the next poll."""

@@ -91,6 +91,8 @@ def queries(dataset_id, runs, fields):
         GridQuery(dataset_id, {"gemma": runs["gemma"]}, fields),
         GridQuery(dataset_id, {"olmo": runs["olmo"]}, fields),  # needs review = its errors alone
         GridQuery(dataset_id, {}, fields),
+        GridQuery(dataset_id, dict(runs), fields, text_verdicts=True),  # verdicts read from the keys
+        GridQuery(dataset_id, two, fields, diff_field="trajectory", text_verdicts=True),
     ]
 
 
@@ -142,6 +144,9 @@ def test_counts_when_seqs_have_a_gap(grid_store):
     assert grid_counts(store, query) == shown(store, query)
     assert grid_counts(store, query)["all"] == 99
     check_contested_order(store, query)
+    searched = dataclasses.replace(query, q="a")
+    assert grid_counts(store, searched) == shown(store, searched)
+    check_contested_order(store, searched)
 
 
 def test_a_finished_run_stands_in_for_the_records(grid_store):
@@ -275,15 +280,15 @@ def test_the_row_flag_the_filter_and_the_count_of_needs_review_agree(grid_store,
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(case=example, diff_field=st.sampled_from([None, "trajectory"]))
-def test_differences_follow_the_answers_as_corrected(grid_store, case, diff_field):
+@given(case=example, diff_field=st.sampled_from([None, "trajectory"]), text_verdicts=st.booleans())
+def test_differences_follow_the_answers_as_corrected(grid_store, case, diff_field, text_verdicts):
     """Row flags (disagree_fields), the differences filter, its count and the contested order all
     compare the answers as corrected (a fix replaces the model's answer; a fixed error counts as
     answered), whatever the mix of corrected and uncorrected records."""
     store, dataset_id, runs, fields = grid_store
     run_ids = write_example(store, dataset_id, runs, fields, case)
     query = GridQuery(dataset_id, {m: run_ids[m] for m in case["selected"]}, fields, q=case["q"],
-                      diff_field=diff_field)
+                      diff_field=diff_field, text_verdicts=text_verdicts)
     rows = every_row(store, query)
     for row in rows:  # the row's own flags say the same as its cells as shown
         shown_answers = [c for c in row["models"].values() if c is not None and (c["status"] == "ok" or c["is_fixed"])]
@@ -334,3 +339,58 @@ def test_a_fix_that_makes_the_answers_agree_ends_the_difference(grid_store, monk
                      value=None, author="tester")
         assert grid_counts(store, query)["differences"] == before["differences"]
     check_contested_order(store, query)
+
+
+# Verdict values as a key holds them: a separator inside a value, or a field missing, takes the JSON.
+odd_value = st.sampled_from(["Yes", "No", "Y\x1fes", "\x1f", None])
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(answers=st.dictionaries(st.tuples(st.sampled_from(MODELS), st.sampled_from(SEQS)),
+                               st.tuples(odd_value, odd_value, odd_value), max_size=20))
+def test_verdicts_read_from_the_keys_are_those_of_the_json(grid_store, answers):
+    """With text verdicts, a field's verdict is read from the verdict key; values holding the key's
+    separator, or a field missing from an answer, give the same marks as reading the JSON."""
+    from workbench.grid import marks
+
+    store, dataset_id, runs, fields = grid_store
+    run_ids = write_example(store, dataset_id, runs, fields, {"results": {}, "notes": {}})
+    rows = {m: [] for m in MODELS}
+    for (model, seq), values in sorted(answers.items()):
+        out = {f: v for f, v in zip(fields, values, strict=True) if v is not None}
+        rows[model].append(ResultRow(seq, f"cand-{seq:06d}", "ok", out, None, None, None, 5.0, 1, 1, 1, False,
+                                     verdict_key(out, fields), out.get("recommendation")))
+    write_batch(store, [RunUpdate(run_ids[m], rows[m], [], {"run_id": run_ids[m], "done": 0, "errors": 0,
+                                                             "tokens_in": 0, "tokens_out": 0, "cost": 0,
+                                                             "active_seconds": 0, "model_id": m,
+                                                             "dataset_id": dataset_id}) for m in MODELS])
+    for diff_field in (None, "trajectory", "pedigree"):
+        seen = []
+        for text_verdicts in (False, True):
+            marks.forget(store)
+            query = GridQuery(dataset_id, run_ids, fields, diff_field=diff_field, text_verdicts=text_verdicts)
+            contested = every_row(store, dataclasses.replace(query, sort="disagreement"), limit=7)
+            seen.append((grid_counts(store, query), [r["seq"] for r in contested]))
+        assert seen[0] == seen[1], diff_field
+
+
+def test_a_search_reads_the_records_alone_once_the_selection_is_counted(grid_store, monkeypatch):
+    """A search's marks are the unsearched selection's with bit 0 cleared for the records that don't
+    match: no scan of the results' joins, and the same counts and order as the rows shown."""
+    from workbench.grid import marks
+
+    store, dataset_id, runs, fields = grid_store
+    for model in MODELS:
+        write_results(store, dataset_id, runs[model], model, range(1, 101), fields, errors={4})
+    query = GridQuery(dataset_id, dict(runs), fields)
+    grid_counts(store, query)
+    every_row(store, dataclasses.replace(query, sort="disagreement"))
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("a search scanned the joins")
+
+    monkeypatch.setattr(marks, "_all_marks", no_scan)
+    for q in ("a", "ZZZ-none", "%", "_"):
+        searched = dataclasses.replace(query, q=q)
+        assert grid_counts(store, searched) == shown(store, searched), q
+        check_contested_order(store, searched)

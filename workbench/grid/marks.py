@@ -19,7 +19,7 @@ from typing import TypeVar
 import orjson
 import sqlalchemy as sa
 
-from workbench.grid.selection import GridQuery, Joins
+from workbench.grid.selection import GridQuery, Joins, search_condition
 from workbench.store.db import Store
 from workbench.store.schema import datasets, events, records, runs
 
@@ -44,8 +44,10 @@ class MarkCache:
     """The marks of a store's recent selections (a byte per record each, at most ``MAX_SELECTIONS``)."""
 
     MAX_SELECTIONS = 64
+    MAX_SEARCHES = 16
 
     def __init__(self) -> None:
+        self._searches: dict[tuple, bytes] = {}  # (dataset, its creation, q) -> a byte per record
         self._entries: dict[tuple, _Marks] = {}
         self._locks: dict[tuple, threading.Lock] = {}  # one per selection: a first scan holds up only its own
         self._lock = threading.Lock()  # guards the two dicts
@@ -53,6 +55,12 @@ class MarkCache:
     def marks(self, conn: sa.Connection, store: Store, query: GridQuery, kind: str, mark: MarkExpression) -> bytes:
         # Marks never depend on the filter, the sort, the rows on screen or the order of the models.
         query = dataclasses.replace(query, filter="all", seqs=None, sort="record", within=None)
+        if query.q:
+            # A search only says which records match (bit 0 of every kind of mark): the marks of the
+            # same selection without it, with bit 0 cleared for the others. Records never change,
+            # so a search's matches are read once (the records alone, none of the results' joins).
+            unsearched = self.marks(conn, store, dataclasses.replace(query, q=None), kind, mark)
+            return _only_matching(unsearched, self._matches(conn, store, query))
         joins = Joins(query, store.dialect)
         key = (kind, query.dataset_id, tuple(sorted(query.run_ids.items())), query.q, query.diff_field,
                tuple(query.verdicts or ()))
@@ -79,10 +87,23 @@ class MarkCache:
                 self._entries[key] = entry
             return bytes(entry.marks)
 
+    def _matches(self, conn: sa.Connection, store: Store, query: GridQuery) -> bytes:
+        created = conn.execute(sa.select(datasets.c.created_at).where(datasets.c.id == query.dataset_id)).scalar()
+        key = (query.dataset_id, created, query.q)
+        found = self._searches.get(key)
+        if found is None:
+            found = _search_mask(store, query)
+            with self._lock:
+                if len(self._searches) >= self.MAX_SEARCHES:
+                    self._searches.clear()
+                self._searches[key] = found
+        return found
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
             self._locks.clear()
+            self._searches.clear()
 
 
 _CREATING = threading.Lock()
@@ -151,6 +172,45 @@ def _all_marks(store: Store, joins: Joins, mark: MarkExpression) -> bytearray:
 _DOWN_ONE = {code: code - 1 for code in range(1, 257)}
 
 
+_MATCHING, _NOT_MATCHING = 0xFF, 0xFE  # a search mask's bytes: ANDed with a mark, they keep or clear bit 0
+
+
+def _search_mask(store: Store, query: GridQuery) -> bytes:
+    """mask[seq] = 0xFF for a record matching ``query.q``, else 0xFE, read in pieces at once as strings."""
+    condition = search_condition(query.q or "", store.dialect)
+    with store.engine.connect() as conn:
+        bounds = sa.select(sa.func.min(records.c.seq), sa.func.max(records.c.seq), sa.func.count())
+        low, high, count = conn.execute(bounds.where(records.c.dataset_id == query.dataset_id)).one()
+        if not count:
+            return b""
+        if high - low + 1 != count:  # a gap in the seqs: the matching ones, row by row
+            mask = bytearray([_NOT_MATCHING]) * (high + 1)
+            for seq in conn.execute(sa.select(records.c.seq).where(records.c.dataset_id == query.dataset_id,
+                                                                   condition)).scalars():
+                mask[seq] = _MATCHING
+            return bytes(mask)
+    in_dataset = records.c.dataset_id == query.dataset_id
+    flag = sa.case((condition, _MATCHING - _NOT_MATCHING), else_=0)
+
+    def piece(first: int, last: int) -> str:
+        return _text_of(store, sa.select(records.c.seq, flag).where(in_dataset, records.c.seq.between(first, last)))
+
+    cuts = [low + count * i // _PIECES for i in range(_PIECES + 1)]
+    with ThreadPoolExecutor(_PIECES) as pool:
+        flags = "".join(pool.map(piece, cuts[:-1], [cut - 1 for cut in cuts[1:]]))
+    return bytes([_NOT_MATCHING]) * low + flags.translate(_UP_TO_MASK).encode("latin-1")
+
+
+_UP_TO_MASK = {1: _NOT_MATCHING, 2: _MATCHING}
+
+
+def _only_matching(marks: bytes, mask: bytes) -> bytes:
+    """``marks`` with bit 0 cleared where ``mask`` says the record doesn't match (a byte-wise AND)."""
+    size = len(marks)
+    mask = mask[:size] + bytes([_NOT_MATCHING]) * (size - len(mask))
+    return (int.from_bytes(marks, "little") & int.from_bytes(mask, "little")).to_bytes(size, "little")
+
+
 def _likely_complete_run(conn: sa.Connection, query: GridQuery, count: int) -> str | None:
     """A selected model whose run has answered every record by its counter (a finished run,
     usually): it can drive the scan. Only a hint; each piece checks it by its length."""
@@ -162,7 +222,12 @@ def _likely_complete_run(conn: sa.Connection, query: GridQuery, count: int) -> s
 
 
 def _marks_text(store: Store, joins: Joins, mark: sa.ColumnElement, first: int, last: int) -> str:
-    ordered = _statement(joins, mark, (first, last)).order_by(joins.seq).subquery()
+    return _text_of(store, _statement(joins, mark, (first, last)))
+
+
+def _text_of(store: Store, statement: sa.Select) -> str:
+    """The (seq, value) rows of ``statement`` as one string, a character value + 1 per row in seq order."""
+    ordered = statement.order_by(statement.selected_columns[0]).subquery()
     value = ordered.c[ordered.c.keys()[1]]
     if store.dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import aggregate_order_by

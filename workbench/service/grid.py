@@ -127,8 +127,10 @@ def grid_selection(store: Store, dataset_id: str, *, models: str | None = None, 
         within = drill_seqs(store, dataset_id, run_ids, chosen)
         labels = {c["id"]: c["label"] for c in columns}
         shown_drill = {"description": describe_drill(chosen, labels), "count": len(within)}
+    text_verdicts = all(isinstance(value, str) and value for t in tasks.values() for _, values in t.verdict_fields
+                        for value in values)
     query = GridQuery(dataset_id, run_ids, fields, filter, q or None, only, diff_field, wanted, sort,
-                      comparable_keys=comparable, within=within)
+                      comparable_keys=comparable, within=within, text_verdicts=text_verdicts)
     return Selection(query, dataset, task, runs, columns, shown_drill)
 
 

@@ -151,20 +151,26 @@ def targets(records: int) -> dict[str, str]:
             "first scan": "≤ 300 ms", "rss": "≤ 300 MB"}
 
 
+def keep(rows: list[list[str]], row: list[str]) -> None:
+    """Add ``row`` to a table, and show it at once (a 1M run takes a while)."""
+    rows.append(row)
+    print("  ".join(row), flush=True)
+
+
 def spread(times: list[float]) -> str:
     return f"n={len(times)}, {min(times):.0f}–{max(times):.0f} ms"
 
 
-def timed_import(cli: list[str], env: dict, records: int, work: Path, data_dir: Path) -> tuple[float, float]:
-    """Seconds and peak RSS of ``workbench import`` of ``records`` synthetic records into ``data_dir``."""
+def timed_import(cli: list[str], env: dict, records: int, work: Path, data_dir: Path,
+                 source: Path | None = None) -> tuple[float, float]:
+    """Seconds and peak RSS of ``workbench import`` of ``records`` synthetic records (or of ``source``)
+    into ``data_dir``."""
     from testkit.synthetic import write_jsonl
 
-    source = work / "candidates.jsonl"
-    write_jsonl(source, records)
-    try:
-        return timed_process([*cli, "import", str(source), "--name", "big", "--data-dir", str(data_dir)], env)
-    finally:
-        source.unlink()
+    if source is None:
+        source = work / "candidates.jsonl"
+        write_jsonl(source, records)
+    return timed_process([*cli, "import", str(source), "--name", "big", "--data-dir", str(data_dir)], env)
 
 
 def scratch_database(url: str) -> str:
@@ -185,6 +191,8 @@ def main() -> None:
                         "its PostgreSQL database. The import row is then a timed import of as many "
                         "records into a scratch store")
     parser.add_argument("--no-import", action="store_true", help="with --data-dir: skip the timed import")
+    parser.add_argument("--import-source", type=Path, help="with --data-dir: the JSONL to time the import of "
+                        "(the one the dataset was built from; writing 1M records anew takes minutes)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from workbench.config import Settings
@@ -213,12 +221,7 @@ def main() -> None:
         if reused:
             with contextlib.closing(open_workspace(settings)) as store:
                 records = get_dataset(store, "big").record_count
-            imported = None
-            if not args.no_import:  # as many records into a scratch store: the import row stays honest
-                scratch_env = dict(env)
-                if store_name == "PostgreSQL":
-                    scratch_env["WORKBENCH_DATABASE_URL"] = scratch_database(env["WORKBENCH_DATABASE_URL"])
-                imported = timed_import(cli, scratch_env, records, work, work / "scratch")
+            imported = None  # timed at the end, into a scratch store
         else:
             records = args.records
             imported = timed_import(cli, env, records, work, data_dir)
@@ -226,10 +229,6 @@ def main() -> None:
             populate(settings, "big")
             print(f"(populated 3 × {records:,} results in {time.perf_counter() - started:.0f} s)")
         target = targets(records)
-        label = "200K" if records == 200_000 else f"{records:,}"
-        rows = [[f"import {label} JSONL" + ("" if not reused else " (into a scratch store)"),
-                 f"{imported[0]:.1f} s" if imported else "not measured", f"peak RSS {imported[1]:.0f} MB"
-                 if imported else "", target["import"]]]
 
         selection = f"/api/workbench?dataset_id=big&models={','.join(MODELS)}&limit=50"
         # The per-record marks behind the counts and the contested order are built by one scan the
@@ -252,6 +251,8 @@ def main() -> None:
                      ["most contested first, first request for a selection (one scan)",
                       f"{statistics.median(firsts['contested']):.0f} ms", spread(firsts["contested"]),
                       target["first scan"]]]
+        for row in page_rows:
+            print("  ".join(row), flush=True)
         deep = records * 3 // 4
         with serving(env, data_dir) as (proc, base):
             q = base + selection
@@ -266,10 +267,10 @@ def main() -> None:
                                 ("most contested first, later requests", "&sort=disagreement"),
                                 ("most contested first, deep page", f"&sort=disagreement&cursor=1:{deep // 2}")]:
                 times, body = get_each(q + extra + "&counts=false", args.repeat)
-                page_rows.append([name, f"{statistics.median(times):.0f} ms",
+                keep(page_rows, [name, f"{statistics.median(times):.0f} ms",
                                   f"{spread(times)}, {len(body['results'])} rows", target["page"]])
             times, body = get_each(q + "&limit=1", args.repeat)
-            page_rows.append(["filter counts, unchanged data", f"{statistics.median(times):.0f} ms",
+            keep(page_rows, ["filter counts, unchanged data", f"{statistics.median(times):.0f} ms",
                               spread(times) + "; " + ", ".join(f"{k} {v}" for k, v in body["counts"].items()),
                               target["counts"]])
             times = []
@@ -280,7 +281,7 @@ def main() -> None:
                                                               {"Content-Type": "application/json",
                                                                "X-Workbench-Client": "bench"})).read()
                 times.append(get_ms(q + "&limit=1", 1)[0])
-            page_rows.append(["filter counts after an annotation", f"{statistics.median(times):.0f} ms",
+            keep(page_rows, ["filter counts after an annotation", f"{statistics.median(times):.0f} ms",
                               spread(times), target["counts"]])
             times = []
             with contextlib.closing(open_workspace(settings)) as store:
@@ -288,10 +289,11 @@ def main() -> None:
                 for i in range(args.repeat):  # results landing, as in a run: only those records are recounted
                     rewrite_results(store, run, range(1 + 50 * i, 51 + 50 * i))
                     times.append(get_ms(q + "&limit=1", 1)[0])
-            page_rows.append(["filter counts after 50 new results", f"{statistics.median(times):.0f} ms",
+            keep(page_rows, ["filter counts after 50 new results", f"{statistics.median(times):.0f} ms",
                               spread(times), target["counts"]])
             server_rss = rss_mb(proc.pid)
             peak_rss = peak_rss_mb(proc.pid)
+            print(f"server RSS {server_rss:.0f} MB, peak {peak_rss:.0f} MB", flush=True)
             live = live_socket(base, settings, "big")
 
         export_rows = []
@@ -300,8 +302,18 @@ def main() -> None:
             seconds, rss = timed_process([*cli, "export", "--dataset", "big", "--kind", kind, "--format", fmt, "-o",
                                           str(out), "--data-dir", str(data_dir)], env)
             out.unlink(missing_ok=True)
-            export_rows.append([f"export {kind} {fmt}", f"{seconds:.1f} s", f"peak RSS {rss:.0f} MB",
+            keep(export_rows, [f"export {kind} {fmt}", f"{seconds:.1f} s", f"peak RSS {rss:.0f} MB",
                                 target["export"]])
+
+        if reused and not args.no_import:  # as many records into a scratch store: the import row stays honest
+            scratch_env = dict(env)
+            if store_name == "PostgreSQL":
+                scratch_env["WORKBENCH_DATABASE_URL"] = scratch_database(env["WORKBENCH_DATABASE_URL"])
+            imported = timed_import(cli, scratch_env, records, work, work / "scratch", args.import_source)
+        label = "200K" if records == 200_000 else f"{records:,}"
+        rows = [[f"import {label} JSONL" + ("" if not reused else " (into a scratch store)"),
+                 f"{imported[0]:.1f} s" if imported else "not measured", f"peak RSS {imported[1]:.0f} MB"
+                 if imported else "", target["import"]]]
 
     print_table(f"Import ({store_name})", ["what", "time", "memory", "target"], rows)
     print_table(f"GET /api/workbench, 3 models × {records:,} records ({store_name}, median of {args.repeat})",

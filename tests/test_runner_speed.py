@@ -88,7 +88,8 @@ import workbench.runner.executor, workbench.runner.writer
 from workbench.config import Settings
 from workbench.service.workspace import open_workspace
 from workbench.store.results import RunUpdate, write_batch
-store = open_workspace(Settings.load(data_dir={str(tmp_path)!r}))
+store = open_workspace(Settings.load(data_dir={str(tmp_path)!r},  # SQLite, also when the suite runs on PostgreSQL
+                                    database_url={f"sqlite:///{tmp_path / 'workbench.db'}"!r}))
 write_batch(store, [RunUpdate(1, [], [("k", "text", 1, 2)], {{}}, counters=False)])
 print("sqlalchemy.dialects.postgresql" in sys.modules)
 """

@@ -178,3 +178,18 @@ def test_a_record_the_template_cant_take_is_that_records_error():
     asker = Asker(run, Broken(), RunOptions(), use_cache=True, breaker=Breaker(5), tally=Tally(run))  # type: ignore[arg-type]
     item = asker.prepare(PendingRecord(1, "c1", {}))
     assert item.messages is None and item.render_error == "could not render the prompt: KeyError: 'name'"
+
+
+def test_result_rows_go_to_the_driver_in_the_tables_column_order() -> None:
+    """write_batch hands the driver tuples in RESULT_COLUMNS / CACHE_COLUMNS order: every column, each once."""
+    from workbench.store import results as stored
+    from workbench.store.schema import response_cache, results
+
+    assert sorted(stored.RESULT_COLUMNS) == sorted(results.c.keys())
+    assert sorted(stored.CACHE_COLUMNS) == sorted(response_cache.c.keys())
+    row = stored.ResultRow(seq=3, record_id="r", status="ok", output={"a": "é"}, error_kind=None, error_message=None,
+                           raw_text="{}", latency_ms=1.5, tokens_in=2, tokens_out=4, attempts=1, cached=True,
+                           verdict_key="k", primary_verdict="p", finish_reason="stop")
+    as_row = row.as_row(7, "now")
+    assert as_row["output"] == '{"a":"é"}' and as_row["cached"] == 1 and as_row["run_id"] == 7
+    assert tuple(as_row.values()) == row.as_values(7, "now")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-from workbench.store.db import Store, dialect_insert, utcnow
+from workbench.store.db import Store, utcnow
 from workbench.store.event_log import insert_events, result_event
 from workbench.store.runs import OWNER, renew_lease_values
 from workbench.store.schema import events, records, response_cache, results, runs
@@ -41,19 +42,34 @@ class ResultRow:
     finish_reason: str | None = None  # why the model stopped, when it said
 
     def as_row(self, run_id: int, now: str) -> dict[str, Any]:
-        return {
-            "run_id": run_id, "seq": self.seq, "record_id": self.record_id, "status": self.status,
-            "output": orjson.dumps(self.output).decode() if self.output is not None else None,
-            "error_kind": self.error_kind, "error_message": self.error_message, "raw_text": self.raw_text,
-            "latency_ms": self.latency_ms, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
-            "attempts": self.attempts, "cached": int(self.cached), "created_at": now,
-            "verdict_key": self.verdict_key, "primary_verdict": self.primary_verdict,
-            "finish_reason": self.finish_reason,
-        }
+        return dict(zip(RESULT_COLUMNS, self.as_values(run_id, now), strict=True))
+
+    def as_values(self, run_id: int, now: str) -> tuple:
+        """The row's values in ``RESULT_COLUMNS`` order (what the driver is given)."""
+        return (run_id, self.seq, self.record_id, self.status,
+                orjson.dumps(self.output).decode() if self.output is not None else None,
+                self.error_kind, self.error_message, self.raw_text, self.latency_ms, self.tokens_in, self.tokens_out,
+                self.attempts, int(self.cached), now, self.verdict_key, self.primary_verdict, self.finish_reason)
 
 
-def _insert_ignore(conn: sa.Connection, table: sa.Table):
-    return dialect_insert(conn, table).on_conflict_do_nothing()
+RESULT_COLUMNS = ("run_id", "seq", "record_id", "status", "output", "error_kind", "error_message", "raw_text",
+                  "latency_ms", "tokens_in", "tokens_out", "attempts", "cached", "created_at", "verdict_key",
+                  "primary_verdict", "finish_reason")
+CACHE_COLUMNS = ("key", "text", "tokens_in", "tokens_out", "created_at")
+
+
+def _insert_ignore_many(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """INSERT .. ON CONFLICT DO NOTHING of tuples through the driver's executemany: SQLAlchemy's
+    per-row work on a list of dicts (keys, bind parameters) cost more than SQLite's insert itself."""
+    conn.exec_driver_sql(_insert_ignore_sql(conn.dialect, table.name, columns), rows)
+
+
+@lru_cache(maxsize=8)
+def _insert_ignore_sql(dialect: sa.Dialect, table: str, columns: tuple[str, ...]) -> str:
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    return (f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
+            f"VALUES ({', '.join([mark] * len(columns))}) ON CONFLICT DO NOTHING")
 
 
 def pending_records(store: Store, dataset_id: str, run_id: int, *, after_seq: int, max_seq: int | None,
@@ -108,7 +124,7 @@ def write_batch(store: Store, updates: list[RunUpdate]) -> None:
         for update in sorted(updates, key=lambda u: u.run_id):
             rows = sorted(update.rows, key=lambda r: r.seq)
             if rows:
-                conn.execute(_insert_ignore(conn, results), [r.as_row(update.run_id, now) for r in rows])
+                _insert_ignore_many(conn, results, RESULT_COLUMNS, [r.as_values(update.run_id, now) for r in rows])
             p = update.progress
             if update.counters:
                 # Counters and lease are the owner's: a process that lost the run keeps its answers
@@ -128,10 +144,8 @@ def write_batch(store: Store, updates: list[RunUpdate]) -> None:
             for key, text, tokens_in, tokens_out in update.cache_entries:
                 cache_entries.setdefault(key, (text, tokens_in, tokens_out))
         if cache_entries:
-            conn.execute(_insert_ignore(conn, response_cache), [
-                {"key": k, "text": t, "tokens_in": ti, "tokens_out": to, "created_at": now}
-                for k, (t, ti, to) in sorted(cache_entries.items())
-            ])
+            _insert_ignore_many(conn, response_cache, CACHE_COLUMNS,
+                                [(k, t, ti, to, now) for k, (t, ti, to) in sorted(cache_entries.items())])
         insert_events(conn, event_rows)
 
 

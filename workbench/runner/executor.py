@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 PAGE = 500
 DRAIN_S = 5.0  # on pause, how long answers in flight may take to land
-CHUNK = 25
+CHUNK = 25  # records rendered between two turns of the loop
+LOOKUP = 100  # records whose cached answers are asked for in one query
 FATAL_KINDS = (CONFIG, UNSUPPORTED)
 
 __all__ = ["RunExecutor", "RunOptions"]
@@ -229,9 +230,12 @@ class RunExecutor:
             if not page:
                 return
             after = page[-1].seq
-            # Small chunks: rendering is CPU work on the loop, and answers must not wait behind it.
-            for start in range(0, len(page), CHUNK):
-                items = [self.asker.prepare(record) for record in page[start:start + CHUNK]]
+            for start in range(0, len(page), LOOKUP):
+                items = []
+                # Small chunks: rendering is CPU work on the loop, and answers must not wait behind it.
+                for chunk in range(start, min(start + LOOKUP, len(page)), CHUNK):
+                    items += [self.asker.prepare(record) for record in page[chunk:chunk + CHUNK]]
+                    await asyncio.sleep(0)
                 if use_cache:
                     keys = [i.cache_key for i in items if i.cache_key]
                     hits = await asyncio.to_thread(cached_answers, self.store, keys)

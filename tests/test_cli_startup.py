@@ -215,3 +215,18 @@ def test_the_terminal_table_keeps_every_cell_in_its_box(headers, data, columns):
         expected = ["".join(cli._printable(row[i]) for row in source).replace(" ", "").replace("\n", "")
                     for i in range(len(headers))]
         assert shown == expected
+
+
+
+def test_no_name_in_a_package_shadows_its_submodule():
+    """`from workbench.store import annotations` is the module, whatever was imported before: no package
+    binds a submodule's name to something else (`from __future__ import annotations` in the store's lazy
+    __init__ once bound it to __future__'s feature, and annotating answered 500 in a fresh server)."""
+    code = ("import importlib, pkgutil, workbench\n"
+            "for pkg in pkgutil.walk_packages(workbench.__path__, 'workbench.'):\n"
+            "    if pkg.ispkg:\n"
+            "        names = vars(importlib.import_module(pkg.name))\n"
+            "        for sub in pkgutil.iter_modules(importlib.import_module(pkg.name).__path__):\n"
+            "            got = names.get(sub.name)\n"
+            "            assert got is None or getattr(got, '__name__', '') == f'{pkg.name}.{sub.name}', (pkg.name, sub.name, got)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)

@@ -1,7 +1,7 @@
 """Storage: schema, migrations and queries (SQLite by default, PostgreSQL by URL)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: it would bind the name `annotations` in this
+# package, so `from workbench.store import annotations` would get __future__'s feature, not the module.
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:

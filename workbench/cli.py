@@ -612,7 +612,6 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
     import asyncio
     import signal
 
-    from workbench.runner.console import RunBars
     from workbench.service.runs import InProcessRuns
 
     here = InProcessRuns(store, run_ids)
@@ -628,6 +627,10 @@ def _execute_runs(store: Store, run_ids: list[int]) -> None:
 
     async def go():
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_sigint)
+        if not _is_terminal():  # bars are drawn for a terminal only (rich: ~40 ms to import, CPU per redraw)
+            return await here.execute()
+        from workbench.runner.console import RunBars
+
         with RunBars(labels, console=console()) as bars:
             return await here.execute(on_progress=bars.update)
 

@@ -250,7 +250,7 @@ def render_within_budget(template: jinja2.Template, context: dict[str, Any]) -> 
     token = _current.set(_Budget())
     try:
         pieces = template.root_render_func(template.new_context(context))
-        size, chunks = 0, []
+        size, chunks = 0, list[str]()
         while True:
             try:
                 group = list(islice(pieces, _PARTS_PER_CHECK))

@@ -84,6 +84,11 @@ postgres-deps:
 # The README's figures, each script at the arguments the README quotes (scale_bench takes ~30 min).
 bench: install-test system-deps
 	$(BIN)/python bench/runner_bench.py
+	$(BIN)/python bench/startup_bench.py --postgres
+	$(BIN)/python bench/floor_bench.py
+	$(BIN)/python bench/runner_phases.py
+	$(BIN)/python bench/memory_bench.py
+	$(BIN)/python bench/local_bench.py --page
 	$(BIN)/python bench/bare_loop_bench.py
 	$(BIN)/python bench/replicas_bench.py
 	$(BIN)/python bench/scale_bench.py

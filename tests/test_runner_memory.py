@@ -76,3 +76,45 @@ def test_answers_wait_for_a_slow_store_instead_of_piling_up_unsaved(store, tmp_p
     assert slow.most_held <= bound, f"{slow.most_held} results held unsaved (bound {bound})"
     assert slow.saved == RECORDS and len(run_results(store, run.id)) == RECORDS
     assert get_run(store, run.id).done == RECORDS
+
+
+class _BrokenSource:
+    """A run whose figures can't be taken, and whose internal failure itself raises: the worst a
+    flush can meet."""
+
+    run_id = 1
+
+    def snapshot(self) -> dict:
+        raise RuntimeError("no figures")
+
+    def internal_failure(self, where: str, exc: BaseException) -> None:
+        raise RuntimeError("failing to fail")
+
+    def storage_failed(self, exc: Exception) -> None: ...
+
+    def result_replaced(self, old, new) -> None: ...
+
+    def run_gone(self) -> None: ...
+
+
+def test_workers_waiting_for_room_are_woken_whatever_a_flush_meets():
+    """A flush that raises, or finds its run's rows dropped (the run deleted), still wakes the
+    workers waiting for room, rather than leaving them (and every run in the process) waiting."""
+    writer = writer_module.ResultWriter(store=None, max_held=2)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        for _ in range(3):
+            writer.add(_BrokenSource(), object())  # type: ignore[arg-type]
+        waiting = asyncio.create_task(writer.room())
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        with pytest.raises(RuntimeError):
+            await writer._flush()
+        # The rows stay queued (the run's figures couldn't be taken); as when a deleted run's rows are
+        # dropped, nothing is left dirty once they go, and the waiter gets room.
+        writer._dirty.clear()
+        writer._rows.clear()
+        await writer._flush()
+        await asyncio.wait_for(waiting, 5)
+
+    asyncio.run(scenario())

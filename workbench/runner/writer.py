@@ -136,9 +136,18 @@ class ResultWriter:
                 await self._flush()  # counters corrected after rows were refused: saved now, not later
 
     async def _flush(self) -> bool:
-        """One batch; True when rows were replaced by errors, so the counters need saving again."""
+        """One batch; True when rows were replaced by errors, so the counters need saving again.
+        Whatever happens in it, workers waiting for room are woken after it."""
+        try:
+            return await self._flush_batch()
+        finally:
+            self._writing = 0
+            if not self._dirty:  # nothing queued (a deleted run's rows are dropped, not written)
+                self._pending = 0
+            self._room.set()
+
+    async def _flush_batch(self) -> bool:
         if not self._dirty:
-            self._pending = 0  # nothing dirty, nothing queued (a deleted run's rows were dropped)
             return False
         # Taking rows and counters together, in the loop thread, keeps them consistent.
         updates = []
@@ -159,11 +168,7 @@ class ResultWriter:
             updates.append(RunUpdate(run_id, rows, cache, progress))
         self._dirty.clear()
         self._pending, self._writing = 0, sum(len(u.rows) for u in updates)
-        try:
-            return await self._write(updates)
-        finally:
-            self._writing = 0
-            self._room.set()
+        return await self._write(updates)
 
     async def _write(self, updates: list[RunUpdate]) -> bool:
         try:

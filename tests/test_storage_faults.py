@@ -44,6 +44,7 @@ def test_a_full_disk_is_one_clear_error_and_corrupts_nothing(small_disk, tmp_pat
     failed = workbench(data, "import", str(big), "--name", "second")
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
     assert failed.stderr.startswith("error: ") and "full" in failed.stderr
+    assert "a bug" not in failed.stderr  # told as the storage problem it is, not as an unforeseen error
     listing = workbench(data, "datasets")
     assert listing.returncode == 0 and "first\t" in listing.stdout and "second" not in listing.stdout
     check = subprocess.run([sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "

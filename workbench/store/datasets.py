@@ -16,6 +16,7 @@ from workbench.domain.importers import UnreadableFile, detect_format, read_rows
 from workbench.domain.records import DisplayFields
 from workbench.store.db import Store, refresh_statistics, try_lock, utcnow, write_transaction
 from workbench.store.event_log import insert_events
+from workbench.store.faults import is_storage_failure
 from workbench.store.schema import annotation_events, datasets, events, records, results, runs
 from workbench.store.schema import annotations as annotation_states
 from workbench.domain.errors import NotFound
@@ -88,7 +89,8 @@ def import_dataset(
             ))
             _dataset_event(conn, dataset_id, "imported")
     except Exception as failed:  # rolled back; a problem in the file (a duplicate id too) says why
-        _raise_problems(path, fmt, id_field, display, failed)
+        if not is_storage_failure(failed):  # a full disk is not the file's fault: no second read
+            _raise_problems(path, fmt, id_field, display, failed)
         raise
     # A vacuum too, on PostgreSQL (0.1 s more at 200K records): else autovacuum comes for the new
     # rows a minute later, competing with the first look at them.
@@ -131,13 +133,19 @@ def _insert_records(conn: sa.Connection, batch: list[tuple]) -> None:
     of an import)."""
     driver = conn.connection.driver_connection
     assert driver is not None  # an open connection
-    if conn.dialect.name == "postgresql":
-        with driver.cursor() as cursor:
-            with cursor.copy(f"COPY records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN") as copy:
-                for row in batch:
-                    copy.write_row(row)
-    else:
-        driver.executemany(_INSERT_RECORDS, batch)
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        if conn.dialect.name == "postgresql":
+            with driver.cursor() as cursor:
+                with cursor.copy(f"COPY records ({', '.join(_RECORD_COLUMNS)}) FROM STDIN") as copy:
+                    for row in batch:
+                        copy.write_row(row)
+        else:
+            driver.executemany(_INSERT_RECORDS, batch)
+    except dbapi_error as exc:
+        # Wrapped as SQLAlchemy would have: a full disk or a read-only database is then told as a
+        # storage problem (503, one line in the CLI), as for every other write.
+        raise sa.exc.DBAPIError.instance(_INSERT_RECORDS, None, exc, dbapi_error) from exc
 
 
 def _batches(prepared: Iterator[PreparedRecord], dataset_id: str) -> Iterator[list[tuple]]:

@@ -113,3 +113,24 @@ def test_a_demo_warm_up_without_the_model_ends_quietly(tmp_path, caplog):
         thread.join(30)
     assert not thread.is_alive()
     assert "not warmed: no GGUF model file" in caplog.text
+
+
+def test_a_demo_task_that_does_not_render_costs_the_warm_up_only(tmp_path, caplog, monkeypatch):
+    """The warm-up is a head start: a task it can't render (a user's newer version of it) ends it
+    quietly, and `serve --demo` starts as before."""
+    from workbench.domain.errors import InvalidInput
+    from workbench.service import workspace
+    from workbench.service.workspace import ensure_demo, open_workspace, start_demo_warm_up
+
+    store = open_workspace(Settings.load(data_dir=tmp_path / "data"))
+    ensure_demo(store)
+
+    def unrenderable(*_args, **_kwargs):
+        raise InvalidInput("the template needs a field the sample lacks")
+
+    monkeypatch.setattr(workspace, "get_task", unrenderable)
+    with caplog.at_level("INFO", logger="workbench.service.workspace"):
+        thread = start_demo_warm_up(store)
+        thread.join(30)
+    assert not thread.is_alive()
+    assert "not warmed: the template needs a field" in caplog.text

@@ -72,14 +72,14 @@ def start_demo_warm_up(store: Store) -> threading.Thread:
     from workbench.providers import local
     from workbench.runner.asking import prompt_messages
 
-    config = get_model(store, DEMO_MODELS[0].id)
-    record = sample_record()
-    messages = prompt_messages(get_task(store, DEFAULT_TASK), str(record.get("id", "")), record, [])
-
     def warm() -> None:
         try:
+            config = get_model(store, DEMO_MODELS[0].id)
+            record = sample_record()
+            messages = prompt_messages(get_task(store, DEFAULT_TASK), str(record.get("id", "")), record, [])
             local.warm(config, messages)
-        except Exception as exc:  # noqa: BLE001 - no engine, no model file: the run will say so itself
+        except Exception as exc:  # noqa: BLE001 - no engine, no model file, a task that doesn't render the
+            # sample: only a head start is lost (the run says what is wrong itself), never the server
             log.info("the embedded model was not warmed: %s", exc)
 
     thread = threading.Thread(target=warm, name="demo-warm-up", daemon=True)

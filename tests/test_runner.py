@@ -127,8 +127,10 @@ def test_endpoint_dying_mid_run_pauses(store, dataset):
     with FakeOpenAIServer(FaultConfig(latency_ms=5)) as server:
         model = add_model(store, server, max_concurrency=4)
 
-        def kill_later():
-            time.sleep(0.4)
+        def kill_later():  # once some records are answered (not after a fixed time: a slow start saw none)
+            deadline = time.monotonic() + 60
+            while server.total < 20 and time.monotonic() < deadline:
+                time.sleep(0.005)
             server.config.down = True
 
         threading.Thread(target=kill_later, daemon=True).start()

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from workbench.domain.datasets import PreparedRecord, RecordPlanner, slugify
 from workbench.domain.importers import UnreadableFile, detect_format, read_rows
 from workbench.domain.records import DisplayFields
-from workbench.store.db import Store, refresh_statistics, try_lock, utcnow, write_transaction
+from workbench.store.db import Store, driver_insert_sql, refresh_statistics, try_lock, utcnow, write_transaction
 from workbench.store.event_log import insert_events
 from workbench.store.faults import is_storage_failure
 from workbench.store.schema import annotation_events, datasets, events, records, results, runs
@@ -124,9 +124,6 @@ def _dataset_event(conn: sa.Connection, dataset_id: str, action: str) -> None:
 _RECORD_COLUMNS = ("dataset_id", "seq", "record_id", "title", "subtitle", "data")
 
 
-_INSERT_RECORDS = f"INSERT INTO records ({', '.join(_RECORD_COLUMNS)}) VALUES ({', '.join('?' * 6)})"
-
-
 def _insert_records(conn: sa.Connection, batch: list[tuple]) -> None:
     """Rows in _RECORD_COLUMNS order, through the driver: COPY on PostgreSQL (about a third of the
     time of batched INSERTs), executemany on SQLite (SQLAlchemy's per-row parameters were ~15%
@@ -134,6 +131,7 @@ def _insert_records(conn: sa.Connection, batch: list[tuple]) -> None:
     driver = conn.connection.driver_connection
     assert driver is not None  # an open connection
     dbapi_error = conn.dialect.loaded_dbapi.Error
+    statement = driver_insert_sql(conn.dialect, records.name, _RECORD_COLUMNS)
     try:
         if conn.dialect.name == "postgresql":
             with driver.cursor() as cursor:
@@ -141,11 +139,11 @@ def _insert_records(conn: sa.Connection, batch: list[tuple]) -> None:
                     for row in batch:
                         copy.write_row(row)
         else:
-            driver.executemany(_INSERT_RECORDS, batch)
+            driver.executemany(statement, batch)
     except dbapi_error as exc:
         # Wrapped as SQLAlchemy would have: a full disk or a read-only database is then told as a
         # storage problem (503, one line in the CLI), as for every other write.
-        raise sa.exc.DBAPIError.instance(_INSERT_RECORDS, None, exc, dbapi_error) from exc
+        raise sa.exc.DBAPIError.instance(statement, None, exc, dbapi_error) from exc
 
 
 def _batches(prepared: Iterator[PreparedRecord], dataset_id: str) -> Iterator[list[tuple]]:

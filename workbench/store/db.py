@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,19 @@ def dialect_insert(conn: sa.Connection, table: sa.Table):
     # Only the store's own dialect: importing PostgreSQL's costs ~35 ms of a SQLite process's start.
     name = "postgresql" if conn.dialect.name == "postgresql" else "sqlite"
     return importlib.import_module(f"sqlalchemy.dialects.{name}").insert(table)
+
+
+@lru_cache(maxsize=16)
+def driver_insert_sql(dialect: sa.Dialect, table: str, columns: tuple[str, ...], *,
+                      ignore_conflicts: bool = False) -> str:
+    """An INSERT of ``columns`` in the driver's own parameter style, for ``exec_driver_sql`` with a
+    list of tuples: SQLAlchemy's per-row work on dicts (keys, bind parameters) cost more than the
+    insert itself on the runner's and the import's hot paths."""
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    return (f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
+            f"VALUES ({', '.join([mark] * len(columns))}){conflict}")
 
 
 def refresh_statistics(store: Store, table: str, *, vacuum: bool = False) -> None:

@@ -9,12 +9,12 @@ lock a transaction takes (see ``db.write_transaction``): taking another after it
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
+from workbench.store.db import driver_insert_sql
 from workbench.store.schema import events
 
 _EVENTS_LOCK = 2**40 + 4080  # a fixed id; db.lock() hashes its keys to 64 bits, so they hardly ever meet it
@@ -27,17 +27,11 @@ def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENTS_LOCK})
     # Tuples through the driver's executemany: SQLAlchemy's work per dict row cost more than the insert.
-    conn.exec_driver_sql(_insert_sql(conn.dialect), [tuple(row[c] for c in _COLUMNS) for row in rows])
+    conn.exec_driver_sql(driver_insert_sql(conn.dialect, events.name, _COLUMNS),
+                         [tuple(row[c] for c in _COLUMNS) for row in rows])
 
 
 _COLUMNS = ("run_id", "type", "payload", "created_at")
-
-
-@lru_cache(maxsize=4)
-def _insert_sql(dialect: sa.Dialect) -> str:
-    quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    return f"INSERT INTO {quote(events.name)} ({', '.join(map(quote, _COLUMNS))}) VALUES ({', '.join([mark] * 4)})"
 
 
 def result_event(*, run_id: int, model_id: str, dataset_id: str, seq: int, record_id: str, status: str,

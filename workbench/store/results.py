@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-from workbench.store.db import Store, utcnow
+from workbench.store.db import Store, driver_insert_sql, utcnow
 from workbench.store.event_log import insert_events, result_event
 from workbench.store.runs import OWNER, renew_lease_values
 from workbench.store.schema import events, records, response_cache, results, runs
@@ -61,15 +60,7 @@ CACHE_COLUMNS = ("key", "text", "tokens_in", "tokens_out", "created_at")
 def _insert_ignore_many(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple]) -> None:
     """INSERT .. ON CONFLICT DO NOTHING of tuples through the driver's executemany: SQLAlchemy's
     per-row work on a list of dicts (keys, bind parameters) cost more than SQLite's insert itself."""
-    conn.exec_driver_sql(_insert_ignore_sql(conn.dialect, table.name, columns), rows)
-
-
-@lru_cache(maxsize=8)
-def _insert_ignore_sql(dialect: sa.Dialect, table: str, columns: tuple[str, ...]) -> str:
-    quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    return (f"INSERT INTO {quote(table)} ({', '.join(map(quote, columns))}) "
-            f"VALUES ({', '.join([mark] * len(columns))}) ON CONFLICT DO NOTHING")
+    conn.exec_driver_sql(driver_insert_sql(conn.dialect, table.name, columns, ignore_conflicts=True), rows)
 
 
 def pending_records(store: Store, dataset_id: str, run_id: int, *, after_seq: int, max_seq: int | None,

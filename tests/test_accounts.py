@@ -470,7 +470,7 @@ def test_every_admin_action_is_one_audit_entry_naming_its_actor(team):
                                                                                   "name": "B one"})),
         ("model.test", "b1", lambda: team.as_("ad", "POST", "/api/models/b1/test")),
         ("task.save", "audited", lambda: team.as_("ad", "POST", "/api/tasks", json=task | {"name": "audited"})),
-        ("task.try", "candidate-screening", lambda: team.as_("ad", "POST", "/api/tasks/try", json={
+        ("task.try", None, lambda: team.as_("ad", "POST", "/api/tasks/try", json={
             "task": task, "dataset_id": "cands", "model_id": "b1", "count": 1})),
         ("run.start", None, lambda: team.as_("ad", "POST", "/api/runs", json={"dataset_id": "cands",
                                                                               "model_ids": ["b1"], "limit": 3})),

@@ -1,5 +1,6 @@
 // The workbench page: datasets → models → run → live results side by side → filter → export.
-import { api, upload, withToken } from "./api.js";
+import { ready as accountsReady, refuse } from "./accounts.js";
+import { api, download as saveDownload, upload, withToken } from "./api.js";
 import { createColumns } from "./columns.js";
 import { createCuration, setupUser } from "./curation.js";
 import { $, el, toast } from "./dom.js";
@@ -16,6 +17,9 @@ import { renderDatasetActions, setupUploadOptions, suggestIdField } from "./data
 import { FILTERS, readView, writeView } from "./urlstate.js";
 
 const { openDetail, renderCompare, renderJobs, renderStats } = panels;
+
+// With accounts on, nothing loads (the live socket included) until someone has signed in.
+await accountsReady();
 
 const PAGE = 100;
 // selected: the models picked to run (▶ Run); the grid's columns (runs) are columns.ids().
@@ -137,7 +141,7 @@ function renderModelPicks() {
     el("input", { type: "checkbox", checked: state.selected.includes(m.id), dataset: { model: m.id },
       onchange: (e) => toggleModel(m.id, e.target.checked) }),
     m.name, i < 9 ? el("span", { class: "key", title: `key ${i + 1}` }, String(i + 1)) : null)));
-  if (!state.models.length) $("#model-picks").replaceChildren(el("button", { type: "button", onclick: () => modelsDialog.open() }, "+ Add a model"));
+  if (!state.models.length) $("#model-picks").replaceChildren(el("button", { type: "button", dataset: { needs: "admin" }, onclick: () => modelsDialog.open() }, "+ Add a model"));
 }
 
 function toggleModel(id, on) {
@@ -602,6 +606,7 @@ function whyBox(anchor, name) {
 const why = {};
 
 async function runSelected() {
+  if (refuse("admin")) return;
   if (!state.datasetId) return explain($("#run-why"), "Upload or pick a dataset first (left).");
   if (!state.models.length) return explain($("#run-why"), "No models yet: add one with + Add a model.");
   if (!state.selected.length) {
@@ -643,6 +648,7 @@ function setFilter(filter) {
 }
 
 async function uploadFile(file) {
+  if (refuse("admin")) return;
   const box = $("#upload-status");
   box.hidden = false;
   $("#upload-errors").replaceChildren();
@@ -818,20 +824,7 @@ function setupFilterTabs() {
 
 // Downloads go through fetch first so a problem ("no golden examples yet") shows as a message.
 async function download(url) {
-  try {
-    const response = await fetch(url);
-    if (!response.ok) {
-      const data = await response.json().catch(() => ({}));
-      throw new Error(data.detail || `export failed (${response.status})`);
-    }
-    const blob = await response.blob();
-    const name = (response.headers.get("content-disposition") || "").match(/filename="?([^";]+)"?/);
-    const link = el("a", { href: URL.createObjectURL(blob), download: name ? name[1] : "export" });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
-  } catch (error) { toast(error.message, "error"); }
+  try { await saveDownload(url); } catch (error) { toast(error.message, "error"); }
 }
 
 // The task picker beside ▶ Run (tasks.js); the page works without it (the default task).

@@ -50,7 +50,7 @@ export function setupBulk(ctx) {
   const select = el("select", { id: "bulk-action", name: "bulk-action" });
   const label = el("label", { for: "bulk-action" }, "Action ");
   const count = el("p", { class: "bulk-count", role: "status", "aria-live": "polite" });
-  const confirm = el("button", { type: "button", class: "primary", id: "bulk-confirm", disabled: true }, "Confirm");
+  const confirm = el("button", { type: "button", class: "primary", id: "bulk-confirm", disabled: true, dataset: { needs: "annotator" } }, "Confirm");
   const cancel = el("button", { type: "button", id: "bulk-cancel" }, "Cancel");
   dialog.replaceChildren(title, el("p", {}, label, select), count, el("div", { class: "bulk-buttons" }, confirm, cancel));
 

@@ -1,9 +1,12 @@
 // Annotating: golden / good / wrong / fix on an answer, preference and note on a record, undo.
 // Changes show at once (optimistic) and are confirmed by the server; other pages hear of them live.
+import { refuse, session } from "./accounts.js";
 import { api } from "./api.js";
 import { $, el, toast } from "./dom.js";
 
+// The name on annotations: with accounts on, the signed-in user's (the server uses it whatever is sent).
 export function author() {
+  if (session.accounts && session.user) return session.user.name;
   return localStorage.getItem("workbench-user") || "local user";
 }
 
@@ -52,6 +55,7 @@ export function createCuration(ctx) {
 
   // Optimistic: the cell of this column changes at once, keyed by the column id.
   async function setAnswer(row, column, field, value) {
+    if (refuse("annotator")) return;
     const cell = row.models[column.id];
     if (!cell) return toast("This column has no answer for this record yet.", "error");
     cell[CELL_FIELD[field]] = value;
@@ -72,6 +76,7 @@ export function createCuration(ctx) {
 
   // Record-level: a preference's value is a column id (or tie / all_bad); a note is text.
   async function setRecord(row, field, value) {
+    if (refuse("annotator")) return;
     row[field] = value;
     ctx.rowChanged(row);
     const event = await send(row, null, field, value);
@@ -79,6 +84,7 @@ export function createCuration(ctx) {
   }
 
   function undo() {
+    if (refuse("annotator")) return Promise.resolve();
     return inOrder(async () => {
       try {
         const event = await api("/api/annotations/undo", { method: "POST", json: { dataset_id: ctx.datasetId(), author: author() } });
@@ -95,6 +101,7 @@ export function createCuration(ctx) {
   }
 
   function edit(row, column, task) {
+    if (refuse("annotator")) return;
     const cell = row.models[column.id];
     if (!cell) return toast("This column has no answer for this record yet.", "error");
     const dialog = $("#edit-dialog");

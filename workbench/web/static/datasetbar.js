@@ -7,8 +7,8 @@ import { $, el, toast } from "./dom.js";
 export function renderDatasetActions(dataset, { onRenamed, onDeleted }) {
   const box = $("#dataset-actions");
   if (!dataset) { box.replaceChildren(); return; }
-  const rename = el("button", { type: "button", id: "dataset-rename", title: `Rename “${dataset.name}”` }, "Rename");
-  const remove = el("button", { type: "button", id: "dataset-delete", class: "danger",
+  const rename = el("button", { type: "button", id: "dataset-rename", dataset: { needs: "admin" }, title: `Rename “${dataset.name}”` }, "Rename");
+  const remove = el("button", { type: "button", id: "dataset-delete", class: "danger", dataset: { needs: "admin" },
     title: `Delete “${dataset.name}” and everything run on it` }, "Delete");
   rename.addEventListener("click", () => startRename(dataset, onRenamed));
   remove.addEventListener("click", async () => {

@@ -384,7 +384,7 @@ export class Grid {
       const verdict = el("span", { class: "verdict" });
       const fixed = el("span", { class: "mark-fixed", role: "img", "aria-label": "fixed by a person", title: "fixed by a person", hidden: true }, "✏️");
       const preferred = el("span", { class: "mark-preferred", role: "img", "aria-label": "preferred", title: "preferred answer for this record", hidden: true }, "👑");
-      const buttons = ACTS.map((a) => el("button", { type: "button", dataset: { act: a.act, model: model.id } }, a.face));
+      const buttons = ACTS.map((a) => el("button", { type: "button", dataset: { act: a.act, model: model.id, needs: "annotator" } }, a.face));
       const grades = el("span", { class: "grades" });
       node.parts = { verdict, fixed, preferred, buttons, grades };
       node.replaceChildren(el("span", { class: "line" }, verdict, fixed, preferred), grades, el("span", { class: "acts" }, ...buttons));

@@ -41,7 +41,7 @@ export function setupJudge(ctx) {
   const columnB = el("select", { id: "judge-column-b", "aria-label": "Second column to judge" });
   const judgeModel = el("select", { id: "judge-model", "aria-label": "Judge model" });
   const rubric = el("textarea", { id: "judge-rubric", rows: "7", maxlength: "20000", "aria-label": "Rubric: what makes an answer better" });
-  const start = el("button", { type: "button", class: "primary", id: "judge-start" }, "Start judge");
+  const start = el("button", { type: "button", class: "primary", id: "judge-start", dataset: { needs: "admin" } }, "Start judge");
   const reset = el("button", { type: "button", id: "judge-rubric-reset" }, "Default rubric");
   const message = el("p", { class: "muted judge-message", role: "status" });
   const list = el("div", { class: "judge-list", id: "judge-list", "aria-live": "polite" });

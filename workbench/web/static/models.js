@@ -46,8 +46,8 @@ export function setupModelsDialog({ onChange }) {
       el("span", {}, el("strong", {}, m.name), " ", el("span", { class: "desc" },
         `${m.id} · ${m.provider}${m.base_url ? ` · ${m.base_url}` : ""}${m.replicas && m.replicas.length ? ` (+${m.replicas.length} replicas)` : ""}${m.model ? ` · ${m.model}` : ""}${m.api_key_env ? ` · key from $${m.api_key_env}` : ""} · ${m.structured_output}${price(m)}`)),
       el("span", {},
-        el("button", { type: "button", "aria-label": `Edit ${m.name}`, onclick: () => edit(m) }, "Edit"), " ",
-        el("button", { type: "button", "aria-label": `Delete ${m.name}`, onclick: () => remove(m) }, "Delete")))));
+        el("button", { type: "button", "aria-label": `Edit ${m.name}`, dataset: { needs: "admin" }, onclick: () => edit(m) }, "Edit"), " ",
+        el("button", { type: "button", "aria-label": `Delete ${m.name}`, dataset: { needs: "admin" }, onclick: () => remove(m) }, "Delete")))));
     if (editing) original = models.find((m) => m.id === editing) || original; // e.g. the form a probe found
     return models;
   }

@@ -28,10 +28,10 @@ export function renderJobs(runs, progress, onChange, labelOf = () => null) {
       catch (error) { toast(error.message, "error"); }
     };
     const controls = [];
-    if (run.status === "running" || run.status === "queued") controls.push(el("button", { type: "button", onclick: act("pause") }, "Pause"));
-    if (run.status === "paused") controls.push(el("button", { type: "button", onclick: act("resume") }, "Resume"));
-    if (!["completed", "cancelled", "failed"].includes(run.status)) controls.push(el("button", { type: "button", onclick: act("cancel") }, "Cancel"));
-    if (errors > 0 && ["completed", "paused", "failed"].includes(run.status)) controls.push(el("button", { type: "button", onclick: act("retry-errors") }, "Retry errors"));
+    if (run.status === "running" || run.status === "queued") controls.push(el("button", { type: "button", dataset: { needs: "admin" }, onclick: act("pause") }, "Pause"));
+    if (run.status === "paused") controls.push(el("button", { type: "button", dataset: { needs: "admin" }, onclick: act("resume") }, "Resume"));
+    if (!["completed", "cancelled", "failed"].includes(run.status)) controls.push(el("button", { type: "button", dataset: { needs: "admin" }, onclick: act("cancel") }, "Cancel"));
+    if (errors > 0 && ["completed", "paused", "failed"].includes(run.status)) controls.push(el("button", { type: "button", dataset: { needs: "admin" }, onclick: act("retry-errors") }, "Retry errors"));
     const running = run.status === "running";
     const label = labelOf(run.id) || run.model.name;
     return el("div", { class: "job", dataset: { run: run.id } },
@@ -182,12 +182,12 @@ function preferenceControls(row, columns, curation, draft = null) {
     }
   };
   const prefer = (value, label, name = null) => {
-    const button = el("button", { type: "button", dataset: { prefer: value }, "aria-label": name,
+    const button = el("button", { type: "button", dataset: { prefer: value, needs: "annotator" }, "aria-label": name,
       onclick: () => { curation.setRecord(row, "preference", row.preference === value ? null : value); show(); } }, label);
     buttons.push(button);
     return button;
   };
-  const note = el("textarea", { class: "note-box", "aria-label": "Note on this record", placeholder: "Note (saved when you leave the box)" });
+  const note = el("textarea", { class: "note-box", "aria-label": "Note on this record", dataset: { needs: "annotator" }, placeholder: "Note (saved when you leave the box)" });
   note.value = draft ?? (row.note || "");
   note.dataset.saved = row.note || "";
   note.addEventListener("change", () => {

@@ -70,11 +70,11 @@ export function createReview(ctx) {
     const diffs = new Set(row.disagree_fields || []);
     const data = records.get(row.record_id);
     const prefer = (value, label) => el("button", {
-      type: "button", class: row.preference === value ? "on" : "", dataset: { prefer: value, focusKey: `prefer ${value}` },
+      type: "button", class: row.preference === value ? "on" : "", dataset: { prefer: value, focusKey: `prefer ${value}`, needs: "annotator" },
       "aria-pressed": String(row.preference === value),
       onclick: () => ctx.curation.setRecord(row, "preference", row.preference === value ? null : value),
     }, label);
-    const note = el("textarea", { class: "note-box", "aria-label": "Note about this record", dataset: { focusKey: "note" }, placeholder: "Note about this record (saved when you leave the box)" });
+    const note = el("textarea", { class: "note-box", "aria-label": "Note about this record", dataset: { focusKey: "note", needs: "annotator" }, placeholder: "Note about this record (saved when you leave the box)" });
     note.value = row.note || "";
     note.dataset.record = row.record_id;
     note.addEventListener("change", () => ctx.curation.setRecord(row, "note", note.value.trim() || null));
@@ -147,7 +147,7 @@ export function createReview(ctx) {
       : `${text[0].toUpperCase()}${text.slice(1)}: ${column}`;
     const state = name === "edit" ? {} : { "aria-pressed": String(!!on) };
     return el("button", { type: "button", class: on ? "on" : "", onclick: handler, "aria-label": accessibleName,
-      dataset: { review: name, focusKey: `${name} ${columnId}` }, ...state },
+      dataset: { review: name, focusKey: `${name} ${columnId}`, needs: "annotator" }, ...state },
     el("span", { "aria-hidden": "true" }, icon), ` ${text}`);
   }
 

@@ -142,9 +142,9 @@ export function setupTasks({ datasetId, record, models, onSaved = () => {} }) {
   const problemsBox = el("ul", { class: "task-problems", id: "task-problems" });
   const tryModel = el("select", { id: "task-try-model" });
   const tryCount = el("select", { id: "task-try-count" }, ...[3, 4, 5].map((n) => el("option", { value: n }, String(n))));
-  const tryButton = el("button", { type: "button", id: "task-try", onclick: () => tryDraft() }, "Try");
+  const tryButton = el("button", { type: "button", id: "task-try", dataset: { needs: "admin" }, onclick: () => tryDraft() }, "Try");
   const tryBox = el("ol", { class: "task-try-results", id: "task-try-results" });
-  const saveButton = el("button", { type: "button", class: "primary", id: "task-save", onclick: () => save() }, "Save");
+  const saveButton = el("button", { type: "button", class: "primary", id: "task-save", dataset: { needs: "admin" }, onclick: () => save() }, "Save");
   const versionsBox = el("ol", { class: "task-versions", id: "task-versions" });
 
   function labelled(text, control, hint) {

@@ -434,3 +434,61 @@ def test_sign_in_answers_say_nothing_about_which_half_was_wrong(team):
     assert [(a.status_code, a.json()) for a in answers] == [(401, {"detail": "wrong name or token"})] * 4
     assert all("set-cookie" not in a.headers for a in answers)
     assert set_cookie(team.sign_in_answer("ann"))  # and the right pair works
+
+
+# --- Ending a session ends what it opened ------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["disable", "reset", "sign out"])
+def test_an_open_socket_closes_when_its_session_ends(team, how):
+    """"Disabling a user or resetting their token ends their sessions at once": a page left open
+    by someone who was just disabled stops hearing the team's annotations (it is told to sign in)."""
+    team.add("vi", "viewer")
+    team.add("an", "annotator")
+    session = team.sessions["vi"]
+    with team.client.websocket_connect(LIVE, headers=team.cookie(session)) as ws:
+        note = {"dataset_id": "cands", "record_id": "cand-000001", "field": "note"}
+        assert team.as_("an", "POST", "/api/annotations", json={**note, "value": "before"}).status_code == 201
+        assert "before" in ws.receive_text()
+        if how == "sign out":
+            assert team.raw("DELETE", "/api/session", headers=team.cookie(session)).status_code == 204
+        else:
+            assert team.as_("root", "POST", f"/api/users/vi/{how}").status_code == 200
+        time.sleep(1.5)  # "at once": within a second or so
+        assert team.as_("an", "POST", "/api/annotations", json={**note, "value": "after"}).status_code == 201
+        with pytest.raises(WebSocketDisconnect) as closed:
+            for _ in range(20):  # an open socket hears "after" within a tick; a closed one says so
+                text = ws.receive_text()
+                assert "after" not in text, f"a {how} user's socket still hears the team"
+        assert closed.value.code in (4401, 1008), closed.value.code
+
+
+def test_two_admins_disabling_each_other_at_once_leave_one(team):
+    """The last-admin rule holds under a race: each request alone sees another admin left."""
+    import threading
+
+    x, y = "root", "a0"
+    team.add(y, "admin")
+    for round_ in range(6):
+        start, answers = threading.Barrier(2), {}
+
+        def disable(actor: str, target: str) -> None:
+            start.wait(timeout=30)
+            answers[actor] = team.client.post(f"/api/users/{target}/disable", headers=team.cookie(team.sessions[actor]))
+
+        threads = [threading.Thread(target=disable, args=(x, y)), threading.Thread(target=disable, args=(y, x))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        statuses = sorted(answer.status_code for answer in answers.values())
+        assert statuses in ([200, 401], [200, 409]), (round_, statuses)  # one wins; the other is refused
+        survivor = x if answers[x].status_code == 200 else y
+        listed = team.raw("GET", "/api/users", headers=team.cookie(team.sessions[survivor])).json()
+        assert [u["name"] for u in listed if u["role"] == "admin" and not u["disabled"]] == [survivor]
+        newcomer = f"a{round_ + 1}"
+        added = team.raw("POST", "/api/users", headers=team.cookie(team.sessions[survivor]),
+                         json={"name": newcomer, "role": "admin"})
+        assert added.status_code == 201, added.text
+        team.tokens[newcomer] = added.json()["token"]
+        team.sessions[newcomer] = team.sign_in(newcomer)
+        x, y = survivor, newcomer

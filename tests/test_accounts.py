@@ -584,3 +584,67 @@ def test_audit_export_as_csv_and_jsonl(team, cli):
     assert [e["id"] for e in printed] == [e["id"] for e in lines]
     printed_csv = list(csv.DictReader(io.StringIO(cli("audit", "--format", "csv").stdout)))
     assert [r["action"] for r in printed_csv] == [e["action"] for e in lines]
+
+
+def test_refused_and_failed_admin_actions_leave_no_entry(team):
+    team.add("vi", "viewer")
+    before = team.audit()
+    assert team.as_("root", "DELETE", "/api/datasets/no-such").status_code == 404
+    assert team.as_("root", "POST", "/api/models", json={"id": "x", "provider": "nope"}).status_code == 422
+    assert team.as_("root", "POST", "/api/users", json={"name": "root", "role": "admin"}).status_code == 409
+    assert team.as_("root", "POST", "/api/users/root/disable").status_code == 409  # the last admin
+    assert team.as_("vi", "DELETE", "/api/datasets/cands").status_code == 403
+    assert team.raw("DELETE", "/api/datasets/cands").status_code == 401
+    assert team.audit() == before
+
+
+def test_with_accounts_off_admin_actions_are_audited_as_the_local_user(client, cli):
+    assert client.post("/api/models", json={"id": "m", "provider": "baseline"}).status_code == 201
+    assert client.delete("/api/models/m").status_code == 204
+    cli("models", "add", "c", "--provider", "baseline")
+    entries = [(e["actor"], e["action"], e["target"]) for e in reversed(client.get("/api/audit").json())]
+    assert entries == [(local_author(), "model.add", "m"), (local_author(), "model.delete", "m"),
+                       (f"cli:{local_author()}", "model.add", "c")]
+
+
+def test_the_cli_audits_its_admin_actions(cli, tmp_path):
+    data = tmp_path / "x.jsonl"
+    data.write_text('{"id": "a", "t": 1}\n', encoding="utf-8")
+    cli("import", str(data), "--name", "X")
+    cli("models", "add", "rules", "--provider", "baseline")
+    cli("models", "remove", "rules")
+    cli("datasets", "delete", "x")
+    printed = [json.loads(line) for line in cli("audit").stdout.splitlines()]
+    me = f"cli:{local_author()}"
+    assert [(e["actor"], e["action"], e["target"]) for e in printed] == [
+        (me, "dataset.import", "x"), (me, "model.add", "rules"), (me, "model.delete", "rules"),
+        (me, "dataset.delete", "x")]
+
+
+def test_names_are_case_sensitive(team):
+    assert team.as_("root", "POST", "/api/users", json={"name": "Root", "role": "viewer"}).status_code == 201
+    assert team.sign_in_answer("ROOT", token=team.tokens["root"]).status_code == 401
+    assert team.sign_in_answer("Root", token=team.tokens["root"]).status_code == 401
+    assert team.sign_in_answer("root").json()["user"] == {"name": "root", "role": "admin"}
+
+
+def test_the_shared_token_opens_no_socket_once_accounts_are_on(tmp_path, monkeypatch):
+    from starlette.websockets import WebSocketDisconnect
+
+    from workbench.config import Settings
+
+    monkeypatch.setenv("WORKBENCH_TOKEN", "shared-t0ken")
+    with TestClient(create_app(Settings.load(data_dir=tmp_path / "tok"), execute_runs=False), headers=CLIENT,
+                    base_url=LOCAL) as c:
+        live = "ws://localhost/api/workbench/live"
+        with c.websocket_connect(f"{live}?token=shared-t0ken"):
+            pass
+        added = c.post("/api/users", headers={"Authorization": "Bearer shared-t0ken"},
+                       json={"name": "root", "role": "admin"})
+        assert added.status_code == 201
+        with pytest.raises(WebSocketDisconnect) as refused:
+            with c.websocket_connect(f"{live}?token=shared-t0ken") as ws:
+                ws.receive_text()
+        assert refused.value.code == 4401
+        with c.websocket_connect(f"{live}?token={added.json()['token']}"):
+            pass

@@ -492,3 +492,42 @@ def test_two_admins_disabling_each_other_at_once_leave_one(team):
         team.tokens[newcomer] = added.json()["token"]
         team.sessions[newcomer] = team.sign_in(newcomer)
         x, y = survivor, newcomer
+
+
+NAME_RULE = re.compile(r"[A-Za-z0-9._@-]{1,64}")  # the contract's: 1-64 letters, digits, '.', '_', '-', '@'
+
+
+@FUZZ
+@given(name=st.text(max_size=70) | st.from_regex(NAME_RULE, fullmatch=True)
+       | st.sampled_from(["a\n", "a ", "\u212a", "ａ", "x" * 64, "x" * 65, "ä", "a\x00", "..", "@", "-"]))
+def test_user_names_follow_the_rule_exactly(team, name):
+    """A name is taken exactly when it matches the rule (no Unicode look-alikes, no trailing newline),
+    and is never a 5xx."""
+    answer = team.as_("root", "POST", "/api/users", json={"name": name, "role": "viewer"})
+    if NAME_RULE.fullmatch(name):
+        assert answer.status_code in (201, 409), (name, answer.text)
+    else:
+        assert answer.status_code == 422, (name, answer.status_code, answer.text)
+
+
+def test_session_ids_are_long_random_and_never_repeat(team):
+    ids = [team.sign_in("root") for _ in range(8)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) >= 43 and re.fullmatch(r"[A-Za-z0-9_-]+", i) for i in ids), ids  # 256 bits, urlsafe
+
+
+def test_an_unknown_name_costs_what_a_wrong_token_costs(team, app):
+    """No timing tells which names exist: an unknown name is checked against a hash too."""
+    team.add("ann", "annotator", sign_in=False)
+
+    def took(name: str) -> float:
+        client = from_address(app)
+        start = time.perf_counter()
+        assert client.post("/api/session", json={"name": name, "token": "wb_2.wrong-wrong-wrong-wrong-wrong"}
+                           ).status_code == 401
+        return time.perf_counter() - start
+
+    took("warm-up")
+    known = sorted(took("ann") for _ in range(5))[2]
+    unknown = sorted(took(f"ghost{i}") for i in range(5))[2]
+    assert unknown > known * 0.4, (known, unknown)  # scrypt is most of both; without it ~20x less

@@ -531,3 +531,37 @@ def test_an_unknown_name_costs_what_a_wrong_token_costs(team, app):
     known = sorted(took("ann") for _ in range(5))[2]
     unknown = sorted(took(f"ghost{i}") for i in range(5))[2]
     assert unknown > known * 0.4, (known, unknown)  # scrypt is most of both; without it ~20x less
+
+
+def _asgi(app, method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """One request with this exact path (TestClient and httpx normalise "//" and dot segments away)."""
+    import asyncio
+
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
+             "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5000),
+             "headers": [(k.lower().encode(), v.encode()) for k, v in {"host": "localhost", **headers}.items()]}
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return start["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+@pytest.mark.parametrize("path", ["//api/datasets", "/api//datasets", "/api/health/../datasets", "/./api/datasets",
+                                  "/api/./datasets", "/api/datasets/", "/api/session/../datasets", "/api/health/",
+                                  "/api/session/../users", "//api/users", "/api/users/"])
+def test_odd_paths_get_past_no_check(team, app, path):
+    """A path the guard might take for the health check, the sign-in or a page: nothing is answered
+    without a session (a 404 or a 401, never a 2xx)."""
+    status, body = _asgi(app, "GET", path, CLIENT)
+    assert status in (401, 404, 307), (status, body[:200])
+    status, body = _asgi(app, "DELETE", path.replace("datasets", "datasets/cands"), CLIENT)
+    assert status in (401, 404, 405, 307), (status, body[:200])
+    assert team.as_("root", "GET", "/api/datasets/cands").status_code == 200

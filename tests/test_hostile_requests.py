@@ -134,8 +134,10 @@ VALUES = st.sampled_from(RULE_BREAKERS + [DEEP, {"a": DEEP}] + ODD) | st.recursi
 
 
 def valid_bodies(client) -> dict[tuple[str, str], dict]:
-    task = client.get("/api/tasks/candidate-screening").json()
-    task.pop("verdict_fields")
+    if not hasattr(client, "hostile_task"):  # read once: later, accounts may be on (see signed_in_as_admin)
+        client.hostile_task = client.get("/api/tasks/candidate-screening").json()
+        client.hostile_task.pop("verdict_fields")
+    task = client.hostile_task
     return {
         ("POST", "/api/models"): {"id": "h1", "provider": "baseline", "name": "H"},
         ("PUT", "/api/models/{model_id}"): {"provider": "baseline", "name": "H", "max_concurrency": 2},
@@ -153,7 +155,23 @@ def valid_bodies(client) -> dict[tuple[str, str], dict]:
         ("POST", "/api/annotations/bulk"): {"dataset_id": "cands", "models": "base,base2", "action": "golden",
                                             "column": "base", "filter": "differences", "confirm": True,
                                             "verdict": ["base:recommendation=Yes"], "q": "a"},
+        ("POST", "/api/users"): {"name": "ben", "role": "annotator"},
+        ("POST", "/api/users/{name}/role"): {"role": "viewer"},
+        ("POST", "/api/session"): {"name": "ana", "token": "wb_1.not-the-token-at-all-xx"},
     }
+
+
+ACCOUNT_OPERATIONS = {"POST /api/users", "POST /api/users/{name}/role", "POST /api/session"}
+
+
+def signed_in_as_admin(client) -> dict[str, str]:
+    """Accounts on, with the admin "ana" (and "cleo" to re-role): the header that calls as ana."""
+    if not hasattr(client, "admin_token"):
+        from workbench.service import accounts
+
+        _, client.admin_token = accounts.add_user(client.app.state.store, "ana", "admin", actor="tests")
+        accounts.add_user(client.app.state.store, "cleo", "annotator", actor="tests")
+    return {"Authorization": f"Bearer {client.admin_token}"}
 
 
 def mutated(draw, body: dict):
@@ -178,7 +196,8 @@ def body_operations():
     # Known before the app exists (parametrize runs first); the test checks the list is complete.
     return ["POST /api/models", "PUT /api/models/{model_id}", "POST /api/tasks", "POST /api/tasks/preview",
             "POST /api/tasks/try", "POST /api/runs", "POST /api/annotations", "POST /api/annotations/undo",
-            "PATCH /api/datasets/{dataset_id}", "POST /api/judges", "POST /api/annotations/bulk"]
+            "PATCH /api/datasets/{dataset_id}", "POST /api/judges", "POST /api/annotations/bulk",
+            *sorted(ACCOUNT_OPERATIONS)]
 
 
 def test_every_json_body_route_is_fuzzed(client):
@@ -194,8 +213,11 @@ def test_every_json_body_route_is_fuzzed(client):
 def test_hostile_json_bodies_get_a_4xx(client, operation, data):
     method, path = operation.split(" ")
     body = mutated(data.draw, valid_bodies(client)[(method, path)])
-    url = path.replace("{model_id}", "base2").replace("{dataset_id}", "cands")
-    answer = client.request(method, url, content=json.dumps(body), headers={"Content-Type": "application/json"})
+    url = path.replace("{model_id}", "base2").replace("{dataset_id}", "cands").replace("{name}", "cleo")
+    headers = {"Content-Type": "application/json"}
+    if operation in ACCOUNT_OPERATIONS:  # with accounts on, as an admin (else the first user locks the rest out)
+        headers |= signed_in_as_admin(client)
+    answer = client.request(method, url, content=json.dumps(body), headers=headers)
     assert answer.status_code < 500, answer.text[:300]
     if json_problem(body) is not None:  # surrogates, 300 deep, 10**30, NaN: refused before any handler
         assert answer.status_code == 422 and "request body" in answer.json()["detail"], answer.text[:300]

@@ -273,6 +273,13 @@ def _store(data_dir: Path | None) -> Store:
     return open_workspace(Settings.load(data_dir=data_dir))
 
 
+def _audit(store: Store, action: str, target: object = "", detail: dict[str, Any] | None = None) -> None:
+    """An admin action made here, in the audit log (as ``cli:<os user>``)."""
+    from workbench.service.audit import cli_actor, record
+
+    record(store, cli_actor(), action, str(target), detail)
+
+
 @click.group(cls=WorkbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(version=__version__)  # not read from the package metadata: that costs ~0.1 s
 def main() -> None:
@@ -304,8 +311,8 @@ def serve(host: str, port: int, demo: bool, max_runs: int | None, warm_up: bool,
     from workbench.web.app import create_app, refuse_unprotected_host
 
     settings = Settings.load(data_dir=data_dir).allowing(host, *allowed_hosts)
-    refuse_unprotected_host(host, settings)
     store = open_workspace(settings)
+    refuse_unprotected_host(host, settings, store)
     if demo:
         info = ensure_demo(store)
         start_demo_warm_up(store)  # the embedded model ready before Run is pressed
@@ -329,8 +336,10 @@ def import_(file: Path, name: str | None, id_field: str | None, fmt: str | None,
     """Import a JSONL, CSV or Parquet file as a dataset; prints the new dataset id."""
     from workbench.service import datasets as service_datasets
 
-    info = service_datasets.import_file(_store(data_dir), file, name=name, id_field=id_field, fmt=fmt,
+    store = _store(data_dir)
+    info = service_datasets.import_file(store, file, name=name, id_field=id_field, fmt=fmt,
                                         title_field=title_field, subtitle_fields=subtitle_field)
+    _audit(store, "dataset.import", info.id, {"name": info.name, "records": info.record_count})
     click.echo(f"imported {info.record_count} records as dataset:", err=True)
     click.echo(info.id)
 
@@ -371,7 +380,9 @@ def datasets_delete(dataset_id: str, data_dir: Path | None) -> None:
     """Delete a dataset and everything run on it."""
     from workbench.service import datasets as service_datasets
 
-    service_datasets.delete_dataset(_store(data_dir), dataset_id)
+    store = _store(data_dir)
+    service_datasets.delete_dataset(store, dataset_id)
+    _audit(store, "dataset.delete", dataset_id)
     click.echo(f"deleted {dataset_id}")
 
 
@@ -445,13 +456,15 @@ def models_add(model_id: str, provider: str, base_url: str | None, replicas: tup
     """Add (or replace) a model configuration."""
     from workbench.service import models as service_models
 
-    config = service_models.save_model(_store(data_dir), {
+    store = _store(data_dir)
+    config = service_models.save_model(store, {
         "id": model_id, "name": name or model_id, "provider": provider, "base_url": base_url,
         "replicas": list(replicas), "model": model_name,
         "api_key_env": api_key_env, "max_concurrency": concurrency, "requests_per_minute": rpm,
         "price_in": price_in, "price_out": price_out,
         "params": {"temperature": temperature, "max_tokens": max_tokens}, "structured_output": structured_output,
     })
+    _audit(store, "model.add", config.id)
     click.echo(f"saved model {config.id} ({config.provider})")
 
 
@@ -462,7 +475,10 @@ def models_import(file: Path, data_dir: Path | None) -> None:
     """Add or replace the models listed in a models.yaml."""
     from workbench.service import models as service_models
 
-    configs = service_models.import_models(_store(data_dir), file)
+    store = _store(data_dir)
+    configs = service_models.import_models(store, file)
+    for config in configs:
+        _audit(store, "model.add", config.id)
     click.echo(f"saved {len(configs)} model(s): {', '.join(c.id for c in configs)}")
 
 
@@ -484,7 +500,9 @@ def models_remove(model_id: str, data_dir: Path | None) -> None:
     """Remove a model configuration (its results stay)."""
     from workbench.service import models as service_models
 
-    service_models.delete_model(_store(data_dir), model_id)
+    store = _store(data_dir)
+    service_models.delete_model(store, model_id)
+    _audit(store, "model.delete", model_id)
     click.echo(f"removed {model_id}")
 
 
@@ -538,7 +556,9 @@ def tasks_add(file: Path, data_dir: Path | None) -> None:
     """Add a task from a YAML file (a changed task gets a new version)."""
     from workbench.service import tasks as service_tasks
 
-    task = service_tasks.save_task_file(_store(data_dir), file)
+    store = _store(data_dir)
+    task = service_tasks.save_task_file(store, file)
+    _audit(store, "task.save", task.name, {"version": task.version})
     click.echo(f"task {task.name} version {task.version}")
 
 
@@ -685,6 +705,7 @@ def run(dataset_id: str, model_ids: tuple[str, ...], task_name: str, allow_missi
     runs = start_runs(store, dataset_id, model_ids, name, options, task_version=version,
                       allow_missing_fields=allow_missing_fields)
     for r in runs:
+        _audit(store, "run.start", r.id, {"dataset_id": dataset_id, "model_id": r.model_id, "task": name})
         state = "continuing" if r.done else "starting"
         click.echo(f"{state} run {r.id}: {r.model_id} on {r.dataset_id} ({r.done}/{r.total} done)", err=True)
     _execute_runs(store, [r.id for r in runs])
@@ -744,7 +765,9 @@ def _control(action: str):
     def command(run_id: int, data_dir: Path | None) -> None:
         from workbench.service.runs import control_run
 
-        info = control_run(_store(data_dir), run_id, action)
+        store = _store(data_dir)
+        info = control_run(store, run_id, action)
+        _audit(store, f"run.{action}", run_id)
         click.echo(f"run {run_id}: {info.status}")
 
     command.__doc__ = f"{action.capitalize()} RUN (the process running it obeys within a second)."
@@ -878,3 +901,6 @@ def compare(dataset_id: str, models: str | None, run_ids: list[str], as_json: bo
         print_table(["pair", "both answered", *summary.verdict_fields],
                     [[" vs ".join(p["models"]), str(p["both_answered"]),
                       *[pct(p["agreement"][f]) for f in summary.verdict_fields]] for p in pairs])
+
+
+from workbench import cli_accounts  # noqa: E402,F401 (registers `users` and `audit` on main)

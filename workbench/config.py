@@ -24,6 +24,8 @@ class Settings:
     # Host names (or addresses) the page may be reached by besides loopback: a browser sends the name
     # it resolved, so a page on another name (DNS rebinding) is refused (see web/security.py).
     allowed_hosts: tuple[str, ...] = ()
+    # With accounts on, a session ends this long after its sign-in (server-side, whatever the cookie says).
+    session_hours: float = 12.0
 
     @classmethod
     def load(cls, data_dir: str | Path | None = None, database_url: str | None = None) -> "Settings":
@@ -38,6 +40,7 @@ class Settings:
             models_file=Path(models_file) if models_file else None,
             token=env.get("WORKBENCH_TOKEN") or None,
             allowed_hosts=tuple(h.strip() for h in env.get("WORKBENCH_ALLOWED_HOSTS", "").split(",") if h.strip()),
+            session_hours=_hours(env.get("WORKBENCH_SESSION_HOURS")),
         )
 
     def allowing(self, *hosts: str) -> "Settings":
@@ -51,6 +54,15 @@ class Settings:
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir
+
+
+def _hours(text: str | None, default: float = 12.0) -> float:
+    """WORKBENCH_SESSION_HOURS: a positive number of hours (up to a year); anything else is the default."""
+    try:
+        hours = float(text) if text else default
+    except ValueError:
+        return default
+    return hours if 0 < hours <= 24 * 366 else default
 
 
 def _user_data_dir() -> str:

@@ -29,3 +29,25 @@ class Conflict(WorkbenchError, ValueError):
     """Refused because of the current state (a run already ended, an annotation changed meanwhile)."""
 
     status = 409
+
+
+class NotSignedIn(WorkbenchError):
+    """Accounts are on and the request carries no valid session or token."""
+
+    status = 401
+
+
+class Forbidden(WorkbenchError, PermissionError):
+    """Signed in, but the role doesn't allow it."""
+
+    status = 403
+
+
+class TooManyAttempts(WorkbenchError):
+    """Failed sign-ins from here are over the limit; ``retry_after`` seconds until the next try."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

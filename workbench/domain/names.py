@@ -27,3 +27,4 @@ STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "prompt")
 
 # The task a run, a probe or an empty grid uses when none is named (the built-in task's name).
 DEFAULT_TASK = "candidate-screening"
+ROLE_NAMES = ("viewer", "annotator", "admin")  # accounts: each may do what the ones before it may

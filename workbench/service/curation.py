@@ -25,9 +25,11 @@ def annotate(store: Store, *, dataset_id: str, record_id: str, field: str, value
                            field=field, value=value, author=author or local_author())
 
 
-def undo(store: Store, *, dataset_id: str, author: str | None = None, event_id: int | None = None) -> dict[str, Any]:
-    """Undo an event, or by default the author's latest change in the dataset."""
-    return stored.undo(store, dataset_id=dataset_id, author=author or local_author(), event_id=event_id)
+def undo(store: Store, *, dataset_id: str, author: str | None = None, event_id: int | None = None,
+         others: bool = True) -> dict[str, Any]:
+    """Undo an event, or by default the author's latest change in the dataset; ``others=False``
+    refuses an event someone else made (an annotator's undo with accounts on)."""
+    return stored.undo(store, dataset_id=dataset_id, author=author or local_author(), event_id=event_id, others=others)
 
 
 def history(store: Store, dataset_id: str, record_id: str | None = None) -> list[dict[str, Any]]:

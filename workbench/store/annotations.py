@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from workbench.domain.annotations import (FLAG_FIELDS, MODEL_FIELDS, PREFERENCE_SPECIAL, AnnotationError, AnswerState,
                                           validate)
-from workbench.domain.errors import Conflict
+from workbench.domain.errors import Conflict, Forbidden
 from workbench.domain.model_ids import run_column
 from workbench.store.annotation_groups import decode_value, encode_value, lock_dataset, to_json, undo_group
 from workbench.store.db import Store, dialect_insert, lock, utcnow, write_transaction
@@ -146,8 +146,10 @@ def _public_state(row: dict | None) -> dict[str, Any] | None:
             "updated_at": row["updated_at"]}
 
 
-def undo(store: Store, *, dataset_id: str, author: str, event_id: int | None = None) -> dict[str, Any]:
-    """Undo an event (default: this author's latest change in the dataset that isn't undone yet)."""
+def undo(store: Store, *, dataset_id: str, author: str, event_id: int | None = None,
+         others: bool = True) -> dict[str, Any]:
+    """Undo an event (default: this author's latest change in the dataset that isn't undone yet);
+    with ``others=False`` only an event of this author's."""
     # Two undos of one author's "latest" take turns, so they don't both pick the same event.
     with write_transaction(store, f"undo:{dataset_id}:{author}") as conn:
         if event_id is None:
@@ -164,6 +166,8 @@ def undo(store: Store, *, dataset_id: str, author: str, event_id: int | None = N
         event = conn.execute(sa.select(annotation_events).where(annotation_events.c.id == event_id)).first()
         if event is None or event.dataset_id != dataset_id:
             raise AnnotationConflict(f"no annotation event {event_id} in dataset {dataset_id!r}")
+        if not others and event.author != author:
+            raise Forbidden(f"annotation event {event_id} is {event.author}'s; only an admin may undo another's change")
         if event.group_id is not None:  # a bulk action: undone together
             return undo_group(conn, dataset_id=dataset_id, group_id=event.group_id, author=author)
         if event.model_id and event.run_id is None:

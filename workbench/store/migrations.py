@@ -350,3 +350,62 @@ def m009_annotation_groups(conn: Connection) -> None:
         "CREATE INDEX annotation_events_group ON annotation_events (dataset_id, group_id)",
         "ALTER TABLE annotations ADD COLUMN reviewed INTEGER NOT NULL DEFAULT 0",
     )
+
+
+@migration
+def m010_accounts(conn: Connection) -> None:
+    """Accounts (issue #18): users with a role and a slow hash of their token; sessions by a hash
+    of their id; failed sign-ins (for the rate limit, shared by every server process); and the
+    append-only audit log, which the database itself refuses to change."""
+    serial = _serial(conn)
+    _run(
+        conn,
+        f"""CREATE TABLE users (
+            id {serial},
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            last_sign_in_at TEXT
+        )""",
+        """CREATE TABLE sessions (
+            id_hash TEXT PRIMARY KEY,
+            user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX sessions_user ON sessions (user_id)",
+        f"""CREATE TABLE sign_in_failures (
+            id {serial},
+            name_hash TEXT NOT NULL,
+            address TEXT NOT NULL,
+            at TEXT NOT NULL
+        )""",
+        "CREATE INDEX sign_in_failures_address ON sign_in_failures (address, at)",
+        f"""CREATE TABLE audit_log (
+            id {serial},
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '{{}}'
+        )""",
+    )
+    if conn.dialect.name == "sqlite":
+        _run(
+            conn,
+            """CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+               BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+            """CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+               BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+        )
+    else:
+        _run(
+            conn,
+            """CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+               BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$""",
+            """CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+               FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
+        )

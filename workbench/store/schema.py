@@ -160,3 +160,41 @@ annotations = sa.Table(
     sa.Column("updated_at", sa.Text, nullable=False),
     sa.Column("reviewed", sa.Integer, nullable=False),  # record-level: someone marked it reviewed (m009)
 )
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("secret_hash", sa.Text, nullable=False),  # scrypt (domain/accounts.py); never the token
+    sa.Column("disabled", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Column("last_sign_in_at", sa.Text),
+)
+
+sessions = sa.Table(
+    "sessions", metadata,
+    sa.Column("id_hash", sa.Text, primary_key=True),  # SHA-256 of the cookie's random id
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.Text, nullable=False),
+)
+
+sign_in_failures = sa.Table(
+    "sign_in_failures", metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("name_hash", sa.Text, nullable=False),  # SHA-256 of the name tried (it may be a pasted token)
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+)

@@ -20,6 +20,8 @@ from workbench.web.errors import ERROR_RESPONSES, install_error_handlers
 from workbench.runner.manager import RunManager
 from workbench.web.routers import annotations as annotation_routes
 from workbench.web.routers import agreement, columns, datasets, exports, judges, models, runs, tasks, traces, workbench
+from workbench.web.routers import audit, session, users
+from workbench.web.access import OPEN, check_every_route, needs
 from workbench.web.security import GuardMiddleware, refuse_unprotected_host  # noqa: F401 (re-export)
 from workbench.service.workspace import open_workspace
 
@@ -50,16 +52,20 @@ def create_app(settings: Settings, store: Store | None = None, *, execute_runs: 
     # Outermost last: the guard (host, token, body size) before the boundary reads a body; the
     # last resort around both.
     app.add_middleware(BoundaryMiddleware)
-    app.add_middleware(GuardMiddleware, token=settings.token, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(GuardMiddleware, token=settings.token, allowed_hosts=settings.allowed_hosts,
+                       store=app.state.store)
     app.add_middleware(LastResortMiddleware)
     install_error_handlers(app)
-    routers = (datasets, models, tasks, runs, traces, columns, workbench, annotation_routes, exports, judges, agreement)
+    routers = (datasets, models, tasks, runs, traces, columns, workbench, annotation_routes, exports, judges, agreement,
+               session, users, audit)
     for router in (r.router for r in routers):
         app.include_router(router, prefix="/api")
 
-    @app.get("/api/health")
+    @app.get("/api/health", **needs(OPEN))
     def health() -> dict:
         return {"ok": True, "version": __version__}
+
+    check_every_route(app)
 
     static_dir = resources.files("workbench") / "web" / "static"
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")

@@ -25,15 +25,18 @@ class Problem(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "description": text} for status, text in (
-    (401, "Missing or wrong access token"), (403, "Refused (header or origin)"), (404, "Not found"),
+    (401, "Not signed in, or a missing or wrong token"), (403, "Refused (role, header or origin)"), (404, "Not found"),
     (409, "Conflicts with the current state"), (413, "Too large"), (421, "Not answered for this Host (DNS rebinding)"),
-    (422, "Invalid input"), (503, "The database can't be written (disk full, read-only)"))}
+    (422, "Invalid input"), (429, "Too many failed sign-ins: see Retry-After"),
+    (503, "The database can't be written (disk full, read-only)"))}
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(WorkbenchError)
     async def refused(_: Request, exc: WorkbenchError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status)
+        retry_after = getattr(exc, "retry_after", None)
+        return JSONResponse(exc.to_dict(), status_code=exc.status,
+                            headers=None if retry_after is None else {"Retry-After": str(retry_after)})
 
     @app.exception_handler(sqlalchemy.exc.OperationalError)
     async def storage(_: Request, exc: sqlalchemy.exc.OperationalError) -> JSONResponse:

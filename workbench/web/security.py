@@ -1,5 +1,7 @@
-"""Access control: loopback is open; anything else needs WORKBENCH_TOKEN; and only the host names
-the server is meant to be reached by are answered (DNS rebinding)."""
+"""Access control: loopback is open; anything else needs WORKBENCH_TOKEN, or accounts (a user in the
+database: then every API call needs a session or a user's token, and routes check roles, see
+web/access.py); and only the host names the server is meant to be reached by are answered (DNS
+rebinding)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,13 @@ import ipaddress
 from collections.abc import Iterable
 from urllib.parse import parse_qs, urlsplit
 
+from anyio import to_thread
 from starlette.responses import JSONResponse
 
 from workbench.config import Settings
+from workbench.domain.accounts import Principal
+from workbench.domain.errors import TooManyAttempts
+from workbench.service import accounts
 from workbench.service.datasets import MAX_UPLOAD_BYTES
 
 
@@ -83,12 +89,38 @@ def given_token(scope, headers: dict[bytes, bytes]) -> str:
     return parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
 
 
-def refuse_unprotected_host(host: str, settings: Settings) -> None:
-    if not is_loopback(host) and not settings.token:
+def refuse_unprotected_host(host: str, settings: Settings, store=None) -> None:
+    if not is_loopback(host) and not settings.token and not (store is not None and accounts.accounts_on(store)):
         raise UnprotectedHost(
-            f"error: refusing to serve on {host} without an access token; set WORKBENCH_TOKEN "
-            "(every API call and the page will need it), or serve on 127.0.0.1"
+            f"error: refusing to serve on {host} without an access token or accounts; set WORKBENCH_TOKEN "
+            "(every API call and the page will need it), add users (`workbench users add NAME --role admin`), "
+            "or serve on 127.0.0.1"
         )
+
+
+SESSION_COOKIE = "workbench_session"
+PRINCIPAL = "workbench.principal"  # the scope key routes read who is asking from (web/access.py)
+OPEN_PATHS = ("/api/session",)  # answered with accounts on and nobody signed in: signing in
+
+
+def session_cookie(headers: dict[bytes, bytes]) -> str | None:
+    from http.cookies import CookieError, SimpleCookie
+
+    raw = headers.get(b"cookie")
+    if not raw:
+        return None
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(raw.decode("latin-1"))
+    except CookieError:
+        return None
+    morsel = jar.get(SESSION_COOKIE)
+    return morsel.value[:200] if morsel is not None and morsel.value else None
+
+
+def client_address(scope) -> str:
+    client = scope.get("client")
+    return str(client[0])[:100] if client else "unknown"
 
 
 UPLOAD_PATHS = ("/api/datasets",)
@@ -103,10 +135,11 @@ class GuardMiddleware:
     cross-site without a CORS preflight, which we never grant, so other sites can't make the
     page's browser act: CSRF); bounded request bodies; and sockets only from this origin."""
 
-    def __init__(self, app, token: str | None, allowed_hosts: Iterable[str] = ()):
+    def __init__(self, app, token: str | None, allowed_hosts: Iterable[str] = (), store=None):
         self.app = app
         self.token = token
         self.hosts = HostAllowList(allowed_hosts)
+        self.store = store
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -119,13 +152,14 @@ class GuardMiddleware:
             # The page itself loads without the token (it then sends it); health says only that it is up.
             return await self.app(scope, receive, send)
         else:
-            problem = self._check(scope, headers)
+            problem = await to_thread.run_sync(self._identify, scope, headers) or self._check(scope, headers)
         if problem is not None:
-            status, message = problem
+            status, message = problem[:2]
             if scope["type"] == "websocket":
                 reason = message.encode("ascii", "replace")[:120].decode()  # a close reason holds 123 bytes
                 return await send({"type": "websocket.close", "code": 4000 + status, "reason": reason})
-            return await JSONResponse({"detail": message}, status_code=status)(scope, receive, send)
+            extra = {"Retry-After": str(problem[2])} if len(problem) > 2 else None
+            return await JSONResponse({"detail": message}, status_code=status, headers=extra)(scope, receive, send)
         if scope["type"] == "http" and scope["method"] in UNSAFE_METHODS:
             limit = _body_limit(scope["path"])
             try:
@@ -135,10 +169,26 @@ class GuardMiddleware:
                                           status_code=413)(scope, receive, send)
         return await self.app(scope, receive, send)
 
-    def _check(self, scope, headers) -> tuple[int, str] | None:
-        if self.token:
-            if not hmac.compare_digest(given_token(scope, headers).encode(), self.token.encode()):
+    def _identify(self, scope, headers) -> tuple | None:
+        """Who is asking, kept in the scope for the routes' role checks; or why they may not ask.
+        Runs in a thread: it reads the database."""
+        given, cookie = given_token(scope, headers), session_cookie(headers)
+        try:
+            principal: Principal | None = accounts.identify(
+                self.store, session_id=cookie, token=given or None, address=client_address(scope)
+            ) if self.store is not None and (cookie or given) else None
+        except TooManyAttempts as refused:
+            return 429, str(refused), refused.retry_after
+        if principal is None and (self.store is None or not accounts.accounts_on(self.store)):
+            if self.token and not hmac.compare_digest(given.encode(), self.token.encode()):
                 return 401, "missing or wrong access token"
+            principal = accounts.local_principal()
+        elif principal is None and scope["path"] not in OPEN_PATHS:
+            return 401, "sign in first: accounts are on (a session, or a user's token as `Authorization: Bearer`)"
+        scope[PRINCIPAL] = principal
+        return None
+
+    def _check(self, scope, headers) -> tuple[int, str] | None:
         if scope["type"] == "websocket":
             origin = headers.get(b"origin")
             if origin is not None and urlsplit(origin.decode("latin-1")).netloc != headers.get(b"host", b"").decode():

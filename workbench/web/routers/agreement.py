@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from workbench.service.agreement import annotator_agreement
+from workbench.web.access import VIEWER, needs
 
 router = APIRouter(tags=["agreement"])
 MAX_PARAM_CHARS = 4000
 
 
-@router.get("/agreement/annotators")
+@router.get("/agreement/annotators", **needs(VIEWER))
 def annotators(request: Request, dataset_id: Annotated[str, Query(max_length=MAX_PARAM_CHARS)],
                models: Annotated[str | None, Query(max_length=MAX_PARAM_CHARS,
                                                    description="columns, as the grid takes them")] = None) -> dict:

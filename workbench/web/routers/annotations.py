@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from workbench.service import bulk, curation
 from workbench.web.errors import DatabaseId
 from workbench.web.params import MAX_SEARCH_CHARS
+from workbench.web.access import ANNOTATOR, VIEWER, author_of, may_undo_others, needs
 
 router = APIRouter(tags=["annotations"])
 
@@ -22,7 +23,7 @@ class Annotate(BaseModel):
     model_id: str = Field("", max_length=200, description="or a model: its latest run on the dataset")
     field: str = Field(description="golden | judgement | correction | preference | note")
     value: Any = None
-    author: str | None = Field(None, max_length=100)
+    author: str | None = Field(None, max_length=100, description="ignored when accounts are on: the signed-in user")
 
 
 class Undo(BaseModel):
@@ -65,34 +66,34 @@ class Bulk(BaseModel):
     drill_agree: Text = None
 
 
-@router.post("/annotations/bulk")
+@router.post("/annotations/bulk", **needs(ANNOTATOR))
 def annotations_bulk(request: Request, body: Bulk) -> dict:
     """Mark every record the grid shows for this query: first ``confirm: false`` (a count, nothing
     written), then ``confirm: true`` (one group in the log, undone together by Undo)."""
     drill = {key: getattr(body, key) for key in ("drill", "drill_column", "drill_columns", "drill_field",
                                                  "drill_label", "drill_answer", "drill_agree")}
     return bulk.bulk_annotate(request.app.state.store, dataset_id=body.dataset_id, action=body.action,
-                              column=body.column or None, confirm=body.confirm, author=body.author,
+                              column=body.column or None, confirm=body.confirm, author=author_of(request, body.author),
                               models=body.models, filter=body.filter, q=body.q, diff_field=body.diff_field or None,
                               verdicts=body.verdict, drill=drill)
 
 
-@router.post("/annotations", status_code=201)
+@router.post("/annotations", status_code=201, **needs(ANNOTATOR))
 def annotations_set(request: Request, body: Annotate) -> dict:
     """Saved at once; every open page hears about it on the live socket."""
     return curation.annotate(request.app.state.store, dataset_id=body.dataset_id, record_id=body.record_id,
                              run_id=body.run_id, model_id=body.model_id, field=body.field, value=body.value,
-                             author=body.author)
+                             author=author_of(request, body.author))
 
 
-@router.post("/annotations/undo")
+@router.post("/annotations/undo", **needs(ANNOTATOR))
 def annotations_undo(request: Request, body: Undo) -> dict:
     """Undo an event, or by default the author's latest change in the dataset."""
-    return curation.undo(request.app.state.store, dataset_id=body.dataset_id, author=body.author,
-                         event_id=body.event_id)
+    return curation.undo(request.app.state.store, dataset_id=body.dataset_id, author=author_of(request, body.author),
+                         event_id=body.event_id, others=may_undo_others(request))
 
 
-@router.get("/annotations")
+@router.get("/annotations", **needs(VIEWER))
 def annotations_log(request: Request, dataset_id: str, record_id: str | None = None) -> list[dict]:
     """The log (newest first): who, when, what, before and after."""
     return curation.history(request.app.state.store, dataset_id, record_id)

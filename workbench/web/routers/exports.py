@@ -9,13 +9,14 @@ from starlette.background import BackgroundTask
 from workbench.service import exports, metrics as figures
 from workbench.domain.model_ids import parse_model_ids as _models
 from workbench.web.params import Int64
+from workbench.web.access import VIEWER, needs
 
 router = APIRouter(tags=["exports"])
 MEDIA = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "application/vnd.apache.parquet",
          "txt": "text/plain"}
 
 
-@router.get("/exports/{kind}")
+@router.get("/exports/{kind}", **needs(VIEWER))
 def download(request: Request, kind: str, dataset_id: str, models: str | None = None, format: str | None = None,
              layout: str = "long", examples: Int64 = 5, judge: bool = False):
     """results (jsonl/csv/parquet; layout long or wide), golden (jsonl), comparison and
@@ -29,7 +30,7 @@ def download(request: Request, kind: str, dataset_id: str, models: str | None = 
                         background=BackgroundTask(written.path.unlink, missing_ok=True))
 
 
-@router.get("/metrics")
+@router.get("/metrics", **needs(VIEWER))
 def metrics(request: Request, dataset_id: str, models: str | None = None) -> dict:
     """Per model: answered, errors, latency, tokens, cost; agreement and Cohen's kappa per pair;
     accuracy against golden/corrected labels; win rate from preferences; confusion matrices;
@@ -37,7 +38,7 @@ def metrics(request: Request, dataset_id: str, models: str | None = None) -> dic
     return figures.metrics(request.app.state.store, dataset_id, _models(models))
 
 
-@router.get("/compare")
+@router.get("/compare", **needs(VIEWER))
 def compare_models(request: Request, dataset_id: str, models: str | None = None) -> dict:
     """Agreement per verdict field, share of records where models disagree, and per pair."""
     return figures.compare(request.app.state.store, dataset_id, _models(models)).to_dict()

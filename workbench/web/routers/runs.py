@@ -12,6 +12,7 @@ from workbench.domain.tasks import DEFAULT_TASK
 from workbench.service import runs as service
 from workbench.service.runs import RunInfo, RunOptions
 from workbench.web.errors import DatabaseId
+from workbench.web.access import ADMIN, VIEWER, audited, needs
 
 router = APIRouter(tags=["runs"])
 
@@ -39,13 +40,13 @@ def run_view(run: RunInfo) -> dict:
     return data
 
 
-@router.get("/runs")
+@router.get("/runs", **needs(VIEWER))
 def runs_list(request: Request, dataset_id: str | None = None) -> list[dict]:
     # An empty dataset_id (`?dataset_id=`) means none, as it always has.
     return [run_view(r) for r in service.list_runs(request.app.state.store, dataset_id or None)]
 
 
-@router.post("/runs", status_code=201)
+@router.post("/runs", status_code=201, **needs(ADMIN))
 def runs_start(request: Request, body: StartRuns) -> list[dict]:
     """One run per model; an unfinished run of the same model and dataset continues instead. A task
     using fields the dataset lacks is refused (422 with `missing_fields`) unless allow_missing_fields."""
@@ -54,17 +55,21 @@ def runs_start(request: Request, body: StartRuns) -> list[dict]:
     runs = service.start_runs(request.app.state.store, body.dataset_id, body.model_ids, body.task, options,
                               task_version=body.task_version, allow_missing_fields=body.allow_missing_fields)
     request.app.state.runner.wake()
+    for run in runs:
+        audited(request, "run.start", run.id,
+                {"dataset_id": body.dataset_id, "model_id": run.model_id, "task": body.task})
     return [run_view(r) for r in runs]
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", **needs(VIEWER))
 def run_get(request: Request, run_id: DatabaseId) -> dict:
     return run_view(service.get_run(request.app.state.store, run_id))
 
 
-@router.post("/runs/{run_id}/{action}")
+@router.post("/runs/{run_id}/{action}", **needs(ADMIN))
 def run_control(request: Request, run_id: DatabaseId, action: str) -> dict:
     """pause, resume, cancel or retry-errors."""
     run = service.control_run(request.app.state.store, run_id, action)
     request.app.state.runner.wake()
+    audited(request, f"run.{action}", run_id)
     return run_view(run)

@@ -12,12 +12,13 @@ from workbench.domain.errors import InvalidInput
 
 from workbench.service.traces import result_trace
 from workbench.web.params import DatabaseId
+from workbench.web.access import VIEWER, needs
 
 router = APIRouter(tags=["runs"])
 MAX_ID_CHARS = 10_000
 
 
-@router.get("/runs/{run_id}/results/{record_id:path}")
+@router.get("/runs/{run_id}/results/{record_id:path}", **needs(VIEWER))
 def run_result_trace(request: Request, run_id: DatabaseId, record_id: str,
                      query_id: Annotated[str | None, Query(max_length=MAX_ID_CHARS, alias="record_id")] = None) -> dict:
     """The messages sent about the record, the raw answer, the parsed output or typed error,

@@ -13,6 +13,7 @@ from workbench.service.grid import FILTERS, SORTS  # the choices, for the API do
 from workbench.service.grid import grid_view
 from workbench.service.live import latest_event_id, live_messages
 from workbench.web.params import DatabaseId, Int64, SearchText
+from workbench.web.access import VIEWER, needs
 
 router = APIRouter(tags=["workbench"])
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ MAX_DRILL_CHARS = 1000
 DrillText = Annotated[str | None, Query(max_length=1000)]  # at most ~10 socket messages a second per client
 
 
-@router.get("/workbench")
+@router.get("/workbench", **needs(VIEWER))
 def workbench(
     request: Request,
     dataset_id: str,
@@ -60,7 +61,7 @@ def workbench(
                      drill=drilled)
 
 
-@router.websocket("/workbench/live")
+@router.websocket("/workbench/live", dependencies=needs(VIEWER)["dependencies"])
 async def live(websocket: WebSocket, after: DatabaseId | None = None) -> None:
     """Events after ``after``, coalesced into at most one message per tick: a reconnecting
     client passes its last id and gets everything it missed."""

@@ -147,6 +147,7 @@ async function sessionEnded() {
 
 async function signOut() {
   try { await api("/api/session", { method: "DELETE" }); } catch (error) { toast(error.message, "error"); return; }
+  forgetToken();  // signed in by a user's token (?token=): this tab forgets it too
   sessionStorage.setItem(FLASH, "You signed out.");
   location.reload();  // the page forgets everything it showed; the sign-in screen comes back empty
 }

@@ -347,7 +347,8 @@ export class Grid {
       setClass(button, on ? "on" : "");
       setAttr(button, "aria-pressed", on ? "true" : "false");
       setAttr(button, "aria-label", `${a.name}: ${label}`);
-      setAttr(button, "title", `${a.name}: ${a.hint}`);
+      // A button held back for the signed-in role (accounts.js) keeps the reason as its title.
+      if (button.getAttribute("aria-disabled") !== "true") setAttr(button, "title", `${a.name}: ${a.hint}`);
     });
     this.patchGrades(parts.grades, view.grades);
   }

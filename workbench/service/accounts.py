@@ -1,0 +1,162 @@
+"""Accounts: users and roles, signing in and out, and who a request is.
+
+Accounts are off while the database holds no user (one local user, as before); the first user
+turns them on for that database. See domain/accounts.py for the credentials' design."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from workbench.domain import accounts as rules
+from workbench.domain.accounts import ADMIN, Principal
+from workbench.domain.errors import Conflict, NotSignedIn, TooManyAttempts
+from workbench.service import audit
+from workbench.store import Store
+from workbench.store import accounts as stored
+
+WINDOW = timedelta(minutes=15)
+PAIR_LIMIT = 5  # failures per name and address in WINDOW
+ADDRESS_LIMIT = 30  # failures per address, whatever the names
+TOKEN_TRIED = "(token)"  # the name a failed bearer token is counted under
+_verified: dict[str, str] = {}  # SHA-256 of a token -> the stored hash it matched (scrypt once per process)
+
+
+def accounts_on(store: Store) -> bool:
+    return stored.any_user(store)
+
+
+def local_principal() -> Principal:
+    from workbench.service.curation import local_author
+
+    return Principal(name=local_author(), role=ADMIN, accounts=False)
+
+
+def _secret(user_id: int) -> tuple[str, str]:
+    token = rules.new_token(user_id)
+    return token, rules.hash_secret(token)
+
+
+def add_user(store: Store, name: str, role: str, *, actor: str) -> tuple[dict[str, Any], str]:
+    """A new user and their one-time token (only its hash is kept)."""
+    user, token = stored.add_user(store, rules.checked_name(name), rules.checked_role(role), _secret)
+    audit.record(store, actor, "user.add", name, {"role": role})
+    return user, token
+
+
+def list_users(store: Store) -> list[dict[str, Any]]:
+    return stored.list_users(store)
+
+
+def set_disabled(store: Store, name: str, disabled: bool, *, actor: str) -> dict[str, Any]:
+    user, _ = stored.change_user(store, name, disabled=disabled)
+    audit.record(store, actor, "user.disable" if disabled else "user.enable", name)
+    return user
+
+
+def set_role(store: Store, name: str, role: str, *, actor: str) -> dict[str, Any]:
+    user, _ = stored.change_user(store, name, role=rules.checked_role(role))
+    audit.record(store, actor, "user.role", name, {"role": role})
+    return user
+
+
+def reset_token(store: Store, name: str, *, actor: str) -> tuple[dict[str, Any], str]:
+    """A new token for the user; the old one and every session of theirs stop working."""
+    user, token = stored.change_user(store, name, make_secret=_secret)
+    audit.record(store, actor, "user.reset", name)
+    assert token is not None
+    return user, token
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+def _refuse_if_over_limit(store: Store, name: str, address: str) -> None:
+    now = _now()
+    times, names = stored.recent_failures(store, address=address, since=_iso(now - WINDOW))
+    pair = [t for t, n in zip(times, names, strict=True) if n == name]
+    for failures, limit in ((pair, PAIR_LIMIT), (times, ADDRESS_LIMIT)):
+        if len(failures) >= limit:
+            # Free again when the oldest failure that counts leaves the window.
+            oldest = datetime.fromisoformat(failures[len(failures) - limit])
+            wait = max(1, int((oldest + WINDOW - now).total_seconds()) + 1)
+            raise TooManyAttempts(f"too many failed sign-ins from this address; try again in {wait} s", wait)
+
+
+def _failed(store: Store, name: str, address: str) -> None:
+    stored.record_failure(store, name_hash=name, address=address, older_than=_iso(_now() - WINDOW))
+
+
+def sign_in(store: Store, *, name: str, token: str, address: str, carried: str | None,
+            hours: float) -> tuple[dict[str, Any], str, str]:
+    """(the user, a new session id, when it expires). Failures are counted per name and address;
+    the request's previous session (``carried``) ends: sessions rotate on every sign-in."""
+    if not accounts_on(store):
+        raise Conflict("accounts are off (no user is defined), so nobody needs to sign in")
+    # Counted under a hash of the name: someone who pastes their token into the name field
+    # mustn't leave it in the database. The audit log names only users who exist.
+    tried = hashlib.sha256(name.encode(errors="replace")).hexdigest()
+    _refuse_if_over_limit(store, tried, address)
+    row = stored.user_row(store, name=name) if len(name) <= 64 else None
+    correct = rules.verify_secret(token, row.secret_hash if row is not None else rules.dummy_hash())
+    if row is None or not correct or rules.token_user_id(token) != row.id:
+        _failed(store, tried, address)
+        who = "(unknown name)" if row is None else row.name
+        audit.record(store, who, "session.sign_in_failed", who, {"address": address})
+        raise NotSignedIn("wrong name or token")
+    if row.disabled:
+        raise NotSignedIn(f"the account {name!r} is disabled; ask an admin")
+    stored.forget_failures(store, name_hash=tried, address=address)
+    session_id = rules.new_session_id()
+    expires_at = _iso(_now() + timedelta(hours=hours))
+    stored.start_session(store, row.id, rules.session_hash(session_id), expires_at,
+                         None if carried is None else rules.session_hash(carried))
+    audit.record(store, name, "session.sign_in", name, {"address": address})
+    return stored.public(row), session_id, expires_at
+
+
+def sign_out(store: Store, principal: Principal | None) -> None:
+    if principal is not None and principal.session_hash is not None:
+        stored.end_session(store, principal.session_hash)
+        audit.record(store, principal.name, "session.sign_out", principal.name)
+
+
+def identify(store: Store, *, session_id: str | None, token: str | None, address: str) -> Principal | None:
+    """Who a request is, with accounts on: the user of its session cookie, else of its bearer
+    token; None when neither is valid (an unknown cookie is simply ignored)."""
+    if session_id:
+        id_hash = rules.session_hash(session_id)
+        row = stored.session_user(store, id_hash)
+        if row is not None:
+            return Principal(name=row.name, role=row.role, accounts=True, user_id=row.id, session_hash=id_hash)
+    if token:
+        return _token_user(store, token, address)
+    return None
+
+
+def _token_user(store: Store, token: str, address: str) -> Principal | None:
+    user_id = rules.token_user_id(token)
+    if user_id is None:  # not a user's token at all (perhaps the shared WORKBENCH_TOKEN): nothing to hash
+        return None
+    row = stored.user_row(store, user_id=user_id)
+    key = hashlib.sha256(token.encode(errors="replace")).hexdigest()
+    if row is not None and _verified.get(key) == row.secret_hash:
+        return None if row.disabled else Principal(name=row.name, role=row.role, accounts=True, user_id=row.id)
+    _refuse_if_over_limit(store, TOKEN_TRIED, address)  # each wrong token costs a slow hash: bounded too
+    if row is None or not rules.verify_secret(token, row.secret_hash):
+        _failed(store, TOKEN_TRIED, address)
+        return None
+    if len(_verified) > 10_000:
+        _verified.clear()
+    _verified[key] = row.secret_hash
+    return None if row.disabled else Principal(name=row.name, role=row.role, accounts=True, user_id=row.id)
+
+
+def expire_sessions_of(store: Store, name: str) -> None:
+    stored.expire_sessions_of(store, name)

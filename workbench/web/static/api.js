@@ -15,6 +15,8 @@ export const forgetToken = () => sessionStorage.removeItem("workbench-token");
 let unauthorized = () => {};
 export function onUnauthorized(handler) { unauthorized = handler; }
 const heard401 = (path, status, data) => { if (status === 401 && !path.startsWith("/api/session")) unauthorized(data); };
+// The live socket closed as 401 (code 4401: no session, or it ended while open).
+export const socketRefused = () => unauthorized(null);
 
 // The headers every call carries: the CSRF header and, given one, the token (the session is a cookie).
 export function authHeaders() {

@@ -1,5 +1,5 @@
 // The live socket: resumes from the last event id it saw, so a reconnect misses nothing.
-import { token } from "./api.js";
+import { socketRefused, token } from "./api.js";
 
 export function connectLive({ lastId, onMessages, onState }) {
   let cursor = lastId;
@@ -19,8 +19,9 @@ export function connectLive({ lastId, onMessages, onState }) {
       cursor = frame.last_id;
       if (frame.messages.length) onMessages(frame.messages);
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       if (closed) return;
+      if (event.code === 4401) socketRefused();  // with accounts on: back to the sign-in screen
       onState("down");
       setTimeout(open, retry);
       retry = Math.min(retry * 2, 5000);

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from workbench.domain.errors import InvalidInput
 from workbench.domain.names import ROLE_NAMES
@@ -39,7 +39,8 @@ class Principal:
     role: str
     accounts: bool
     user_id: int | None = None
-    session_hash: str | None = None
+    session_hash: str | None = None  # signed in by a session cookie: its hash
+    secret_hash: str | None = field(default=None, repr=False)  # by a token: the hash it matched then
 
 
 def may(role: str, needed: str) -> bool:

@@ -19,7 +19,7 @@ from workbench.store import accounts as stored
 WINDOW = timedelta(minutes=15)
 PAIR_LIMIT = 5  # failures per name and address in WINDOW
 ADDRESS_LIMIT = 30  # failures per address, whatever the names
-TOKEN_TRIED = "(token)"  # the name a failed bearer token is counted under
+TOKEN_TRIED = "(token)"  # what a failed bearer token is counted under (never a name's SHA-256)
 _verified: dict[str, str] = {}  # SHA-256 of a token -> the stored hash it matched (scrypt once per process)
 
 
@@ -77,20 +77,16 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")
 
 
-def _refuse_if_over_limit(store: Store, name: str, address: str) -> None:
+def _claim_attempt(store: Store, name_hash: str, address: str) -> int:
+    """Count this attempt as a failed one until it succeeds; refused when over the limit."""
     now = _now()
-    times, names = stored.recent_failures(store, address=address, since=_iso(now - WINDOW))
-    pair = [t for t, n in zip(times, names, strict=True) if n == name]
-    for failures, limit in ((pair, PAIR_LIMIT), (times, ADDRESS_LIMIT)):
-        if len(failures) >= limit:
-            # Free again when the oldest failure that counts leaves the window.
-            oldest = datetime.fromisoformat(failures[len(failures) - limit])
-            wait = max(1, int((oldest + WINDOW - now).total_seconds()) + 1)
-            raise TooManyAttempts(f"too many failed sign-ins from this address; try again in {wait} s", wait)
-
-
-def _failed(store: Store, name: str, address: str) -> None:
-    stored.record_failure(store, name_hash=name, address=address, older_than=_iso(_now() - WINDOW))
+    attempt, oldest = stored.claim_attempt(store, name_hash=name_hash, address=address, since=_iso(now - WINDOW),
+                                           pair_limit=PAIR_LIMIT, address_limit=ADDRESS_LIMIT)
+    if attempt is None:
+        # Free again when the oldest failure that counts leaves the window.
+        wait = max(1, int((datetime.fromisoformat(oldest or _iso(now)) + WINDOW - now).total_seconds()) + 1)
+        raise TooManyAttempts(f"too many failed sign-ins from this address; try again in {wait} s", wait)
+    return attempt
 
 
 def sign_in(store: Store, *, name: str, token: str, address: str, carried: str | None,
@@ -102,17 +98,16 @@ def sign_in(store: Store, *, name: str, token: str, address: str, carried: str |
     # Counted under a hash of the name: someone who pastes their token into the name field
     # mustn't leave it in the database. The audit log names only users who exist.
     tried = hashlib.sha256(name.encode(errors="replace")).hexdigest()
-    _refuse_if_over_limit(store, tried, address)
+    _claim_attempt(store, tried, address)
     row = stored.user_row(store, name=name) if len(name) <= 64 else None
     correct = rules.verify_secret(token, row.secret_hash if row is not None else rules.dummy_hash())
     if row is None or not correct or rules.token_user_id(token) != row.id:
-        _failed(store, tried, address)
         who = "(unknown name)" if row is None else row.name
         audit.record(store, who, "session.sign_in_failed", who, {"address": address})
         raise NotSignedIn("wrong name or token")
     if row.disabled:
         raise NotSignedIn(f"the account {name!r} is disabled; ask an admin")
-    stored.forget_failures(store, name_hash=tried, address=address)
+    stored.forget_failures(store, name_hash=tried, address=address)  # this attempt's row with them
     session_id = rules.new_session_id()
     expires_at = _iso(_now() + timedelta(hours=hours))
     stored.start_session(store, row.id, rules.session_hash(session_id), expires_at,
@@ -147,15 +142,33 @@ def _token_user(store: Store, token: str, address: str) -> Principal | None:
     row = stored.user_row(store, user_id=user_id)
     key = hashlib.sha256(token.encode(errors="replace")).hexdigest()
     if row is not None and _verified.get(key) == row.secret_hash:
-        return None if row.disabled else Principal(name=row.name, role=row.role, accounts=True, user_id=row.id)
-    _refuse_if_over_limit(store, TOKEN_TRIED, address)  # each wrong token costs a slow hash: bounded too
+        return None if row.disabled else _token_principal(row)
+    attempt = _claim_attempt(store, TOKEN_TRIED, address)  # each wrong token costs a slow hash: bounded too
     if row is None or not rules.verify_secret(token, row.secret_hash):
-        _failed(store, TOKEN_TRIED, address)
         return None
+    stored.drop_attempt(store, attempt)
     if len(_verified) > 10_000:
         _verified.clear()
     _verified[key] = row.secret_hash
-    return None if row.disabled else Principal(name=row.name, role=row.role, accounts=True, user_id=row.id)
+    return None if row.disabled else _token_principal(row)
+
+
+def _token_principal(row) -> Principal:
+    return Principal(name=row.name, role=row.role, accounts=True, user_id=row.id, secret_hash=row.secret_hash)
+
+
+def still_signed_in(store: Store, principal: Principal | None) -> bool:
+    """Whether who opened a long-lived connection (the live socket) may still use it: their session
+    hasn't ended or expired, their token wasn't reset, they weren't disabled or re-roled."""
+    if principal is None or not principal.accounts:
+        return True
+    if principal.session_hash is not None:
+        row = stored.session_user(store, principal.session_hash)
+    else:
+        row = stored.user_row(store, user_id=principal.user_id)
+        if row is not None and (row.disabled or row.secret_hash != principal.secret_hash):
+            row = None
+    return row is not None and row.role == principal.role
 
 
 def expire_sessions_of(store: Store, name: str) -> None:

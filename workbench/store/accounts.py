@@ -120,19 +120,30 @@ def expire_sessions_of(store: Store, name: str) -> None:
             sa.select(users.c.id).where(users.c.name == name))).values(expires_at=utcnow()))
 
 
-def recent_failures(store: Store, *, address: str, since: str) -> tuple[list[str], list[str]]:
-    """(times of failures from this address, the hashes of the names tried) since ``since``, oldest first."""
-    with store.engine.connect() as conn:
+def claim_attempt(store: Store, *, name_hash: str, address: str, since: str, pair_limit: int,
+                  address_limit: int) -> tuple[int | None, str | None]:
+    """Count a sign-in attempt as a failure before it is checked: (its row id, None); or, when this
+    name and address or this address is over its limit since ``since``, (None, the time of the
+    oldest failure that counts). Read and insert under one lock per address, so a burst of
+    parallel guesses gets no more checks than a sequence."""
+    with write_transaction(store, f"sign-in:{address}") as conn:
         rows = conn.execute(sa.select(sign_in_failures.c.at, sign_in_failures.c.name_hash).where(
             sign_in_failures.c.address == address, sign_in_failures.c.at > since)
             .order_by(sign_in_failures.c.at)).all()
-    return [r.at for r in rows], [r.name_hash for r in rows]
+        pair = [r.at for r in rows if r.name_hash == name_hash]
+        if len(pair) >= pair_limit:
+            return None, pair[len(pair) - pair_limit]
+        if len(rows) >= address_limit:
+            return None, rows[len(rows) - address_limit].at
+        conn.execute(sign_in_failures.delete().where(sign_in_failures.c.at <= since))
+        return conn.execute(sign_in_failures.insert().values(name_hash=name_hash, address=address, at=utcnow())
+                            .returning(sign_in_failures.c.id)).scalar_one(), None
 
 
-def record_failure(store: Store, *, name_hash: str, address: str, older_than: str) -> None:
+def drop_attempt(store: Store, attempt_id: int) -> None:
+    """The attempt succeeded: it was no failure."""
     with store.engine.begin() as conn:
-        conn.execute(sign_in_failures.delete().where(sign_in_failures.c.at <= older_than))
-        conn.execute(sign_in_failures.insert().values(name_hash=name_hash, address=address, at=utcnow()))
+        conn.execute(sign_in_failures.delete().where(sign_in_failures.c.id == attempt_id))
 
 
 def forget_failures(store: Store, *, name_hash: str, address: str) -> None:

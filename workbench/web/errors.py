@@ -6,6 +6,8 @@ from typing import Any
 
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from fastapi.responses import JSONResponse
 
@@ -31,7 +33,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     (503, "The database can't be written (disk full, read-only)"))}
 
 
+SECRET_BODIES = ("/api/session",)  # a refused body there may hold a token: not echoed
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = jsonable_encoder(exc.errors())
+        if request.url.path in SECRET_BODIES:
+            errors = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in errors]
+        return JSONResponse({"detail": errors}, status_code=422)
+
     @app.exception_handler(WorkbenchError)
     async def refused(_: Request, exc: WorkbenchError) -> JSONResponse:
         retry_after = getattr(exc, "retry_after", None)

@@ -27,7 +27,7 @@ def judges_start(request: Request, body: StartJudge) -> dict:
     pair = service.start_judge(request.app.state.store, body.dataset_id, body.models, body.judge, body.rubric)
     request.app.state.runner.wake()
     view = service.judge_view(pair)
-    audited(request, "judge.start", view.get("id", ""), {"dataset_id": body.dataset_id, "models": body.models,
+    audited(request, "judge.create", view.get("id", ""), {"dataset_id": body.dataset_id, "models": body.models,
                                                           "judge": body.judge})
     return view
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Annotated
 
 import orjson
@@ -13,11 +14,13 @@ from workbench.service.grid import FILTERS, SORTS  # the choices, for the API do
 from workbench.service.grid import grid_view
 from workbench.service.live import latest_event_id, live_messages
 from workbench.web.params import DatabaseId, Int64, SearchText
-from workbench.web.access import VIEWER, needs
+from workbench.service import accounts
+from workbench.web.access import VIEWER, needs, principal
 
 router = APIRouter(tags=["workbench"])
 log = logging.getLogger(__name__)
 TICK_S = 0.1
+RECHECK_S = 1.0  # how soon an open feed notices its session ended
 MAX_DRILL_CHARS = 1000
 DrillText = Annotated[str | None, Query(max_length=1000)]  # at most ~10 socket messages a second per client
 
@@ -64,15 +67,23 @@ def workbench(
 @router.websocket("/workbench/live", dependencies=needs(VIEWER)["dependencies"])
 async def live(websocket: WebSocket, after: DatabaseId | None = None) -> None:
     """Events after ``after``, coalesced into at most one message per tick: a reconnecting
-    client passes its last id and gets everything it missed."""
+    client passes its last id and gets everything it missed. With accounts on, the feed closes
+    (4401) within ``RECHECK_S`` of its user's session ending."""
     app = websocket.app  # the token, host and origin were checked by GuardMiddleware, as for HTTP
     await websocket.accept()
     store = app.state.store
     cursor = after if after is not None else await asyncio.to_thread(latest_event_id, store)
 
+    who, checked = principal(websocket), time.monotonic()
+
     async def pump() -> None:
-        nonlocal cursor
+        nonlocal cursor, checked
         while True:
+            if time.monotonic() - checked > RECHECK_S:  # a sign-out, disable or reset ends the feed too
+                if not await asyncio.to_thread(accounts.still_signed_in, store, who):
+                    await websocket.close(code=4401, reason="your session ended: sign in again")
+                    return
+                checked = time.monotonic()
             cursor, messages, more = await asyncio.to_thread(live_messages, store, cursor)
             if messages:
                 await websocket.send_text(orjson.dumps({"last_id": cursor, "messages": messages}).decode())

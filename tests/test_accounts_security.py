@@ -210,6 +210,35 @@ def test_failed_sign_ins_are_limited_per_name_and_address(team, app, monkeypatch
     assert attacker.post("/api/session", json={"name": "ann", "token": team.tokens["ann"]}).status_code == 200
 
 
+@pytest.mark.parametrize("how", ["sign-in", "bearer"])
+def test_a_burst_of_parallel_guesses_gets_no_more_tries_than_a_sequence(team, app, how):
+    """The limit counts a try before its slow check: 20 guesses sent at once from one address get the
+    5 (sign-in, per name) or 30 (bearer tokens) checks a sequence would, not 20 (nor a scrypt each)."""
+    import threading
+
+    team.add("ann", "annotator", sign_in=False)
+    attacker = from_address(app)
+    total = 20 if how == "sign-in" else 45
+    start, statuses = threading.Barrier(total), []
+
+    def guess(i: int) -> None:
+        start.wait(timeout=30)
+        if how == "sign-in":
+            answer = attacker.post("/api/session", json={"name": "ann", "token": f"wb_2.guess-{i:03d}-guess-guess-guess"})
+        else:
+            answer = attacker.get("/api/datasets", headers={"Authorization": f"Bearer wb_2.guess-{i:03d}-guess-guess"})
+        statuses.append(answer.status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(total)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    checked = statuses.count(401)
+    assert set(statuses) <= {401, 429} and len(statuses) == total, statuses
+    assert checked <= (5 if how == "sign-in" else 30), f"{checked} of {total} parallel guesses were checked"
+
+
 def test_failed_sign_ins_are_limited_per_address(team, app):
     team.add("ann", "annotator", sign_in=False)
     sprayer = from_address(app)

@@ -223,7 +223,8 @@ def new_model(w: World, p: str) -> dict:
 
 
 def new_user(w: World, p: str) -> dict:
-    return {"url": "/api/users", "json": {"name": w.fresh("new-user"), "role": "viewer"}}
+    # With accounts off this is the first user, who must be an admin (else nobody could run the team).
+    return {"url": "/api/users", "json": {"name": w.fresh("new-user"), "role": "viewer" if w.accounts else "admin"}}
 
 
 def task_save(w: World, p: str) -> dict:

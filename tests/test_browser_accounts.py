@@ -71,11 +71,14 @@ def team_server(tmp_path: Path, fake_server) -> tuple[str, dict[str, str]]:
     return url, tokens
 
 
-def sign_in(tab, name: str, token: str) -> None:
+def sign_in(tab, name: str, token: str, *, keyboard: bool = False) -> None:
     tab.wait_for_selector("#signin:not([hidden]) #signin-name")
     tab.fill("#signin-name", name)
     tab.fill("#signin-token", token)
-    tab.click("#signin-submit")
+    if keyboard:
+        tab.press("#signin-token", "Enter")
+    else:
+        tab.click("#signin-submit")
     tab.wait_for_selector(f"#whoami:has-text('Signed in as {name}')")
 
 
@@ -176,7 +179,7 @@ def test_viewer_reads_but_every_annotation_control_is_held_back(page, tmp_path, 
         page.click("#signin-submit")
         page.wait_for_selector("#signin-submit:not([disabled])")
     page.wait_for_selector("#signin-message:has-text('Too many failed sign-ins: try again in')")
-    sign_in(page, "vic", tokens["vic"])
+    sign_in(page, "vic", tokens["vic"], keyboard=True)
     page.wait_for_selector(".row .cell button[data-act=golden]")
     why = "Needs the annotator role; you are a viewer."
     for selector in [".row .cell button[data-act=golden]", ".row .cell button[data-act=wrong]",
@@ -229,6 +232,10 @@ def test_admin_team_panel_adds_a_user_shows_the_token_once_and_the_audit_log(pag
     assert "shown once" in page.inner_text("#team-token").lower()
     token = page.input_value("#team-token-value")
     assert TOKEN.fullmatch(token)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click("#team-token-copy")
+    page.wait_for_selector("#team-token-copied:has-text('Copied.')")
+    assert page.evaluate("navigator.clipboard.readText()") == token
     assert call(url, "/api/session", token)["user"] == {"name": "noa", "role": "annotator"}
     page.wait_for_selector("#team-users-body tr[data-user=noa]")
     problems = axe_violations(page, "#team-dialog")

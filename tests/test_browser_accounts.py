@@ -126,7 +126,7 @@ def test_annotator_marks_as_themself_and_cannot_run_upload_or_change_models(page
         assert page.get_attribute(selector, "title") == why
         described = page.get_attribute(selector, "aria-describedby")
         assert page.text_content(f"#{described}") == why
-    assert not page.is_visible("#dropzone")
+    assert not page.is_visible("#dropzone") and not page.is_visible("#upload-options")
     assert page.is_visible(".needs-note:has-text('Uploading a dataset: needs the admin role')")
     page.click("#run-selected", force=True)  # Playwright waits for an enabled control: this one isn't
     page.wait_for_selector(f"#toast:has-text('{why}')")
@@ -199,6 +199,18 @@ def test_viewer_reads_but_every_annotation_control_is_held_back(page, tmp_path, 
     dataset = call(url, "/api/datasets", tokens["vic"])[0]["id"]
     grid = call(url, f"/api/workbench?dataset_id={dataset}&models=gemma&limit=5&counts=false", tokens["vic"])
     assert not any(r["models"]["gemma"]["is_golden"] for r in grid["results"])
+
+    # A user's own token in the address (as a script opens the page) signs the tab in; Sign out forgets it.
+    tab = page.context.browser.new_context().new_page()
+    try:
+        tab.goto(f"{url}/?token={tokens['vic']}")
+        tab.wait_for_selector("#whoami:has-text('Signed in as vic')")
+        assert "token=" not in tab.url and not tab.is_visible("#signin")
+        tab.wait_for_selector("#dataset-count:has-text('100 records')")
+        tab.click("#sign-out")
+        tab.wait_for_selector("#signin:not([hidden]) #signin-message:has-text('You signed out')")
+    finally:
+        tab.context.close()
 
 
 def test_admin_team_panel_adds_a_user_shows_the_token_once_and_the_audit_log(page, tmp_path, fake):  # noqa: F811

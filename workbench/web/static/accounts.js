@@ -182,9 +182,9 @@ function restrict(node) {
   if (can(role) || node.dataset.needsDone) return;
   node.dataset.needsDone = "1";
   const why = reason(role);
-  if (node.dataset.needsHide !== undefined) {
+  if (node.dataset.needsHide !== undefined) {  // data-needs-hide="What it does" (said in a note), or empty
     node.hidden = true;
-    node.after(el("p", { class: "needs-note" }, `${node.dataset.needsHide}: ${why.toLowerCase()}`));
+    if (node.dataset.needsHide) node.after(el("p", { class: "needs-note" }, `${node.dataset.needsHide}: ${why.toLowerCase()}`));
     return;
   }
   const tag = node.tagName;

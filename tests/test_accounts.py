@@ -648,3 +648,39 @@ def test_the_shared_token_opens_no_socket_once_accounts_are_on(tmp_path, monkeyp
         assert refused.value.code == 4401
         with c.websocket_connect(f"{live}?token={added.json()['token']}"):
             pass
+
+
+def test_a_team_server_may_listen_beyond_loopback_without_the_shared_token(cli, settings, monkeypatch):
+    """`serve --host 0.0.0.0` needs WORKBENCH_TOKEN, or accounts: with a user defined every call
+    needs a sign-in anyway."""
+    served: dict = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: served.update(app=app, **kw))
+    refused = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--no-warm-up", "--data-dir",
+                                        str(settings.data_dir)])
+    assert refused.exit_code != 0 and "WORKBENCH_TOKEN" in refused.output and not served
+    cli("users", "add", "root", "--role", "admin")
+    cli("serve", "--host", "0.0.0.0", "--port", "4999", "--no-warm-up")
+    assert served["host"] == "0.0.0.0"
+    with TestClient(served["app"], base_url="http://192.168.1.20:4999") as c:
+        assert c.get("/api/datasets").status_code == 401
+        assert c.get("/api/health").status_code == 200
+
+
+@pytest.mark.parametrize("text, hours", [("0.5", 0.5), ("48", 48.0), (None, 12.0), ("", 12.0), ("soon", 12.0),
+                                         ("-1", 12.0), ("0", 12.0), ("nan", 12.0), ("1e9", 12.0)])
+def test_the_session_length_comes_from_the_environment(tmp_path, monkeypatch, text, hours):
+    from workbench.config import Settings
+
+    if text is None:
+        monkeypatch.delenv("WORKBENCH_SESSION_HOURS", raising=False)
+    else:
+        monkeypatch.setenv("WORKBENCH_SESSION_HOURS", text)
+    assert Settings.load(data_dir=tmp_path).session_hours == hours
+
+
+def test_the_cli_writes_the_audit_log_to_a_file(cli, tmp_path):
+    cli("users", "add", "root", "--role", "admin")
+    target = tmp_path / "audit.csv"
+    cli("audit", "--format", "csv", "--output", str(target))
+    rows = list(csv.DictReader(target.open(encoding="utf-8", newline="")))
+    assert [(r["actor"], r["action"], r["target"]) for r in rows] == [(f"cli:{local_author()}", "user.add", "root")]

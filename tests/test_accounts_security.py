@@ -594,3 +594,30 @@ def test_odd_paths_get_past_no_check(team, app, path):
     status, body = _asgi(app, "DELETE", path.replace("datasets", "datasets/cands"), CLIENT)
     assert status in (401, 404, 405, 307), (status, body[:200])
     assert team.as_("root", "GET", "/api/datasets/cands").status_code == 200
+
+
+def test_a_socket_opened_before_accounts_were_on_closes_when_they_are(client_without_users):
+    """The first user turns accounts on for everything, an open page's feed included: a socket that
+    needed no credentials stops hearing the team once credentials are needed."""
+    c = client_without_users
+    with c.websocket_connect(LIVE) as ws:
+        assert c.post("/api/annotations", json={"dataset_id": "cands", "record_id": "cand-000001", "field": "note",
+                                                "value": "before"}).status_code == 201
+        assert "before" in ws.receive_text()
+        added = c.post("/api/users", json={"name": "root", "role": "admin"})
+        assert added.status_code == 201
+        time.sleep(1.5)
+        noted = c.post("/api/annotations", headers={"Authorization": f"Bearer {added.json()['token']}"},
+                       json={"dataset_id": "cands", "record_id": "cand-000001", "field": "note", "value": "after"})
+        assert noted.status_code == 201
+        with pytest.raises(WebSocketDisconnect) as closed:
+            for _ in range(20):
+                assert "after" not in ws.receive_text(), "a socket with no credentials still hears the team"
+        assert closed.value.code == 4401
+
+
+@pytest.fixture
+def client_without_users(app):
+    with TestClient(app, headers=CLIENT, base_url=LOCAL) as c:
+        c.post("/api/datasets", files={"file": ("cands.jsonl", sample_path().read_bytes())}).raise_for_status()
+        yield c

@@ -445,3 +445,28 @@ def test_with_accounts_off_the_same_table_answers_without_credentials(solo):
     # The first user turned accounts on: the same requests now need a session.
     assert solo.client.get("/api/session").json() == {"accounts": True, "user": None}
     assert solo.client.get("/api/datasets").status_code == 401
+
+
+def test_each_principal_is_told_who_it_is(team):
+    for principal in PRINCIPALS:
+        session = team.session_of(principal)
+        team.client.cookies.clear()
+        me = team.client.get("/api/session", headers={"Cookie": f"{COOKIE}={session}"} if session else {}).json()
+        expected_user = None if principal in ("nobody", "disabled") else {"name": USER_OF[principal],
+                                                                          "role": principal}
+        assert me == {"accounts": True, "user": expected_user}, principal
+
+
+@pytest.mark.parametrize("kind", ["results", "golden", "comparison", "comparison-summary", "training",
+                                  "training-parquet", "few-shot", "preferences"])
+def test_a_viewer_downloads_every_export(team, kind):
+    team.client.cookies.clear()
+    if kind == "few-shot":  # needs a golden example
+        golden = team.client.post("/api/annotations", headers={"Cookie": f"{COOKIE}={team.cookies['annotator']}"},
+                                  json={"dataset_id": "cands", "record_id": "cand-000003", "model_id": "base",
+                                        "field": "golden", "value": True})
+        assert golden.status_code == 201, golden.text
+    answer = team.client.get(f"/api/exports/{kind}", params={"dataset_id": "cands", "models": "base,base2"},
+                             headers={"Cookie": f"{COOKIE}={team.cookies['viewer']}"})
+    assert answer.status_code == 200, (kind, answer.text[:300])
+    assert team.client.get(f"/api/exports/{kind}", params={"dataset_id": "cands"}).status_code == 401

@@ -621,3 +621,33 @@ def client_without_users(app):
     with TestClient(app, headers=CLIENT, base_url=LOCAL) as c:
         c.post("/api/datasets", files={"file": ("cands.jsonl", sample_path().read_bytes())}).raise_for_status()
         yield c
+
+
+JUNK_PARAM = st.sampled_from(["", "-1", "0", "1:2", "²", "9" * 23, "x" * 5000, "%00", "nan", "1e9", "true", "..",
+                              "a/b", "\ud800"]) | st.text(max_size=30)
+
+
+@FUZZ
+@given(body=BODIES | st.fixed_dictionaries({"name": FIELD, "role": FIELD}) | st.fixed_dictionaries({"role": FIELD}),
+       name=JUNK_PARAM, action=st.sampled_from(["disable", "enable", "reset", "role", "nope", ""]),
+       limit=JUNK_PARAM, before=JUNK_PARAM, fmt=JUNK_PARAM)
+def test_the_users_and_audit_routes_take_any_input_without_a_5xx(team, body, name, action, limit, before, fmt):
+    from urllib.parse import quote
+
+    def wire(text: str) -> str:
+        return quote(text.encode("utf-8", "surrogatepass"), safe="")
+
+    root = team.cookie(team.sessions["root"])
+    content = json.dumps(body).encode("utf-8", "surrogatepass")
+    json_headers = {**root, "Content-Type": "application/json"}
+    answers = [
+        team.raw("POST", "/api/users", headers=json_headers, content=content),
+        team.raw("POST", f"/api/users/{wire(name) or 'x'}/{action}", headers=json_headers, content=content),
+        team.raw("GET", f"/api/audit?limit={wire(limit)}&before={wire(before)}", headers=root),
+        team.raw("GET", f"/api/audit/export?format={wire(fmt)}", headers=root),
+    ]
+    for answer in answers:
+        assert answer.status_code < 500, (answer.request.url, answer.status_code, answer.text[:300])
+    # Whatever happened, an enabled admin is left and root can still sign in or is the one left.
+    admins = [u for u in team.as_("root", "GET", "/api/users").json() if u["role"] == "admin" and not u["disabled"]]
+    assert admins

@@ -137,6 +137,16 @@ def test_annotator_marks_as_themself_and_cannot_run_upload_or_change_models(page
     for selector in ["#model-form button[type=submit]", "#model-test", "#model-new", "#models-list button"]:
         assert page.get_attribute(selector, "aria-disabled") == "true", selector
     page.click("#models-close")
+    page.click("#task-edit")  # the editor opens (its preview is a viewer's), but Save and Try are held back
+    page.wait_for_selector("#task-dialog[open] #task-save")
+    assert page.get_attribute("#task-save", "aria-disabled") == "true"
+    assert page.get_attribute("#task-try", "aria-disabled") == "true"
+    page.keyboard.press("Escape")
+    page.click("#open-judge")
+    page.wait_for_selector("#judge-dialog[open] #judge-start")
+    assert page.get_attribute("#judge-start", "aria-disabled") == "true"
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#judge-dialog", state="hidden")
 
     # A golden mark: the cell shows it, the server has it under ann's name, the record's history says so.
     star = page.locator(".row").nth(0).locator(".cell button[data-act=golden]")
@@ -192,6 +202,11 @@ def test_viewer_reads_but_every_annotation_control_is_held_back(page, tmp_path, 
     page.keyboard.press("j")
     page.keyboard.press("g")
     page.wait_for_selector(f"#toast:has-text('{why}')")
+    page.keyboard.press("r")  # review mode opens; its marks are held back too
+    page.wait_for_selector("#review:not([hidden]) .marks-line button")
+    assert page.eval_on_selector_all("#review .marks-line button, #review .prefs button[data-prefer]",
+                                     "(bs) => bs.length > 0 && bs.every((b) => b.getAttribute('aria-disabled') === 'true')")
+    page.keyboard.press("Escape")
     page.locator(".row").nth(0).locator(".rec").click()
     page.wait_for_selector("#detail:not([hidden]) .note-box")
     assert page.get_attribute("#detail .note-box", "readonly") is not None

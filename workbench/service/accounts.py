@@ -20,11 +20,19 @@ WINDOW = timedelta(minutes=15)
 PAIR_LIMIT = 5  # failures per name and address in WINDOW
 ADDRESS_LIMIT = 30  # failures per address, whatever the names
 TOKEN_TRIED = "(token)"  # what a failed bearer token is counted under (never a name's SHA-256)
+ACCOUNTS_ON = "accounts.on"  # the store's cache key
 _verified: dict[str, str] = {}  # SHA-256 of a token -> the stored hash it matched (scrypt once per process)
 
 
 def accounts_on(store: Store) -> bool:
-    return stored.any_user(store)
+    """Whether the database holds a user. Once on, accounts stay on (users are disabled, never
+    removed), so only "off" is asked again: a user added by another process counts at once."""
+    if store.caches.get(ACCOUNTS_ON):
+        return True
+    on = stored.any_user(store)
+    if on:
+        store.caches[ACCOUNTS_ON] = True
+    return on
 
 
 def local_principal() -> Principal:

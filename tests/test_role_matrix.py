@@ -346,6 +346,56 @@ def test_every_operation_has_a_role_and_a_row(team):
     assert {key: op[ROLE_KEY] for key, op in ops.items()} == {key: op.role for key, op in TABLE.items()}
 
 
+def test_no_api_route_hides_from_the_schema(team):
+    """The table is checked against the schema: a route under /api/ left out of it (include_in_schema
+    False, a mount) would escape the matrix. The live socket is the one route the schema can't hold."""
+    from fastapi.routing import APIRoute, APIWebSocketRoute
+
+    def flat(routes, prefix=""):  # FastAPI 0.16x keeps an included router as one entry of app.routes
+        for route in routes:
+            if getattr(route, "original_router", None) is not None:
+                yield from flat(route.original_router.routes, prefix + route.include_context.prefix)
+            else:
+                yield prefix + str(getattr(route, "path", "")), route
+
+    every = list(flat(team.client.app.routes))
+    assert len(every) > 50  # the walk reached the routers' routes
+    routes = {(method, re.sub(r"\{(\w+):path\}", r"{\1}", path))
+              for path, route in every if isinstance(route, APIRoute)
+              for method in route.methods if method not in ("HEAD", "OPTIONS")}
+    assert sorted(r for r in routes if r[1].startswith("/api/") and r not in documented(team.client)) == []
+    others = [path for path, route in every
+              if not isinstance(route, (APIRoute, APIWebSocketRoute)) and path.startswith("/api")]
+    assert others == []
+    sockets = [path for path, route in every if isinstance(route, APIWebSocketRoute)]
+    assert sockets == ["/api/workbench/live"]  # the one test_the_live_socket_needs_a_session covers
+
+
+def test_the_app_refuses_to_start_with_a_route_that_declares_no_role(tmp_path):
+    """The start-up check (web/access.py check_every_route) sees the routers' routes, not just the
+    app's own: a router route without a role stops create_app."""
+    from fastapi import APIRouter
+
+    import workbench.web.routers.columns as columns
+
+    extra = APIRouter()
+
+    @extra.get("/columns/no-role")
+    def no_role() -> dict:
+        return {}
+
+    settings = Settings(data_dir=tmp_path / "data", database_url=f"sqlite:///{tmp_path / 'w.db'}")
+    original = columns.router
+    columns.router = APIRouter()
+    columns.router.include_router(original)
+    columns.router.include_router(extra)
+    try:
+        with pytest.raises(RuntimeError, match="no-role"):
+            create_app(settings, execute_runs=False)
+    finally:
+        columns.router = original
+
+
 @pytest.mark.parametrize("key", sorted(TABLE), ids=lambda key: f"{key[0]} {key[1]}")
 def test_each_principal_gets_what_the_role_allows(team, key):
     role = documented(team.client)[key].get(ROLE_KEY)

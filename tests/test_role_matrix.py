@@ -520,3 +520,13 @@ def test_a_viewer_downloads_every_export(team, kind):
                              headers={"Cookie": f"{COOKIE}={team.cookies['viewer']}"})
     assert answer.status_code == 200, (kind, answer.text[:300])
     assert team.client.get(f"/api/exports/{kind}", params={"dataset_id": "cands"}).status_code == 401
+
+
+def test_the_page_itself_loads_for_nobody(team):
+    """The sign-in screen has to load: the page and its files need no session; the API does."""
+    team.client.cookies.clear()
+    assert "Dataset Workbench" in team.client.get("/").text
+    for path in ("/static/app.js", "/static/api.js", "/static/accounts.js"):
+        assert team.client.get(path).status_code == 200, path
+    assert team.client.get("/api/health").json()["ok"] is True
+    assert team.client.get("/api/session").json() == {"accounts": True, "user": None}

@@ -128,6 +128,8 @@ def test_annotator_marks_as_themself_and_cannot_run_upload_or_change_models(page
         assert page.text_content(f"#{described}") == why
     assert not page.is_visible("#dropzone") and not page.is_visible("#upload-options")
     assert page.is_visible(".needs-note:has-text('Uploading a dataset: needs the admin role')")
+    problems = axe_violations(page)
+    assert problems == [], "axe on an annotator's page:" + listing(problems)
     page.click("#run-selected", force=True)  # Playwright waits for an enabled control: this one isn't
     page.wait_for_selector(f"#toast:has-text('{why}')")
     dataset = call(url, "/api/datasets", tokens["ann"])[0]["id"]
@@ -154,6 +156,12 @@ def test_annotator_marks_as_themself_and_cannot_run_upload_or_change_models(page
     star.click()
     page.wait_for_function("document.querySelector('.row .cell button[data-act=golden]')"
                            ".getAttribute('aria-pressed') === 'true'")
+    history = f"/api/annotations?dataset_id={dataset}&record_id=cand-000001"  # the first row's record
+    deadline = time.monotonic() + 10
+    while not (events := call(url, history, tokens["ann"])):
+        assert time.monotonic() < deadline, "the mark never reached the server"
+        time.sleep(0.1)
+    assert [(e["author"], e["field"], e["value"]) for e in events] == [("ann", "golden", True)]
     page.locator(".row").nth(0).locator(".rec").click()
     page.wait_for_selector("#detail:not([hidden]) .history li")
     assert "ann: gemma" in page.inner_text("#detail .history")
@@ -165,9 +173,16 @@ def test_annotator_marks_as_themself_and_cannot_run_upload_or_change_models(page
     page.wait_for_selector("#signin:not([hidden]) #signin-message:has-text('session has ended')")
     call(url, "/api/users/ann/enable", tokens["ada"], "POST")
     sign_in(page, "ann", tokens["ann"])
-    # Any call answered 401 does the same (here the cookie is gone; the server still has the session).
+    # Any call answered 401 does the same (here the cookie is gone; the server still has the session, so the
+    # open socket stays: only a call can bring the form back). The click's call, or one of the page's own.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    page.wait_for_selector("#conn.live")
     page.context.clear_cookies()
-    page.locator(".row").nth(1).locator(".cell button[data-act=golden]").click()
+    try:
+        page.locator(".row").nth(1).locator(".cell button[data-act=golden]").click(timeout=5000)
+    except PlaywrightTimeoutError:  # the page's own call (a refresh) was answered 401 first: the form is up
+        pass
     page.wait_for_selector("#signin:not([hidden]) #signin-message:has-text('session has ended')")
     sign_in(page, "ann", tokens["ann"])
     page.wait_for_selector("#dataset-count:has-text('100 records')")

@@ -38,7 +38,7 @@ export async function ready() {
   if (!info || !info.accounts) return session;
   session.accounts = true;
   document.body.classList.add("accounts");
-  onUnauthorized(() => sessionEnded());
+  onUnauthorized((sent) => { if (sent >= signedInAt) sessionEnded(); });
   if (info.user) session.user = info.user;
   else {
     if (token()) forgetToken();  // a shared token grants nothing once accounts are on
@@ -52,6 +52,7 @@ export async function ready() {
 
 // ---- the sign-in screen ----
 let signinScreen = null;
+let signedInAt = 0;  // performance.now() of the latest sign-in: a 401 to a call sent before it is old news
 let waiting = null;  // the sign-in under way: { promise, resolve }
 
 function buildScreen() {
@@ -76,6 +77,7 @@ function buildScreen() {
     say(message, "Signing in…", "info");
     try {
       const answer = await api("/api/session", { method: "POST", json: typed });
+      signedInAt = performance.now();
       secret.value = "";
       say(message, "");
       localStorage.setItem(LAST_NAME, answer.user.name);
@@ -161,9 +163,10 @@ function enterPage() {
     ? el("button", { type: "button", id: "open-team", title: "Users, roles and the audit log", onclick: openTeam }, "Team") : null;
   const who = el("span", { id: "whoami", class: "whoami" }, "Signed in as ", el("strong", {}, user.name), ` (${user.role})`);
   const out = el("button", { type: "button", id: "sign-out", onclick: signOut }, "Sign out");
-  $(".topbar").append(el("span", { class: "account", role: "group", "aria-label": "Your account" }, who, team, out));
-  document.body.append(...["annotator", "admin"].filter((role) => !can(role))
-    .map((role) => el("span", { id: `needs-${role}`, class: "visually-hidden" }, reason(role))));
+  // The reasons controls point at (aria-describedby), read by screen readers only, inside the banner.
+  const reasons = ["annotator", "admin"].filter((role) => !can(role))
+    .map((role) => el("span", { id: `needs-${role}`, class: "visually-hidden" }, reason(role)));
+  $(".topbar").append(el("span", { class: "account", role: "group", "aria-label": "Your account" }, who, team, out), ...reasons);
   watchRoles();
 }
 

@@ -453,9 +453,11 @@ async function loadRuns() {
   state.runs = await api(`/api/runs?dataset_id=${encodeURIComponent(state.datasetId)}`);
   showJobs();
 }
+// Asked by an event (a run's state, the socket back, a job's button): a failure waits for the next one.
+const refreshRuns = () => loadRuns().catch(() => {});
 
 function showJobs() {
-  renderJobs(state.runs, state.progress, () => loadRuns().then(refreshHeader), (runId) => columns.labelOf(runId));
+  renderJobs(state.runs, state.progress, () => refreshRuns().then(refreshHeader), (runId) => columns.labelOf(runId));
 }
 
 // Runs started, finished or changed state: the column list follows (labels, statuses, new runs).
@@ -546,7 +548,7 @@ function onLive(messages) {
     } else if (message.type === "progress") {
       state.progress.set(message.run_id, message);
     } else if (message.type === "run_state") {
-      if (message.dataset_id === state.datasetId) { loadRuns(); refreshColumns(); }
+      if (message.dataset_id === state.datasetId) { refreshRuns(); refreshColumns(); }
     } else if (message.type === "dataset") {
       datasetChanged();
     } else if (message.type === "annotation") {
@@ -579,7 +581,7 @@ const live = connectLive({
     const conn = $("#conn");
     conn.textContent = s === "live" ? "● live" : "● reconnecting…";
     conn.className = `conn ${s}`;
-    if (s === "live" && state.datasetId) { loadRuns(); refreshColumns(); }
+    if (s === "live" && state.datasetId) { refreshRuns(); refreshColumns(); }
   },
 });
 

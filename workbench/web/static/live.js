@@ -12,6 +12,7 @@ export function connectLive({ lastId, onMessages, onState }) {
     const query = new URLSearchParams();
     if (cursor !== null && cursor !== undefined) query.set("after", cursor);
     if (token()) query.set("token", token());
+    const opened = performance.now();
     socket = new WebSocket(`${scheme}://${location.host}/api/workbench/live?${query}`);
     socket.onopen = () => { retry = 500; onState("live"); };
     socket.onmessage = (event) => {
@@ -21,7 +22,7 @@ export function connectLive({ lastId, onMessages, onState }) {
     };
     socket.onclose = (event) => {
       if (closed) return;
-      if (event.code === 4401) socketRefused();  // with accounts on: back to the sign-in screen
+      if (event.code === 4401) socketRefused(opened);  // with accounts on: back to the sign-in screen
       onState("down");
       setTimeout(open, retry);
       retry = Math.min(retry * 2, 5000);

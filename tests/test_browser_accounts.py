@@ -301,6 +301,12 @@ def test_admin_team_panel_adds_a_user_shows_the_token_once_and_the_audit_log(pag
     assert TOKEN.fullmatch(fresh) and fresh != token
     assert status_of(url, "/api/datasets", token) == 401 and status_of(url, "/api/datasets", fresh) == 200
 
+    # The last admin can't be demoted: the refusal is said, and the list shows the role as it is.
+    page.select_option("#team-users-body tr[data-user=ada] select", "viewer")
+    page.wait_for_selector("#team-message.error")
+    page.wait_for_function("document.querySelector('#team-users-body tr[data-user=ada] select').value === 'admin'")
+    assert "(admin)" in page.inner_text("#whoami")
+
     # The export: a download of the whole log.
     with page.expect_download() as info:
         page.click("#team-audit-csv")

@@ -169,7 +169,7 @@ def still_signed_in(store: Store, principal: Principal | None) -> bool:
     """Whether who opened a long-lived connection (the live socket) may still use it: their session
     hasn't ended or expired, their token wasn't reset, they weren't disabled or re-roled."""
     if principal is None or not principal.accounts:
-        return True
+        return not accounts_on(store)  # opened while accounts were off: only while they stay off
     if principal.session_hash is not None:
         row = stored.session_user(store, principal.session_hash)
     else:

@@ -58,12 +58,21 @@ def actor(connection: HTTPConnection) -> str:
 
 def check_every_route(app: FastAPI) -> None:
     """Every API route declares its role (a route without one would be open to any signed-in user)."""
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.path.startswith("/api/"):
-            if ROLE_KEY not in (route.openapi_extra or {}):
-                raise RuntimeError(f"{route.path} ({', '.join(sorted(route.methods or ()))}) declares no role")
+    for route in _routes(app.routes):
+        if isinstance(route, APIRoute) and ROLE_KEY not in (route.openapi_extra or {}):
+            raise RuntimeError(f"{route.path} ({', '.join(sorted(route.methods or ()))}) declares no role")
         if isinstance(route, APIWebSocketRoute) and not route.dependencies:
             raise RuntimeError(f"the socket {route.path} declares no role")
+
+
+def _routes(routes):
+    """Routes, with those of included routers (FastAPI ≥ 0.16x keeps an included router whole)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from _routes(included.routes)
+        else:
+            yield route
 
 
 def audited(connection: HTTPConnection, action: str, target: object = "", detail: dict[str, Any] | None = None) -> None:

@@ -181,17 +181,19 @@ def main() -> None:
             wait_ready(server_url)
         store_name = "PostgreSQL" if server_url else "SQLite"
         source = args.source
-        if source is None:
+        needs_source = not args.no_import or (not args.no_exports and args.data_dir is None)
+        if source is None and needs_source:
             source = work / "candidates.jsonl"
             write_jsonl(source, args.records)
-        records = _line_count(source)
+        # Exports only, from a data dir given: its records are what the table is about, not a file's.
+        what = f"{_line_count(source):,} records" if needs_source else f"the records in {args.data_dir}"
         suffix = (lambda label: f" ({label})") if len(clis) > 1 else (lambda label: "")
         rows: list[list[str]] = []
         if not args.no_import:
             factory = (postgres_data_dirs(server_url, work) if server_url
                        else lambda: Path(tempfile.mkdtemp(dir=work)))
             timed = time_imports(clis, source, factory, env, args.repeat)
-            rows += [[f"import {records:,} JSONL{suffix(label)}", *figures(*timed[label]), TARGET] for label in clis]
+            rows += [[f"import {what} JSONL{suffix(label)}", *figures(*timed[label]), TARGET] for label in clis]
         if not args.no_exports:
             data_dir, export_env = args.data_dir, dict(env)
             if data_dir is not None and args.database_url:
@@ -206,7 +208,7 @@ def main() -> None:
             timed_exports = time_exports(clis, data_dir, export_env, work, args.repeat, EXPORTS)
             rows += [[f"export {kind} {fmt}{suffix(label)}", *figures(*timed_exports[(label, kind, fmt)]), TARGET]
                      for kind, fmt in EXPORTS for label in clis]
-    print_table(f"Import and exports, {records:,} records × 3 columns ({store_name}), whole processes, "
+    print_table(f"Import and exports, {what} × 3 columns ({store_name}), whole processes, "
                 f"median of {args.repeat}", ["what", "median", "spread", "peak RSS", "target"], rows)
 
 

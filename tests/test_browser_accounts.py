@@ -230,6 +230,14 @@ def test_viewer_reads_but_every_annotation_control_is_held_back(page, tmp_path, 
     grid = call(url, f"/api/workbench?dataset_id={dataset}&models=gemma&limit=5&counts=false", tokens["vic"])
     assert not any(r["models"]["gemma"]["is_golden"] for r in grid["results"])
 
+    # Exports are a viewer's: the Export menu's download carries the session.
+    page.keyboard.press("Escape")
+    page.click("#export")
+    with page.expect_download() as info:
+        page.click("#export-menu a[data-kind=results][data-format=jsonl]")
+    lines = Path(info.value.path()).read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 100 and json.loads(lines[0])
+
     # A user's own token in the address (as a script opens the page) signs the tab in; Sign out forgets it.
     tab = page.context.browser.new_context().new_page()
     try:

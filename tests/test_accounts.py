@@ -553,6 +553,10 @@ def test_the_audit_log_refuses_update_and_delete_in_the_database(team):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
             with team.store.engine.begin() as conn:
                 conn.execute(statement)
+    if team.store.dialect == "postgresql":  # TRUNCATE skips UPDATE and DELETE triggers
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            with team.store.engine.begin() as conn:
+                conn.exec_driver_sql("TRUNCATE audit_log")
     assert team.audit() == entries
     # Appending still works.
     team.add("later", "viewer", sign_in=False)
@@ -684,3 +688,15 @@ def test_the_cli_writes_the_audit_log_to_a_file(cli, tmp_path):
     cli("audit", "--format", "csv", "--output", str(target))
     rows = list(csv.DictReader(target.open(encoding="utf-8", newline="")))
     assert [(r["actor"], r["action"], r["target"]) for r in rows] == [(f"cli:{local_author()}", "user.add", "root")]
+
+
+def test_answers_holding_a_token_or_a_new_session_are_not_cached(team):
+    """A one-time token (add, reset) or a fresh session cookie must not land in a cache."""
+    team.add("cached", "viewer", sign_in=False)
+    answers = [team.as_("root", "POST", "/api/users", json={"name": "nc", "role": "viewer"}),
+               team.as_("root", "POST", "/api/users/nc/reset")]
+    token = answers[-1].json()["token"]
+    answers.append(team.raw("POST", "/api/session", json={"name": "nc", "token": token}))
+    for answer in answers:
+        assert answer.status_code < 300, answer.text
+        assert answer.headers.get("cache-control") == "no-store", answer.request.url

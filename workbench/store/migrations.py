@@ -409,3 +409,11 @@ def m010_accounts(conn: Connection) -> None:
             """CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
                FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""",
         )
+
+
+@migration
+def m011_audit_log_no_truncate(conn: Connection) -> None:
+    """PostgreSQL's TRUNCATE skips row and statement triggers on UPDATE and DELETE: refuse it too."""
+    if conn.dialect.name == "postgresql":
+        _run(conn, """CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+                      FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""")

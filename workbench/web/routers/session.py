@@ -45,6 +45,7 @@ def session_start(request: Request, body: SignIn, response: Response) -> dict:
         carried=session_cookie(dict(request.scope["headers"])), hours=settings.session_hours)
     response.set_cookie(SESSION_COOKIE, session_id, max_age=int(settings.session_hours * 3600), path="/",
                         httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.headers["Cache-Control"] = "no-store"
     return {"user": {"name": user["name"], "role": user["role"]}, "expires_at": expires_at}
 
 

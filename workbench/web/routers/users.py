@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from workbench.domain.errors import Conflict
@@ -31,13 +31,14 @@ def users_list(request: Request) -> list[dict]:
 
 
 @router.post("/users", status_code=201, **needs(ADMIN))
-def user_add(request: Request, body: NewUser) -> dict:
+def user_add(request: Request, body: NewUser, response: Response) -> dict:
     """The user and their one-time token: it is shown only in this answer (only its hash is kept).
     The first user (it turns accounts on) must be an admin, or nobody could manage the team here."""
     store = request.app.state.store
     if body.role != ADMIN and not accounts.accounts_on(store):
         raise Conflict("the first user turns accounts on and must be an admin")
     user, token = accounts.add_user(request.app.state.store, body.name, body.role, actor=actor(request))
+    response.headers["Cache-Control"] = "no-store"  # the one-time token: kept by no cache
     return {"user": user, "token": token}
 
 
@@ -53,9 +54,10 @@ def user_enable(request: Request, name: str) -> dict:
 
 
 @router.post("/users/{name}/reset", **needs(ADMIN))
-def user_reset(request: Request, name: str) -> dict:
+def user_reset(request: Request, name: str, response: Response) -> dict:
     """A new one-time token; the old one and the user's sessions stop working."""
     user, token = accounts.reset_token(request.app.state.store, name, actor=actor(request))
+    response.headers["Cache-Control"] = "no-store"
     return {"user": user, "token": token}
 
 

@@ -115,6 +115,7 @@ def test_annotator_marks_as_themself_and_cannot_run_upload_or_change_models(page
 
     sign_in(page, "ann", tokens["ann"])
     assert "(annotator)" in page.inner_text("#whoami")
+    assert "need an admin" in page.inner_text("#role-note")  # what the role may do, visible, not only on hover
     page.wait_for_selector("#dataset-count:has-text('100 records')")
     assert not page.is_visible("#user-name")  # the author is the signed-in user
     assert page.query_selector("#open-team") is None  # Team is for admins
@@ -171,6 +172,10 @@ def test_annotator_marks_as_themself_and_cannot_run_upload_or_change_models(page
     page.keyboard.press("Escape")
     call(url, "/api/users/ann/disable", tokens["ada"], "POST")
     page.wait_for_selector("#signin:not([hidden]) #signin-message:has-text('session has ended')")
+    page.fill("#signin-name", "ann")  # a disabled user is told so, not "wrong token"
+    page.fill("#signin-token", tokens["ann"])
+    page.click("#signin-submit")
+    page.wait_for_selector("#signin-message:has-text('disabled')")
     call(url, "/api/users/ann/enable", tokens["ada"], "POST")
     sign_in(page, "ann", tokens["ann"])
     # Any call answered 401 does the same (here the cookie is gone; the server still has the session, so the
@@ -251,11 +256,35 @@ def test_viewer_reads_but_every_annotation_control_is_held_back(page, tmp_path, 
         tab.context.close()
 
 
-def test_admin_team_panel_adds_a_user_shows_the_token_once_and_the_audit_log(page, tmp_path, fake):  # noqa: F811
+@pytest.fixture
+def asking_page(browser):  # noqa: F811
+    """A page whose confirm() dialogs are answered from ``page.answers`` (True: OK), in order; any
+    other dialog, or one with no answer queued, is an error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    page.answers = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def answer(dialog) -> None:
+        if dialog.type != "confirm" or not page.answers:
+            errors.append(f"dialog: {dialog.message}")
+            return dialog.dismiss()
+        return dialog.accept() if page.answers.pop(0) else dialog.dismiss()
+
+    page.on("dialog", answer)
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+def test_admin_team_panel_adds_a_user_shows_the_token_once_and_the_audit_log(asking_page, tmp_path, fake):  # noqa: F811
+    page = asking_page
     url, tokens = team_server(tmp_path, fake)
     page.goto(url)
     sign_in(page, "ada", tokens["ada"])
     assert "(admin)" in page.inner_text("#whoami")
+    assert page.query_selector("#role-note") is None  # an admin is held back from nothing
     # An admin action from the page: an upload, which the audit log names ada for.
     upload = tmp_path / "more.jsonl"
     write_jsonl(upload, 12, seed=3)
@@ -298,6 +327,12 @@ def test_admin_team_panel_adds_a_user_shows_the_token_once_and_the_audit_log(pag
     # Change a role, disable, reset: the users list follows; a reset shows the new token once.
     page.select_option("#team-users-body tr[data-user=noa] select", "viewer")
     page.wait_for_selector("#team-message:has-text('noa is now a viewer')")
+    # Disable and Reset ask first: dismissed, nothing changes; accepted, it happens.
+    page.answers.append(False)
+    page.click("#team-users-body tr[data-user=noa] button:has-text('Disable')")
+    page.wait_for_selector("#team-message:has-text('Nothing changed')")
+    assert page.is_visible("#team-users-body tr[data-user=noa] .user-status:has-text('active')")
+    page.answers += [True, True]  # Disable, then Reset token
     page.click("#team-users-body tr[data-user=noa] button:has-text('Disable')")
     page.wait_for_selector("#team-users-body tr[data-user=noa] .user-status:has-text('disabled')")
     assert status_of(url, "/api/datasets", token) == 401

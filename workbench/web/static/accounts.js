@@ -18,6 +18,13 @@ export function can(role) {
   return Boolean(session.user) && (RANK[session.user.role] ?? -1) >= (RANK[role] ?? 99);
 }
 
+const ROLE_NOTE = {
+  viewer: "You are a viewer: you can browse, filter and export. Annotating needs the annotator role; " +
+    "datasets, tasks, models and runs need an admin.",
+  annotator: "You are an annotator: you can browse, export and annotate. Datasets, tasks, models and runs " +
+    "need an admin.",
+};
+
 const article = (word) => (/^[aeiou]/i.test(word) ? `an ${word}` : `a ${word}`);
 export function reason(role) {
   const mine = session.user ? session.user.role : "signed out";
@@ -99,7 +106,7 @@ function say(box, text, kind = "error") {
 }
 
 function signInError(error) {
-  if (error.status === 401) return "Wrong name or token.";
+  if (error.status === 401) return /disabled/.test(error.message || "") ? error.message : "Wrong name or token.";
   if (error.status === 429) return `Too many failed sign-ins: ${retryText(error.retryAfter)}`;
   if (error.status === 409) return "This workbench has no accounts any more: reload the page.";
   return `Could not sign in: ${error.message}`;
@@ -167,6 +174,8 @@ function enterPage() {
   const reasons = ["annotator", "admin"].filter((role) => !can(role))
     .map((role) => el("span", { id: `needs-${role}`, class: "visually-hidden" }, reason(role)));
   $(".topbar").append(el("span", { class: "account", role: "group", "aria-label": "Your account" }, who, team, out), ...reasons);
+  // What this role may do, visible (a greyed control's own reason is only on hover, focus or press).
+  if (!can("admin")) $(".topbar").append(el("p", { id: "role-note", class: "role-note" }, ROLE_NOTE[user.role] || reason("viewer")));
   watchRoles();
 }
 

@@ -90,7 +90,12 @@ function build(session) {
     } catch (error) { say(error.message, "error"); addName.focus(); }
   });
 
+  // Disabling and a new token end that person's sessions at once: asked first (a misclick costs them).
+  const ASK = { disable: (u) => `Disable ${u.name}? Their sessions end now and their token stops working.`,
+                reset: (u) => `Give ${u.name} a new token? The old one stops working and their sessions end now.` };
+
   async function change(user, path, json, done) {
+    if (ASK[path] && !window.confirm(ASK[path](user))) { say("Nothing changed."); return; }
     try {
       const answer = await api(`/api/users/${encodeURIComponent(user.name)}/${path}`, { method: "POST", json });
       say(done(answer.user));

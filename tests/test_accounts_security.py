@@ -424,6 +424,11 @@ def test_a_real_server_keeps_tokens_out_of_its_output(tmp_path):
             with connect(f"ws://127.0.0.1:{port}/api/workbench/live",
                          additional_headers={"Cookie": f"{COOKIE}={session}"}, open_timeout=10):
                 pass
+            # A loopback client's X-Forwarded-For is no address: the limit counts the connection's
+            # (root failed once above; four more make five, and the next is refused).
+            answers = [request("POST", "/api/session", {"name": "root", "token": "wb_1.wrong-wrong-wrong-wrong"},
+                               {"X-Forwarded-For": f"203.0.113.{i}"})[0] for i in range(5)]
+            assert answers == [401] * 4 + [429], answers
             time.sleep(0.3)
         finally:
             proc.terminate()
@@ -651,3 +656,46 @@ def test_the_users_and_audit_routes_take_any_input_without_a_5xx(team, body, nam
     # Whatever happened, an enabled admin is left and root can still sign in or is the one left.
     admins = [u for u in team.as_("root", "GET", "/api/users").json() if u["role"] == "admin" and not u["disabled"]]
     assert admins
+
+
+def test_a_sign_in_checked_before_a_reset_or_disable_gets_no_session(team, monkeypatch):
+    """The token is checked, then the user is reset (or disabled) before the session is written:
+    no session may come of it (it would outlive the reset by hours)."""
+    from workbench.domain import accounts as rules
+    from workbench.domain.errors import NotSignedIn
+    from workbench.service import accounts
+    from workbench.store.schema import sessions
+
+    for change in ("reset", "disable"):
+        name = f"racer-{change}"
+        token = team.add(name, "annotator", sign_in=False)
+        checked = rules.verify_secret
+
+        def verify_then_change(secret, stored, name=name, change=change):
+            correct = checked(secret, stored)
+            monkeypatch.setattr(rules, "verify_secret", checked)  # once
+            if change == "reset":
+                accounts.reset_token(team.store, name, actor="tests")
+            else:
+                accounts.set_disabled(team.store, name, True, actor="tests")
+            return correct
+
+        monkeypatch.setattr(rules, "verify_secret", verify_then_change)
+        with pytest.raises(NotSignedIn):
+            accounts.sign_in(team.store, name=name, token=token, address="10.9.9.9", carried=None, hours=1)
+        user_id = rules.token_user_id(token)
+        with team.store.engine.connect() as conn:
+            assert not conn.execute(sa.select(sessions).where(sessions.c.user_id == user_id)).first(), change
+
+
+def test_a_bearer_token_naming_no_user_costs_a_hash_too(team, monkeypatch):
+    """Whether a user id exists can't be read from the answer's time: an unknown id is checked
+    against a hash like a wrong token is."""
+    from workbench.domain import accounts as rules
+
+    checks: list[str] = []
+    checked = rules.verify_secret
+    monkeypatch.setattr(rules, "verify_secret", lambda secret, stored: checks.append(stored) or checked(secret, stored))
+    for token in ("wb_999999.wrong-wrong-wrong-wrong-wrong", "wb_1.wrong-wrong-wrong-wrong-wrong"):
+        assert team.raw("GET", "/api/datasets", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert len(checks) == 2 and checks[0] == rules.dummy_hash(), checks

@@ -258,28 +258,28 @@ def test_viewer_reads_but_every_annotation_control_is_held_back(page, tmp_path, 
 
 @pytest.fixture
 def asking_page(browser):  # noqa: F811
-    """A page whose confirm() dialogs are answered from ``page.answers`` (True: OK), in order; any
+    """A page whose confirm() dialogs are answered from ``tab.answers`` (True: OK), in order; any
     other dialog, or one with no answer queued, is an error."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
+    tab = context.new_page()
     errors: list[str] = []
-    page.answers = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    tab.answers = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
 
     def answer(dialog) -> None:
-        if dialog.type != "confirm" or not page.answers:
+        if dialog.type != "confirm" or not tab.answers:
             errors.append(f"dialog: {dialog.message}")
             return dialog.dismiss()
-        return dialog.accept() if page.answers.pop(0) else dialog.dismiss()
+        return dialog.accept() if tab.answers.pop(0) else dialog.dismiss()
 
-    page.on("dialog", answer)
-    yield page
+    tab.on("dialog", answer)
+    yield tab
     context.close()
     assert errors == [], errors
 
 
 def test_admin_team_panel_adds_a_user_shows_the_token_once_and_the_audit_log(asking_page, tmp_path, fake):  # noqa: F811
-    page = asking_page
+    page = asking_page  # noqa: F811 (the fixture of that name is another page)
     url, tokens = team_server(tmp_path, fake)
     page.goto(url)
     sign_in(page, "ada", tokens["ada"])

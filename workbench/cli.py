@@ -319,7 +319,10 @@ def serve(host: str, port: int, demo: bool, max_runs: int | None, warm_up: bool,
         click.echo(f"demo: dataset {info.id!r} ({info.record_count} records), models smollm2 and baseline")
     app = create_app(settings, store=store, max_runs=max_runs, warm_up=warm_up)
     click.echo(f"Dataset Workbench on http://{host}:{port}  (data: {settings.data_dir})")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # X-Forwarded-For/-Proto only from a proxy the operator names (FORWARDED_ALLOW_IPS): uvicorn's
+    # default trusts them from any loopback client, which could then pick the address that the
+    # sign-in limit, and the audit log, count it under.
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers="FORWARDED_ALLOW_IPS" in os.environ)
 
 
 @main.command("import")

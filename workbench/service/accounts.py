@@ -118,8 +118,9 @@ def sign_in(store: Store, *, name: str, token: str, address: str, carried: str |
     stored.forget_failures(store, name_hash=tried, address=address)  # this attempt's row with them
     session_id = rules.new_session_id()
     expires_at = _iso(_now() + timedelta(hours=hours))
-    stored.start_session(store, row.id, rules.session_hash(session_id), expires_at,
-                         None if carried is None else rules.session_hash(carried))
+    if not stored.start_session(store, row.id, rules.session_hash(session_id), expires_at,
+                                None if carried is None else rules.session_hash(carried), row.secret_hash):
+        raise NotSignedIn("wrong name or token")  # reset or disabled while this sign-in was checked
     audit.record(store, name, "session.sign_in", name, {"address": address})
     return stored.public(row), session_id, expires_at
 
@@ -152,7 +153,9 @@ def _token_user(store: Store, token: str, address: str) -> Principal | None:
     if row is not None and _verified.get(key) == row.secret_hash:
         return None if row.disabled else _token_principal(row)
     attempt = _claim_attempt(store, TOKEN_TRIED, address)  # each wrong token costs a slow hash: bounded too
-    if row is None or not rules.verify_secret(token, row.secret_hash):
+    # An id nobody has costs the same slow hash, or the answer's time tells which user ids exist.
+    correct = rules.verify_secret(token, row.secret_hash if row is not None else rules.dummy_hash())
+    if row is None or not correct:
         return None
     stored.drop_attempt(store, attempt)
     if len(_verified) > 10_000:

@@ -87,16 +87,23 @@ def change_user(store: Store, name: str, *, role: str | None = None, disabled: b
         return public(find_user(conn, user_id=row.id)), token
 
 
-def start_session(store: Store, user_id: int, id_hash: str, expires_at: str, ended: str | None) -> None:
+def start_session(store: Store, user_id: int, id_hash: str, expires_at: str, ended: str | None,
+                  verified_hash: str) -> bool:
     """A new session (and the end of the one the sign-in request carried: a session id never
-    survives a sign-in, so one planted in a browser beforehand is worthless)."""
+    survives a sign-in, so one planted in a browser beforehand is worthless). False, and no session,
+    when the user was disabled or their token reset since it was checked: under the users' lock, so
+    a reset or disable either ends this session or comes after it and refuses it."""
     now = utcnow()
-    with store.engine.begin() as conn:
+    with write_transaction(store, USERS_LOCK) as conn:
+        row = find_user(conn, user_id=user_id)
+        if row is None or row.disabled or row.secret_hash != verified_hash:
+            return False
         if ended is not None:
             conn.execute(sessions.delete().where(sessions.c.id_hash == ended))
         conn.execute(sessions.delete().where(sessions.c.expires_at <= now))
         conn.execute(sessions.insert().values(id_hash=id_hash, user_id=user_id, created_at=now, expires_at=expires_at))
         conn.execute(users.update().where(users.c.id == user_id).values(last_sign_in_at=now))
+        return True
 
 
 def end_session(store: Store, id_hash: str) -> None:

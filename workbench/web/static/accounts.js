@@ -46,6 +46,16 @@ export async function ready() {
   session.accounts = true;
   document.body.classList.add("accounts");
   onUnauthorized((sent) => { if (sent >= signedInAt) sessionEnded(); });
+  if (token()) {
+    // A user's token from the address is traded for a session and dropped at once: kept, it would
+    // speak for whoever holds this tab once a session ends (a link with someone else's token), and
+    // a reset one would count as a failed sign-in on every call until the address is refused (429).
+    if (info.user) {
+      try { await api("/api/session", { method: "POST", json: { name: info.user.name, token: token() } }); } catch { /* not this user's */ }
+    }
+    forgetToken();
+    try { info = await api("/api/session"); } catch { info = { accounts: true, user: null }; }
+  }
   if (info.user) session.user = info.user;
   else {
     if (token()) forgetToken();  // a shared token grants nothing once accounts are on
@@ -148,6 +158,7 @@ function signIn(message = "") {
 // An API call answered 401: the session expired, was ended elsewhere, or the user was disabled.
 async function sessionEnded() {
   if (waiting) return;
+  forgetToken();  // a token that got a 401 is reset or disabled: sent on, it counts as a failed sign-in
   const before = session.user;
   const user = await signIn("Your session has ended (it expired, you were signed out, or your account was disabled): sign in again.");
   if (!before || user.name !== before.name || user.role !== before.role) { location.reload(); return; }

@@ -99,8 +99,10 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(32)
 
 
-def session_hash(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode(errors="replace")).hexdigest()
+def sha256_text(text: str) -> str:
+    """A fast hash for what is already 256 random bits (a session id, a token) or must merely not be
+    kept as typed (a name tried at sign-in)."""
+    return hashlib.sha256(text.encode(errors="replace")).hexdigest()
 
 
 def _b64(data: bytes) -> str:

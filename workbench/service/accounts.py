@@ -5,7 +5,6 @@ turns them on for that database. See domain/accounts.py for the credentials' des
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -105,7 +104,7 @@ def sign_in(store: Store, *, name: str, token: str, address: str, carried: str |
         raise Conflict("accounts are off (no user is defined), so nobody needs to sign in")
     # Counted under a hash of the name: someone who pastes their token into the name field
     # mustn't leave it in the database. The audit log names only users who exist.
-    tried = hashlib.sha256(name.encode(errors="replace")).hexdigest()
+    tried = rules.sha256_text(name)
     _claim_attempt(store, tried, address)
     row = stored.user_row(store, name=name) if len(name) <= 64 else None
     correct = rules.verify_secret(token, row.secret_hash if row is not None else rules.dummy_hash())
@@ -118,8 +117,8 @@ def sign_in(store: Store, *, name: str, token: str, address: str, carried: str |
     stored.forget_failures(store, name_hash=tried, address=address)  # this attempt's row with them
     session_id = rules.new_session_id()
     expires_at = _iso(_now() + timedelta(hours=hours))
-    if not stored.start_session(store, row.id, rules.session_hash(session_id), expires_at,
-                                None if carried is None else rules.session_hash(carried), row.secret_hash):
+    if not stored.start_session(store, row.id, rules.sha256_text(session_id), expires_at,
+                                None if carried is None else rules.sha256_text(carried), row.secret_hash):
         raise NotSignedIn("wrong name or token")  # reset or disabled while this sign-in was checked
     audit.record(store, name, "session.sign_in", name, {"address": address})
     return stored.public(row), session_id, expires_at
@@ -135,7 +134,7 @@ def identify(store: Store, *, session_id: str | None, token: str | None, address
     """Who a request is, with accounts on: the user of its session cookie, else of its bearer
     token; None when neither is valid (an unknown cookie is simply ignored)."""
     if session_id:
-        id_hash = rules.session_hash(session_id)
+        id_hash = rules.sha256_text(session_id)
         row = stored.session_user(store, id_hash)
         if row is not None:
             return Principal(name=row.name, role=row.role, accounts=True, user_id=row.id, session_hash=id_hash)
@@ -149,7 +148,7 @@ def _token_user(store: Store, token: str, address: str) -> Principal | None:
     if user_id is None:  # not a user's token at all (perhaps the shared WORKBENCH_TOKEN): nothing to hash
         return None
     row = stored.user_row(store, user_id=user_id)
-    key = hashlib.sha256(token.encode(errors="replace")).hexdigest()
+    key = rules.sha256_text(token)
     if row is not None and _verified.get(key) == row.secret_hash:
         return None if row.disabled else _token_principal(row)
     attempt = _claim_attempt(store, TOKEN_TRIED, address)  # each wrong token costs a slow hash: bounded too

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 from typing import Any
 
@@ -9,6 +10,7 @@ from workbench.store import Store
 from workbench.store import annotations as stored
 
 
+@functools.cache  # asked on every request while accounts are off; the OS user doesn't change
 def local_author() -> str:
     """Who annotates when nobody says: the user running the server."""
     try:

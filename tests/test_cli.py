@@ -131,3 +131,22 @@ def test_readme_cli_section_matches_help():
         assert result.exit_code == 0
         for option in options.get(entry, ()):
             assert option in result.output, f"README shows {option} for `workbench {entry}`; --help doesn't"
+
+
+def test_the_command_ends_quickly_but_cleanly(tmp_path):
+    """entry() ends the process with os._exit: what it must still do first is seen from outside.
+    The store is closed (SQLite checkpointed its WAL: no -wal file left), what was printed arrives,
+    and exit codes are kept (0, 1 for a user's mistake, 2 for a usage error)."""
+    from workbench.service.workspace import sample_path
+
+    def workbench(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "workbench", *args, "--data-dir", str(tmp_path)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    imported = workbench("import", str(sample_path()), "--name", "Candidates")
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip().splitlines()[-1] == "candidates"
+    assert sorted(p.name for p in tmp_path.glob("workbench.db*")) == ["workbench.db"]
+    missing = workbench("import", str(tmp_path / "no-such-file.jsonl"))
+    assert missing.returncode == 1 and missing.stderr.startswith("error:") and "Traceback" not in missing.stderr
+    assert workbench("no-such-command").returncode == 2

@@ -394,3 +394,137 @@ def test_a_search_reads_the_records_alone_once_the_selection_is_counted(grid_sto
         searched = dataclasses.replace(query, q=q)
         assert grid_counts(store, searched) == shown(store, searched), q
         check_contested_order(store, searched)
+
+
+# Saved marks (store/mark_snapshots.py): a process that starts catches up from another's snapshot.
+
+def a_new_process(store) -> None:
+    """What a server that starts on the same database has: no marks in memory."""
+    store.caches.pop("grid.marks", None)
+
+
+def saved_marks(store):
+    from workbench.store.schema import mark_snapshots
+
+    with store.engine.connect() as conn:
+        return conn.execute(mark_snapshots.select().order_by(mark_snapshots.c.key)).all()
+
+
+@pytest.fixture
+def snapshots_on(monkeypatch):
+    from workbench.grid import marks
+
+    monkeypatch.setattr(marks.MarkCache, "SNAPSHOT_MIN_RECORDS", 1)  # the sample has 100 records
+    return marks
+
+
+def counted_and_saved(store, query):
+    from workbench.grid.marks import mark_cache
+
+    counts = grid_counts(store, query)
+    mark_cache(store).wait_for_saves()
+    return counts
+
+
+def test_a_new_process_takes_the_saved_marks_and_catches_up(grid_store, snapshots_on, monkeypatch):
+    store, dataset_id, runs, fields = grid_store
+    write_results(store, dataset_id, runs["gemma"], "gemma", range(1, 101), fields, errors={3, 40})
+    write_results(store, dataset_id, runs["olmo"], "olmo", range(1, 61), fields, errors={40, 41})
+    every = [q for q in queries(dataset_id, runs, fields) if q.run_ids]
+    for query in every:
+        counted_and_saved(store, query)
+        check_contested_order(store, query)
+    assert len(saved_marks(store)) >= 2 * len({(tuple(q.run_ids.values()), q.diff_field) for q in every}) - 2
+    a_new_process(store)
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("scanned although the marks were saved")
+
+    monkeypatch.setattr(snapshots_on, "_all_marks", no_scan)
+    for query in every:  # as saved
+        assert grid_counts(store, query) == shown(store, query), query
+        check_contested_order(store, query)
+    a_new_process(store)  # results since the snapshots: caught up from the events, not scanned
+    write_results(store, dataset_id, runs["olmo"], "olmo", range(61, 101), fields)
+    write_results(store, dataset_id, runs["phi"], "phi", range(1, 51), fields, errors={7})
+    for query in every:
+        assert grid_counts(store, query) == shown(store, query), query
+        check_contested_order(store, query)
+    a_new_process(store)
+    clear_errors(store, runs["olmo"])  # results removed: still events
+    for query in every:
+        assert grid_counts(store, query) == shown(store, query), query
+
+
+def test_saved_marks_that_cannot_be_trusted_are_scanned_again(grid_store, snapshots_on, monkeypatch):
+    """A snapshot whose version is unreadable, or of another mark's SQL (another version of this
+    code), is not taken; a failed save costs only the next start a scan."""
+    from workbench.store.schema import mark_snapshots
+
+    store, dataset_id, runs, fields = grid_store
+    for model in MODELS:
+        write_results(store, dataset_id, runs[model], model, range(1, 101), fields, errors={9})
+    query = GridQuery(dataset_id, dict(runs), fields)
+    expected = counted_and_saved(store, query)
+    assert expected == shown(store, query)
+    scans = []
+    real_scan = snapshots_on._all_marks
+    monkeypatch.setattr(snapshots_on, "_all_marks", lambda *a, **k: scans.append(1) or real_scan(*a, **k))
+    with store.engine.begin() as conn:
+        conn.execute(mark_snapshots.update().values(version="not json"))
+    a_new_process(store)
+    assert counted_and_saved(store, query) == expected and scans == [1]
+    a_new_process(store)  # the scan's own snapshot replaced it
+    assert counted_and_saved(store, query) == expected and scans == [1]
+    real_statement = snapshots_on._statement  # as another version of this code might write it:
+    monkeypatch.setattr(snapshots_on, "_statement", lambda joins, mark, seqs=None: (
+        real_statement(joins, mark, seqs).where(joins.seq >= 0)))
+    a_new_process(store)  # the mark's SQL differs: another key, so a scan
+    assert counted_and_saved(store, query) == expected and len(scans) == 2
+
+    def failing_save(*args, **kwargs):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(snapshots_on.snapshots, "save", failing_save)
+    a_new_process(store)
+    with store.engine.begin() as conn:
+        conn.execute(mark_snapshots.delete())
+    assert counted_and_saved(store, query) == expected and len(scans) == 3 and saved_marks(store) == []
+
+
+def test_a_dataset_keeps_its_newest_snapshots_and_loses_them_when_deleted(grid_store, snapshots_on, monkeypatch):
+    from workbench.store import mark_snapshots as snapshots
+    from workbench.store.datasets import delete_dataset
+
+    store, dataset_id, runs, fields = grid_store
+    for i in range(snapshots.KEEP + 4):
+        snapshots.save(store, f"key-{i:02d}", dataset_id, ("created", i), bytes([i]) * 10)
+    kept = saved_marks(store)
+    assert len(kept) == snapshots.KEEP and {r.key for r in kept} == {f"key-{i:02d}" for i in range(4, snapshots.KEEP + 4)}
+    with store.engine.connect() as conn:
+        assert snapshots.load(conn, "key-19") == (("created", 19), bytes([19]) * 10)
+        assert snapshots.load(conn, "key-00") is None
+    delete_dataset(store, dataset_id)
+    assert saved_marks(store) == []
+    snapshots.save(store, "late", dataset_id, ("created", 1), b"\x01")  # its dataset is gone: not kept
+    assert saved_marks(store) == []
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(before=example, after=st.dictionaries(st.tuples(st.sampled_from(MODELS), st.sampled_from(SEQS)), outcome,
+                                             max_size=12))
+def test_counts_caught_up_from_a_snapshot_are_those_of_a_scan(grid_store, snapshots_on, before, after):
+    """Whatever results land between a snapshot and the next process's first look, its counts and
+    contested order are those the rows show."""
+    store, dataset_id, runs, fields = grid_store
+    run_ids = write_example(store, dataset_id, runs, fields, before)
+    query = GridQuery(dataset_id, {m: run_ids[m] for m in before["selected"]}, fields, q=before["q"])
+    counted_and_saved(store, query)
+    a_new_process(store)
+    for (model, seq), result in sorted(after.items()):
+        if result is None:
+            continue
+        errors = {seq} if result == "error" else set()
+        write_results(store, dataset_id, run_ids[model], model, [seq], fields, errors=errors)
+    assert grid_counts(store, query) == shown(store, query)
+    check_contested_order(store, query)

@@ -9,6 +9,8 @@ then recomputed only for the records named by the selected runs' new events.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -20,9 +22,11 @@ import orjson
 import sqlalchemy as sa
 
 from workbench.grid.selection import GridQuery, Joins, search_condition
+from workbench.store import mark_snapshots as snapshots
 from workbench.store.db import Store
 from workbench.store.schema import datasets, events, records, runs
 
+log = logging.getLogger(__name__)
 MarkExpression = Callable[[Joins], sa.ColumnElement]  # a byte per record, in SQL
 _MAX_TOUCHED = 20_000  # beyond this many new results since last time, rescanning is cheaper
 _BATCH = 1000  # seqs per IN list
@@ -45,12 +49,14 @@ class MarkCache:
 
     MAX_SELECTIONS = 64
     MAX_SEARCHES = 16
+    SNAPSHOT_MIN_RECORDS = 50_000  # smaller datasets scan in a few tens of ms: not worth a write
 
     def __init__(self) -> None:
         self._searches: dict[tuple, bytes] = {}  # (dataset, its creation, q) -> a byte per record
         self._entries: dict[tuple, _Marks] = {}
         self._locks: dict[tuple, threading.Lock] = {}  # one per selection: a first scan holds up only its own
         self._lock = threading.Lock()  # guards the two dicts
+        self.saving: list[threading.Thread] = []
 
     def marks(self, conn: sa.Connection, store: Store, query: GridQuery, kind: str, mark: MarkExpression) -> bytes:
         # Marks never depend on the filter, the sort, the rows on screen or the order of the models.
@@ -74,18 +80,39 @@ class MarkCache:
             # recomputing a record's mark from the current rows gives the same both times.
             version = _results_version(conn, query)
             entry = self._entries.get(key)
+            saved_as = None
+            if entry is None:  # this process's first look: perhaps another one saved these marks
+                saved_as = _snapshot_key(store, joins, mark, key)
+                if (saved := snapshots.load(conn, saved_as)) is not None:
+                    entry = _Marks(saved[0], bytearray(saved[1]))
             if entry is None or entry.version[0] != version[0]:
-                entry = _Marks(version, _all_marks(store, joins, mark))
+                entry = self._scanned(store, joins, mark, version, saved_as or _snapshot_key(store, joins, mark, key))
             elif entry.version != version:
                 touched = _touched_records(conn, query, entry.version, version)
                 if touched is None:
-                    entry.marks = _all_marks(store, joins, mark)
+                    entry = self._scanned(store, joins, mark, version, _snapshot_key(store, joins, mark, key))
                 else:
                     _remark(conn, joins, mark(joins), entry.marks, touched)
                 entry.version = version
             with self._lock:
                 self._entries[key] = entry
             return bytes(entry.marks)
+
+    def _scanned(self, store: Store, joins: Joins, mark: MarkExpression, version: tuple, saved_as: str) -> _Marks:
+        """The selection's marks from a scan of the dataset, saved (in the background) for the next
+        process when the dataset is big enough for a scan to be felt."""
+        entry = _Marks(version, _all_marks(store, joins, mark))
+        if len(entry.marks) >= self.SNAPSHOT_MIN_RECORDS:
+            thread = threading.Thread(target=_save, args=(store, saved_as, joins.query.dataset_id, version,
+                                                          bytes(entry.marks)), name="marks-snapshot", daemon=True)
+            self.saving.append(thread)
+            thread.start()
+        return entry
+
+    def wait_for_saves(self) -> None:
+        """Until the snapshots being saved are (tests; a server doesn't wait)."""
+        while self.saving:
+            self.saving.pop().join()
 
     def _matches(self, conn: sa.Connection, store: Store, query: GridQuery) -> bytes:
         created = conn.execute(sa.select(datasets.c.created_at).where(datasets.c.id == query.dataset_id)).scalar()
@@ -255,6 +282,20 @@ def _put(marks: bytearray, rows) -> None:
         marks[seq] = value
 
 
+def _snapshot_key(store: Store, joins: Joins, mark: MarkExpression, key: tuple) -> str:
+    """A snapshot's name: the selection and kind (``key``) and the mark's SQL, so marks computed by
+    another version of this code, or on another dialect, are never taken for these."""
+    sql = str(_statement(joins, mark(joins)).compile(dialect=store.engine.dialect))
+    return hashlib.sha256(orjson.dumps([list(key), sql])).hexdigest()
+
+
+def _save(store: Store, key: str, dataset_id: str, version: tuple, marks: bytes) -> None:
+    try:
+        snapshots.save(store, key, dataset_id, version, marks)
+    except Exception as exc:  # noqa: BLE001 - a busy, full or read-only database: the next process scans again
+        log.warning("the marks of dataset %s were not saved: %s", dataset_id, exc)
+
+
 def _results_version(conn: sa.Connection, query: GridQuery) -> tuple:
     """(the dataset's creation time, then each selected run's latest event id): every result
     write, retry or state change of a run writes an event. One index probe per run."""
@@ -271,8 +312,9 @@ def _touched_records(conn: sa.Connection, query: GridQuery, old: tuple, new: tup
     for run_id, since, until in zip(sorted(query.run_ids.values()), old[1:], new[1:], strict=True):
         if since == until:
             continue
-        if since is None or until is None or until < since:  # no events before, or some removed
+        if until is None or (since is not None and until < since):  # events removed
             return None
+        since = since or 0  # no event before: the run had no result either (results come with events)
         rows = conn.execute(sa.select(events.c.type, events.c.payload).where(
             events.c.run_id == run_id, events.c.id > since, events.c.id <= until).limit(_MAX_TOUCHED + 1)).all()
         if len(rows) > _MAX_TOUCHED:

@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from workbench.domain.datasets import PreparedRecord, RecordPlanner, slugify
 from workbench.domain.importers import UnreadableFile, detect_format, read_rows
 from workbench.domain.records import DisplayFields
-from workbench.store.db import Store, driver_insert_sql, refresh_statistics, try_lock, utcnow, write_transaction
+from workbench.store.db import Store, driver_insert_sql, lock, refresh_statistics, try_lock, utcnow, write_transaction
 from workbench.store.event_log import insert_events
 from workbench.store.faults import is_storage_failure
+from workbench.store.mark_snapshots import delete_of_dataset
 from workbench.store.schema import annotation_events, datasets, events, records, results, runs
 from workbench.store.schema import annotations as annotation_states
 from workbench.domain.errors import NotFound
@@ -189,7 +190,9 @@ def delete_dataset(store: Store, dataset_id: str) -> None:
     """The dataset, its records, runs, results and annotations, in one transaction."""
     run_ids = sa.select(runs.c.id).where(runs.c.dataset_id == dataset_id).scalar_subquery()
     with store.engine.begin() as conn:
+        lock(conn, f"marks:{dataset_id}")  # a snapshot being saved (mark_snapshots.save) lands before, or not at all
         # Explicit deletes rather than relying on cascades, which SQLite only honours with foreign_keys on.
+        delete_of_dataset(conn, dataset_id)
         conn.execute(results.delete().where(results.c.run_id.in_(run_ids)))
         conn.execute(events.delete().where(events.c.run_id.in_(run_ids)))
         conn.execute(runs.delete().where(runs.c.dataset_id == dataset_id))

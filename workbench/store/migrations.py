@@ -417,3 +417,21 @@ def m011_audit_log_no_truncate(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         _run(conn, """CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
                       FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()""")
+
+
+@migration
+def m012_mark_snapshots(conn: Connection) -> None:
+    """The grid's per-record marks of a selection, as of a version of its runs' events (grid/marks.py):
+    a server that starts, or another replica, catches up from them instead of scanning the dataset."""
+    blob = "BLOB" if conn.dialect.name == "sqlite" else "BYTEA"
+    _run(
+        conn,
+        f"""CREATE TABLE mark_snapshots (
+            key TEXT PRIMARY KEY,
+            dataset_id TEXT NOT NULL,
+            version TEXT NOT NULL,
+            marks {blob} NOT NULL,
+            saved_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX mark_snapshots_dataset ON mark_snapshots (dataset_id, saved_at)",
+    )

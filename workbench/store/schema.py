@@ -189,6 +189,15 @@ sign_in_failures = sa.Table(
     sa.Column("at", sa.Text, nullable=False),
 )
 
+mark_snapshots = sa.Table(  # grid/marks.py: a selection's marks as of a version of its runs' events
+    "mark_snapshots", metadata,
+    sa.Column("key", sa.Text, primary_key=True),  # SHA-256 of the selection, the kind and the mark's SQL
+    sa.Column("dataset_id", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),  # JSON: [the dataset's creation, each run's latest event id]
+    sa.Column("marks", sa.LargeBinary, nullable=False),
+    sa.Column("saved_at", sa.Text, nullable=False),
+)
+
 audit_log = sa.Table(
     "audit_log", metadata,
     sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),

@@ -256,3 +256,21 @@ def test_figures_are_kept_until_what_they_count_changes(store, tmp_path, monkeyp
         "model_id": "olmo", "dataset_id": dataset_id})])
     after = same()
     assert scans == [olmo, olmo] and after["agreement"]["recommendation"][0]["n"] == 2
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(keys=st.lists(st.sampled_from(["", "Yes\x1fGood", "No\x1fWeak", "Yes\x1fWeak", "é\x1f"]), min_size=1,
+                     max_size=60), low=st.integers(1, 5), chunk=st.integers(1, 40))
+def test_the_keys_string_split_a_chunk_at_a_time_gives_the_codes_of_the_whole(keys, low, chunk):
+    """The scan's keys string is split a chunk at a time (a list of a million keys is ~90 MB per run):
+    the codes and keys are those of splitting it whole, wherever the chunks end."""
+    text = metric_counts._PIECES.join(keys)
+    whole = metric_counts._encode(range(low, low + len(keys)), keys, low + len(keys) - 1)
+    original = metric_counts._CHUNK
+    metric_counts._CHUNK = chunk
+    try:
+        chunked = metric_counts._encode_text(text, low, low + len(keys) - 1)
+    finally:
+        metric_counts._CHUNK = original
+    assert list(chunked.codes) == list(whole.codes) and chunked.keys == whole.keys
+    assert chunked.codes.typecode == whole.codes.typecode

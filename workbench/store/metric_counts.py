@@ -84,9 +84,8 @@ def verdict_codes(store: Store, run_id: int) -> VerdictCodes:
         count, low, high, text = conn.execute(sa.text(_SQLITE_KEYS.format(seqs="")), {"run_id": run_id}).one()
         if not count:
             return VerdictCodes(array("B"), [None])
-        keys = text.split(_PIECES)
-        if len(keys) == count and high - low + 1 == count:  # answered every record from low to high
-            return _encode(range(low, high + 1), keys, high)
+        if high - low + 1 == count and text.count(_PIECES) == count - 1:  # answered every record from low to high
+            return _encode_text(text, low, high)
         # Gaps (errors, records not reached yet): the seqs too, in the same order.
         row = conn.execute(sa.text(_SQLITE_KEYS.format(seqs=", group_concat(seq, ',')")), {"run_id": run_id}).one()
         keys = row[3].split(_PIECES)
@@ -125,6 +124,28 @@ def _encode(seqs: Iterable[int], keys: list[str], high: int) -> VerdictCodes:
             codes[seq] = code_of[key]
     keyed: list[str | None] = [key or None for key in distinct]
     return VerdictCodes(codes, [None, *keyed])
+
+
+_CHUNK = 1 << 20  # characters of the keys' string split at a time
+
+
+def _encode_text(text: str, low: int, high: int) -> VerdictCodes:
+    """``_encode`` of the keys joined in ``text`` (seqs low..high), split a chunk at a time: a list
+    of a million keys held ~90 MB per run, and the Metrics scans of three runs run at once."""
+    code_of: dict[str, int] = {}
+    codes = array("L", [0]) * low
+    position = 0
+    while True:
+        end = text.find(_PIECES, position + _CHUNK) if position + _CHUNK < len(text) else -1
+        keys = (text[position:] if end == -1 else text[position:end]).split(_PIECES)
+        for key in dict.fromkeys(keys):  # codes in order of first appearance, as _encode gives them
+            code_of.setdefault(key, len(code_of) + 1)
+        codes.extend(map(code_of.__getitem__, keys))
+        if end == -1:
+            break
+        position = end + 1
+    keyed: list[str | None] = [key or None for key in code_of]
+    return VerdictCodes(array(_typecode(len(code_of) + 1), codes), [None, *keyed])
 
 
 def joint_codes(a: VerdictCodes, b: VerdictCodes) -> Counter[tuple[int, int]]:

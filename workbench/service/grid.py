@@ -175,8 +175,8 @@ def _column(store: Store, model_id: str, name: str, run: RunInfo | None) -> dict
     if run is None:
         return {"id": model_id, "name": name, "status": "not run", "run_id": None, "progress": 0, "total": 0,
                 "results_count": 0, "errors": 0, "throughput": 0.0, "tokens_per_s": 0.0, "eta_seconds": None}
-    live = latest_progress(store, run.id) or {}
     running = run.status == "running"
+    live = (latest_progress(store, run.id) or {}) if running else {}  # a query per column: only when it moves
     return {
         "id": model_id, "name": name, "status": run.status, "status_reason": run.status_reason, "run_id": run.id,
         "progress": run.done, "total": run.total, "results_count": run.done, "errors": run.errors,

@@ -528,3 +528,12 @@ def test_counts_caught_up_from_a_snapshot_are_those_of_a_scan(grid_store, snapsh
         write_results(store, dataset_id, run_ids[model], model, [seq], fields, errors=errors)
     assert grid_counts(store, query) == shown(store, query)
     check_contested_order(store, query)
+
+
+def test_long_seq_lists_written_into_the_sql_select_the_same(grid_store, monkeypatch):
+    """Past _INLINE_SEQS, a list of seqs (corrected records that differ, rows on screen) is written
+    into the SQL as numbers: the counts, filters and contested order are the same."""
+    from workbench.grid import selection
+
+    monkeypatch.setattr(selection, "_INLINE_SEQS", 1)
+    test_counts_match_the_filters_through_results_and_annotations(grid_store)

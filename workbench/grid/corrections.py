@@ -34,6 +34,7 @@ class CorrectedAnswers:
 
     answers: dict[int, Outputs]
     _differ: dict[tuple[int, str], bool] = field(default_factory=dict)  # (seq, field) -> differ, worked out once
+    _differing: dict[tuple[str, ...], list[int]] = field(default_factory=dict)  # fields -> differing()
 
     def __bool__(self) -> bool:
         return bool(self.answers)
@@ -53,8 +54,13 @@ class CorrectedAnswers:
         return found
 
     def differing(self, fields: list[str]) -> list[int]:
-        """The corrected records whose answers as corrected differ on one of ``fields``."""
-        return sorted(seq for seq in self.answers if self.differ(seq, fields))
+        """The corrected records whose answers as corrected differ on one of ``fields`` (asked by every
+        page of a filter, so kept: these answers never change, a change makes a new CorrectedAnswers)."""
+        key = tuple(fields)
+        found = self._differing.get(key)
+        if found is None:
+            found = self._differing[key] = sorted(seq for seq in self.answers if self.differ(seq, fields))
+        return found
 
     def disagreement_scores(self, fields: list[str]) -> dict[int, int]:
         """seq -> on how many of ``fields`` they differ (the contested order's score)."""

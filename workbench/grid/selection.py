@@ -134,7 +134,9 @@ def seq_in(column, seqs: list[int]) -> sa.ColumnElement[bool]:
         return sa.false()
     if len(seqs) <= _INLINE_SEQS:
         return column.in_(seqs)
-    return column.in_(sa.bindparam(None, [int(s) for s in seqs], expanding=True, literal_execute=True))
+    # Joined here rather than by SQLAlchemy's literal rendering, which cost ~2 µs a number: 10 ms a
+    # page at 1M records with 5,000 corrected answers. int() keeps the text numbers only.
+    return column.op("IN")(sa.literal_column("(" + ",".join(map(str, map(int, seqs))) + ")"))
 
 
 def search_condition(q: str, dialect: str) -> sa.ColumnElement[bool]:

@@ -150,3 +150,13 @@ def test_the_command_ends_quickly_but_cleanly(tmp_path):
     missing = workbench("import", str(tmp_path / "no-such-file.jsonl"))
     assert missing.returncode == 1 and missing.stderr.startswith("error:") and "Traceback" not in missing.stderr
     assert workbench("no-such-command").returncode == 2
+
+
+def test_a_command_run_in_process_closes_its_store(cli, tmp_path):
+    """The store a command opens is closed when the command ends, also under CliRunner (as the
+    tests and any caller of `main` run it): SQLite has checkpointed its WAL, no connection stays."""
+    from workbench.service.workspace import sample_path
+
+    cli("import", str(sample_path()), "--name", "Candidates")
+    cli("models", "list")
+    assert sorted(p.name for p in (tmp_path / "cli-data").glob("workbench.db*")) == ["workbench.db"]

@@ -267,15 +267,23 @@ def data_dir_option(fn: Callable) -> Callable:
     )(fn)
 
 
-_opened: list[Store] = []  # closed by entry() before the process ends
+_opened: list[Store] = []  # opened outside a command's context: closed by entry() before the process ends
+
+
+def _closed_with_the_command(store: Store) -> Store:
+    """The store, closed when the command ends (also when the CLI runs in-process, as in tests)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(store.close)
+    else:
+        _opened.append(store)
+    return store
 
 
 def _store(data_dir: Path | None) -> Store:
     from workbench.service.workspace import open_workspace
 
-    store = open_workspace(Settings.load(data_dir=data_dir))
-    _opened.append(store)
-    return store
+    return _closed_with_the_command(open_workspace(Settings.load(data_dir=data_dir)))
 
 
 def entry() -> None:
@@ -295,14 +303,14 @@ def entry() -> None:
     if isinstance(code, str) or any(
             t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate()):
         sys.exit(code)
-    for store in _opened:
-        store.close()
+    while _opened:
+        _opened.pop().close()
     atexit._run_exitfuncs()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # a closed pipe (`workbench ... | head`): nothing more can be said
-        code = code or 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:  # a closed pipe (`workbench ... | head`): nothing more can be said there
+            code = code or 1
     os._exit(code or 0)
 
 
@@ -344,8 +352,7 @@ def serve(host: str, port: int, demo: bool, max_runs: int | None, warm_up: bool,
     from workbench.web.app import create_app, refuse_unprotected_host
 
     settings = Settings.load(data_dir=data_dir).allowing(host, *allowed_hosts)
-    store = open_workspace(settings)
-    _opened.append(store)
+    store = _closed_with_the_command(open_workspace(settings))
     refuse_unprotected_host(host, settings, store)
     if demo:
         info = ensure_demo(store)

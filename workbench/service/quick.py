@@ -23,4 +23,8 @@ def list_datasets(settings: Settings) -> list[quick.DatasetRow] | list[DatasetIn
     from workbench.service.datasets import list_datasets as listed
     from workbench.service.workspace import open_workspace
 
-    return listed(open_workspace(settings))
+    store = open_workspace(settings)
+    try:
+        return listed(store)
+    finally:
+        store.close()

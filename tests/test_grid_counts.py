@@ -5,9 +5,12 @@ change (both rest on per-record marks updated incrementally, so each step is che
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
+import time
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -499,6 +502,7 @@ def test_a_dataset_keeps_its_newest_snapshots_and_loses_them_when_deleted(grid_s
     store, dataset_id, runs, fields = grid_store
     for i in range(snapshots.KEEP + 4):
         snapshots.save(store, f"key-{i:02d}", dataset_id, ("created", i), bytes([i]) * 10)
+        time.sleep(0.002)  # "newest" is by the time saved, to the millisecond
     kept = saved_marks(store)
     assert len(kept) == snapshots.KEEP and {r.key for r in kept} == {f"key-{i:02d}" for i in range(4, snapshots.KEEP + 4)}
     with store.engine.connect() as conn:
@@ -537,3 +541,33 @@ def test_long_seq_lists_written_into_the_sql_select_the_same(grid_store, monkeyp
 
     monkeypatch.setattr(selection, "_INLINE_SEQS", 1)
     test_counts_match_the_filters_through_results_and_annotations(grid_store)
+
+
+def test_a_snapshot_is_named_by_the_marks_constants_too(grid_store, snapshots_on, monkeypatch):
+    """The marks' bits and weights are bound parameters, not in the SQL's text: code that changes
+    one names its snapshots apart, and a snapshot whose version doesn't fit the runs isn't taken."""
+    from workbench.grid import counts
+    from workbench.grid.selection import Joins
+    from workbench.store.schema import mark_snapshots
+
+    store, dataset_id, runs, fields = grid_store
+    query = GridQuery(dataset_id, dict(runs), fields)
+    joins = Joins(query, store.dialect)
+    key = ("counts", dataset_id)
+    named = snapshots_on._snapshot_key(store, joins, counts._count_marks, key)
+    monkeypatch.setattr(counts, "ERRORED", 64)
+    assert snapshots_on._snapshot_key(store, joins, counts._count_marks, key) != named
+    monkeypatch.undo()
+    monkeypatch.setattr(snapshots_on.MarkCache, "SNAPSHOT_MIN_RECORDS", 1)
+    for model in MODELS:
+        write_results(store, dataset_id, runs[model], model, range(1, 101), fields, errors={9})
+    expected = counted_and_saved(store, query)
+    with store.engine.begin() as conn:  # the dataset's own creation, but no run's event id
+        created = json.loads(conn.execute(sa.select(mark_snapshots.c.version)).scalars().first())[0]
+        conn.execute(mark_snapshots.update().values(version=json.dumps([created]), marks=b"\xff" * 101))
+    a_new_process(store)
+    assert grid_counts(store, query) == expected
+    with store.engine.begin() as conn:
+        conn.execute(mark_snapshots.update().values(version="5"))
+    a_new_process(store)
+    assert grid_counts(store, query) == expected

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ class MarkCache:
         self._locks: dict[tuple, threading.Lock] = {}  # one per selection: a first scan holds up only its own
         self._lock = threading.Lock()  # guards the two dicts
         self.saving: list[threading.Thread] = []
+        self._saved_at: dict[str, float] = {}  # snapshot key -> when this process last saved it (monotonic)
 
     def marks(self, conn: sa.Connection, store: Store, query: GridQuery, kind: str, mark: MarkExpression) -> bytes:
         # Marks never depend on the filter, the sort, the rows on screen or the order of the models.
@@ -83,7 +85,8 @@ class MarkCache:
             saved_as = None
             if entry is None:  # this process's first look: perhaps another one saved these marks
                 saved_as = _snapshot_key(store, joins, mark, key)
-                if (saved := snapshots.load(conn, saved_as)) is not None:
+                saved = snapshots.load(conn, saved_as)
+                if saved is not None and len(saved[0]) == len(version):  # else not these runs' version
                     entry = _Marks(saved[0], bytearray(saved[1]))
             if entry is None or entry.version[0] != version[0]:
                 entry = self._scanned(store, joins, mark, version, saved_as or _snapshot_key(store, joins, mark, key))
@@ -102,10 +105,14 @@ class MarkCache:
         """The selection's marks from a scan of the dataset, saved (in the background) for the next
         process when the dataset is big enough for a scan to be felt."""
         entry = _Marks(version, _all_marks(store, joins, mark))
-        if len(entry.marks) >= self.SNAPSHOT_MIN_RECORDS:
+        now = time.monotonic()
+        # Rescans follow each other while a run writes faster than 20,000 results between looks:
+        # one save a minute per selection is enough to spare the next start most of a scan.
+        if len(entry.marks) >= self.SNAPSHOT_MIN_RECORDS and now - self._saved_at.get(saved_as, -60.0) >= 60.0:
+            self._saved_at[saved_as] = now
             thread = threading.Thread(target=_save, args=(store, saved_as, joins.query.dataset_id, version,
                                                           bytes(entry.marks)), name="marks-snapshot", daemon=True)
-            self.saving.append(thread)
+            self.saving = [t for t in self.saving if t.is_alive()] + [thread]
             thread.start()
         return entry
 
@@ -285,8 +292,10 @@ def _put(marks: bytearray, rows) -> None:
 def _snapshot_key(store: Store, joins: Joins, mark: MarkExpression, key: tuple) -> str:
     """A snapshot's name: the selection and kind (``key``) and the mark's SQL, so marks computed by
     another version of this code, or on another dialect, are never taken for these."""
-    sql = str(_statement(joins, mark(joins)).compile(dialect=store.engine.dialect))
-    return hashlib.sha256(orjson.dumps([list(key), sql])).hexdigest()
+    compiled = _statement(joins, mark(joins)).compile(dialect=store.engine.dialect)
+    # The mark's constants (its bits, its weights) are bound parameters, not in the SQL's text.
+    params = sorted([name, value] for name, value in compiled.params.items())
+    return hashlib.sha256(orjson.dumps([list(key), str(compiled), params], default=str)).hexdigest()
 
 
 def _save(store: Store, key: str, dataset_id: str, version: tuple, marks: bytes) -> None:

@@ -24,10 +24,12 @@ def load(conn: sa.Connection, key: str) -> tuple[tuple, bytes] | None:
     if row is None:
         return None
     try:
-        version = tuple(orjson.loads(row.version))
+        version = orjson.loads(row.version)
     except orjson.JSONDecodeError:
+        version = None
+    if not isinstance(version, list):
         return None  # not ours to trust: scan again (and save over it)
-    return version, bytes(row.marks)
+    return tuple(version), bytes(row.marks)
 
 
 def save(store: Store, key: str, dataset_id: str, version: tuple, marks: bytes) -> None:

@@ -265,7 +265,7 @@ def test_the_keys_string_split_a_chunk_at_a_time_gives_the_codes_of_the_whole(ke
     """The scan's keys string is split a chunk at a time (a list of a million keys is ~90 MB per run):
     the codes and keys are those of splitting it whole, wherever the chunks end."""
     text = metric_counts._PIECES.join(keys)
-    whole = metric_counts._encode(range(low, low + len(keys)), keys, low + len(keys) - 1)
+    whole = metric_counts._encode(list(range(low, low + len(keys))), keys, low + len(keys) - 1)
     original = metric_counts._CHUNK
     metric_counts._CHUNK = chunk
     try:

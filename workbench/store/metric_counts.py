@@ -116,12 +116,8 @@ def _encode(seqs: Iterable[int], keys: list[str], high: int) -> VerdictCodes:
     code_of = {key: code for code, key in enumerate(distinct, start=1)}
     size = len(distinct) + 1
     codes = array(_typecode(size), [0]) * (high + 1)
-    if isinstance(seqs, range):
-        del codes[seqs.start:]
-        codes.extend(map(code_of.__getitem__, keys))
-    else:
-        for seq, key in zip(seqs, keys, strict=True):
-            codes[seq] = code_of[key]
+    for seq, key in zip(seqs, keys, strict=True):
+        codes[seq] = code_of[key]
     keyed: list[str | None] = [key or None for key in distinct]
     return VerdictCodes(codes, [None, *keyed])
 

@@ -267,16 +267,9 @@ def data_dir_option(fn: Callable) -> Callable:
     )(fn)
 
 
-_opened: list[Store] = []  # opened outside a command's context: closed by entry() before the process ends
-
-
 def _closed_with_the_command(store: Store) -> Store:
     """The store, closed when the command ends (also when the CLI runs in-process, as in tests)."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        ctx.call_on_close(store.close)
-    else:
-        _opened.append(store)
+    click.get_current_context().call_on_close(store.close)
     return store
 
 
@@ -290,8 +283,9 @@ def entry() -> None:
     """The `workbench` command. Once the command is done, the process ends without tearing its
     modules down one by one: after a run's imports (SQLAlchemy, aiohttp, pydantic, Jinja2) that
     takes ~0.13 s, a quarter of a short run's overhead over a bare aiohttp loop
-    (bench/floor_bench.py). The stores are closed (SQLite checkpoints its WAL), atexit handlers run
-    and the streams are flushed first; with a thread still working it exits the usual way."""
+    (bench/floor_bench.py). The command's stores are closed with its context (SQLite checkpoints its
+    WAL); atexit handlers run and the streams are flushed first; with a thread still working it
+    exits the usual way."""
     import atexit
     import threading
 
@@ -303,8 +297,6 @@ def entry() -> None:
     if isinstance(code, str) or any(
             t is not threading.main_thread() and not t.daemon and t.is_alive() for t in threading.enumerate()):
         sys.exit(code)
-    while _opened:
-        _opened.pop().close()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

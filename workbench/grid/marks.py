@@ -43,6 +43,7 @@ POSTGRES_SCAN_SETTINGS = ("jit = off", "max_parallel_workers_per_gather = 0", "w
 class _Marks:
     version: tuple
     marks: bytearray
+    saved_as: str  # its snapshot's key (_snapshot_key)
 
 
 class MarkCache:
@@ -82,18 +83,17 @@ class MarkCache:
             # recomputing a record's mark from the current rows gives the same both times.
             version = _results_version(conn, query)
             entry = self._entries.get(key)
-            saved_as = None
+            saved_as = entry.saved_as if entry is not None else _snapshot_key(store, joins, mark, key)
             if entry is None:  # this process's first look: perhaps another one saved these marks
-                saved_as = _snapshot_key(store, joins, mark, key)
                 saved = snapshots.load(conn, saved_as)
                 if saved is not None and len(saved[0]) == len(version):  # else not these runs' version
-                    entry = _Marks(saved[0], bytearray(saved[1]))
+                    entry = _Marks(saved[0], bytearray(saved[1]), saved_as)
             if entry is None or entry.version[0] != version[0]:
-                entry = self._scanned(store, joins, mark, version, saved_as or _snapshot_key(store, joins, mark, key))
+                entry = self._scanned(store, joins, mark, version, saved_as)
             elif entry.version != version:
                 touched = _touched_records(conn, query, entry.version, version)
                 if touched is None:
-                    entry = self._scanned(store, joins, mark, version, _snapshot_key(store, joins, mark, key))
+                    entry = self._scanned(store, joins, mark, version, saved_as)
                 else:
                     _remark(conn, joins, mark(joins), entry.marks, touched)
                 entry.version = version
@@ -104,7 +104,7 @@ class MarkCache:
     def _scanned(self, store: Store, joins: Joins, mark: MarkExpression, version: tuple, saved_as: str) -> _Marks:
         """The selection's marks from a scan of the dataset, saved (in the background) for the next
         process when the dataset is big enough for a scan to be felt."""
-        entry = _Marks(version, _all_marks(store, joins, mark))
+        entry = _Marks(version, _all_marks(store, joins, mark), saved_as)
         now = time.monotonic()
         # Rescans follow each other while a run writes faster than 20,000 results between looks:
         # one save a minute per selection is enough to spare the next start most of a scan.

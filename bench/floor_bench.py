@@ -9,6 +9,8 @@ Each measure is a fresh process, timed from its start to its exit by this driver
     afterwards: every record has a committed result (else the bench stops).
 The fake server (testkit/fake_openai.py) runs in its own process, one per latency. The two are
 interleaved (loop, workbench, loop, workbench, ...) so the shared machine's noise falls on both.
+A last table (--timeline N, at 100 ms) splits each process's time by the fake server's clock: from
+its start to its first request, from there to its last answer, and from there to its exit.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _util import ROOT, fake_server, machine, median, print_table
+from _util import ROOT, compile_package, fake_server, machine, median, print_table
 
 CONCURRENCY = 50
 
@@ -92,29 +94,55 @@ def prepare(count: int, urls: dict[str, str]) -> tuple[Path, str, dict[str, Path
 CPU: dict[str, list[float]] = {}  # CPU seconds (user + system) of each measured process, by what it was
 
 
+TIMELINE: dict[str, list[tuple[float, float, float]]] = {}  # what -> (to first request, asking, to exit)
+
+
 def timed(argv: list[str], what: str, **kwargs) -> float:
     """Wall seconds of the process; its CPU seconds go to CPU[what]."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
+    url = kwargs.pop("timeline_url", None)
+    if url:
+        _server_stats(url, reset=True)
+    began, started = time.time(), time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
     seconds = time.perf_counter() - started
+    if url:
+        stats = _server_stats(url)
+        TIMELINE.setdefault(what, []).append((stats["first_request_at"] - began,
+                                              stats["last_answer_at"] - stats["first_request_at"],
+                                              began + seconds - stats["last_answer_at"]))
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU.setdefault(what, []).append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     return seconds
 
 
-def run_loop(url: str, bodies: Path, what: str) -> float:
-    return timed([sys.executable, "-c", LOOP, url, str(bodies), str(CONCURRENCY)], what)
+def _server_stats(url: str, reset: bool = False) -> dict:
+    import json
+    import urllib.request
+
+    root = url.removesuffix("/v1")
+    if reset:
+        request = urllib.request.Request(f"{root}/control", data=b'{"reset_stats": true}', method="POST",
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).read()
+        return {}
+    return json.loads(urllib.request.urlopen(f"{root}/stats", timeout=10).read())
 
 
-def run_workbench(data_dir: Path, dataset_id: str, model: str, count: int, what: str) -> float:
+def run_loop(url: str, bodies: Path, what: str, timeline: bool = False) -> float:
+    return timed([sys.executable, "-c", LOOP, url, str(bodies), str(CONCURRENCY)], what,
+                 timeline_url=url if timeline else None)
+
+
+def run_workbench(data_dir: Path, dataset_id: str, model: str, count: int, what: str,
+                  timeline_url: str | None = None) -> float:
     work = Path(tempfile.mkdtemp(prefix="wb-floor-run-"))
     subprocess.run(["cp", "-r", f"{data_dir}/.", str(work)], check=True)
     env = {**os.environ, "COLUMNS": "100"}
     env.pop("WORKBENCH_DATABASE_URL", None)
     try:
         seconds = timed([sys.executable, "-m", "workbench", "run", "--dataset", dataset_id, "--model", model,
-                         "--data-dir", str(work)], what, cwd=ROOT, env=env)
+                         "--data-dir", str(work)], what, cwd=ROOT, env=env, timeline_url=timeline_url)
         with sqlite3.connect(work / "workbench.db") as conn:
             ok = conn.execute("SELECT count(*) FROM results WHERE status = 'ok'").fetchone()[0]
         assert ok == count, f"only {ok} of {count} results committed"
@@ -139,12 +167,15 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=2000)
     parser.add_argument("--big", type=int, default=20000, help="records of the 0 ms row with start-up amortised "
                                                                "(0: skip it)")
+    parser.add_argument("--timeline", type=int, default=3, help="processes of each timed by phase at 100 ms")
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    compile_package()
+    print(f"machine: {machine()}; the workbench's modules byte-compiled, as installed")
     rows = []
     with fake_server("--latency-ms", "100") as slow, fake_server("--latency-ms", "0") as fast:
         urls = {"lat100": slow, "lat0": fast}
         data_dir, dataset_id, bodies = prepare(args.records, urls)
+        small = (data_dir, dataset_id, bodies["lat100"])  # for the timeline, after the big row
         times: dict[str, list[float]] = {f"{k}-{m}": [] for k in ("loop", "wb") for m in urls}
         for _ in range(args.repeat):
             for model, url in urls.items():
@@ -159,11 +190,23 @@ def main() -> None:
                 loop.append(run_loop(fast, bodies["lat0"], "loop big"))
                 workbench.append(run_workbench(data_dir, dataset_id, "lat0", args.big, "wb big"))
             rows.append(row("0 ms", args.big, loop, workbench, "big"))
+        for _ in range(args.timeline):
+            run_loop(slow, small[2], "loop timeline", timeline=True)
+            run_workbench(small[0], small[1], "lat100", args.records, "wb timeline", timeline_url=slow)
     print_table(f"workbench run vs a hand-written aiohttp loop, whole processes, concurrency {CONCURRENCY}, "
                 f"interleaved, median (min–max) of {args.repeat}, seconds",
                 ["latency", "records", "loop s", "workbench run s", "wb/loop time", "wb/loop throughput",
                  "loop CPU s", "wb CPU s", "extra CPU ms/rec"], rows)
     print("targets: at 100 ms wb/loop time <= 1.05; at 0 ms wb/loop throughput >= 0.70")
+    if TIMELINE:
+        def phases(what: str) -> list[str]:
+            spans = TIMELINE[what]
+            return [f"{median([s[i] for s in spans]):.3f} ({min(s[i] for s in spans):.3f}–"
+                    f"{max(s[i] for s in spans):.3f})" for i in range(3)]
+        print_table(f"where the time goes at 100 ms, {args.records:,} records, median (min–max) of {args.timeline}, "
+                    "seconds by the fake server's clock",
+                    ["process", "start → first request", "first request → last answer", "last answer → exit"],
+                    [["loop", *phases("loop timeline")], ["workbench run", *phases("wb timeline")]])
     print(f"(peak RSS of this driver: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
 
 

@@ -252,12 +252,15 @@ class FakeOpenAI:
         self.bytes_sent = 0  # of huge answers, as far as the client read them
         self.max_in_flight = 0
         self.recent_bodies: deque[dict[str, Any]] = deque(maxlen=1000)  # the latest request bodies, as sent
+        self.first_request_at: float | None = None  # wall clock (time.time()): when the client began asking
+        self.last_answer_at: float | None = None  # and when its last answer was sent
 
     def stats(self) -> dict[str, Any]:
         return {"total": self.total, "outcomes": dict(self.outcomes),
                 "requests_by_prompt": dict(self.requests_by_prompt),
                 "requests_by_model": dict(self.requests_by_model),
                 "max_in_flight": self.max_in_flight, "bytes_sent": self.bytes_sent,
+                "first_request_at": self.first_request_at, "last_answer_at": self.last_answer_at,
                 "config": self.config.to_dict()}
 
     def make_app(self) -> web.Application:
@@ -281,6 +284,8 @@ class FakeOpenAI:
 
     # ---- handlers ---------------------------------------------------------------
     async def chat(self, request: web.Request) -> web.StreamResponse:
+        if self.first_request_at is None:
+            self.first_request_at = time.time()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
@@ -293,6 +298,7 @@ class FakeOpenAI:
                 return await self._chat(request)
         finally:
             self.in_flight -= 1
+            self.last_answer_at = time.time()
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         cfg = self.config

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from _util import ROOT, machine, median, print_table
+from _util import ROOT, compile_package, machine, median, print_table
 
 TARGET_S = 0.25
 WORKBENCH = str(Path(sys.executable).with_name("workbench"))  # the console script of this venv
@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--new", type=Path, default=ROOT, help="the code timed as new [default: this checkout]")
     args = parser.parse_args()
     versions = [("new", args.new.resolve())] + ([("old", args.old.resolve())] if args.old else [])
+    for _label, checkout in versions:
+        compile_package(checkout)
     print(f"machine: {machine()}; {args.repeat} runs of each, interleaved; target {TARGET_S} s")
 
     with contextlib.ExitStack() as stack:

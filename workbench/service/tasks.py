@@ -9,9 +9,6 @@ from typing import Any
 
 from workbench.domain.errors import Conflict, InvalidInput, NotFound
 from workbench.domain.judging import JUDGE_TASK_PREFIX, is_judge_task
-from workbench.domain.task_changes import changes, task_yaml, yaml_diff
-from workbench.domain.task_preview import preview
-from workbench.domain.task_starters import STARTERS, get_starter
 from workbench.domain.tasks import Task
 from workbench.domain.template_fields import missing_fields
 from workbench.store import Store
@@ -58,11 +55,16 @@ def save_task_file(store: Store, path: Path) -> Task:
 
 def starters() -> list[dict[str, Any]]:
     """The starting points for a new task."""
+    # Imported here: building the starters compiles four tasks (~20 ms) that `workbench run` never needs.
+    from workbench.domain.task_starters import STARTERS
+
     return [starter.to_dict() for starter in STARTERS]
 
 
 def new_task(store: Store, name: str, starter_id: str) -> Task:
     """A task named ``name`` saved from a starting point (a name already taken is refused)."""
+    from workbench.domain.task_starters import get_starter
+
     definition = get_starter(starter_id).task.to_dict() | {"name": name}
     definition.pop("version")
     task = _answer_task(Task.from_dict(definition))
@@ -78,6 +80,8 @@ class TaskExists(Conflict):
 
 
 def task_yaml_text(task: Task) -> str:
+    from workbench.domain.task_changes import task_yaml  # YAML: not for `workbench run` (~8 ms to import)
+
     return task_yaml(task.to_dict())
 
 
@@ -111,6 +115,8 @@ def preview_task(store: Store, draft: Any, dataset_id: str, record_id: str | Non
     """A draft on one record (default: the first): its messages, problems and missing fields."""
     if not isinstance(draft, dict):
         raise InvalidInput("the task must be an object (name, system, user, output_schema, …)")
+    from workbench.domain.task_preview import preview  # as in task_yaml_text
+
     fields = dataset_fields(store, dataset_id)
     record = _record(store, dataset_id, record_id)
     result = preview(draft, record.data if record is not None else None, fields)
@@ -121,6 +127,8 @@ def preview_task(store: Store, draft: Any, dataset_id: str, record_id: str | Non
 
 def task_versions(store: Store, name: str) -> list[dict[str, Any]]:
     """Every version, newest first, each with what changed from the one before and the YAML diff."""
+    from workbench.domain.task_changes import changes, yaml_diff  # as in task_yaml_text
+
     versions = stored.task_versions(store, name)
     out = []
     for i, (task, created_at) in enumerate(versions):

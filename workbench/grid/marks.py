@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from workbench.grid.selection import GridQuery, Joins, search_condition
 from workbench.store import mark_snapshots as snapshots
-from workbench.store.db import Store
+from workbench.store.db import Store, postgres_settings
 from workbench.store.schema import datasets, events, records, runs
 
 log = logging.getLogger(__name__)
@@ -270,9 +270,7 @@ def _text_of(store: Store, statement: sa.Select) -> str:
     else:  # SQLite keeps a subquery's order in group_concat
         text = sa.func.group_concat(sa.func.char(value + 1), "")
     with store.engine.connect() as conn:
-        if store.dialect == "postgresql":
-            for setting in POSTGRES_SCAN_SETTINGS:
-                conn.exec_driver_sql(f"SET LOCAL {setting}")
+        postgres_settings(conn, *POSTGRES_SCAN_SETTINGS)
         return conn.execute(sa.select(text)).scalar() or ""
 
 

@@ -134,6 +134,15 @@ def try_lock(conn: sa.Connection, key: str) -> bool:
                              {"key": key}).scalar())
 
 
+def postgres_settings(conn: sa.Connection, *settings: str) -> None:
+    """``SET LOCAL`` each of ``settings`` (e.g. "jit = off") for this transaction on PostgreSQL; nothing
+    on SQLite. The settings are the code's own text, never a user's."""
+    if conn.dialect.name != "postgresql":
+        return
+    for setting in settings:
+        conn.exec_driver_sql(f"SET LOCAL {setting}")
+
+
 def dialect_insert(conn: sa.Connection, table: sa.Table):
     """INSERT with the dialect's ``on_conflict_do_update`` / ``on_conflict_do_nothing`` (both stores have them)."""
     # Only the store's own dialect: importing PostgreSQL's costs ~35 ms of a SQLite process's start.

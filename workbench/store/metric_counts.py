@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from workbench.store.db import Store
+from workbench.store.db import Store, postgres_settings
 from workbench.store.schema import RECORD_LEVEL, annotation_events, datasets, events, records, results, runs
 from workbench.store.schema import annotations as annotation_states
 
@@ -50,9 +50,7 @@ def run_health(store: Store, run_id: int) -> dict[str, Any]:
     kinds = (sa.select(r.error_kind, sa.func.count()).where(r.run_id == run_id, r.status == "error")
              .group_by(r.error_kind))
     with store.engine.connect() as conn:
-        if store.dialect == "postgresql":
-            for setting in _POSTGRES_SCAN:
-                conn.exec_driver_sql(setting)
+        postgres_settings(conn, *_POSTGRES_SCAN)
         answered, latency_sum, latency_n, tokens_in, tokens_out = conn.execute(totals).one()
         errors: Counter[str] = Counter()
         for kind, count in conn.execute(kinds):
@@ -70,15 +68,14 @@ _POSTGRES_KEYS = ("SELECT coalesce(verdict_key, ''), array_agg(seq) FROM results
                   "WHERE run_id = :run_id AND status = 'ok' GROUP BY 1")
 # For one run's scan on PostgreSQL: compiling it for JIT costs more than it saves, and the runs'
 # scans already run at once on their own connections.
-_POSTGRES_SCAN = ("SET LOCAL jit = off", "SET LOCAL max_parallel_workers_per_gather = 0")
+_POSTGRES_SCAN = ("jit = off", "max_parallel_workers_per_gather = 0")
 
 
 def verdict_codes(store: Store, run_id: int) -> VerdictCodes:
     """The run's valid answers' verdict keys by seq ('' where a valid answer has none: unreadable)."""
     with store.engine.connect() as conn:
         if store.dialect == "postgresql":
-            for setting in _POSTGRES_SCAN:
-                conn.exec_driver_sql(setting)
+            postgres_settings(conn, *_POSTGRES_SCAN)
             groups = conn.execute(sa.text(_POSTGRES_KEYS), {"run_id": run_id}).all()
             return _encode_groups(groups)
         count, low, high, text = conn.execute(sa.text(_SQLITE_KEYS.format(seqs="")), {"run_id": run_id}).one()

@@ -125,6 +125,20 @@ def test_yaml_task_and_versions(store, tmp_path):
     assert {t.name: t.version for t in list_tasks(store)} == {"candidate-screening": 1, "sentiment": 2}
 
 
+def test_a_saved_version_is_read_once_the_latest_every_time(store):
+    import sqlalchemy as sa
+
+    reads: list[str] = []
+    sa.event.listen(store.engine, "before_cursor_execute",
+                    lambda _conn, _cursor, statement, *_: reads.append(statement) if "FROM tasks" in statement else None)
+    v1 = save_task(store, Task.from_dict(TASK.to_dict() | {"name": "kept", "version": 0}))
+    reads.clear()
+    assert get_task(store, "kept", 1) == get_task(store, "kept", 1) == v1
+    assert len(reads) <= 1
+    v2 = save_task(store, Task.from_dict(TASK.to_dict() | {"name": "kept", "version": 0, "description": "new"}))
+    assert get_task(store, "kept") == v2 and get_task(store, "kept", 1) == v1  # the latest is asked afresh
+
+
 def test_task_files_in_the_data_dir_are_loaded(store):
     task_dir = store.settings.data_dir / "tasks"
     task_dir.mkdir()

@@ -47,8 +47,22 @@ def save_task(store: Store, task: Task) -> Task:
 
 
 def get_task(store: Store, name: str, version: int | None = None) -> Task:
+    """The task's ``version`` (default: its latest). A saved version never changes (a new
+    definition is a new version, and none is deleted), so each is read once per store: every grid
+    request asks for its columns' tasks."""
+    saved = store.caches.setdefault(_VERSIONS, {})
+    if version and (name, version) in saved:
+        return saved[name, version]
     with store.engine.connect() as conn:
-        return task_in(conn, name, version)
+        task = task_in(conn, name, version)
+    if len(saved) >= _MAX_VERSIONS:
+        saved.clear()
+    saved[name, task.version] = task
+    return task
+
+
+_VERSIONS = "store.task_versions"  # the key of get_task's cache in store.caches
+_MAX_VERSIONS = 1024
 
 
 def task_in(conn: sa.Connection, name: str, version: int | None = None) -> Task:

@@ -6,6 +6,7 @@ two runs of one model, runs whose tasks differ, reference labels and preferences
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 import json
 import math
 from array import array
@@ -18,6 +19,7 @@ from workbench.domain.comparison import verdict_key
 from workbench.domain.errors import WorkbenchError
 from workbench.domain.models import build_model
 from workbench.domain.tasks import CANDIDATE_SCREENING, Task
+from workbench.service.metric_cache import metric_cache
 from workbench.service.metrics import compute_metrics, compute_metrics_by_walking
 from workbench.store import metric_counts
 from workbench.store.annotations import annotate
@@ -161,6 +163,9 @@ def test_counted_by_the_database_as_walking_every_record(store, tmp_path, scenar
     columns = columns[first:] + columns[:first]  # the first column's task is the one compared on
     assert rounded(compute_metrics(store, dataset_id, columns)) == rounded(
         compute_metrics_by_walking(store, dataset_id, columns))
+    metric_cache(store).clear()  # computed again, a run's scan at a time as the warm-up does
+    assert rounded(compute_metrics(store, dataset_id, columns, scans=1)) == rounded(
+        compute_metrics_by_walking(store, dataset_id, columns))
 
 
 def test_one_column_and_model_ids(store, tmp_path):
@@ -222,6 +227,23 @@ def test_joint_codes_of_many_keys():
     few = metric_counts.VerdictCodes(array("B", [0, 1, 1, 2]), [None, "a", "b"])
     assert metric_counts.joint_codes(many, few) == {(300, 1): 1, (2, 1): 1, (300, 2): 1}
     assert metric_counts.joint_codes(few, few) == {(1, 1): 2, (2, 2): 1}
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(a=st.lists(st.integers(0, 3), max_size=40), b=st.lists(st.integers(0, 3), max_size=40),
+       wide=st.booleans(), at_once=st.integers(1, 9))
+def test_joint_codes_counted_a_slice_at_a_time_are_those_of_the_whole(a, b, wide, at_once):
+    """Counter's C loop holds the GIL: the pairs are counted a slice at a time, wherever they end."""
+    typecode = "H" if wide else "B"
+    keys = [None, "w", "x", "y"]
+    codes_a, codes_b = (metric_counts.VerdictCodes(array(typecode, c), keys) for c in (a, b))
+    whole = {pair: n for pair, n in Counter(zip(a, b, strict=False)).items() if all(pair)}  # both answered
+    original = metric_counts._COUNTED_AT_ONCE
+    metric_counts._COUNTED_AT_ONCE = at_once
+    try:
+        assert metric_counts.joint_codes(codes_a, codes_b) == whole
+    finally:
+        metric_counts._COUNTED_AT_ONCE = original
 
 
 def test_figures_are_kept_until_what_they_count_changes(store, tmp_path, monkeypatch):

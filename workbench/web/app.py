@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import threading
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -15,6 +17,7 @@ from workbench import __version__
 from workbench.config import Settings
 from workbench.store import Store
 from workbench.service.warm_up import warm_up as warm_big_datasets
+from workbench.web.activity import ActivityMiddleware, RequestActivity
 from workbench.web.boundary import BoundaryMiddleware, LastResortMiddleware
 from workbench.web.errors import ERROR_RESPONSES, install_error_handlers
 from workbench.runner.manager import RunManager
@@ -35,7 +38,8 @@ def create_app(settings: Settings, store: Store | None = None, *, execute_runs: 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if warm_up:  # a daemon thread: stopping the server never waits for it
-            threading.Thread(target=warm_big_datasets, args=(app.state.store,), name="warm-up", daemon=True).start()
+            threading.Thread(target=_warm_in_background, args=(app.state.store, app.state.activity),
+                             name="warm-up", daemon=True).start()
         background = asyncio.create_task(app.state.runner.serve_forever()) if execute_runs else None
         try:
             yield
@@ -49,12 +53,14 @@ def create_app(settings: Settings, store: Store | None = None, *, execute_runs: 
     app.state.settings = settings
     app.state.store = store or open_workspace(settings)
     app.state.runner = RunManager(app.state.store, max_runs)
+    app.state.activity = RequestActivity()
     # Outermost last: the guard (host, token, body size) before the boundary reads a body; the
     # last resort around both.
     app.add_middleware(BoundaryMiddleware)
     app.add_middleware(GuardMiddleware, token=settings.token, allowed_hosts=settings.allowed_hosts,
                        store=app.state.store)
     app.add_middleware(LastResortMiddleware)
+    app.add_middleware(ActivityMiddleware, activity=app.state.activity)
     install_error_handlers(app)
     routers = (datasets, models, tasks, runs, traces, columns, workbench, annotation_routes, exports, judges, agreement,
                session, users, audit)
@@ -75,3 +81,11 @@ def create_app(settings: Settings, store: Store | None = None, *, execute_runs: 
         return (static_dir / "index.html").read_text(encoding="utf-8")
 
     return app
+
+
+def _warm_in_background(store: Store, activity: RequestActivity) -> None:
+    """The warm-up at a lower CPU priority (Linux: per thread, and the threads it starts inherit it),
+    so that requests coming while it works get the cores first; then its steps wait for quiet."""
+    with contextlib.suppress(AttributeError, OSError):  # no os.setpriority, or not allowed: as it is
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    warm_big_datasets(store, activity.wait_for_quiet)

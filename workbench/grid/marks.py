@@ -17,14 +17,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import orjson
 import sqlalchemy as sa
 
 from workbench.grid.selection import GridQuery, Joins, search_condition
 from workbench.store import mark_snapshots as snapshots
-from workbench.store.db import Store, postgres_settings
+from workbench.store.db import Store, postgres_settings, store_cache
 from workbench.store.schema import datasets, events, records, runs
 
 log = logging.getLogger(__name__)
@@ -138,19 +137,6 @@ class MarkCache:
             self._entries.clear()
             self._locks.clear()
             self._searches.clear()
-
-
-_CREATING = threading.Lock()
-T = TypeVar("T")
-
-
-def store_cache(store: Store, key: str, make: Callable[[], T]) -> T:
-    """The store's cache named ``key`` (in ``store.caches``), made by ``make`` on first use."""
-    cache = store.caches.get(key)
-    if cache is None:
-        with _CREATING:
-            cache = store.caches.setdefault(key, make())
-    return cache
 
 
 def mark_cache(store: Store) -> MarkCache:

@@ -105,7 +105,8 @@ def grid_selection(store: Store, dataset_id: str, *, models: str | None = None, 
     runs = column_runs(store, dataset_id, selected)
     run_ids = {column: run.id for column, run in runs.items()}
     columns = _columns(store, selected if selected is not None else list(runs), runs)
-    tasks = {key: get_task(store, *key) for key in {(run.task_name, run.task_version): None for run in runs.values()}}
+    tasks = {(run.task_name, run.task_version): get_task(store, run.task_name, run.task_version)
+             for run in runs.values()}
     first = next(iter(runs.values()), None)
     task = tasks[first.task_name, first.task_version] if first else get_task(store, DEFAULT_TASK)
     fields, comparable = shared_verdict_fields(task, list(tasks.values()))

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
-from workbench.grid.marks import store_cache
+from workbench.store.db import store_cache
 from workbench.store.db import Store
 
 T = TypeVar("T")

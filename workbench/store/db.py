@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -83,6 +84,19 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+_CREATING = threading.Lock()
+T = TypeVar("T")
+
+
+def store_cache(store: Store, key: str, make: Callable[[], T]) -> T:
+    """The store's cache named ``key`` (in ``store.caches``), made by ``make`` on first use."""
+    cache = store.caches.get(key)
+    if cache is None:
+        with _CREATING:
+            cache = store.caches.setdefault(key, make())
+    return cache
 
 
 def open_store(settings: Settings) -> Store:

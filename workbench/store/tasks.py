@@ -8,7 +8,7 @@ import orjson
 import sqlalchemy as sa
 
 from workbench.domain.tasks import BUILTIN_TASKS, Task, TaskError
-from workbench.store.db import Store, utcnow, write_transaction
+from workbench.store.db import Store, store_cache, utcnow, write_transaction
 from workbench.store.schema import tasks
 from workbench.domain.errors import NotFound
 
@@ -50,7 +50,7 @@ def get_task(store: Store, name: str, version: int | None = None) -> Task:
     """The task's ``version`` (default: its latest). A saved version never changes (a new
     definition is a new version, and none is deleted), so each is read once per store: every grid
     request asks for its columns' tasks."""
-    saved = store.caches.setdefault(_VERSIONS, {})
+    saved: dict[tuple[str, int], Task] = store_cache(store, "store.task_versions", dict)
     if version and (name, version) in saved:
         return saved[name, version]
     with store.engine.connect() as conn:
@@ -61,7 +61,6 @@ def get_task(store: Store, name: str, version: int | None = None) -> Task:
     return task
 
 
-_VERSIONS = "store.task_versions"  # the key of get_task's cache in store.caches
 _MAX_VERSIONS = 1024
 
 

@@ -97,17 +97,17 @@ CPU: dict[str, list[float]] = {}  # CPU seconds (user + system) of each measured
 TIMELINE: dict[str, list[tuple[float, float, float]]] = {}  # what -> (to first request, asking, to exit)
 
 
-def timed(argv: list[str], what: str, **kwargs) -> float:
-    """Wall seconds of the process; its CPU seconds go to CPU[what]."""
+def timed(argv: list[str], what: str, timeline_url: str | None = None, **kwargs) -> float:
+    """Wall seconds of the process; its CPU seconds go to CPU[what], and with ``timeline_url`` (the
+    fake server it asks) its phases to TIMELINE[what]."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    url = kwargs.pop("timeline_url", None)
-    if url:
-        _server_stats(url, reset=True)
+    if timeline_url:
+        _reset_server_stats(timeline_url)
     began, started = time.time(), time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
     seconds = time.perf_counter() - started
-    if url:
-        stats = _server_stats(url)
+    if timeline_url:
+        stats = _server_stats(timeline_url)
         TIMELINE.setdefault(what, []).append((stats["first_request_at"] - began,
                                               stats["last_answer_at"] - stats["first_request_at"],
                                               began + seconds - stats["last_answer_at"]))
@@ -116,17 +116,19 @@ def timed(argv: list[str], what: str, **kwargs) -> float:
     return seconds
 
 
-def _server_stats(url: str, reset: bool = False) -> dict:
+def _reset_server_stats(url: str) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(f"{url.removesuffix('/v1')}/control", data=b'{"reset_stats": true}',
+                                     method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+def _server_stats(url: str) -> dict:
     import json
     import urllib.request
 
-    root = url.removesuffix("/v1")
-    if reset:
-        request = urllib.request.Request(f"{root}/control", data=b'{"reset_stats": true}', method="POST",
-                                         headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(request, timeout=10).read()
-        return {}
-    return json.loads(urllib.request.urlopen(f"{root}/stats", timeout=10).read())
+    return json.loads(urllib.request.urlopen(f"{url.removesuffix('/v1')}/stats", timeout=10).read())
 
 
 def run_loop(url: str, bodies: Path, what: str, timeline: bool = False) -> float:

@@ -18,9 +18,8 @@ from typing import Any
 
 import jinja2
 import orjson
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from workbench.domain.errors import InvalidInput
+from workbench.domain.flat_schema import compile_fast_check, surely_valid_schema
 from workbench.domain.names import DEFAULT_TASK
 from workbench.domain.template_budget import BudgetedEnvironment, render_within_budget
 
@@ -42,8 +41,20 @@ def compile_template(source: str) -> jinja2.Template:
 
 
 @lru_cache(maxsize=64)
-def _check_schema(schema_json: bytes) -> None:
-    Draft202012Validator.check_schema(orjson.loads(schema_json))
+def _schema_problem(schema_json: bytes) -> str | None:
+    """What Draft 2020-12's meta-schema finds wrong with the schema, or None. jsonschema (~25 ms to
+    import) only for a schema the flat fast path can't vouch for."""
+    schema = orjson.loads(schema_json)
+    if surely_valid_schema(schema):
+        return None
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return exc.message
+    return None
 
 
 @dataclass(frozen=True)
@@ -60,11 +71,11 @@ class Task:
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
             raise TaskError(f"task name {self.name!r} must be letters, digits, '-' or '_'")
         try:
-            _check_schema(orjson.dumps(self.output_schema, option=orjson.OPT_SORT_KEYS))
-        except SchemaError as exc:
-            raise TaskError(f"task {self.name!r}: invalid output schema: {exc.message}") from None
+            problem = _schema_problem(orjson.dumps(self.output_schema, option=orjson.OPT_SORT_KEYS))
         except TypeError as exc:  # orjson: not JSON (a number beyond 64 bits, a key that is not text)
             raise TaskError(f"task {self.name!r}: invalid output schema: {exc}") from None
+        if problem is not None:
+            raise TaskError(f"task {self.name!r}: invalid output schema: {problem}")
         if self.output_schema.get("type") != "object":
             raise TaskError(f"task {self.name!r}: the output schema must describe an object")
         for label, source in (("system", self.system), ("user", self.user)):
@@ -103,7 +114,9 @@ class Task:
             raise TaskError(f"task {self.name!r}: system template failed: {_failure(exc)}") from None
 
     @cached_property
-    def _validator(self) -> Draft202012Validator:
+    def _validator(self):
+        from jsonschema import Draft202012Validator  # only once an answer fails the fast check
+
         return Draft202012Validator(self.output_schema)
 
     @cached_property
@@ -180,51 +193,6 @@ def _failure(exc: Exception) -> str:
     if isinstance(exc, RecursionError):
         return "too deeply nested (recursion)"
     return f"{type(exc).__name__}: {exc}"[:300]
-
-
-_FAST_KEYWORDS = {"type", "properties", "required", "additionalProperties", "title", "description"}
-_FAST_PROPERTY_KEYWORDS = {"type", "enum", "maxLength", "minLength", "title", "description"}
-
-
-def compile_fast_check(schema: dict[str, Any]):
-    """A quick "is it valid?" for the common flat schema (enums, strings), or None.
-
-    Full jsonschema validation costs ~100 µs per answer, a large share of the
-    runner's per-record budget; this answers "valid" in a few µs, and anything
-    it can't vouch for goes to jsonschema, which also produces the messages.
-    """
-    if set(schema) - _FAST_KEYWORDS or schema.get("type") != "object":
-        return None
-    props = schema.get("properties", {})
-    checks = []
-    for name, spec in props.items():
-        if not isinstance(spec, dict) or set(spec) - _FAST_PROPERTY_KEYWORDS \
-                or spec.get("type") not in (None, "string"):
-            return None
-        if "enum" in spec and not all(isinstance(v, str) for v in spec["enum"]):
-            return None
-        checks.append((name, frozenset(spec["enum"]) if "enum" in spec else None,
-                       spec.get("minLength", 0), spec.get("maxLength")))
-    required = tuple(schema.get("required", ()))
-    closed = schema.get("additionalProperties", True) is False
-    allowed = frozenset(props)
-
-    def check(value: Any) -> bool:
-        if not isinstance(value, dict) or any(k not in value for k in required):
-            return False
-        if closed and not allowed.issuperset(value):
-            return False
-        for name, enum, min_len, max_len in checks:
-            if name not in value:
-                continue
-            v = value[name]
-            if not isinstance(v, str) or (enum is not None and v not in enum) or len(v) < min_len:
-                return False
-            if max_len is not None and len(v) > max_len:
-                return False
-        return True
-
-    return check
 
 
 RECOMMENDATIONS = ["Strong Yes", "Yes", "Maybe", "No", "Strong No"]

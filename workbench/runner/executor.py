@@ -40,6 +40,8 @@ PAGE = 500
 DRAIN_S = 5.0  # on pause, how long answers in flight may take to land
 CHUNK = 25  # records rendered between two turns of the loop
 LOOKUP = 100  # records whose cached answers are asked for in one query
+# The first page and group are small, so the first requests go out before hundreds are read and rendered.
+FIRST_PAGE = LOOKUP
 FATAL_KINDS = (CONFIG, UNSUPPORTED)
 
 __all__ = ["RunExecutor", "RunOptions"]
@@ -134,7 +136,7 @@ class RunExecutor:
         if self.options.example_ids:
             self.asker.examples = await asyncio.to_thread(freeze_examples, self.store, self.run)
         self.tally.start_session(figures)
-        provider = create_provider(self.run.model.model_copy(update={"max_concurrency": self.per_endpoint}))
+        provider = create_provider(self.run.model.with_changes(max_concurrency=self.per_endpoint))
         queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=self.concurrency * 2)
         producer = asyncio.create_task(self._guarded("reading pending records", self._produce(queue)))
         workers = [asyncio.create_task(self._guarded("handling an answer", self._work(queue, provider)))
@@ -223,19 +225,21 @@ class RunExecutor:
             self.status = status
 
     async def _produce(self, queue: asyncio.Queue) -> None:
-        after, max_seq = 0, self.options.limit
+        after, max_seq, limit, group = 0, self.options.limit, FIRST_PAGE, CHUNK
         use_cache = self.asker.use_cache and not self.options.fresh
         while True:
-            page = await asyncio.to_thread(self._pending, after, max_seq)
+            page = await asyncio.to_thread(self._pending, after, max_seq, limit)
             if not page:
                 return
-            after = page[-1].seq
-            for start in range(0, len(page), LOOKUP):
+            after, limit = page[-1].seq, PAGE
+            start = 0
+            while start < len(page):
                 items = []
                 # Small chunks: rendering is CPU work on the loop, and answers must not wait behind it.
-                for chunk in range(start, min(start + LOOKUP, len(page)), CHUNK):
+                for chunk in range(start, min(start + group, len(page)), CHUNK):
                     items += [self.asker.prepare(record) for record in page[chunk:chunk + CHUNK]]
                     await asyncio.sleep(0)
+                start, group = start + group, LOOKUP
                 if use_cache:
                     keys = [i.cache_key for i in items if i.cache_key]
                     hits = await asyncio.to_thread(cached_answers, self.store, keys)
@@ -245,13 +249,13 @@ class RunExecutor:
                     await queue.put(item)
                 await asyncio.sleep(0)
 
-    def _pending(self, after: int, max_seq: int | None) -> list[PendingRecord]:
+    def _pending(self, after: int, max_seq: int | None, limit: int) -> list[PendingRecord]:
         """The next page of records without a result here; a judge run's are the records its two runs
         answered differently, each with both answers (store/judges.py)."""
         if self.run.kind == JUDGE:
-            return pending_judgements(self.store, self.run, after_seq=after, limit=PAGE)
+            return pending_judgements(self.store, self.run, after_seq=after, limit=limit)
         return pending_records(self.store, self.run.dataset_id, self.run_id, after_seq=after, max_seq=max_seq,
-                               limit=PAGE)
+                               limit=limit)
 
     async def _work(self, queue: asyncio.Queue, provider: Provider) -> None:
         me = asyncio.current_task()

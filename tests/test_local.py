@@ -94,7 +94,7 @@ def test_the_demo_warm_up_loads_the_demo_model_in_the_background(tiny, monkeypat
     store = open_workspace(Settings.load(data_dir=tmp_path / "data"))
     ensure_demo(store)
     demo = get_model(store, DEMO_MODELS[0].id)
-    save_model(store, demo.model_copy(update={"model": str(tiny)}))  # the tiny engine in place of SmolLM2
+    save_model(store, demo.with_changes(model=str(tiny)))  # the tiny engine in place of SmolLM2
     monkeypatch.setenv("WORKBENCH_LOCAL_CTX", str(3000 + len(local._models)))
     start_demo_warm_up(store).join(120)
     assert loaded(get_model(store, DEMO_MODELS[0].id)).n_tokens > SYSTEM
@@ -107,7 +107,7 @@ def test_a_demo_warm_up_without_the_model_ends_quietly(tmp_path, caplog):
     store = open_workspace(Settings.load(data_dir=tmp_path / "data"))
     ensure_demo(store)
     demo = get_model(store, DEMO_MODELS[0].id)
-    save_model(store, demo.model_copy(update={"model": str(tmp_path / "gone.gguf")}))
+    save_model(store, demo.with_changes(model=str(tmp_path / "gone.gguf")))
     with caplog.at_level("INFO", logger="workbench.service.workspace"):
         thread = start_demo_warm_up(store)
         thread.join(30)

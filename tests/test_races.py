@@ -188,7 +188,7 @@ def test_concurrent_task_saves_get_distinct_versions(store):
 def test_concurrent_saves_of_a_new_model(store):
     for trial in range(TRIALS // 5):
         model_id = f"m{trial}"
-        outcomes = race(*(lambda n=n: save_model(store, BASELINE.model_copy(update={"id": model_id, "name": f"n{n}"}))
+        outcomes = race(*(lambda n=n: save_model(store, BASELINE.with_changes(id=model_id, name=f"n{n}"))
                           for n in range(6)))
         assert [o for o in outcomes if isinstance(o, Exception)] == []
         assert get_model(store, model_id).name in {f"n{n}" for n in range(6)}
@@ -435,13 +435,13 @@ def test_an_edit_saved_during_a_connection_test_is_kept(store, monkeypatch, edit
     save_model(store, model)
 
     async def probe_while_someone_edits(config, task, record, timeout_s):
-        save_model(store, config.model_copy(update=edit))  # the edit, acknowledged while the probe runs
+        save_model(store, config.with_changes(**edit))  # the edit, acknowledged while the probe runs
         return ProbeResult(ok=True, structured_output="json_object")
 
     monkeypatch.setattr(model_service, "test_connection", probe_while_someone_edits)
     assert asyncio.run(model_service.test_model(store, "remote", CANDIDATE_SCREENING.name)).ok
     after = get_model(store, "remote")
-    assert after == model.model_copy(update={"structured_output": "json_object", **edit})
+    assert after == model.with_changes(**{"structured_output": "json_object", **edit})
 
 
 def _samples(store):

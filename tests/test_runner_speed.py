@@ -29,7 +29,7 @@ MESSAGES = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "u
 def key_as_stored(run, messages, schema) -> str:
     """The key answers already in a response cache were stored under (the formula before #17)."""
     m = run.model
-    identity = {"provider": m.provider, "base_url": m.base_url, "model": m.model, "params": m.params.model_dump(),
+    identity = {"provider": m.provider, "base_url": m.base_url, "model": m.model, "params": m.params.to_dict(),
                 "structured_output": m.structured_output, "messages": messages, "schema": schema}
     return hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()
 

@@ -54,7 +54,7 @@ def test_model_crud(store):
     save_model(store, config)
     loaded = get_model(store, "gemma")
     assert loaded == config and loaded.base_url == "http://127.0.0.1:8000/v1"
-    save_model(store, config.model_copy(update={"max_concurrency": 32}))
+    save_model(store, config.with_changes(max_concurrency=32))
     assert get_model(store, "gemma").max_concurrency == 32 and len(list_models(store)) == 1
     delete_model(store, "gemma")
     with pytest.raises(ModelNotFound):

@@ -19,7 +19,7 @@ PREFERENCE_SPECIAL = ("tie", "all_bad")  # the preferences that name no column
 # set away from their default, the others only where the columns differ in them.
 _PARAM_NAMES = {"temperature": "temp", "top_p": "top_p", "seed": "seed", "max_tokens": "max_tokens"}
 _SHAPING = ("temperature", "top_p")
-_DEFAULT_PARAMS = ModelParams().model_dump()
+_DEFAULT_PARAMS = ModelParams().to_dict()
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ def cache_keys(run: RunInfo, schema: dict):
     """``cache_key`` for one run's records: what is the same for all of them is gathered once (the
     model's params through pydantic cost more than the hash)."""
     m = run.model
-    same = {"provider": m.provider, "base_url": m.base_url, "model": m.model, "params": m.params.model_dump(),
+    same = {"provider": m.provider, "base_url": m.base_url, "model": m.model, "params": m.params.to_dict(),
             "structured_output": m.structured_output, "schema": schema}
 
     def key(messages: list[dict[str, str]]) -> str:

@@ -22,7 +22,7 @@ def describe(run: RunInfo, label: str, name: str, *, latest: bool) -> dict[str, 
     """A run as a column the page may show (``GET /api/columns``)."""
     return {"id": run_column(run.id), "run_id": run.id, "model_id": run.model_id, "model_name": name,
             "task": {"name": run.task_name, "version": run.task_version}, "few_shot": run.few_shot,
-            "params": run.model.params.model_dump(), "status": run.status, "done": run.done, "total": run.total,
+            "params": run.model.params.to_dict(), "status": run.status, "done": run.done, "total": run.total,
             "created_at": run.created_at, "label": label, "latest": latest}
 
 

@@ -20,7 +20,7 @@ def _to_row(config: ModelConfig) -> dict:
     return {
         "id": config.id, "name": config.name, "provider": config.provider, "base_url": config.base_url,
         "model_name": config.model, "api_key_env": config.api_key_env,
-        "params": config.params.model_dump_json(), "max_concurrency": config.max_concurrency,
+        "params": orjson.dumps(config.params.to_dict()).decode(), "max_concurrency": config.max_concurrency,
         "requests_per_minute": config.requests_per_minute, "tokens_per_minute": config.tokens_per_minute,
         "price_in": config.price_in, "price_out": config.price_out,
         "structured_output": config.structured_output, "replicas": orjson.dumps(config.replicas).decode(),
@@ -33,7 +33,7 @@ def _from_row(row) -> ModelConfig:
     m = row._mapping
     return ModelConfig(
         id=m["id"], name=m["name"], provider=m["provider"], base_url=m["base_url"], model=m["model_name"],
-        api_key_env=m["api_key_env"], params=ModelParams(**orjson.loads(m["params"])),
+        api_key_env=m["api_key_env"], params=ModelParams.from_dict(orjson.loads(m["params"])),
         max_concurrency=m["max_concurrency"], requests_per_minute=m["requests_per_minute"],
         tokens_per_minute=m["tokens_per_minute"], price_in=m["price_in"], price_out=m["price_out"],
         structured_output=m["structured_output"], replicas=orjson.loads(m["replicas"]),

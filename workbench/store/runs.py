@@ -81,7 +81,7 @@ class RunInfo:
     @classmethod
     def from_row(cls, row: Any) -> "RunInfo":
         m = dict(row._mapping)
-        m["model"] = ModelConfig.model_validate_json(m.pop("model_snapshot"))
+        m["model"] = ModelConfig.from_dict(orjson.loads(m.pop("model_snapshot")))
         m["options"] = orjson.loads(m["options"])
         m.pop("updated_at", None)
         return cls(**m)
@@ -99,7 +99,7 @@ class RunInfo:
     def variant(self, model_name: str | None = None) -> Variant:
         """What sets this run apart as a column (the model's configured name, else its snapshot's)."""
         return Variant(model_name or self.model.name or self.model_id, self.task_name, self.task_version,
-                       self.few_shot, self.model.params.model_dump(), self.id)
+                       self.few_shot, self.model.params.to_dict(), self.id)
 
 
 def create_run(store: Store, *, dataset_id: str, model: ModelConfig, task_name: str, task_version: int,
@@ -118,7 +118,7 @@ def insert_run(conn: sa.Connection, *, dataset_id: str, model: ModelConfig, task
     now = utcnow()
     inserted = conn.execute(runs.insert().values(
         dataset_id=dataset_id, model_id=model.id, task_name=task_name, task_version=task_version,
-        status="queued", model_snapshot=model.model_dump_json(), options=orjson.dumps(options).decode(),
+        status="queued", model_snapshot=orjson.dumps(model.to_dict()).decode(), options=orjson.dumps(options).decode(),
         total=total, done=0, errors=0, tokens_in=0, tokens_out=0, cost=0.0, active_seconds=0.0,
         created_at=now, updated_at=now, kind=kind,
     )).inserted_primary_key
@@ -291,7 +291,7 @@ def _recount(conn: sa.Connection, run_id: int) -> dict[str, Any]:
                   sa.func.coalesce(sa.func.sum(results.c.tokens_out), 0))
         .where(results.c.run_id == run_id).group_by(results.c.status, results.c.error_kind)
     ).all()
-    model = ModelConfig.model_validate_json(snapshot)
+    model = ModelConfig.from_dict(orjson.loads(snapshot))
     by_kind = {r.error_kind: r[2] for r in rows if r.status == "error"}
     tokens_in, tokens_out = int(sum(r[3] for r in rows)), int(sum(r[4] for r in rows))
     figures = {"done": sum(r[2] for r in rows), "errors": sum(by_kind.values()), "tokens_in": tokens_in,

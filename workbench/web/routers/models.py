@@ -7,7 +7,6 @@ from typing import Any
 from anyio import to_thread
 from fastapi import APIRouter, Body, Request
 
-from workbench.domain.models import ModelConfig
 from workbench.domain.tasks import DEFAULT_TASK
 from workbench.service import models as service
 from workbench.web.access import ADMIN, VIEWER, audited, needs
@@ -16,27 +15,27 @@ router = APIRouter(tags=["models"])
 
 
 @router.get("/models", **needs(VIEWER))
-def models_list(request: Request) -> list[ModelConfig]:
-    return service.list_models(request.app.state.store)
+def models_list(request: Request) -> list[dict[str, Any]]:
+    return [m.to_dict() for m in service.list_models(request.app.state.store)]
 
 
 @router.get("/models/{model_id}", **needs(VIEWER))
-def model_get(request: Request, model_id: str) -> ModelConfig:
-    return service.get_model(request.app.state.store, model_id)
+def model_get(request: Request, model_id: str) -> dict[str, Any]:
+    return service.get_model(request.app.state.store, model_id).to_dict()
 
 
 @router.post("/models", status_code=201, **needs(ADMIN))
-def model_create(request: Request, body: dict[str, Any] = Body(...)) -> ModelConfig:
+def model_create(request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     saved = service.save_model(request.app.state.store, body)
     audited(request, "model.add", saved.id)
-    return saved
+    return saved.to_dict()
 
 
 @router.put("/models/{model_id}", **needs(ADMIN))
-def model_update(request: Request, model_id: str, body: dict[str, Any] = Body(...)) -> ModelConfig:
+def model_update(request: Request, model_id: str, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     saved = service.update_model(request.app.state.store, model_id, body)
     audited(request, "model.edit", model_id)
-    return saved
+    return saved.to_dict()
 
 
 @router.delete("/models/{model_id}", status_code=204, **needs(ADMIN))

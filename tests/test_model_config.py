@@ -197,3 +197,11 @@ def test_a_run_reads_its_model_without_importing_pydantic():
             "build_model({'id': 'm', 'provider': 'openai'})\n"
             "assert 'pydantic' not in sys.modules, 'pydantic imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_an_error_line_stays_short_whatever_the_body_holds():
+    for data in ({"id": "m" * 10**6, "provider": "openai"}, {"id": "m", "provider": "openai", "k" * 10**6: 1},
+                 {"id": "m", "provider": "openai", "params": {"p" * 10**6: 1}}):
+        with pytest.raises(ModelConfigError) as info:
+            build_model(data)
+        assert len(str(info.value)) < 300

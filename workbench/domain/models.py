@@ -70,7 +70,8 @@ def _known_keys(where: str, data: Any, cls: type) -> dict[str, Any]:
         _fail(where, "must be an object")
     unknown = [k for k in data if k not in {f.name for f in fields(cls)}]
     if unknown:
-        _fail(f"{where}.{unknown[0]}" if where else str(unknown[0]), "is not a known field")
+        key = str(unknown[0])[:64]  # a hostile body's key may be megabytes long
+        _fail(f"{where}.{key}" if where else key, "is not a known field")
     return data
 
 
@@ -188,7 +189,7 @@ class ModelConfig:
 
 
 def _prefix(model_id: Any) -> str:
-    return f"model {model_id!r}: " if isinstance(model_id, str) and model_id else ""
+    return f"model {model_id[:64]!r}: " if isinstance(model_id, str) and model_id else ""  # ids are <= 64
 
 
 def _url(where: str, value: str) -> str:

@@ -48,14 +48,11 @@ def compile_fast_check(schema: dict[str, Any]):
     It answers "valid" in a few µs; anything it can't vouch for goes to jsonschema, which also
     produces the messages.
     """
-    if set(schema) - _FAST_KEYWORDS or schema.get("type") != "object":
+    if not surely_valid_schema(schema):
         return None
     props = schema.get("properties", {})
     checks = []
     for name, spec in props.items():
-        if not isinstance(spec, dict) or set(spec) - _FAST_PROPERTY_KEYWORDS \
-                or spec.get("type") not in (None, "string"):
-            return None
         if "enum" in spec and not all(isinstance(v, str) for v in spec["enum"]):
             return None
         checks.append((name, frozenset(spec["enum"]) if "enum" in spec else None,

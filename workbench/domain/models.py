@@ -11,14 +11,15 @@ import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from workbench.domain.errors import InvalidInput
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # far beyond any real answer; bounds memory per request
 _ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-STRUCTURED_OUTPUTS = ("auto", "json_schema", "json_object", "prompt")
+StructuredOutput = Literal["auto", "json_schema", "json_object", "prompt"]
+STRUCTURED_OUTPUTS: tuple[str, ...] = get_args(StructuredOutput)
 
 # Plain dataclasses that check themselves, like Task: a run reads its model from the store before
 # its first request, and pydantic costs ~60 ms to import and build (bench/floor_bench.py).
@@ -68,7 +69,8 @@ def _text(where: str, value: Any, *, optional: bool = False) -> Any:
 def _known_keys(where: str, data: Any, cls: type) -> dict[str, Any]:
     if not isinstance(data, dict):
         _fail(where, "must be an object")
-    unknown = [k for k in data if k not in {f.name for f in fields(cls)}]
+    known = {f.name for f in fields(cls)}
+    unknown = [k for k in data if k not in known]
     if unknown:
         key = str(unknown[0])[:64]  # a hostile body's key may be megabytes long
         _fail(f"{where}.{key}" if where else key, "is not a known field")
@@ -117,7 +119,7 @@ class ModelConfig:
     tokens_per_minute: int | None = None
     price_in: float = 0.0  # per 1M input tokens
     price_out: float = 0.0  # per 1M output tokens
-    structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+    structured_output: StructuredOutput = "auto"
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES  # a bigger answer is an error for its record, unread
 
     def __post_init__(self) -> None:

@@ -22,8 +22,8 @@ import sqlalchemy as sa
 
 from workbench.domain.comparison import Outputs, disagreeing_fields
 from workbench.grid.marks import _results_version, _touched_records
-from workbench.store.db import store_cache
 from workbench.grid.selection import GridQuery
+from workbench.store.db import store_cache
 from workbench.store.schema import annotation_events, annotations as annotation_states, results
 
 _BATCH = 1000

@@ -19,10 +19,9 @@ import sqlalchemy as sa
 from workbench.domain.annotator_agreement import disagreeing_on_any
 from workbench.domain.metrics import confusion_cell, pair_agrees
 from workbench.grid.curation import iter_curated_seqs
-from workbench.store.db import store_cache
 from workbench.grid.views import iter_record_results
 from workbench.store.annotator_labels import AGREEMENT_FIELDS, standing_labels
-from workbench.store.db import Store
+from workbench.store.db import Store, store_cache
 from workbench.store.schema import annotation_events, datasets, events
 
 CONFUSION, PAIR, ANNOTATORS = "confusion", "pair", "annotators"

@@ -19,9 +19,8 @@ from workbench.domain.judging import Suggestion
 from workbench.domain.review_value import MAX_FIELDS, ValueFacts, decision_value, judge_state
 from workbench.grid.corrections import CorrectedAnswers
 from workbench.grid.marks import record_marks
-from workbench.store.db import store_cache
 from workbench.grid.selection import ANSWER_REVIEWED, RECORD_REVIEWED, GridQuery, Joins
-from workbench.store.db import Store
+from workbench.store.db import Store, store_cache
 from workbench.store.schema import RECORD_LEVEL, annotation_events, annotations as annotation_states, events, runs
 
 Judged = Callable[[list[int] | None], dict[int, list[Suggestion]]]  # seqs (None: all) -> suggestions

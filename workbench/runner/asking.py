@@ -52,7 +52,7 @@ def cache_key(run: RunInfo, messages: list[dict[str, str]], schema: dict) -> str
 
 def cache_keys(run: RunInfo, schema: dict):
     """``cache_key`` for one run's records: what is the same for all of them is gathered once (the
-    model's params through pydantic cost more than the hash)."""
+    model's params are turned into a dict once, not per record)."""
     m = run.model
     same = {"provider": m.provider, "base_url": m.base_url, "model": m.model, "params": m.params.to_dict(),
             "structured_output": m.structured_output, "schema": schema}

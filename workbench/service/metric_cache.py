@@ -12,8 +12,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
-from workbench.store.db import store_cache
-from workbench.store.db import Store
+from workbench.store.db import Store, store_cache
 
 T = TypeVar("T")
 
